@@ -1,0 +1,39 @@
+//! HTTP: handlers stay thin; they parse, call the store, and shape the answer.
+
+pub mod json;
+pub mod metrics;
+pub mod observe;
+pub mod openapi;
+mod ops;
+
+use std::sync::Arc;
+
+use actix_web::{HttpResponse, web};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::password::PasswordService;
+use crate::config::Settings;
+use crate::domain::money::MoneyPolicy;
+use crate::store::Db;
+
+/// What every handler may reach, built once at start-up.
+pub struct AppState {
+    pub db: Db,
+    pub money: MoneyPolicy,
+    pub passwords: PasswordService,
+    /// HMAC key for access tokens.
+    pub jwt_secret: Arc<[u8]>,
+    pub settings: Arc<Settings>,
+}
+
+/// Registers every route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(ops::healthz)
+        .service(ops::readyz)
+        .service(ops::metrics)
+        .service(web::resource("/docs").get(|| async {
+            HttpResponse::PermanentRedirect().insert_header(("location", "/docs/")).finish()
+        }))
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi::ApiDoc::openapi()));
+}

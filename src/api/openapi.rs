@@ -1,0 +1,31 @@
+//! The served OpenAPI 3.1 document, generated from the handlers' own annotations.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::ops;
+use crate::error::{ErrorCode, Problem};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Vaultline", description = "Deposit-secured credit wallet: wallet, vault-backed credit line, installments."),
+    paths(ops::healthz, ops::readyz, ops::metrics),
+    components(schemas(Problem, ErrorCode)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "operations", description = "Liveness, readiness, metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}

@@ -1,0 +1,42 @@
+//! Operations endpoints: liveness, readiness, metrics.
+
+use actix_web::{HttpResponse, get, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::AppState;
+use crate::error::ApiError;
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok` while the process runs; `ready` once the database answers.
+    status: &'static str,
+}
+
+/// The process is up.
+#[utoipa::path(tag = "operations", responses((status = 200, body = Health)))]
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+/// The database answers.
+#[utoipa::path(tag = "operations", responses(
+    (status = 200, body = Health),
+    (status = 503, description = "database not reachable", body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.db.ping().await?;
+    Ok(HttpResponse::Ok().json(Health { status: "ready" }))
+}
+
+/// Prometheus text: requests by route and status, latency histogram, pool connections.
+#[utoipa::path(tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let (open, idle) = state.db.pool_state();
+    ::metrics::gauge!("db_pool_connections_in_use").set(f64::from(open.saturating_sub(idle)));
+    ::metrics::gauge!("db_pool_connections_idle").set(f64::from(idle));
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(super::metrics::handle().render())
+}

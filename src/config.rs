@@ -1,0 +1,279 @@
+//! Layered configuration. Every key is documented in `config/default.toml`, which is
+//! compiled in as the base layer so the binary runs from any directory.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::domain::money::{Currency, MoneyPolicy};
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+const ENV_PREFIX: &str = "VAULTLINE";
+/// Selects `config/<profile>.toml`.
+pub const PROFILE_ENV: &str = "VAULTLINE_PROFILE";
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub money: MoneySettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub bind: String,
+    pub workers: usize,
+    pub shutdown_timeout_secs: u64,
+    pub data_dir: PathBuf,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub pool_size: u32,
+    pub connection_timeout_ms: u64,
+    pub statement_timeout_ms: u64,
+    pub sqlite_busy_timeout_ms: u64,
+    pub tx_max_retries: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoneySettings {
+    pub currency: String,
+    pub decimal_places: u32,
+    pub max_amount: String,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub jwt_secret: String,
+    pub allow_generated_secret: bool,
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    pub login_max_failures: u32,
+    pub login_window_secs: u64,
+    pub password_hash_concurrency: usize,
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("jwt_secret", &if self.jwt_secret.is_empty() { "<empty>" } else { "<set>" })
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Auto,
+    Json,
+    Pretty,
+}
+
+/// A configuration problem, reported as one line that names the key or file.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+/// Where settings come from besides the compiled-in defaults.
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    /// Folder holding `<profile>.toml` files.
+    pub config_dir: Option<PathBuf>,
+    pub profile: Option<String>,
+    /// `--config FILE`: must exist.
+    pub file: Option<PathBuf>,
+    /// Read `VAULTLINE__SECTION__KEY` variables.
+    pub use_env: bool,
+    /// Highest layer: `("database.url", value)` pairs from CLI flags (or tests).
+    pub overrides: Vec<(String, String)>,
+}
+
+impl Sources {
+    /// What the binary uses: profile from the environment, env vars on.
+    pub fn from_environment(file: Option<PathBuf>, overrides: Vec<(String, String)>) -> Self {
+        Self {
+            config_dir: Some(PathBuf::from("config")),
+            profile: std::env::var(PROFILE_ENV).ok().filter(|p| !p.is_empty()),
+            file,
+            use_env: true,
+            overrides,
+        }
+    }
+}
+
+impl Settings {
+    pub fn load(sources: &Sources) -> Result<Self, ConfigError> {
+        let mut builder =
+            config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(profile) = &sources.profile {
+            if profile.is_empty() || !profile.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                return Err(ConfigError(format!("{PROFILE_ENV}: `{profile}` is not a valid profile name")));
+            }
+            let dir = sources.config_dir.clone().unwrap_or_else(|| PathBuf::from("config"));
+            let path = dir.join(format!("{profile}.toml"));
+            if !path.is_file() {
+                return Err(ConfigError(format!("{PROFILE_ENV}={profile}: profile file {} not found", path.display())));
+            }
+            builder = builder.add_source(file_source(&path));
+        }
+        if let Some(path) = &sources.file {
+            if !path.is_file() {
+                return Err(ConfigError(format!("--config: file {} not found", path.display())));
+            }
+            builder = builder.add_source(file_source(path));
+        }
+        if sources.use_env {
+            builder = builder.add_source(
+                config::Environment::with_prefix(ENV_PREFIX)
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            );
+        }
+        for (key, value) in &sources.overrides {
+            builder = builder.set_override(key.as_str(), value.as_str()).map_err(|e| ConfigError(format!("{key}: {e}")))?;
+        }
+        let settings: Settings = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| ConfigError(one_line(&e.to_string())))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks every value a type cannot, naming the key at fault.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError(format!("{key}: {why}")));
+        if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
+            return bad("server.bind", "must be an address and port such as 127.0.0.1:8080");
+        }
+        if self.server.workers > 256 {
+            return bad("server.workers", "must be 0..=256");
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.server.max_body_bytes) {
+            return bad("server.max_body_bytes", "must be 1024..=16777216");
+        }
+        if crate::store::DbTarget::parse(&self.database.url, &self.database).is_err() {
+            return bad("database.url", "must start with sqlite:// or postgres:// (postgresql://)");
+        }
+        if !(1..=256).contains(&self.database.pool_size) {
+            return bad("database.pool_size", "must be 1..=256");
+        }
+        if !(100..=600_000).contains(&self.database.connection_timeout_ms) {
+            return bad("database.connection_timeout_ms", "must be 100..=600000");
+        }
+        if self.database.tx_max_retries > 100 {
+            return bad("database.tx_max_retries", "must be 0..=100");
+        }
+        self.money_policy().map_err(|e| ConfigError(format!("money: {}", e.0)))?;
+        if !self.auth.jwt_secret.is_empty() && self.auth.jwt_secret.len() < 32 {
+            return bad("auth.jwt_secret", "must be at least 32 bytes");
+        }
+        if !(10..=86_400).contains(&self.auth.access_token_ttl_secs) {
+            return bad("auth.access_token_ttl_secs", "must be 10..=86400");
+        }
+        if !(60..=31_536_000).contains(&self.auth.refresh_token_ttl_secs) {
+            return bad("auth.refresh_token_ttl_secs", "must be 60..=31536000");
+        }
+        if self.auth.login_max_failures == 0 || self.auth.login_window_secs == 0 {
+            return bad("auth.login_max_failures", "and auth.login_window_secs must be above zero");
+        }
+        Ok(())
+    }
+
+    pub fn money_policy(&self) -> Result<MoneyPolicy, ConfigError> {
+        let currency = Currency::new(&self.money.currency, self.money.decimal_places)
+            .map_err(|e| ConfigError(format!("currency/decimal_places: {e}")))?;
+        MoneyPolicy::from_config(currency, &self.money.max_amount).map_err(|e| ConfigError(format!("max_amount: {e}")))
+    }
+}
+
+fn file_source(path: &Path) -> config::File<config::FileSourceFile, config::FileFormat> {
+    config::File::from(path.to_path_buf()).format(config::FileFormat::Toml).required(true)
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(overrides: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::load(&Sources {
+            overrides: overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Sources::default()
+        })
+    }
+
+    #[test]
+    fn defaults_load_and_match_the_contract() {
+        let s = with(&[]).unwrap();
+        assert_eq!(s.server.bind, "127.0.0.1:8080");
+        assert_eq!(s.database.url, "sqlite://data/vaultline.db");
+        let p = s.money_policy().unwrap();
+        assert_eq!(p.currency().code(), "CNY");
+        assert_eq!(p.max_amount_minor(), 100_000_000);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases = [
+            ("server.bind", "nowhere", "server.bind"),
+            ("server.workers", "lots", "workers"),
+            ("database.url", "mysql://x", "database.url"),
+            ("database.pool_size", "0", "database.pool_size"),
+            ("money.max_amount", "-5", "max_amount"),
+            ("money.currency", "yuan", "currency"),
+            ("auth.jwt_secret", "short", "auth.jwt_secret"),
+        ];
+        for (key, value, named) in cases {
+            let err = with(&[(key, value)]).unwrap_err().to_string();
+            assert!(err.contains(named), "{key}={value}: {err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_files_are_refused() {
+        let err = with(&[("server.colour", "blue")]).unwrap_err().to_string();
+        assert!(err.contains("colour"), "{err}");
+        let err = Settings::load(&Sources { file: Some("/nonexistent/vaultline.toml".into()), ..Sources::default() })
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--config"), "{err}");
+        let err = Settings::load(&Sources { profile: Some("nope".into()), ..Sources::default() }).unwrap_err().to_string();
+        assert!(err.contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn production_profile_forbids_generated_secret() {
+        let dir = Some(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/config")));
+        let s = Settings::load(&Sources { config_dir: dir, profile: Some("production".into()), ..Sources::default() })
+            .unwrap();
+        assert!(!s.auth.allow_generated_secret);
+        assert_eq!(s.server.bind, "0.0.0.0:8080");
+    }
+}

@@ -1,0 +1,4 @@
+//! Rules of the product, free of I/O: everything here is plain values and functions.
+
+pub mod money;
+pub mod user;

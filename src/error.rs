@@ -1,0 +1,228 @@
+//! The API's one error type and its one mapping to HTTP: RFC 9457 problem details
+//! carrying the contract's stable `code`.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::domain::money::AmountError;
+use crate::store::StoreError;
+
+/// The contract's error codes, in its order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    ValidationError,
+    InvalidAmount,
+    IdempotencyKeyRequired,
+    IdempotencyKeyReused,
+    IdempotencyKeyInFlight,
+    Unauthorized,
+    InvalidCredentials,
+    TooManyAttempts,
+    Forbidden,
+    AccountFrozen,
+    NotFound,
+    RecipientNotFound,
+    UsernameTaken,
+    InsufficientFunds,
+    SelfTransfer,
+    VaultPledged,
+    CreditLimitExceeded,
+    InvalidInstallments,
+    InvalidState,
+    AccountDelinquent,
+    NothingToRepay,
+    Overpayment,
+    NotEligible,
+    RateLimited,
+    ServiceUnavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::ValidationError => "validation_error",
+            ErrorCode::InvalidAmount => "invalid_amount",
+            ErrorCode::IdempotencyKeyRequired => "idempotency_key_required",
+            ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
+            ErrorCode::IdempotencyKeyInFlight => "idempotency_key_in_flight",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::InvalidCredentials => "invalid_credentials",
+            ErrorCode::TooManyAttempts => "too_many_attempts",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::AccountFrozen => "account_frozen",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::RecipientNotFound => "recipient_not_found",
+            ErrorCode::UsernameTaken => "username_taken",
+            ErrorCode::InsufficientFunds => "insufficient_funds",
+            ErrorCode::SelfTransfer => "self_transfer",
+            ErrorCode::VaultPledged => "vault_pledged",
+            ErrorCode::CreditLimitExceeded => "credit_limit_exceeded",
+            ErrorCode::InvalidInstallments => "invalid_installments",
+            ErrorCode::InvalidState => "invalid_state",
+            ErrorCode::AccountDelinquent => "account_delinquent",
+            ErrorCode::NothingToRepay => "nothing_to_repay",
+            ErrorCode::Overpayment => "overpayment",
+            ErrorCode::NotEligible => "not_eligible",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::ServiceUnavailable => "service_unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not JSON at all, or a query/path/header value does not parse (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Well-formed JSON that breaks the request's rules (422).
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    InvalidAmount(#[from] AmountError),
+    #[error("request body exceeds {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("the database is not reachable right now; try again shortly")]
+    ServiceUnavailable(String),
+    /// Any failure the caller cannot act on; the cause is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ApiError::BadRequest(_)
+            | ApiError::Validation(_)
+            | ApiError::PayloadTooLarge { .. }
+            | ApiError::UnsupportedMediaType(_) => ErrorCode::ValidationError,
+            ApiError::InvalidAmount(_) => ErrorCode::InvalidAmount,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::Unauthorized(_) => ErrorCode::Unauthorized,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::ServiceUnavailable(_) => ErrorCode::ServiceUnavailable,
+            ApiError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "Bad request",
+            ApiError::Validation(_) => "Invalid request",
+            ApiError::InvalidAmount(_) => "Invalid amount",
+            ApiError::PayloadTooLarge { .. } => "Request body too large",
+            ApiError::UnsupportedMediaType(_) => "Unsupported media type",
+            ApiError::NotFound(_) => "Not found",
+            ApiError::Unauthorized(_) => "Unauthorized",
+            ApiError::Forbidden(_) => "Forbidden",
+            ApiError::ServiceUnavailable(_) => "Service unavailable",
+            ApiError::Internal(_) => "Internal error",
+        }
+    }
+
+    /// What the client is told: never SQL, internals or another user's data.
+    fn public_detail(&self) -> String {
+        match self {
+            ApiError::Internal(_) => "an internal error occurred; quote the x-request-id header when reporting it".into(),
+            ApiError::ServiceUnavailable(_) => self.to_string(),
+            other => other.to_string(),
+        }
+    }
+
+    pub fn not_found() -> Self {
+        ApiError::NotFound("no such resource".into())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(why) => ApiError::ServiceUnavailable(why),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// The RFC 9457 body.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// URI naming the problem type: `urn:vaultline:problem:<code>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    pub code: ErrorCode,
+}
+
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Validation(_) | ApiError::InvalidAmount(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let code = self.code();
+        let body = Problem {
+            kind: format!("urn:vaultline:problem:{}", code.as_str()),
+            title: self.title(),
+            status: status.as_u16(),
+            detail: self.public_detail(),
+            code,
+        };
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE)));
+        match self {
+            ApiError::Unauthorized(_) => {
+                response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            ApiError::ServiceUnavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            _ => {}
+        }
+        response.body(serde_json::to_string(&body).unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_serialize_as_their_contract_names() {
+        for code in [ErrorCode::ValidationError, ErrorCode::IdempotencyKeyInFlight, ErrorCode::Internal] {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        }
+    }
+
+    #[test]
+    fn internal_errors_do_not_leak() {
+        let e = ApiError::Internal("relation \"users\" does not exist".into());
+        assert!(!e.public_detail().contains("users"));
+    }
+}

@@ -1,0 +1,14 @@
+//! Vaultline: a deposit-secured credit wallet service.
+//!
+//! Layout: `api` (HTTP), `domain` (rules, no I/O), `store` (diesel, transactions),
+//! `auth` (passwords, tokens), with configuration, start-up, CLI and telemetry beside them.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

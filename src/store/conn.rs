@@ -1,0 +1,181 @@
+//! One connection type for both backends, and an r2d2 manager that picks the backend
+//! from the URL scheme and passes the real connection error through (the derived
+//! `establish` tries each backend in turn and throws the errors away).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::R2D2Connection;
+
+use crate::config::DatabaseSettings;
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        }
+    }
+}
+
+impl DbConn {
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbConn::Pg(_) => Backend::Postgres,
+            DbConn::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+/// A parsed `database.url`.
+#[derive(Clone)]
+pub enum DbTarget {
+    Postgres { url: String, statement_timeout_ms: u64 },
+    Sqlite { path: PathBuf, busy_timeout_ms: u64 },
+}
+
+impl std::fmt::Debug for DbTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password: show only what identifies the target.
+        match self {
+            DbTarget::Postgres { url, .. } => write!(f, "postgres://…@{}", url.rsplit('@').next().unwrap_or("")),
+            DbTarget::Sqlite { path, .. } => write!(f, "sqlite://{}", path.display()),
+        }
+    }
+}
+
+impl DbTarget {
+    pub fn parse(url: &str, settings: &DatabaseSettings) -> Result<Self, String> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DbTarget::Postgres { url: url.to_owned(), statement_timeout_ms: settings.statement_timeout_ms });
+        }
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() || path.contains(":memory:") {
+                // Each pooled connection would get its own empty in-memory database.
+                return Err("sqlite:// needs a file path".to_owned());
+            }
+            return Ok(DbTarget::Sqlite { path: PathBuf::from(path), busy_timeout_ms: settings.sqlite_busy_timeout_ms });
+        }
+        Err(format!("unsupported database URL scheme in `{}`", url.split("://").next().unwrap_or(url)))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbTarget::Postgres { .. } => Backend::Postgres,
+            DbTarget::Sqlite { .. } => Backend::Sqlite,
+        }
+    }
+
+    /// Creates the folder a SQLite file lives in; nothing to do for PostgreSQL.
+    pub fn prepare(&self) -> std::io::Result<()> {
+        if let DbTarget::Sqlite { path, .. } = self {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn connect(&self) -> Result<DbConn, ConnectError> {
+        match self {
+            DbTarget::Postgres { url, statement_timeout_ms } => {
+                let mut conn = PgConnection::establish(url).map_err(ConnectError::Connect)?;
+                conn.batch_execute(&format!(
+                    "SET statement_timeout = {statement_timeout_ms}; SET TIME ZONE 'UTC'; \
+                     SET application_name = 'vaultline'"
+                ))
+                .map_err(ConnectError::Setup)?;
+                Ok(DbConn::Pg(conn))
+            }
+            DbTarget::Sqlite { path, busy_timeout_ms } => {
+                let path = path.to_str().ok_or_else(|| ConnectError::Path(path.display().to_string()))?;
+                let mut conn = SqliteConnection::establish(path).map_err(ConnectError::Connect)?;
+                // busy_timeout first: switching to WAL itself may have to wait for a lock.
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {busy_timeout_ms}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+                ))
+                .map_err(ConnectError::Setup)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("{}", .0.to_string().trim_end())]
+    Connect(diesel::ConnectionError),
+    #[error("setting up the connection failed: {0}")]
+    Setup(diesel::result::Error),
+    #[error("database path is not valid UTF-8: {0}")]
+    Path(String),
+    #[error("connection check failed: {0}")]
+    Check(diesel::result::Error),
+}
+
+pub struct Manager {
+    target: DbTarget,
+}
+
+impl Manager {
+    pub fn new(target: DbTarget) -> Self {
+        Self { target }
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = ConnectError;
+
+    fn connect(&self) -> Result<DbConn, ConnectError> {
+        self.target.connect()
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectError> {
+        conn.batch_execute("SELECT 1").map_err(ConnectError::Check)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+pub fn build_pool(target: DbTarget, settings: &DatabaseSettings) -> Pool {
+    // Built unchecked so the service starts (and answers 503) while the database is down,
+    // then recovers by itself once it is back.
+    r2d2::Pool::builder()
+        .max_size(settings.pool_size)
+        .min_idle(Some(0))
+        .connection_timeout(Duration::from_millis(settings.connection_timeout_ms))
+        .idle_timeout(Some(Duration::from_secs(300)))
+        .test_on_check_out(true)
+        .error_handler(Box::new(LogErrors))
+        .build_unchecked(Manager::new(target))
+}
+
+#[derive(Debug)]
+struct LogErrors;
+
+impl r2d2::HandleError<ConnectError> for LogErrors {
+    fn handle_error(&self, error: ConnectError) {
+        tracing::warn!(error = %error, "database connection failed");
+    }
+}

@@ -1,0 +1,81 @@
+//! Persistence: diesel schema, row types, queries and the transaction helper.
+//! Everything here is blocking; `Db` moves it onto the blocking thread pool.
+
+mod conn;
+mod error;
+pub mod migrate;
+pub mod schema;
+mod tx;
+pub mod users;
+
+use actix_web::web;
+
+pub use conn::{Backend, ConnectError, DbConn, DbTarget, Pool};
+pub use error::StoreError;
+pub use tx::transaction;
+
+use crate::config::DatabaseSettings;
+
+/// The application's handle on its database.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    backend: Backend,
+    max_retries: u32,
+}
+
+impl Db {
+    pub fn new(settings: &DatabaseSettings) -> Result<Self, String> {
+        let target = DbTarget::parse(&settings.url, settings)?;
+        target.prepare().map_err(|e| format!("cannot create the database folder: {e}"))?;
+        Ok(Self { backend: target.backend(), pool: conn::build_pool(target, settings), max_retries: settings.tx_max_retries })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Connections open / idle right now.
+    pub fn pool_state(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        (state.connections, state.idle_connections)
+    }
+
+    /// Blocking access from synchronous code (CLI commands, migrations).
+    pub fn conn(&self) -> Result<conn::PooledConn, StoreError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs read-only work on a pooled connection, off the async workers.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        web::block(move || f(&mut *pool.get()?)).await.map_err(|_| StoreError::Cancelled)?
+    }
+
+    /// Runs `f` as one write transaction (retried whole on contention), off the async workers.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnMut(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let retries = self.max_retries;
+        web::block(move || transaction(&mut *pool.get()?, retries, f)).await.map_err(|_| StoreError::Cancelled)?
+    }
+
+    /// Applies pending migrations.
+    pub fn migrate(&self) -> Result<Vec<String>, String> {
+        let mut conn = self.pool.get().map_err(|e| e.to_string())?;
+        migrate::run_pending(&mut conn)
+    }
+
+    /// Cheapest round trip that proves the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        use diesel::connection::SimpleConnection;
+        self.read(|conn| Ok(conn.batch_execute("SELECT 1")?)).await
+    }
+}

@@ -1,0 +1,77 @@
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::schema::users;
+use super::{DbConn, StoreError};
+use crate::domain::user::{DisplayName, Role, User, UserStatus, Username};
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = users)]
+struct UserRow {
+    id: String,
+    username: String,
+    display_name: String,
+    role: String,
+    status: String,
+    created_at: NaiveDateTime,
+}
+
+impl UserRow {
+    fn into_domain(self) -> Result<User, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("users.{what} of {}", self.id));
+        Ok(User {
+            id: Uuid::parse_str(&self.id).map_err(|_| corrupt("id"))?,
+            username: Username::parse(&self.username).map_err(|_| corrupt("username"))?,
+            display_name: self.display_name.clone(),
+            role: Role::from_db(&self.role).ok_or_else(|| corrupt("role"))?,
+            status: UserStatus::from_db(&self.status).ok_or_else(|| corrupt("status"))?,
+            created_at: DateTime::from_naive_utc_and_offset(self.created_at, Utc),
+        })
+    }
+}
+
+pub struct NewUser<'a> {
+    pub username: &'a Username,
+    pub display_name: Option<&'a DisplayName>,
+    pub password_hash: &'a str,
+    pub role: Role,
+}
+
+/// Inserts a user; a taken username answers `UniqueViolation`.
+pub fn insert(conn: &mut DbConn, new: &NewUser<'_>, now: DateTime<Utc>) -> Result<User, StoreError> {
+    let id = Uuid::now_v7();
+    let display_name = new.display_name.map_or(new.username.as_str(), DisplayName::as_str);
+    diesel::insert_into(users::table)
+        .values((
+            users::id.eq(id.to_string()),
+            users::username.eq(new.username.as_str()),
+            users::display_name.eq(display_name),
+            users::password_hash.eq(new.password_hash),
+            users::role.eq(new.role.as_str()),
+            users::status.eq(UserStatus::Active.as_str()),
+            users::created_at.eq(now.naive_utc()),
+        ))
+        .execute(conn)?;
+    by_id(conn, id)?.ok_or_else(|| StoreError::Corrupt(format!("user {id} vanished after insert")))
+}
+
+pub fn by_id(conn: &mut DbConn, id: Uuid) -> Result<Option<User>, StoreError> {
+    users::table
+        .filter(users::id.eq(id.to_string()))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(UserRow::into_domain)
+        .transpose()
+}
+
+/// The user and their password hash, for logging in.
+pub fn credentials(conn: &mut DbConn, username: &str) -> Result<Option<(User, String)>, StoreError> {
+    let row: Option<(UserRow, String)> = users::table
+        .filter(users::username.eq(username))
+        .select((UserRow::as_select(), users::password_hash))
+        .first(conn)
+        .optional()?;
+    row.map(|(user, hash)| Ok((user.into_domain()?, hash))).transpose()
+}
