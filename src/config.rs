@@ -68,7 +68,10 @@ pub struct AuthSettings {
 impl std::fmt::Debug for AuthSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthSettings")
-            .field("jwt_secret", &if self.jwt_secret.is_empty() { "<empty>" } else { "<set>" })
+            .field(
+                "jwt_secret",
+                &if self.jwt_secret.is_empty() { "<empty>" } else { "<set>" },
+            )
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .finish_non_exhaustive()
@@ -127,13 +130,22 @@ impl Settings {
         let mut builder =
             config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
         if let Some(profile) = &sources.profile {
-            if profile.is_empty() || !profile.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-                return Err(ConfigError(format!("{PROFILE_ENV}: `{profile}` is not a valid profile name")));
+            if profile.is_empty()
+                || !profile
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(ConfigError(format!(
+                    "{PROFILE_ENV}: `{profile}` is not a valid profile name"
+                )));
             }
             let dir = sources.config_dir.clone().unwrap_or_else(|| PathBuf::from("config"));
             let path = dir.join(format!("{profile}.toml"));
             if !path.is_file() {
-                return Err(ConfigError(format!("{PROFILE_ENV}={profile}: profile file {} not found", path.display())));
+                return Err(ConfigError(format!(
+                    "{PROFILE_ENV}={profile}: profile file {} not found",
+                    path.display()
+                )));
             }
             builder = builder.add_source(file_source(&path));
         }
@@ -152,7 +164,9 @@ impl Settings {
             );
         }
         for (key, value) in &sources.overrides {
-            builder = builder.set_override(key.as_str(), value.as_str()).map_err(|e| ConfigError(format!("{key}: {e}")))?;
+            builder = builder
+                .set_override(key.as_str(), value.as_str())
+                .map_err(|e| ConfigError(format!("{key}: {e}")))?;
         }
         let settings: Settings = builder
             .build()
@@ -175,7 +189,10 @@ impl Settings {
             return bad("server.max_body_bytes", "must be 1024..=16777216");
         }
         if crate::store::DbTarget::parse(&self.database.url, &self.database).is_err() {
-            return bad("database.url", "must start with sqlite:// or postgres:// (postgresql://)");
+            return bad(
+                "database.url",
+                "must start with sqlite:// or postgres:// (postgresql://)",
+            );
         }
         if !(1..=256).contains(&self.database.pool_size) {
             return bad("database.pool_size", "must be 1..=256");
@@ -186,7 +203,8 @@ impl Settings {
         if self.database.tx_max_retries > 100 {
             return bad("database.tx_max_retries", "must be 0..=100");
         }
-        self.money_policy().map_err(|e| ConfigError(format!("money: {}", e.0)))?;
+        self.money_policy()
+            .map_err(|e| ConfigError(format!("money: {}", e.0)))?;
         if !self.auth.jwt_secret.is_empty() && self.auth.jwt_secret.len() < 32 {
             return bad("auth.jwt_secret", "must be at least 32 bytes");
         }
@@ -197,7 +215,10 @@ impl Settings {
             return bad("auth.refresh_token_ttl_secs", "must be 60..=31536000");
         }
         if self.auth.login_max_failures == 0 || self.auth.login_window_secs == 0 {
-            return bad("auth.login_max_failures", "and auth.login_window_secs must be above zero");
+            return bad(
+                "auth.login_max_failures",
+                "and auth.login_window_secs must be above zero",
+            );
         }
         Ok(())
     }
@@ -210,7 +231,9 @@ impl Settings {
 }
 
 fn file_source(path: &Path) -> config::File<config::FileSourceFile, config::FileFormat> {
-    config::File::from(path.to_path_buf()).format(config::FileFormat::Toml).required(true)
+    config::File::from(path.to_path_buf())
+        .format(config::FileFormat::Toml)
+        .required(true)
 }
 
 fn one_line(text: &str) -> String {
@@ -260,19 +283,31 @@ mod tests {
     fn unknown_keys_and_missing_files_are_refused() {
         let err = with(&[("server.colour", "blue")]).unwrap_err().to_string();
         assert!(err.contains("colour"), "{err}");
-        let err = Settings::load(&Sources { file: Some("/nonexistent/vaultline.toml".into()), ..Sources::default() })
-            .unwrap_err()
-            .to_string();
+        let err = Settings::load(&Sources {
+            file: Some("/nonexistent/vaultline.toml".into()),
+            ..Sources::default()
+        })
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("--config"), "{err}");
-        let err = Settings::load(&Sources { profile: Some("nope".into()), ..Sources::default() }).unwrap_err().to_string();
+        let err = Settings::load(&Sources {
+            profile: Some("nope".into()),
+            ..Sources::default()
+        })
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("nope"), "{err}");
     }
 
     #[test]
     fn production_profile_forbids_generated_secret() {
         let dir = Some(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/config")));
-        let s = Settings::load(&Sources { config_dir: dir, profile: Some("production".into()), ..Sources::default() })
-            .unwrap();
+        let s = Settings::load(&Sources {
+            config_dir: dir,
+            profile: Some("production".into()),
+            ..Sources::default()
+        })
+        .unwrap();
         assert!(!s.auth.allow_generated_secret);
         assert_eq!(s.server.bind, "0.0.0.0:8080");
     }

@@ -94,6 +94,8 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    #[error("that username is taken")]
+    UsernameTaken,
     #[error("the database is not reachable right now; try again shortly")]
     ServiceUnavailable(String),
     /// Any failure the caller cannot act on; the cause is logged, never sent.
@@ -112,6 +114,7 @@ impl ApiError {
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::Unauthorized(_) => ErrorCode::Unauthorized,
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::UsernameTaken => ErrorCode::UsernameTaken,
             ApiError::ServiceUnavailable(_) => ErrorCode::ServiceUnavailable,
             ApiError::Internal(_) => ErrorCode::Internal,
         }
@@ -127,6 +130,7 @@ impl ApiError {
             ApiError::NotFound(_) => "Not found",
             ApiError::Unauthorized(_) => "Unauthorized",
             ApiError::Forbidden(_) => "Forbidden",
+            ApiError::UsernameTaken => "Username taken",
             ApiError::ServiceUnavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal error",
         }
@@ -135,7 +139,9 @@ impl ApiError {
     /// What the client is told: never SQL, internals or another user's data.
     fn public_detail(&self) -> String {
         match self {
-            ApiError::Internal(_) => "an internal error occurred; quote the x-request-id header when reporting it".into(),
+            ApiError::Internal(_) => {
+                "an internal error occurred; quote the x-request-id header when reporting it".into()
+            }
             ApiError::ServiceUnavailable(_) => self.to_string(),
             other => other.to_string(),
         }
@@ -179,6 +185,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::UsernameTaken => StatusCode::CONFLICT,
             ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -215,7 +222,11 @@ mod tests {
 
     #[test]
     fn codes_serialize_as_their_contract_names() {
-        for code in [ErrorCode::ValidationError, ErrorCode::IdempotencyKeyInFlight, ErrorCode::Internal] {
+        for code in [
+            ErrorCode::ValidationError,
+            ErrorCode::IdempotencyKeyInFlight,
+            ErrorCode::Internal,
+        ] {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
         }
     }

@@ -32,19 +32,25 @@ impl Application {
     /// Opens the database (migrating unless told not to), binds and builds the server.
     pub fn build(settings: Settings, migrate: bool) -> Result<Self, StartupError> {
         let state = web::Data::new(build_state(settings, migrate)?);
-    // Installed before the first request so /metrics counts every one.
-    api::metrics::handle();
+        // Installed before the first request so /metrics counts every one.
+        api::metrics::handle();
         let settings = state.settings.clone();
         let addr = settings.server.bind.clone();
-        let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind { addr: addr.clone(), source })?;
-        let port = listener.local_addr().map_err(|source| StartupError::Bind { addr, source })?.port();
+        let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { addr, source })?
+            .port();
 
         let body_limit = settings.server.max_body_bytes;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .app_data(api::json::json_config(body_limit))
-                .app_data(api::json::payload_config(body_limit))
+                .app_data(api::json::BodyLimit(body_limit))
+                .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(api::json::query_config())
                 .app_data(api::json::path_config())
                 .wrap(from_fn(api::observe::observe))
@@ -57,7 +63,10 @@ impl Application {
         }
         let server = server
             .listen(listener)
-            .map_err(|source| StartupError::Bind { addr: settings.server.bind.clone(), source })?
+            .map_err(|source| StartupError::Bind {
+                addr: settings.server.bind.clone(),
+                source,
+            })?
             .run();
         tracing::info!(port, backend = state_backend(&settings), "listening");
         Ok(Self { port, server })
@@ -77,13 +86,17 @@ impl Application {
 }
 
 fn state_backend(settings: &Settings) -> &'static str {
-    crate::store::DbTarget::parse(&settings.database.url, &settings.database).map_or("unknown", |t| t.backend().as_str())
+    crate::store::DbTarget::parse(&settings.database.url, &settings.database)
+        .map_or("unknown", |t| t.backend().as_str())
 }
 
 /// Everything handlers share. Fails on configuration that cannot work.
 pub fn build_state(settings: Settings, migrate: bool) -> Result<AppState, StartupError> {
-    let money = settings.money_policy().map_err(|e| StartupError::Config(e.to_string()))?;
-    let jwt_secret = crate::auth::secret::resolve(&settings.auth, &settings.server.data_dir).map_err(StartupError::Config)?;
+    let money = settings
+        .money_policy()
+        .map_err(|e| StartupError::Config(e.to_string()))?;
+    let jwt_secret =
+        crate::auth::secret::resolve(&settings.auth, &settings.server.data_dir).map_err(StartupError::Config)?;
     let db = Db::new(&settings.database).map_err(StartupError::Config)?;
     if migrate {
         let applied = db.migrate().map_err(StartupError::Database)?;
@@ -93,5 +106,11 @@ pub fn build_state(settings: Settings, migrate: bool) -> Result<AppState, Startu
     }
     let passwords = PasswordService::new(settings.auth.password_hash_concurrency);
     passwords.warm_up();
-    Ok(AppState { db, money, passwords, jwt_secret: Arc::from(jwt_secret), settings: Arc::new(settings) })
+    Ok(AppState {
+        db,
+        money,
+        passwords,
+        jwt_secret: Arc::from(jwt_secret),
+        settings: Arc::new(settings),
+    })
 }

@@ -1,17 +1,82 @@
-//! How malformed requests are answered: extractor errors and unknown routes become the
-//! same problem+json as every other error.
+//! How request bodies and malformed requests are answered: every extractor error and
+//! unknown route becomes the same problem+json as any other error.
 
-use actix_web::error::{JsonPayloadError, PayloadError, QueryPayloadError};
-use actix_web::{HttpRequest, web};
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::error::QueryPayloadError;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use serde::de::{DeserializeOwned, IgnoredAny};
 
 use crate::error::ApiError;
 
-pub fn json_config(limit: usize) -> web::JsonConfig {
-    web::JsonConfig::default().limit(limit).error_handler(move |err, _req| json_error(err, limit).into())
+/// The largest body any route reads, set once at start-up.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimit(pub usize);
+
+/// A JSON body: 415 unless sent as JSON, 413 past the limit, 400 unless it is JSON at
+/// all, 422 when it is JSON of the wrong shape (unknown field, wrong type, missing field).
+/// The raw bytes are kept for request fingerprints.
+pub struct JsonBody<T> {
+    pub value: T,
+    pub raw: Bytes,
 }
 
-pub fn payload_config(limit: usize) -> web::PayloadConfig {
-    web::PayloadConfig::new(limit)
+impl<T> JsonBody<T> {
+    pub fn into_inner(self) -> T {
+        self.value
+    }
+}
+
+fn is_json(req: &HttpRequest) -> bool {
+    let Some(value) = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+fn declared_length(req: &HttpRequest) -> Option<usize> {
+    req.headers().get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req.app_data::<BodyLimit>().map_or(64 * 1024, |l| l.0);
+        let json = is_json(req);
+        let length = declared_length(req);
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if length.is_some_and(|n| n > limit) {
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+            if !json {
+                return Err(ApiError::UnsupportedMediaType(
+                    "the body must be JSON sent with Content-Type: application/json".into(),
+                ));
+            }
+            let mut body = BytesMut::with_capacity(length.unwrap_or(1024).min(limit));
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("unreadable request body: {e}")))?;
+                if body.len() + chunk.len() > limit {
+                    return Err(ApiError::PayloadTooLarge { limit });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let raw = body.freeze();
+            serde_json::from_slice::<IgnoredAny>(&raw)
+                .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+            let value = serde_json::from_slice::<T>(&raw).map_err(|e| ApiError::Validation(e.to_string()))?;
+            Ok(JsonBody { value, raw })
+        })
+    }
 }
 
 pub fn query_config() -> web::QueryConfig {
@@ -28,21 +93,11 @@ pub fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(|_err, _req| ApiError::not_found().into())
 }
 
-fn json_error(err: JsonPayloadError, limit: usize) -> ApiError {
-    match err {
-        JsonPayloadError::OverflowKnownLength { .. }
-        | JsonPayloadError::Overflow { .. }
-        | JsonPayloadError::Payload(PayloadError::Overflow) => ApiError::PayloadTooLarge { limit },
-        JsonPayloadError::ContentType => {
-            ApiError::UnsupportedMediaType("the body must be JSON sent with Content-Type: application/json".into())
-        }
-        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::Validation(e.to_string()),
-        JsonPayloadError::Deserialize(e) => ApiError::BadRequest(format!("malformed JSON: {e}")),
-        other => ApiError::BadRequest(format!("unreadable request body: {other}")),
-    }
-}
-
 /// The default service: no route matches this method and path.
 pub async fn no_route(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())))
+    Err(ApiError::NotFound(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
 }

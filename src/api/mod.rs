@@ -1,5 +1,7 @@
 //! HTTP: handlers stay thin; they parse, call the store, and shape the answer.
 
+mod auth;
+mod dto;
 pub mod json;
 pub mod metrics;
 pub mod observe;
@@ -29,11 +31,14 @@ pub struct AppState {
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(ops::healthz)
+    cfg.service(auth::register)
+        .service(ops::healthz)
         .service(ops::readyz)
         .service(ops::metrics)
         .service(web::resource("/docs").get(|| async {
-            HttpResponse::PermanentRedirect().insert_header(("location", "/docs/")).finish()
+            HttpResponse::PermanentRedirect()
+                .insert_header(("location", "/docs/"))
+                .finish()
         }))
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi::ApiDoc::openapi()));
 }

@@ -3,16 +3,17 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::ops;
+use super::{auth, ops};
 use crate::error::{ErrorCode, Problem};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Vaultline", description = "Deposit-secured credit wallet: wallet, vault-backed credit line, installments."),
-    paths(ops::healthz, ops::readyz, ops::metrics),
+    paths(auth::register, ops::healthz, ops::readyz, ops::metrics),
     components(schemas(Problem, ErrorCode)),
     modifiers(&BearerAuth),
     tags(
+        (name = "auth", description = "Registration, login, token refresh"),
         (name = "operations", description = "Liveness, readiness, metrics"),
     )
 )]
@@ -25,7 +26,12 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
 }

@@ -61,16 +61,25 @@ impl std::fmt::Debug for DbTarget {
 impl DbTarget {
     pub fn parse(url: &str, settings: &DatabaseSettings) -> Result<Self, String> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(DbTarget::Postgres { url: url.to_owned(), statement_timeout_ms: settings.statement_timeout_ms });
+            return Ok(DbTarget::Postgres {
+                url: url.to_owned(),
+                statement_timeout_ms: settings.statement_timeout_ms,
+            });
         }
         if let Some(path) = url.strip_prefix("sqlite://") {
             if path.is_empty() || path.contains(":memory:") {
                 // Each pooled connection would get its own empty in-memory database.
                 return Err("sqlite:// needs a file path".to_owned());
             }
-            return Ok(DbTarget::Sqlite { path: PathBuf::from(path), busy_timeout_ms: settings.sqlite_busy_timeout_ms });
+            return Ok(DbTarget::Sqlite {
+                path: PathBuf::from(path),
+                busy_timeout_ms: settings.sqlite_busy_timeout_ms,
+            });
         }
-        Err(format!("unsupported database URL scheme in `{}`", url.split("://").next().unwrap_or(url)))
+        Err(format!(
+            "unsupported database URL scheme in `{}`",
+            url.split("://").next().unwrap_or(url)
+        ))
     }
 
     pub fn backend(&self) -> Backend {
@@ -82,17 +91,20 @@ impl DbTarget {
 
     /// Creates the folder a SQLite file lives in; nothing to do for PostgreSQL.
     pub fn prepare(&self) -> std::io::Result<()> {
-        if let DbTarget::Sqlite { path, .. } = self {
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent)?;
-            }
+        if let DbTarget::Sqlite { path, .. } = self
+            && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent)?;
         }
         Ok(())
     }
 
     pub fn connect(&self) -> Result<DbConn, ConnectError> {
         match self {
-            DbTarget::Postgres { url, statement_timeout_ms } => {
+            DbTarget::Postgres {
+                url,
+                statement_timeout_ms,
+            } => {
                 let mut conn = PgConnection::establish(url).map_err(ConnectError::Connect)?;
                 conn.batch_execute(&format!(
                     "SET statement_timeout = {statement_timeout_ms}; SET TIME ZONE 'UTC'; \
@@ -102,7 +114,9 @@ impl DbTarget {
                 Ok(DbConn::Pg(conn))
             }
             DbTarget::Sqlite { path, busy_timeout_ms } => {
-                let path = path.to_str().ok_or_else(|| ConnectError::Path(path.display().to_string()))?;
+                let path = path
+                    .to_str()
+                    .ok_or_else(|| ConnectError::Path(path.display().to_string()))?;
                 let mut conn = SqliteConnection::establish(path).map_err(ConnectError::Connect)?;
                 // busy_timeout first: switching to WAL itself may have to wait for a lock.
                 conn.batch_execute(&format!(

@@ -27,8 +27,15 @@ pub struct Db {
 impl Db {
     pub fn new(settings: &DatabaseSettings) -> Result<Self, String> {
         let target = DbTarget::parse(&settings.url, settings)?;
-        target.prepare().map_err(|e| format!("cannot create the database folder: {e}"))?;
-        Ok(Self { backend: target.backend(), pool: conn::build_pool(target, settings), max_retries: settings.tx_max_retries })
+        if let Err(e) = target.prepare() {
+            // Not fatal: the pool keeps trying, requests answer 503 until the path works.
+            tracing::warn!(error = %e, "cannot create the database folder");
+        }
+        Ok(Self {
+            backend: target.backend(),
+            pool: conn::build_pool(target, settings),
+            max_retries: settings.tx_max_retries,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -53,7 +60,9 @@ impl Db {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        web::block(move || f(&mut *pool.get()?)).await.map_err(|_| StoreError::Cancelled)?
+        web::block(move || f(&mut *pool.get()?))
+            .await
+            .map_err(|_| StoreError::Cancelled)?
     }
 
     /// Runs `f` as one write transaction (retried whole on contention), off the async workers.
@@ -64,7 +73,9 @@ impl Db {
     {
         let pool = self.pool.clone();
         let retries = self.max_retries;
-        web::block(move || transaction(&mut *pool.get()?, retries, f)).await.map_err(|_| StoreError::Cancelled)?
+        web::block(move || transaction(&mut *pool.get()?, retries, f))
+            .await
+            .map_err(|_| StoreError::Cancelled)?
     }
 
     /// Applies pending migrations.

@@ -1,0 +1,246 @@
+//! Spawns the real application on a random port against a fresh database: a temporary
+//! SQLite file, or a new PostgreSQL database created through `VAULTLINE_TEST_POSTGRES_URL`
+//! and dropped afterwards.
+
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use reqwest::{Response, StatusCode};
+use serde_json::Value;
+use tempfile::TempDir;
+use vaultline::config::{Settings, Sources};
+use vaultline::startup::Application;
+
+pub const POSTGRES_ENV: &str = "VAULTLINE_TEST_POSTGRES_URL";
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Which database a test runs against.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite,
+    /// The admin URL new databases are created through.
+    Postgres(String),
+}
+
+impl Backend {
+    /// PostgreSQL when the variable is set; `None` otherwise (SQLite-only runs).
+    pub fn postgres() -> Option<Backend> {
+        match std::env::var(POSTGRES_ENV) {
+            Ok(url) if !url.is_empty() => Some(Backend::Postgres(url)),
+            _ => {
+                eprintln!("{POSTGRES_ENV} is not set: this test ran on SQLite only");
+                None
+            }
+        }
+    }
+}
+
+/// Generates `<name>::sqlite` and `<name>::postgres` tests for `async fn <name>(Backend)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(backend) = $crate::helpers::Backend::postgres() {
+                    super::$name(backend).await;
+                }
+            }
+        }
+    )+};
+}
+
+/// A database that lives as long as the test.
+pub enum TestDb {
+    Sqlite,
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDb {
+    /// Creates a fresh database; returns it and the URL the app should use.
+    pub fn create(backend: &Backend, dir: &TempDir) -> (TestDb, String) {
+        match backend {
+            Backend::Sqlite => (
+                TestDb::Sqlite,
+                format!("sqlite://{}", dir.path().join("vaultline.db").display()),
+            ),
+            Backend::Postgres(admin_url) => {
+                let name = format!("vaultline_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = PgConnection::establish(admin_url)
+                    .unwrap_or_else(|e| panic!("{POSTGRES_ENV} is set but PostgreSQL is not reachable: {e}"));
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .expect("create test database");
+                let url = with_database(admin_url, &name);
+                (
+                    TestDb::Postgres {
+                        admin_url: admin_url.clone(),
+                        name,
+                    },
+                    url,
+                )
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres { admin_url, name } = self
+            && let Ok(mut conn) = PgConnection::establish(admin_url)
+        {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn);
+        }
+    }
+}
+
+/// Replaces the database name in a PostgreSQL URL.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let authority_end = base.find("://").map_or(0, |i| i + 3);
+    let prefix = match base[authority_end..].find('/') {
+        Some(slash) => &base[..authority_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{prefix}/{name}?{q}"),
+        None => format!("{prefix}/{name}"),
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub settings: Settings,
+    handle: ServerHandle,
+    // Dropped after the server is told to stop (fields drop in order).
+    _db: TestDb,
+    _dir: TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Sends the stop command at once; the future only waits for completion.
+        drop(self.handle.stop(false));
+    }
+}
+
+/// Settings for a test app: random port, the given database, quiet logs.
+pub fn test_settings(database_url: &str, dir: &TempDir, extra: &[(&str, &str)]) -> Settings {
+    let mut overrides: Vec<(String, String)> = vec![
+        ("server.bind".into(), "127.0.0.1:0".into()),
+        ("server.workers".into(), "2".into()),
+        ("server.shutdown_timeout_secs".into(), "1".into()),
+        ("server.data_dir".into(), dir.path().join("data").display().to_string()),
+        ("database.url".into(), database_url.into()),
+        ("database.pool_size".into(), "8".into()),
+        ("database.connection_timeout_ms".into(), "1000".into()),
+        (
+            "auth.jwt_secret".into(),
+            "test-secret-test-secret-test-secret-0123".into(),
+        ),
+        (
+            "log.level".into(),
+            std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into()),
+        ),
+    ];
+    overrides.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Settings::load(&Sources {
+        overrides,
+        ..Sources::default()
+    })
+    .expect("test settings load")
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, &[]).await
+    }
+
+    pub async fn spawn_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (db, url) = TestDb::create(&backend, &dir);
+        let settings = test_settings(&url, &dir, extra);
+        Self::start(settings, db, dir, true)
+    }
+
+    /// Starts on a prepared database and settings.
+    pub fn start(settings: Settings, db: TestDb, dir: TempDir, migrate: bool) -> TestApp {
+        if std::env::var("TEST_LOG").is_ok() {
+            vaultline::telemetry::init(&settings.log);
+        }
+        let app = Application::build(settings.clone(), migrate).expect("application starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        TestApp {
+            address,
+            client,
+            settings,
+            handle,
+            _db: db,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.expect("request sent")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn register(&self, username: &str) -> Value {
+        let res = self
+            .post_json(
+                "/v1/auth/register",
+                &serde_json::json!({"username": username, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "register {username}");
+        res.json::<Value>().await.expect("json")["user"].clone()
+    }
+}
+
+/// Asserts an RFC 9457 problem with the given status and code; returns the body.
+pub async fn assert_problem(res: Response, status: u16, code: &str) -> Value {
+    assert_eq!(res.status().as_u16(), status, "status");
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(content_type.as_deref(), Some("application/problem+json"));
+    assert!(
+        res.headers().contains_key("x-request-id"),
+        "every response carries x-request-id"
+    );
+    let body: Value = res.json().await.expect("problem body is JSON");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    assert!(body["type"].as_str().is_some_and(|t| t.ends_with(code)), "{body}");
+    assert!(body["title"].is_string() && body["detail"].is_string(), "{body}");
+    body
+}

@@ -1,0 +1,7 @@
+//! API tests: the real app over HTTP against a real database, on every backend available.
+
+mod helpers;
+
+mod cli;
+mod errors;
+mod operations;
