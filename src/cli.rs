@@ -64,16 +64,10 @@ struct Failure {
 
 impl Failure {
     fn config(message: impl ToString) -> Self {
-        Self {
-            code: 2,
-            message: message.to_string(),
-        }
+        Self { code: 2, message: message.to_string() }
     }
     fn runtime(message: impl ToString) -> Self {
-        Self {
-            code: 1,
-            message: message.to_string(),
-        }
+        Self { code: 1, message: message.to_string() }
     }
 }
 
@@ -109,15 +103,10 @@ fn execute(cli: Cli) -> Result<(), Failure> {
         Settings::load(&Sources::from_environment(cli.config.clone(), overrides)).map_err(Failure::config)?;
     crate::telemetry::init(&settings.log);
 
-    match cli.command.unwrap_or(Command::Serve {
-        bind: None,
-        no_migrate: false,
-    }) {
+    match cli.command.unwrap_or(Command::Serve { bind: None, no_migrate: false }) {
         Command::Serve { no_migrate, .. } => serve(settings, !no_migrate),
         Command::Migrate => migrate(&settings),
-        Command::Admin {
-            command: AdminCommand::Create { username },
-        } => create_admin(&settings, &username),
+        Command::Admin { command: AdminCommand::Create { username } } => create_admin(&settings, &username),
     }
 }
 
@@ -131,20 +120,14 @@ fn serve(settings: Settings, migrate: bool) -> Result<(), Failure> {
 /// Connects directly (no pool) so the real error, e.g. a failed password, is what is printed.
 fn open_db(settings: &Settings) -> Result<Db, Failure> {
     let target = store::DbTarget::parse(&settings.database.url, &settings.database).map_err(Failure::config)?;
-    target
-        .prepare()
-        .map_err(|e| Failure::runtime(format!("cannot create the database folder: {e}")))?;
-    target
-        .connect()
-        .map_err(|e| Failure::runtime(format!("cannot connect to the database: {e}")))?;
+    target.prepare().map_err(|e| Failure::runtime(format!("cannot create the database folder: {e}")))?;
+    target.connect().map_err(|e| Failure::runtime(format!("cannot connect to the database: {e}")))?;
     Db::new(&settings.database).map_err(Failure::config)
 }
 
 fn migrate(settings: &Settings) -> Result<(), Failure> {
     let db = open_db(settings)?;
-    let applied = db
-        .migrate()
-        .map_err(|e| Failure::runtime(format!("migration failed: {e}")))?;
+    let applied = db.migrate().map_err(|e| Failure::runtime(format!("migration failed: {e}")))?;
     if applied.is_empty() {
         println!("database is up to date");
     } else {
@@ -161,10 +144,7 @@ fn read_admin_password() -> Result<String, Failure> {
         eprint!("password for the new admin (input is shown; prefer {ADMIN_PASSWORD_ENV} or a pipe): ");
     }
     let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| Failure::runtime(format!("reading stdin: {e}")))?;
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| Failure::runtime(format!("reading stdin: {e}")))?;
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
@@ -172,16 +152,11 @@ fn create_admin(settings: &Settings, username: &str) -> Result<(), Failure> {
     let username = Username::parse(username).map_err(Failure::config)?;
     let password = Password::parse(&read_admin_password()?).map_err(Failure::config)?;
     let db = open_db(settings)?;
-    db.migrate()
-        .map_err(|e| Failure::runtime(format!("migration failed: {e}")))?;
+    db.migrate().map_err(|e| Failure::runtime(format!("migration failed: {e}")))?;
     let hash = crate::auth::password::hash_blocking(&password).map_err(Failure::runtime)?;
     let mut conn = db.conn().map_err(Failure::runtime)?;
-    let new = store::users::NewUser {
-        username: &username,
-        display_name: None,
-        password_hash: &hash,
-        role: Role::Admin,
-    };
+    let new =
+        store::users::NewUser { username: &username, display_name: None, password_hash: &hash, role: Role::Admin };
     let created = store::transaction(&mut conn, settings.database.tx_max_retries, |c| {
         store::users::insert(c, &new, chrono::Utc::now())
     });

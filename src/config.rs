@@ -56,11 +56,14 @@ pub struct MoneySettings {
 pub struct AuthSettings {
     pub jwt_secret: String,
     pub allow_generated_secret: bool,
+    pub jwt_algorithm: String,
+    pub jwt_leeway_secs: u64,
     pub issuer: String,
     pub audience: String,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
     pub login_max_failures: u32,
+    pub login_max_failures_per_address: u32,
     pub login_window_secs: u64,
     pub password_hash_concurrency: usize,
 }
@@ -68,10 +71,7 @@ pub struct AuthSettings {
 impl std::fmt::Debug for AuthSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthSettings")
-            .field(
-                "jwt_secret",
-                &if self.jwt_secret.is_empty() { "<empty>" } else { "<set>" },
-            )
+            .field("jwt_secret", &if self.jwt_secret.is_empty() { "<empty>" } else { "<set>" })
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .finish_non_exhaustive()
@@ -130,22 +130,13 @@ impl Settings {
         let mut builder =
             config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
         if let Some(profile) = &sources.profile {
-            if profile.is_empty()
-                || !profile
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
-                return Err(ConfigError(format!(
-                    "{PROFILE_ENV}: `{profile}` is not a valid profile name"
-                )));
+            if profile.is_empty() || !profile.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                return Err(ConfigError(format!("{PROFILE_ENV}: `{profile}` is not a valid profile name")));
             }
             let dir = sources.config_dir.clone().unwrap_or_else(|| PathBuf::from("config"));
             let path = dir.join(format!("{profile}.toml"));
             if !path.is_file() {
-                return Err(ConfigError(format!(
-                    "{PROFILE_ENV}={profile}: profile file {} not found",
-                    path.display()
-                )));
+                return Err(ConfigError(format!("{PROFILE_ENV}={profile}: profile file {} not found", path.display())));
             }
             builder = builder.add_source(file_source(&path));
         }
@@ -157,21 +148,15 @@ impl Settings {
         }
         if sources.use_env {
             builder = builder.add_source(
-                config::Environment::with_prefix(ENV_PREFIX)
-                    .prefix_separator("__")
-                    .separator("__")
-                    .try_parsing(true),
+                config::Environment::with_prefix(ENV_PREFIX).prefix_separator("__").separator("__").try_parsing(true),
             );
         }
         for (key, value) in &sources.overrides {
-            builder = builder
-                .set_override(key.as_str(), value.as_str())
-                .map_err(|e| ConfigError(format!("{key}: {e}")))?;
+            builder =
+                builder.set_override(key.as_str(), value.as_str()).map_err(|e| ConfigError(format!("{key}: {e}")))?;
         }
-        let settings: Settings = builder
-            .build()
-            .and_then(|c| c.try_deserialize())
-            .map_err(|e| ConfigError(one_line(&e.to_string())))?;
+        let settings: Settings =
+            builder.build().and_then(|c| c.try_deserialize()).map_err(|e| ConfigError(one_line(&e.to_string())))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -189,10 +174,7 @@ impl Settings {
             return bad("server.max_body_bytes", "must be 1024..=16777216");
         }
         if crate::store::DbTarget::parse(&self.database.url, &self.database).is_err() {
-            return bad(
-                "database.url",
-                "must start with sqlite:// or postgres:// (postgresql://)",
-            );
+            return bad("database.url", "must start with sqlite:// or postgres:// (postgresql://)");
         }
         if !(1..=256).contains(&self.database.pool_size) {
             return bad("database.pool_size", "must be 1..=256");
@@ -203,8 +185,7 @@ impl Settings {
         if self.database.tx_max_retries > 100 {
             return bad("database.tx_max_retries", "must be 0..=100");
         }
-        self.money_policy()
-            .map_err(|e| ConfigError(format!("money: {}", e.0)))?;
+        self.money_policy().map_err(|e| ConfigError(format!("money: {}", e.0)))?;
         if !self.auth.jwt_secret.is_empty() && self.auth.jwt_secret.len() < 32 {
             return bad("auth.jwt_secret", "must be at least 32 bytes");
         }
@@ -214,11 +195,23 @@ impl Settings {
         if !(60..=31_536_000).contains(&self.auth.refresh_token_ttl_secs) {
             return bad("auth.refresh_token_ttl_secs", "must be 60..=31536000");
         }
-        if self.auth.login_max_failures == 0 || self.auth.login_window_secs == 0 {
-            return bad(
-                "auth.login_max_failures",
-                "and auth.login_window_secs must be above zero",
-            );
+        if !["HS256", "HS384", "HS512"].contains(&self.auth.jwt_algorithm.as_str()) {
+            return bad("auth.jwt_algorithm", "must be HS256, HS384 or HS512");
+        }
+        if self.auth.jwt_leeway_secs > 5 {
+            return bad("auth.jwt_leeway_secs", "must be 0..=5");
+        }
+        if !(1..=1000).contains(&self.auth.login_max_failures) {
+            return bad("auth.login_max_failures", "must be 1..=1000");
+        }
+        if !(1..=100_000).contains(&self.auth.login_max_failures_per_address) {
+            return bad("auth.login_max_failures_per_address", "must be 1..=100000");
+        }
+        if !(1..=86_400).contains(&self.auth.login_window_secs) {
+            return bad("auth.login_window_secs", "must be 1..=86400");
+        }
+        if self.auth.issuer.is_empty() || self.auth.audience.is_empty() {
+            return bad("auth.issuer", "and auth.audience must not be empty");
         }
         Ok(())
     }
@@ -231,9 +224,7 @@ impl Settings {
 }
 
 fn file_source(path: &Path) -> config::File<config::FileSourceFile, config::FileFormat> {
-    config::File::from(path.to_path_buf())
-        .format(config::FileFormat::Toml)
-        .required(true)
+    config::File::from(path.to_path_buf()).format(config::FileFormat::Toml).required(true)
 }
 
 fn one_line(text: &str) -> String {
@@ -283,31 +274,20 @@ mod tests {
     fn unknown_keys_and_missing_files_are_refused() {
         let err = with(&[("server.colour", "blue")]).unwrap_err().to_string();
         assert!(err.contains("colour"), "{err}");
-        let err = Settings::load(&Sources {
-            file: Some("/nonexistent/vaultline.toml".into()),
-            ..Sources::default()
-        })
-        .unwrap_err()
-        .to_string();
+        let err = Settings::load(&Sources { file: Some("/nonexistent/vaultline.toml".into()), ..Sources::default() })
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("--config"), "{err}");
-        let err = Settings::load(&Sources {
-            profile: Some("nope".into()),
-            ..Sources::default()
-        })
-        .unwrap_err()
-        .to_string();
+        let err =
+            Settings::load(&Sources { profile: Some("nope".into()), ..Sources::default() }).unwrap_err().to_string();
         assert!(err.contains("nope"), "{err}");
     }
 
     #[test]
     fn production_profile_forbids_generated_secret() {
         let dir = Some(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/config")));
-        let s = Settings::load(&Sources {
-            config_dir: dir,
-            profile: Some("production".into()),
-            ..Sources::default()
-        })
-        .unwrap();
+        let s = Settings::load(&Sources { config_dir: dir, profile: Some("production".into()), ..Sources::default() })
+            .unwrap();
         assert!(!s.auth.allow_generated_secret);
         assert_eq!(s.server.bind, "0.0.0.0:8080");
     }

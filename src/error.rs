@@ -6,6 +6,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::auth::session::AuthError;
 use crate::domain::money::AmountError;
 use crate::store::StoreError;
 
@@ -96,6 +97,10 @@ pub enum ApiError {
     Forbidden(String),
     #[error("that username is taken")]
     UsernameTaken,
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    #[error("too many failed logins; try again in {retry_after_secs} seconds")]
+    TooManyAttempts { retry_after_secs: u64 },
     #[error("the database is not reachable right now; try again shortly")]
     ServiceUnavailable(String),
     /// Any failure the caller cannot act on; the cause is logged, never sent.
@@ -115,6 +120,8 @@ impl ApiError {
             ApiError::Unauthorized(_) => ErrorCode::Unauthorized,
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
             ApiError::UsernameTaken => ErrorCode::UsernameTaken,
+            ApiError::InvalidCredentials => ErrorCode::InvalidCredentials,
+            ApiError::TooManyAttempts { .. } => ErrorCode::TooManyAttempts,
             ApiError::ServiceUnavailable(_) => ErrorCode::ServiceUnavailable,
             ApiError::Internal(_) => ErrorCode::Internal,
         }
@@ -131,6 +138,8 @@ impl ApiError {
             ApiError::Unauthorized(_) => "Unauthorized",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::UsernameTaken => "Username taken",
+            ApiError::InvalidCredentials => "Invalid credentials",
+            ApiError::TooManyAttempts { .. } => "Too many attempts",
             ApiError::ServiceUnavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal error",
         }
@@ -149,6 +158,18 @@ impl ApiError {
 
     pub fn not_found() -> Self {
         ApiError::NotFound("no such resource".into())
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::InvalidCredentials => ApiError::InvalidCredentials,
+            AuthError::TooManyAttempts { retry_after_secs } => ApiError::TooManyAttempts { retry_after_secs },
+            AuthError::InvalidRefreshToken => ApiError::Unauthorized(e.to_string()),
+            AuthError::Store(store) => store.into(),
+            AuthError::Internal(why) => ApiError::Internal(why),
+        }
     }
 }
 
@@ -186,6 +207,8 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::UsernameTaken => StatusCode::CONFLICT,
+            ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -204,7 +227,10 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE)));
         match self {
-            ApiError::Unauthorized(_) => {
+            ApiError::TooManyAttempts { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            ApiError::Unauthorized(_) | ApiError::InvalidCredentials => {
                 response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
             }
             ApiError::ServiceUnavailable(_) => {
@@ -222,11 +248,7 @@ mod tests {
 
     #[test]
     fn codes_serialize_as_their_contract_names() {
-        for code in [
-            ErrorCode::ValidationError,
-            ErrorCode::IdempotencyKeyInFlight,
-            ErrorCode::Internal,
-        ] {
+        for code in [ErrorCode::ValidationError, ErrorCode::IdempotencyKeyInFlight, ErrorCode::Internal] {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
         }
     }

@@ -9,6 +9,7 @@ use actix_web::{App, HttpServer, web};
 
 use crate::api::{self, AppState};
 use crate::auth::password::PasswordService;
+use crate::auth::tokens::TokenService;
 use crate::config::Settings;
 use crate::store::Db;
 
@@ -36,14 +37,8 @@ impl Application {
         api::metrics::handle();
         let settings = state.settings.clone();
         let addr = settings.server.bind.clone();
-        let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
-            addr: addr.clone(),
-            source,
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind { addr, source })?
-            .port();
+        let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind { addr: addr.clone(), source })?;
+        let port = listener.local_addr().map_err(|source| StartupError::Bind { addr, source })?.port();
 
         let body_limit = settings.server.max_body_bytes;
         let mut server = HttpServer::new(move || {
@@ -63,10 +58,7 @@ impl Application {
         }
         let server = server
             .listen(listener)
-            .map_err(|source| StartupError::Bind {
-                addr: settings.server.bind.clone(),
-                source,
-            })?
+            .map_err(|source| StartupError::Bind { addr: settings.server.bind.clone(), source })?
             .run();
         tracing::info!(port, backend = state_backend(&settings), "listening");
         Ok(Self { port, server })
@@ -92,9 +84,7 @@ fn state_backend(settings: &Settings) -> &'static str {
 
 /// Everything handlers share. Fails on configuration that cannot work.
 pub fn build_state(settings: Settings, migrate: bool) -> Result<AppState, StartupError> {
-    let money = settings
-        .money_policy()
-        .map_err(|e| StartupError::Config(e.to_string()))?;
+    let money = settings.money_policy().map_err(|e| StartupError::Config(e.to_string()))?;
     let jwt_secret =
         crate::auth::secret::resolve(&settings.auth, &settings.server.data_dir).map_err(StartupError::Config)?;
     let db = Db::new(&settings.database).map_err(StartupError::Config)?;
@@ -106,11 +96,6 @@ pub fn build_state(settings: Settings, migrate: bool) -> Result<AppState, Startu
     }
     let passwords = PasswordService::new(settings.auth.password_hash_concurrency);
     passwords.warm_up();
-    Ok(AppState {
-        db,
-        money,
-        passwords,
-        jwt_secret: Arc::from(jwt_secret),
-        settings: Arc::new(settings),
-    })
+    let tokens = TokenService::new(&settings.auth, &jwt_secret).map_err(StartupError::Config)?;
+    Ok(AppState { db, money, passwords, tokens, settings: Arc::new(settings) })
 }

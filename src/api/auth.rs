@@ -1,12 +1,13 @@
 //! Registration and sessions.
 
-use actix_web::{HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::dto::UserView;
 use super::json::JsonBody;
+use crate::auth::session::{self, IssuedTokens};
 use crate::domain::user::{DisplayName, Password, Role, Username};
 use crate::error::ApiError;
 use crate::store::{self, StoreError};
@@ -31,7 +32,7 @@ pub struct RegisterResponse {
 
 /// Create an account (role `user`, secured credit line).
 #[utoipa::path(tag = "auth", request_body = RegisterRequest, responses(
-    (status = 201, body = RegisterResponse),
+    (status = 201, description = "Registered", body = RegisterResponse),
     (status = 409, description = "`username_taken`", body = crate::error::Problem, content_type = "application/problem+json"),
     (status = 422, description = "`validation_error`", body = crate::error::Problem, content_type = "application/problem+json"),
 ))]
@@ -40,18 +41,10 @@ pub async fn register(state: web::Data<AppState>, body: JsonBody<RegisterRequest
     let body = body.into_inner();
     let username = Username::parse(&body.username).map_err(ApiError::Validation)?;
     let password = Password::parse(&body.password).map_err(ApiError::Validation)?;
-    let display_name = body
-        .display_name
-        .as_deref()
-        .map(DisplayName::parse)
-        .transpose()
-        .map_err(ApiError::Validation)?;
+    let display_name =
+        body.display_name.as_deref().map(DisplayName::parse).transpose().map_err(ApiError::Validation)?;
 
-    let hash = state
-        .passwords
-        .hash(password)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let hash = state.passwords.hash(password).await.map_err(|e| ApiError::Internal(e.to_string()))?;
     let now = crate::domain::time::now();
     let user = state
         .db
@@ -69,7 +62,83 @@ pub async fn register(state: web::Data<AppState>, body: JsonBody<RegisterRequest
             StoreError::UniqueViolation(_) => ApiError::UsernameTaken,
             other => other.into(),
         })?;
-    Ok(HttpResponse::Created().json(RegisterResponse {
-        user: UserView::from(&user),
-    }))
+    Ok(HttpResponse::Created().json(RegisterResponse { user: UserView::from(&user) }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Tokens {
+    access_token: String,
+    refresh_token: String,
+    /// Always `Bearer`.
+    #[schema(example = "Bearer")]
+    token_type: &'static str,
+    /// Seconds until the access token expires.
+    expires_in: i64,
+}
+
+impl From<IssuedTokens> for Tokens {
+    fn from(t: IssuedTokens) -> Self {
+        Self {
+            access_token: t.access_token,
+            refresh_token: t.refresh_token,
+            token_type: "Bearer",
+            expires_in: t.expires_in,
+        }
+    }
+}
+
+/// Exchange a username and password for tokens.
+#[utoipa::path(tag = "auth", request_body = LoginRequest, responses(
+    (status = 200, description = "A new token pair", body = Tokens),
+    (status = 401, description = "`invalid_credentials`, the same for an unknown user and a wrong password", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[post("/v1/auth/login")]
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: JsonBody<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let addr = req.peer_addr().map(|a| a.ip());
+    let tokens = session::login(&state, &body.username, &body.password, addr).await?;
+    Ok(HttpResponse::Ok().insert_header(no_store()).json(Tokens::from(tokens)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    refresh_token: String,
+}
+
+/// Rotate a refresh token: the presented one is spent and a new pair issued. Presenting
+/// a spent token again revokes its whole family.
+#[utoipa::path(tag = "auth", request_body = RefreshRequest, responses(
+    (status = 200, description = "A new token pair", body = Tokens),
+    (status = 401, description = "`unauthorized`: unknown, expired, revoked or reused token", body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[post("/v1/auth/refresh")]
+pub async fn refresh(state: web::Data<AppState>, body: JsonBody<RefreshRequest>) -> Result<HttpResponse, ApiError> {
+    let tokens = session::refresh(&state, &body.into_inner().refresh_token).await?;
+    Ok(HttpResponse::Ok().insert_header(no_store()).json(Tokens::from(tokens)))
+}
+
+/// Revoke the refresh token's family (this device's session).
+#[utoipa::path(tag = "auth", request_body = RefreshRequest, responses((status = 204, description = "Logged out")))]
+#[post("/v1/auth/logout")]
+pub async fn logout(state: web::Data<AppState>, body: JsonBody<RefreshRequest>) -> Result<HttpResponse, ApiError> {
+    session::logout(&state, &body.into_inner().refresh_token).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Token responses must not be cached by anything in between.
+fn no_store() -> (actix_web::http::header::HeaderName, &'static str) {
+    (actix_web::http::header::CACHE_CONTROL, "no-store")
 }

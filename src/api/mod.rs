@@ -1,12 +1,15 @@
 //! HTTP: handlers stay thin; they parse, call the store, and shape the answer.
 
+mod admin;
 mod auth;
 mod dto;
 pub mod json;
+mod me;
 pub mod metrics;
 pub mod observe;
 pub mod openapi;
 mod ops;
+mod page;
 
 use std::sync::Arc;
 
@@ -15,6 +18,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::password::PasswordService;
+use crate::auth::tokens::TokenService;
 use crate::config::Settings;
 use crate::domain::money::MoneyPolicy;
 use crate::store::Db;
@@ -24,21 +28,24 @@ pub struct AppState {
     pub db: Db,
     pub money: MoneyPolicy,
     pub passwords: PasswordService,
-    /// HMAC key for access tokens.
-    pub jwt_secret: Arc<[u8]>,
+    pub tokens: TokenService,
     pub settings: Arc<Settings>,
 }
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(auth::register)
+        .service(auth::login)
+        .service(auth::refresh)
+        .service(auth::logout)
+        .service(me::me)
+        .configure(admin::routes)
         .service(ops::healthz)
         .service(ops::readyz)
         .service(ops::metrics)
-        .service(web::resource("/docs").get(|| async {
-            HttpResponse::PermanentRedirect()
-                .insert_header(("location", "/docs/"))
-                .finish()
-        }))
+        .service(
+            web::resource("/docs")
+                .get(|| async { HttpResponse::PermanentRedirect().insert_header(("location", "/docs/")).finish() }),
+        )
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi::ApiDoc::openapi()));
 }

@@ -32,6 +32,7 @@ pub async fn observe(
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let started = Instant::now();
 
+    // Inner middleware answers refusals as responses (not `Err`), so they get all of this too.
     let mut res = next.call(req).instrument(span.clone()).await?;
 
     let elapsed = started.elapsed();

@@ -3,17 +3,19 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, ops};
+use super::{admin, auth, me, ops};
 use crate::error::{ErrorCode, Problem};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Vaultline", description = "Deposit-secured credit wallet: wallet, vault-backed credit line, installments."),
-    paths(auth::register, ops::healthz, ops::readyz, ops::metrics),
+    paths(auth::register, auth::login, auth::refresh, auth::logout, me::me, admin::users::list, ops::healthz, ops::readyz, ops::metrics),
     components(schemas(Problem, ErrorCode)),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Registration, login, token refresh"),
+        (name = "me", description = "The caller's own records"),
+        (name = "admin", description = "Admin console (role admin)"),
         (name = "operations", description = "Liveness, readiness, metrics"),
     )
 )]
@@ -26,12 +28,7 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
     }
 }

@@ -14,7 +14,7 @@ pub struct Health {
 }
 
 /// The process is up.
-#[utoipa::path(tag = "operations", responses((status = 200, body = Health)))]
+#[utoipa::path(tag = "operations", responses((status = 200, description = "Alive", body = Health)))]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
@@ -22,7 +22,7 @@ pub async fn healthz() -> HttpResponse {
 
 /// The database answers.
 #[utoipa::path(tag = "operations", responses(
-    (status = 200, body = Health),
+    (status = 200, description = "Database reachable", body = Health),
     (status = 503, description = "database not reachable", body = crate::error::Problem, content_type = "application/problem+json"),
 ))]
 #[get("/readyz")]
@@ -38,7 +38,5 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let (open, idle) = state.db.pool_state();
     ::metrics::gauge!("db_pool_connections_in_use").set(f64::from(open.saturating_sub(idle)));
     ::metrics::gauge!("db_pool_connections_idle").set(f64::from(idle));
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(super::metrics::handle().render())
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(super::metrics::handle().render())
 }

@@ -1,4 +1,7 @@
-//! Identity: password hashing and the token-signing secret; tokens and extractors build on them.
+//! Identity: password hashing, tokens, sessions and the extractors that name the caller.
 
+pub mod extract;
 pub mod password;
 pub mod secret;
+pub mod session;
+pub mod tokens;

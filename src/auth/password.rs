@@ -52,21 +52,14 @@ pub struct PasswordService {
 impl PasswordService {
     /// `concurrency` 0 means one hash at a time per CPU core.
     pub fn new(concurrency: usize) -> Self {
-        let n = if concurrency == 0 {
-            std::thread::available_parallelism().map_or(2, |n| n.get())
-        } else {
-            concurrency
-        };
-        Self {
-            permits: Arc::new(Semaphore::new(n)),
-        }
+        let n =
+            if concurrency == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()) } else { concurrency };
+        Self { permits: Arc::new(Semaphore::new(n)) }
     }
 
     pub async fn hash(&self, password: Password) -> Result<String, PasswordError> {
         let _permit = self.permits.acquire().await.map_err(|_| PasswordError::Cancelled)?;
-        web::block(move || hash_blocking(&password))
-            .await
-            .map_err(|_| PasswordError::Cancelled)?
+        web::block(move || hash_blocking(&password)).await.map_err(|_| PasswordError::Cancelled)?
     }
 
     /// `stored` is `None` for an unknown user: a dummy hash is checked and `false` returned.

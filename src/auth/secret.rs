@@ -24,10 +24,7 @@ pub fn resolve(auth: &AuthSettings, data_dir: &Path) -> Result<Vec<u8>, String> 
     match std::fs::read_to_string(&path) {
         Ok(text) if text.trim().len() >= MIN_SECRET_BYTES => return Ok(text.trim().as_bytes().to_vec()),
         Ok(_) => {
-            return Err(format!(
-                "{}: the stored secret is shorter than {MIN_SECRET_BYTES} bytes",
-                path.display()
-            ));
+            return Err(format!("{}: the stored secret is shorter than {MIN_SECRET_BYTES} bytes", path.display()));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(format!("{}: {e}", path.display())),
@@ -72,10 +69,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(SECRET_FILE))
-                .unwrap()
-                .permissions()
-                .mode();
+            let mode = std::fs::metadata(dir.path().join(SECRET_FILE)).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }

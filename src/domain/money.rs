@@ -30,14 +30,9 @@ impl Currency {
             return Err(format!("`{code}` is not a three-letter upper-case ISO 4217 code"));
         }
         if places > MAX_PLACES {
-            return Err(format!(
-                "{places} decimal places is more than the supported {MAX_PLACES}"
-            ));
+            return Err(format!("{places} decimal places is more than the supported {MAX_PLACES}"));
         }
-        Ok(Self {
-            code: code.to_owned(),
-            places,
-        })
+        Ok(Self { code: code.to_owned(), places })
     }
 
     pub fn code(&self) -> &str {
@@ -69,10 +64,7 @@ impl MoneyPolicy {
                 currency.format_minor(ABSOLUTE_MAX_MINOR)
             ));
         }
-        Ok(Self {
-            currency,
-            max_amount_minor,
-        })
+        Ok(Self { currency, max_amount_minor })
     }
 
     /// Builds the policy from configuration text such as `"1000000.00"`.
@@ -96,9 +88,7 @@ impl MoneyPolicy {
             return Err(AmountError::Zero);
         }
         if minor > self.max_amount_minor {
-            return Err(AmountError::TooLarge {
-                max: self.currency.format_minor(self.max_amount_minor),
-            });
+            return Err(AmountError::TooLarge { max: self.currency.format_minor(self.max_amount_minor) });
         }
         Ok(Amount(minor))
     }
@@ -159,13 +149,9 @@ fn parse_minor(text: &str, places: u32) -> Result<i64, AmountError> {
     let value = Decimal::from_str(text).map_err(|_| AmountError::Malformed)?;
     let scaled = value
         .checked_mul(Decimal::from(10_i64.pow(places)))
-        .ok_or(AmountError::TooLarge {
-            max: String::from("the supported range"),
-        })?;
+        .ok_or(AmountError::TooLarge { max: String::from("the supported range") })?;
     debug_assert!(scaled.fract().is_zero());
-    i64::try_from(scaled.trunc()).map_err(|_| AmountError::TooLarge {
-        max: String::from("the supported range"),
-    })
+    i64::try_from(scaled.trunc()).map_err(|_| AmountError::TooLarge { max: String::from("the supported range") })
 }
 
 impl fmt::Display for Amount {
@@ -216,10 +202,7 @@ mod tests {
             assert_eq!(p.parse(zero), Err(AmountError::Zero), "{zero}");
         }
         assert!(matches!(p.parse("1000000.01"), Err(AmountError::TooLarge { .. })));
-        assert!(matches!(
-            p.parse("99999999999999999999"),
-            Err(AmountError::TooLarge { .. })
-        ));
+        assert!(matches!(p.parse("99999999999999999999"), Err(AmountError::TooLarge { .. })));
         assert_eq!(p.parse(&"9".repeat(40)), Err(AmountError::Malformed));
     }
 

@@ -13,16 +13,9 @@ impl Username {
     pub fn parse(text: &str) -> Result<Self, String> {
         let len = text.len();
         if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&len) {
-            return Err(format!(
-                "username must be {} to {} characters long",
-                Self::MIN_LEN,
-                Self::MAX_LEN
-            ));
+            return Err(format!("username must be {} to {} characters long", Self::MIN_LEN, Self::MAX_LEN));
         }
-        if !text
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        {
+        if !text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
             return Err("username may contain only a-z, 0-9 and _".to_owned());
         }
         Ok(Self(text.to_owned()))
@@ -50,11 +43,7 @@ impl Password {
     pub fn parse(text: &str) -> Result<Self, String> {
         let chars = text.chars().count();
         if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&chars) {
-            return Err(format!(
-                "password must be {} to {} characters long",
-                Self::MIN_CHARS,
-                Self::MAX_CHARS
-            ));
+            return Err(format!("password must be {} to {} characters long", Self::MIN_CHARS, Self::MAX_CHARS));
         }
         if text.chars().any(char::is_control) {
             return Err("password must not contain control characters".to_owned());
@@ -165,16 +154,7 @@ mod tests {
         for ok in ["abc", "user_01", &"a".repeat(32)] {
             assert!(Username::parse(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "ab",
-            "",
-            &"a".repeat(33),
-            "Alice",
-            "al ice",
-            "al-ice",
-            "ålice",
-            "al.ice",
-        ] {
+        for bad in ["ab", "", &"a".repeat(33), "Alice", "al ice", "al-ice", "ålice", "al.ice"] {
             assert!(Username::parse(bad).is_err(), "{bad}");
         }
     }

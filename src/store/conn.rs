@@ -61,10 +61,7 @@ impl std::fmt::Debug for DbTarget {
 impl DbTarget {
     pub fn parse(url: &str, settings: &DatabaseSettings) -> Result<Self, String> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(DbTarget::Postgres {
-                url: url.to_owned(),
-                statement_timeout_ms: settings.statement_timeout_ms,
-            });
+            return Ok(DbTarget::Postgres { url: url.to_owned(), statement_timeout_ms: settings.statement_timeout_ms });
         }
         if let Some(path) = url.strip_prefix("sqlite://") {
             if path.is_empty() || path.contains(":memory:") {
@@ -76,10 +73,7 @@ impl DbTarget {
                 busy_timeout_ms: settings.sqlite_busy_timeout_ms,
             });
         }
-        Err(format!(
-            "unsupported database URL scheme in `{}`",
-            url.split("://").next().unwrap_or(url)
-        ))
+        Err(format!("unsupported database URL scheme in `{}`", url.split("://").next().unwrap_or(url)))
     }
 
     pub fn backend(&self) -> Backend {
@@ -101,10 +95,7 @@ impl DbTarget {
 
     pub fn connect(&self) -> Result<DbConn, ConnectError> {
         match self {
-            DbTarget::Postgres {
-                url,
-                statement_timeout_ms,
-            } => {
+            DbTarget::Postgres { url, statement_timeout_ms } => {
                 let mut conn = PgConnection::establish(url).map_err(ConnectError::Connect)?;
                 conn.batch_execute(&format!(
                     "SET statement_timeout = {statement_timeout_ms}; SET TIME ZONE 'UTC'; \
@@ -114,9 +105,7 @@ impl DbTarget {
                 Ok(DbConn::Pg(conn))
             }
             DbTarget::Sqlite { path, busy_timeout_ms } => {
-                let path = path
-                    .to_str()
-                    .ok_or_else(|| ConnectError::Path(path.display().to_string()))?;
+                let path = path.to_str().ok_or_else(|| ConnectError::Path(path.display().to_string()))?;
                 let mut conn = SqliteConnection::establish(path).map_err(ConnectError::Connect)?;
                 // busy_timeout first: switching to WAL itself may have to wait for a lock.
                 conn.batch_execute(&format!(

@@ -14,11 +14,8 @@ const PG_MIGRATION_LOCK: i64 = 0x7661_756c_746c_696e;
 pub fn run_pending(conn: &mut DbConn) -> Result<Vec<String>, String> {
     let applied = match conn {
         DbConn::Pg(c) => {
-            c.batch_execute(&format!("SELECT pg_advisory_lock({PG_MIGRATION_LOCK})"))
-                .map_err(|e| e.to_string())?;
-            let result = c
-                .run_pending_migrations(POSTGRES)
-                .map(|v| v.iter().map(ToString::to_string).collect());
+            c.batch_execute(&format!("SELECT pg_advisory_lock({PG_MIGRATION_LOCK})")).map_err(|e| e.to_string())?;
+            let result = c.run_pending_migrations(POSTGRES).map(|v| v.iter().map(ToString::to_string).collect());
             let unlock = c.batch_execute(&format!("SELECT pg_advisory_unlock({PG_MIGRATION_LOCK})"));
             let applied = result.map_err(|e| e.to_string())?;
             unlock.map_err(|e| e.to_string())?;

@@ -5,6 +5,8 @@ mod conn;
 mod error;
 pub mod migrate;
 pub mod schema;
+pub mod sessions;
+pub mod throttle;
 mod tx;
 pub mod users;
 
@@ -60,9 +62,7 @@ impl Db {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        web::block(move || f(&mut *pool.get()?))
-            .await
-            .map_err(|_| StoreError::Cancelled)?
+        web::block(move || f(&mut *pool.get()?)).await.map_err(|_| StoreError::Cancelled)?
     }
 
     /// Runs `f` as one write transaction (retried whole on contention), off the async workers.
@@ -73,9 +73,7 @@ impl Db {
     {
         let pool = self.pool.clone();
         let retries = self.max_retries;
-        web::block(move || transaction(&mut *pool.get()?, retries, f))
-            .await
-            .map_err(|_| StoreError::Cancelled)?
+        web::block(move || transaction(&mut *pool.get()?, retries, f)).await.map_err(|_| StoreError::Cancelled)?
     }
 
     /// Applies pending migrations.

@@ -58,8 +58,6 @@ where
 /// Short, growing, jittered pauses: enough to let the competing transaction finish.
 fn backoff(retry: u32) -> Duration {
     let mut byte = [0u8; 1];
-    let jitter = getrandom::fill(&mut byte)
-        .map(|()| u64::from(byte[0]) * 4)
-        .unwrap_or(500);
+    let jitter = getrandom::fill(&mut byte).map(|()| u64::from(byte[0]) * 4).unwrap_or(500);
     Duration::from_micros(500 * u64::from(retry.min(8)) + jitter)
 }

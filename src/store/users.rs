@@ -75,3 +75,20 @@ pub fn credentials(conn: &mut DbConn, username: &str) -> Result<Option<(User, St
         .optional()?;
     row.map(|(user, hash)| Ok((user.into_domain()?, hash))).transpose()
 }
+
+/// Users whose name contains `needle`, newest first (ids are time-ordered UUIDv7),
+/// strictly after the `after_id` cursor.
+pub fn search(conn: &mut DbConn, needle: &str, after_id: Option<&str>, limit: u32) -> Result<Vec<User>, StoreError> {
+    let escaped: String =
+        needle.chars().flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
+    let mut query = users::table
+        .filter(users::username.like(format!("%{escaped}%")).escape('\\'))
+        .order(users::id.desc())
+        .limit(i64::from(limit))
+        .select(UserRow::as_select())
+        .into_boxed();
+    if let Some(after) = after_id {
+        query = query.filter(users::id.lt(after.to_owned()));
+    }
+    query.load(conn)?.into_iter().map(UserRow::into_domain).collect()
+}

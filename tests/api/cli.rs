@@ -10,17 +10,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_vaultline");
 
 fn vaultline(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_remove("VAULTLINE_PROFILE")
-        .env_remove("VAULTLINE_ADMIN_PASSWORD")
-        .env("RUST_LOG", "off");
+    cmd.args(args).env_remove("VAULTLINE_PROFILE").env_remove("VAULTLINE_ADMIN_PASSWORD").env("RUST_LOG", "off");
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("binary runs");
     let mut input = child.stdin.take().unwrap();
     if let Some(text) = stdin {
@@ -36,11 +30,7 @@ fn stderr(out: &Output) -> String {
 
 #[test]
 fn migrate_reports_the_real_postgres_error() {
-    let out = vaultline(
-        &["--database-url", "postgres://nobody:wrong@127.0.0.1:5432/x", "migrate"],
-        &[],
-        None,
-    );
+    let out = vaultline(&["--database-url", "postgres://nobody:wrong@127.0.0.1:5432/x", "migrate"], &[], None);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     // libpq's own words: refused, or (server up) the failed role or password.
@@ -80,10 +70,7 @@ fn production_refuses_to_start_without_a_secret() {
     assert!(stderr(&out).contains("auth.jwt_secret"), "{}", stderr(&out));
     let out = vaultline(
         &["--database-url", &url, "serve"],
-        &[
-            ("VAULTLINE_PROFILE", "production"),
-            ("VAULTLINE__AUTH__JWT_SECRET", "too-short"),
-        ],
+        &[("VAULTLINE_PROFILE", "production"), ("VAULTLINE__AUTH__JWT_SECRET", "too-short")],
         None,
     );
     assert_eq!(out.status.code(), Some(2));
@@ -95,14 +82,7 @@ on_both_backends!(admin_create_bootstraps_an_admin);
 async fn admin_create_bootstraps_an_admin(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let (_db, url) = TestDb::create(&backend, &dir);
-    let args = [
-        "--database-url",
-        url.as_str(),
-        "admin",
-        "create",
-        "--username",
-        "root_admin",
-    ];
+    let args = ["--database-url", url.as_str(), "admin", "create", "--username", "root_admin"];
 
     let out = vaultline(&args, &[("VAULTLINE_ADMIN_PASSWORD", "short")], None);
     assert_eq!(out.status.code(), Some(2), "weak password refused");
@@ -116,14 +96,7 @@ async fn admin_create_bootstraps_an_admin(backend: Backend) {
     assert_eq!(out.status.code(), Some(1), "duplicate refused");
     assert!(stderr(&out).contains("already taken"), "{}", stderr(&out));
 
-    let args = [
-        "--database-url",
-        url.as_str(),
-        "admin",
-        "create",
-        "--username",
-        "second_admin",
-    ];
+    let args = ["--database-url", url.as_str(), "admin", "create", "--username", "second_admin"];
     let out = vaultline(&args, &[], Some("from stdin password\n"));
     assert_eq!(out.status.code(), Some(0), "password read from stdin: {}", stderr(&out));
 

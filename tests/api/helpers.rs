@@ -65,25 +65,14 @@ impl TestDb {
     /// Creates a fresh database; returns it and the URL the app should use.
     pub fn create(backend: &Backend, dir: &TempDir) -> (TestDb, String) {
         match backend {
-            Backend::Sqlite => (
-                TestDb::Sqlite,
-                format!("sqlite://{}", dir.path().join("vaultline.db").display()),
-            ),
+            Backend::Sqlite => (TestDb::Sqlite, format!("sqlite://{}", dir.path().join("vaultline.db").display())),
             Backend::Postgres(admin_url) => {
                 let name = format!("vaultline_test_{}", uuid::Uuid::new_v4().simple());
                 let mut conn = PgConnection::establish(admin_url)
                     .unwrap_or_else(|e| panic!("{POSTGRES_ENV} is set but PostgreSQL is not reachable: {e}"));
-                diesel::sql_query(format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .expect("create test database");
+                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).expect("create test database");
                 let url = with_database(admin_url, &name);
-                (
-                    TestDb::Postgres {
-                        admin_url: admin_url.clone(),
-                        name,
-                    },
-                    url,
-                )
+                (TestDb::Postgres { admin_url: admin_url.clone(), name }, url)
             }
         }
     }
@@ -143,21 +132,11 @@ pub fn test_settings(database_url: &str, dir: &TempDir, extra: &[(&str, &str)]) 
         ("database.url".into(), database_url.into()),
         ("database.pool_size".into(), "8".into()),
         ("database.connection_timeout_ms".into(), "1000".into()),
-        (
-            "auth.jwt_secret".into(),
-            "test-secret-test-secret-test-secret-0123".into(),
-        ),
-        (
-            "log.level".into(),
-            std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into()),
-        ),
+        ("auth.jwt_secret".into(), "test-secret-test-secret-test-secret-0123".into()),
+        ("log.level".into(), std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into())),
     ];
     overrides.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    Settings::load(&Sources {
-        overrides,
-        ..Sources::default()
-    })
-    .expect("test settings load")
+    Settings::load(&Sources { overrides, ..Sources::default() }).expect("test settings load")
 }
 
 impl TestApp {
@@ -186,14 +165,7 @@ impl TestApp {
             .timeout(Duration::from_secs(30))
             .build()
             .expect("client");
-        TestApp {
-            address,
-            client,
-            settings,
-            handle,
-            _db: db,
-            _dir: dir,
-        }
+        TestApp { address, client, settings, handle, _db: db, _dir: dir }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -205,21 +177,12 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("request sent")
+        self.client.post(self.url(path)).json(body).send().await.expect("request sent")
     }
 
     pub async fn register(&self, username: &str) -> Value {
-        let res = self
-            .post_json(
-                "/v1/auth/register",
-                &serde_json::json!({"username": username, "password": PASSWORD}),
-            )
-            .await;
+        let res =
+            self.post_json("/v1/auth/register", &serde_json::json!({"username": username, "password": PASSWORD})).await;
         assert_eq!(res.status(), StatusCode::CREATED, "register {username}");
         res.json::<Value>().await.expect("json")["user"].clone()
     }
@@ -228,19 +191,62 @@ impl TestApp {
 /// Asserts an RFC 9457 problem with the given status and code; returns the body.
 pub async fn assert_problem(res: Response, status: u16, code: &str) -> Value {
     assert_eq!(res.status().as_u16(), status, "status");
-    let content_type = res
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned());
+    let content_type = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
     assert_eq!(content_type.as_deref(), Some("application/problem+json"));
-    assert!(
-        res.headers().contains_key("x-request-id"),
-        "every response carries x-request-id"
-    );
+    assert!(res.headers().contains_key("x-request-id"), "every response carries x-request-id");
     let body: Value = res.json().await.expect("problem body is JSON");
     assert_eq!(body["code"], code, "{body}");
     assert_eq!(body["status"], status, "{body}");
     assert!(body["type"].as_str().is_some_and(|t| t.ends_with(code)), "{body}");
     assert!(body["title"].is_string() && body["detail"].is_string(), "{body}");
     body
+}
+
+/// The secret test apps sign with, so tests can forge tokens deliberately.
+pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
+impl TestApp {
+    /// Logs in with the shared test password; returns the `Tokens` body.
+    pub async fn login(&self, username: &str) -> Value {
+        let res =
+            self.post_json("/v1/auth/login", &serde_json::json!({"username": username, "password": PASSWORD})).await;
+        assert_eq!(res.status(), StatusCode::OK, "login {username}");
+        res.json().await.expect("json")
+    }
+
+    /// Registers and logs in; returns the access token.
+    pub async fn user_token(&self, username: &str) -> String {
+        self.register(username).await;
+        self.login(username).await["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates an admin through the CLI against this app's database; returns an access token.
+    pub async fn admin_token(&self, username: &str) -> String {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vaultline"))
+            .args(["--database-url", &self.settings.database.url, "admin", "create", "--username", username])
+            .env("VAULTLINE_ADMIN_PASSWORD", PASSWORD)
+            .env("RUST_LOG", "off")
+            .env_remove("VAULTLINE_PROFILE")
+            .output()
+            .expect("vaultline runs");
+        assert!(out.status.success(), "admin create: {}", String::from_utf8_lossy(&out.stderr));
+        self.login(username).await["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn get_as(&self, path: &str, token: &str) -> Response {
+        self.client.get(self.url(path)).bearer_auth(token).send().await.expect("request sent")
+    }
+
+    /// Runs SQL straight against the app's database (to arrange what the API cannot).
+    pub fn execute_sql(&self, sql: &str) {
+        use diesel::SqliteConnection;
+        let url = &self.settings.database.url;
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            let mut conn = SqliteConnection::establish(path).unwrap();
+            diesel::sql_query(sql).execute(&mut conn).unwrap();
+        } else {
+            let mut conn = PgConnection::establish(url).unwrap();
+            diesel::sql_query(sql).execute(&mut conn).unwrap();
+        }
+    }
 }

@@ -31,39 +31,13 @@ async fn health_and_readiness(backend: Backend) {
 
 async fn request_ids(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let a = app.get("/healthz").await.headers()["x-request-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let b = app.get("/healthz").await.headers()["x-request-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let a = app.get("/healthz").await.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let b = app.get("/healthz").await.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert_ne!(a, b, "each request gets its own id");
-    let res = app
-        .client
-        .get(app.url("/healthz"))
-        .header("x-request-id", "trace-abc-123")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        res.headers()["x-request-id"],
-        "trace-abc-123",
-        "a sane incoming id is kept"
-    );
-    let res = app
-        .client
-        .get(app.url("/healthz"))
-        .header("x-request-id", "x".repeat(200))
-        .send()
-        .await
-        .unwrap();
-    assert_ne!(
-        res.headers()["x-request-id"],
-        &"x".repeat(200),
-        "an oversized id is replaced"
-    );
+    let res = app.client.get(app.url("/healthz")).header("x-request-id", "trace-abc-123").send().await.unwrap();
+    assert_eq!(res.headers()["x-request-id"], "trace-abc-123", "a sane incoming id is kept");
+    let res = app.client.get(app.url("/healthz")).header("x-request-id", "x".repeat(200)).send().await.unwrap();
+    assert_ne!(res.headers()["x-request-id"], &"x".repeat(200), "an oversized id is replaced");
     let res = app.get("/nowhere").await;
     assert!(res.headers().contains_key("x-request-id"), "errors carry it too");
 }
@@ -74,17 +48,9 @@ async fn metrics_count_requests(backend: Backend) {
     app.get("/nowhere").await;
     let res = app.get("/metrics").await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert!(
-        res.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     let text = res.text().await.unwrap();
-    assert!(
-        text.contains(r#"http_requests_total{route="/healthz",method="GET",status="200"}"#),
-        "{text}"
-    );
+    assert!(text.contains(r#"http_requests_total{route="/healthz",method="GET",status="200"}"#), "{text}");
     assert!(text.contains(r#"status="404""#), "{text}");
     assert!(text.contains("http_request_duration_seconds_bucket"), "{text}");
     assert!(text.contains("db_pool_connections_in_use"), "{text}");
@@ -95,13 +61,28 @@ async fn openapi_and_docs(backend: Backend) {
     let res = app.get("/openapi.json").await;
     assert_eq!(res.status(), StatusCode::OK);
     let doc: Value = res.json().await.unwrap();
-    assert!(
-        doc["openapi"].as_str().unwrap().starts_with("3.1"),
-        "{}",
-        doc["openapi"]
-    );
-    for path in ["/healthz", "/readyz", "/metrics", "/v1/auth/register"] {
-        assert!(doc["paths"][path].is_object(), "{path} documented");
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    for (path, method) in [
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+        ("/v1/auth/register", "post"),
+        ("/v1/auth/login", "post"),
+        ("/v1/auth/refresh", "post"),
+        ("/v1/auth/logout", "post"),
+        ("/v1/me", "get"),
+        ("/v1/admin/users", "get"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path} documented");
+    }
+    assert_eq!(doc["paths"]["/v1/me"]["get"]["security"][0]["bearer"], serde_json::json!([]));
+    // OpenAPI requires a description on every response object.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                assert!(response["description"].is_string(), "{method} {path} {status} has no description");
+            }
+        }
     }
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
 
@@ -139,11 +120,7 @@ async fn eventually_ready(app: &TestApp) {
         if res.status() == StatusCode::OK {
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "the service did not recover: {}",
-            res.status()
-        );
+        assert!(Instant::now() < deadline, "the service did not recover: {}", res.status());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -158,10 +135,7 @@ async fn sqlite_outage() {
     let app = TestApp::start(settings, TestDb::Sqlite, dir, false);
 
     let body = assert_problem(app.get("/readyz").await, 503, "service_unavailable").await;
-    assert!(
-        !body["detail"].as_str().unwrap().contains("vaultline.db"),
-        "no internals leak: {body}"
-    );
+    assert!(!body["detail"].as_str().unwrap().contains("vaultline.db"), "no internals leak: {body}");
 
     std::fs::remove_file(&blocker).unwrap();
     std::fs::create_dir(&blocker).unwrap();
@@ -210,27 +184,16 @@ impl Relay {
 async fn postgres_outage(admin_url: String) {
     let rest = admin_url.split("://").nth(1).unwrap();
     let host_port = rest.rsplit('@').next().unwrap().split('/').next().unwrap();
-    let upstream = if host_port.contains(':') {
-        host_port.to_owned()
-    } else {
-        format!("{host_port}:5432")
-    };
+    let upstream = if host_port.contains(':') { host_port.to_owned() } else { format!("{host_port}:5432") };
     let relay = Relay::start(upstream, 0).await;
 
     let dir = tempfile::tempdir().unwrap();
     let backend = Backend::Postgres(admin_url.clone());
     let (db, direct_url) = TestDb::create(&backend, &dir);
     let name = direct_url.rsplit('/').next().unwrap().to_owned();
-    let credentials = rest
-        .split('@')
-        .next()
-        .filter(|_| rest.contains('@'))
-        .map(|c| format!("{c}@"))
-        .unwrap_or_default();
-    let relayed_url = with_database(
-        &format!("postgres://{credentials}127.0.0.1:{}/postgres", relay.port),
-        &name,
-    );
+    let credentials =
+        rest.split('@').next().filter(|_| rest.contains('@')).map(|c| format!("{c}@")).unwrap_or_default();
+    let relayed_url = with_database(&format!("postgres://{credentials}127.0.0.1:{}/postgres", relay.port), &name);
     let settings = test_settings(&relayed_url, &dir, &[]);
     let app = TestApp::start(settings, db, dir, true);
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
