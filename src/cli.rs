@@ -45,6 +45,17 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The double-entry ledger.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Recompute every invariant from the journal; print the report as JSON, exit 1 on any violation.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,6 +118,7 @@ fn execute(cli: Cli) -> Result<(), Failure> {
         Command::Serve { no_migrate, .. } => serve(settings, !no_migrate),
         Command::Migrate => migrate(&settings),
         Command::Admin { command: AdminCommand::Create { username } } => create_admin(&settings, &username),
+        Command::Ledger { command: LedgerCommand::Check } => ledger_check(&settings),
     }
 }
 
@@ -168,4 +180,12 @@ fn create_admin(settings: &Settings, username: &str) -> Result<(), Failure> {
         Err(StoreError::UniqueViolation(_)) => Err(Failure::runtime(format!("username {username} is already taken"))),
         Err(e) => Err(Failure::runtime(e)),
     }
+}
+
+fn ledger_check(settings: &Settings) -> Result<(), Failure> {
+    let db = open_db(settings)?;
+    let mut conn = db.conn().map_err(Failure::runtime)?;
+    let report = store::ledger_check::check(&mut conn).map_err(Failure::runtime)?;
+    println!("{}", serde_json::to_string_pretty(&report).map_err(Failure::runtime)?);
+    if report.ok { Ok(()) } else { Err(Failure::runtime(format!("{} violation(s)", report.violations.len()))) }
 }

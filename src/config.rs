@@ -20,6 +20,14 @@ pub struct Settings {
     pub money: MoneySettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
+    pub jobs: JobSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSettings {
+    pub cleanup_interval_secs: u64,
+    pub idempotency_retention_hours: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -212,6 +220,15 @@ impl Settings {
         }
         if self.auth.issuer.is_empty() || self.auth.audience.is_empty() {
             return bad("auth.issuer", "and auth.audience must not be empty");
+        }
+        if !(24..=24 * 90).contains(&self.jobs.idempotency_retention_hours) {
+            return bad(
+                "jobs.idempotency_retention_hours",
+                "must be 24..=2160 (the contract keeps keys at least 24 hours)",
+            );
+        }
+        if self.jobs.cleanup_interval_secs > 86_400 {
+            return bad("jobs.cleanup_interval_secs", "must be 0..=86400");
         }
         Ok(())
     }

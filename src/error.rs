@@ -101,6 +101,13 @@ pub enum ApiError {
     InvalidCredentials,
     #[error("too many failed logins; try again in {retry_after_secs} seconds")]
     TooManyAttempts { retry_after_secs: u64 },
+    #[error("this request needs an Idempotency-Key header (1 to 255 printable ASCII characters)")]
+    IdempotencyKeyRequired,
+    #[error("this Idempotency-Key was already used for a different request")]
+    IdempotencyKeyReused,
+    /// A business rule said no; `detail` is already worded for the caller.
+    #[error("{detail}")]
+    Refused { code: ErrorCode, detail: String },
     #[error("the database is not reachable right now; try again shortly")]
     ServiceUnavailable(String),
     /// Any failure the caller cannot act on; the cause is logged, never sent.
@@ -122,6 +129,9 @@ impl ApiError {
             ApiError::UsernameTaken => ErrorCode::UsernameTaken,
             ApiError::InvalidCredentials => ErrorCode::InvalidCredentials,
             ApiError::TooManyAttempts { .. } => ErrorCode::TooManyAttempts,
+            ApiError::IdempotencyKeyRequired => ErrorCode::IdempotencyKeyRequired,
+            ApiError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
+            ApiError::Refused { code, .. } => *code,
             ApiError::ServiceUnavailable(_) => ErrorCode::ServiceUnavailable,
             ApiError::Internal(_) => ErrorCode::Internal,
         }
@@ -140,6 +150,9 @@ impl ApiError {
             ApiError::UsernameTaken => "Username taken",
             ApiError::InvalidCredentials => "Invalid credentials",
             ApiError::TooManyAttempts { .. } => "Too many attempts",
+            ApiError::IdempotencyKeyRequired => "Idempotency key required",
+            ApiError::IdempotencyKeyReused => "Idempotency key reused",
+            ApiError::Refused { .. } => "Refused",
             ApiError::ServiceUnavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal error",
         }
@@ -209,6 +222,14 @@ impl ResponseError for ApiError {
             ApiError::UsernameTaken => StatusCode::CONFLICT,
             ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::IdempotencyKeyRequired => StatusCode::BAD_REQUEST,
+            ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Refused { code, .. } => match code {
+                ErrorCode::AccountFrozen | ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+                ErrorCode::NotFound | ErrorCode::RecipientNotFound => StatusCode::NOT_FOUND,
+                ErrorCode::InvalidState | ErrorCode::IdempotencyKeyInFlight => StatusCode::CONFLICT,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            },
             ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod jobs;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -35,6 +35,7 @@ impl Application {
         let state = web::Data::new(build_state(settings, migrate)?);
         // Installed before the first request so /metrics counts every one.
         api::metrics::handle();
+        crate::jobs::spawn_cleanup(state.clone());
         let settings = state.settings.clone();
         let addr = settings.server.bind.clone();
         let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind { addr: addr.clone(), source })?;

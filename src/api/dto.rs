@@ -4,7 +4,13 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::user::User;
+use uuid::Uuid;
+
+use crate::domain::account::AccountState;
+use crate::domain::money::MoneyPolicy;
+use crate::domain::movement::Movement;
+use crate::domain::score;
+use crate::domain::user::{User, UserStatus};
 
 /// RFC 3339 in UTC with microseconds, e.g. `2026-11-21T10:03:24.123456Z`.
 pub fn timestamp(at: DateTime<Utc>) -> String {
@@ -37,6 +43,146 @@ impl From<&User> for UserView {
             role: user.role.as_str(),
             status: user.status.as_str(),
             created_at: timestamp(user.created_at),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WalletView {
+    #[schema(example = "100.00")]
+    pub balance: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VaultView {
+    pub balance: String,
+    /// What the vault holds back for the exposure (secured line).
+    pub pledged: String,
+    pub unlockable: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreditView {
+    /// `secured` or `general`.
+    #[schema(example = "secured")]
+    pub line: &'static str,
+    pub limit: String,
+    pub held: String,
+    pub principal: String,
+    pub fees: String,
+    pub late_fees: String,
+    pub exposure: String,
+    /// May be negative after a downgrade.
+    pub available: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ScoreSummary {
+    pub value: i32,
+    pub eligible_for_upgrade: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = Account)]
+pub struct AccountView {
+    #[schema(format = Uuid)]
+    pub user_id: String,
+    #[schema(example = "CNY")]
+    pub currency: String,
+    /// `active` or `frozen`.
+    pub status: &'static str,
+    pub wallet: WalletView,
+    pub vault: VaultView,
+    pub credit: CreditView,
+    pub score: ScoreSummary,
+}
+
+/// What a view needs to print an account: the numbers, and who and when.
+pub struct AccountSnapshot<'a> {
+    pub user_id: Uuid,
+    pub status: UserStatus,
+    pub state: &'a AccountState,
+    pub opened_at: DateTime<Utc>,
+    pub as_of: DateTime<Utc>,
+}
+
+impl AccountView {
+    pub fn new(s: &AccountSnapshot<'_>, money: &MoneyPolicy) -> Self {
+        let m = |minor: i64| money.format(minor);
+        let state = s.state;
+        let score = score::evaluate(
+            &score::ScoreInputs {
+                account: state,
+                account_age_days: (s.as_of - s.opened_at).num_days(),
+                frozen: s.status == UserStatus::Frozen,
+            },
+            score::DEFAULT_THRESHOLD,
+        );
+        Self {
+            user_id: s.user_id.to_string(),
+            currency: money.currency().code().to_owned(),
+            status: s.status.as_str(),
+            wallet: WalletView { balance: m(state.wallet_minor) },
+            vault: VaultView {
+                balance: m(state.vault_minor),
+                pledged: m(state.pledged_minor()),
+                unlockable: m(state.unlockable_minor()),
+            },
+            credit: CreditView {
+                line: state.line.as_str(),
+                limit: m(state.limit_minor()),
+                held: m(state.held_minor),
+                principal: m(state.principal_minor),
+                fees: m(state.fees_minor),
+                late_fees: m(state.late_fees_minor),
+                exposure: m(state.exposure_minor()),
+                available: m(state.available_minor()),
+            },
+            score: ScoreSummary { value: score.value, eligible_for_upgrade: score.eligible_for_upgrade },
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = Movement)]
+pub struct MovementView {
+    /// The journal entry's id (both sides of a transfer share it).
+    #[schema(format = Uuid)]
+    pub id: String,
+    /// deposit, withdrawal, transfer_out, transfer_in, vault_lock, vault_unlock,
+    /// purchase_capture, repayment, fee, late_fee or collateral_settlement.
+    #[schema(example = "deposit")]
+    pub kind: &'static str,
+    #[schema(example = "100.00")]
+    pub amount: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// The other user's username, for transfers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counterparty: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The caller's account right after the movement.
+    pub account: AccountView,
+}
+
+impl MovementView {
+    pub fn new(user_id: Uuid, movement: &Movement, money: &MoneyPolicy) -> Self {
+        let snapshot = AccountSnapshot {
+            user_id,
+            status: movement.status,
+            state: &movement.account,
+            opened_at: movement.opened_at,
+            as_of: movement.created_at,
+        };
+        Self {
+            id: movement.id.to_string(),
+            kind: movement.kind.as_str(),
+            amount: money.format(movement.amount_minor),
+            created_at: timestamp(movement.created_at),
+            counterparty: movement.counterparty.clone(),
+            note: movement.note.clone(),
+            account: AccountView::new(&snapshot, money),
         }
     }
 }

@@ -3,9 +3,12 @@
 mod admin;
 mod auth;
 mod dto;
+mod idempotency;
 pub mod json;
 mod me;
 pub mod metrics;
+mod money;
+mod money_input;
 pub mod observe;
 pub mod openapi;
 mod ops;
@@ -39,6 +42,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(auth::refresh)
         .service(auth::logout)
         .service(me::me)
+        .service(money::account)
+        .service(money::deposit)
+        .service(money::withdraw)
+        .service(money::transfer)
+        .service(money::lock)
+        .service(money::unlock)
+        .service(money::transactions)
         .configure(admin::routes)
         .service(ops::healthz)
         .service(ops::readyz)

@@ -3,18 +3,19 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, auth, me, ops};
+use super::{admin, auth, me, money, ops};
 use crate::error::{ErrorCode, Problem};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Vaultline", description = "Deposit-secured credit wallet: wallet, vault-backed credit line, installments."),
-    paths(auth::register, auth::login, auth::refresh, auth::logout, me::me, admin::users::list, ops::healthz, ops::readyz, ops::metrics),
+    paths(auth::register, auth::login, auth::refresh, auth::logout, me::me, money::account, money::deposit, money::withdraw, money::transfer, money::lock, money::unlock, money::transactions, admin::users::list, admin::ledger::check, ops::healthz, ops::readyz, ops::metrics),
     components(schemas(Problem, ErrorCode)),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Registration, login, token refresh"),
         (name = "me", description = "The caller's own records"),
+        (name = "money", description = "Wallet, vault, transfers and history"),
         (name = "admin", description = "Admin console (role admin)"),
         (name = "operations", description = "Liveness, readiness, metrics"),
     )

@@ -11,6 +11,12 @@ pub enum StoreError {
     UniqueViolation(String),
     #[error("database error: {0}")]
     Db(DieselError),
+    /// A money rule said no (not enough funds, frozen account, ...): nothing was written.
+    #[error("refused: {0}")]
+    Refused(crate::domain::account::Refusal),
+    /// Another transaction committed what this one was about to write; try it again whole.
+    #[error("contended: {0}")]
+    Contended(&'static str),
     /// A stored row breaks an invariant the code relies on.
     #[error("corrupt data: {0}")]
     Corrupt(String),
@@ -42,6 +48,7 @@ impl StoreError {
     /// Failures that a fresh attempt of the whole transaction can cure.
     pub fn is_retryable(&self) -> bool {
         match self {
+            StoreError::Contended(_) => true,
             StoreError::Db(DieselError::DatabaseError(kind, info)) => {
                 let message = info.message();
                 matches!(kind, DatabaseErrorKind::SerializationFailure)

@@ -3,7 +3,11 @@
 
 mod conn;
 mod error;
+pub mod idempotency;
+pub mod ledger;
+pub mod ledger_check;
 pub mod migrate;
+pub mod money;
 pub mod schema;
 pub mod sessions;
 pub mod throttle;
@@ -11,6 +15,18 @@ mod tx;
 pub mod users;
 
 use actix_web::web;
+
+/// Runs one diesel expression on the concrete connection inside `DbConn`, for the few
+/// statements the multi-backend enum cannot express (multi-row inserts).
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::store::DbConn::Pg($c) => $body,
+            $crate::store::DbConn::Sqlite($c) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
 
 pub use conn::{Backend, ConnectError, DbConn, DbTarget, Pool};
 pub use error::StoreError;

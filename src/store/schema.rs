@@ -35,4 +35,91 @@ diesel::table! {
 }
 
 diesel::joinable!(refresh_tokens -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, refresh_tokens, login_failures);
+
+diesel::table! {
+    money_accounts (user_id) {
+        user_id -> Text,
+        wallet_minor -> BigInt,
+        vault_minor -> BigInt,
+        line -> Text,
+        general_limit_minor -> BigInt,
+        held_minor -> BigInt,
+        principal_minor -> BigInt,
+        fees_minor -> BigInt,
+        late_fees_minor -> BigInt,
+        opened_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ledger_accounts (id) {
+        id -> Text,
+        user_id -> Nullable<Text>,
+        kind -> Text,
+    }
+}
+
+diesel::table! {
+    journal_entries (id) {
+        id -> Text,
+        kind -> Text,
+        user_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    postings (entry_id, account_id) {
+        entry_id -> Text,
+        account_id -> Text,
+        amount_minor -> BigInt,
+    }
+}
+
+diesel::table! {
+    movements (user_id, entry_id) {
+        entry_id -> Text,
+        user_id -> Text,
+        kind -> Text,
+        amount_minor -> BigInt,
+        counterparty -> Nullable<Text>,
+        note -> Nullable<Text>,
+        created_at -> Timestamp,
+        status -> Text,
+        wallet_minor -> BigInt,
+        vault_minor -> BigInt,
+        line -> Text,
+        general_limit_minor -> BigInt,
+        held_minor -> BigInt,
+        principal_minor -> BigInt,
+        fees_minor -> BigInt,
+        late_fees_minor -> BigInt,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, idem_key) {
+        user_id -> Text,
+        idem_key -> Text,
+        request_hash -> Text,
+        response_status -> Integer,
+        response_body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(money_accounts -> users (user_id));
+diesel::joinable!(postings -> journal_entries (entry_id));
+diesel::joinable!(postings -> ledger_accounts (account_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    refresh_tokens,
+    login_failures,
+    money_accounts,
+    ledger_accounts,
+    journal_entries,
+    postings,
+    movements,
+    idempotency_keys,
+);

@@ -38,7 +38,7 @@ pub struct NewUser<'a> {
     pub role: Role,
 }
 
-/// Inserts a user; a taken username answers `UniqueViolation`.
+/// Inserts a user and opens their accounts; a taken username answers `UniqueViolation`.
 pub fn insert(conn: &mut DbConn, new: &NewUser<'_>, now: DateTime<Utc>) -> Result<User, StoreError> {
     let id = Uuid::now_v7();
     let display_name = new.display_name.map_or(new.username.as_str(), DisplayName::as_str);
@@ -53,6 +53,7 @@ pub fn insert(conn: &mut DbConn, new: &NewUser<'_>, now: DateTime<Utc>) -> Resul
             users::created_at.eq(now.naive_utc()),
         ))
         .execute(conn)?;
+    super::ledger::open_accounts(conn, id, now)?;
     by_id(conn, id)?.ok_or_else(|| StoreError::Corrupt(format!("user {id} vanished after insert")))
 }
 

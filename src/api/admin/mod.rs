@@ -1,6 +1,7 @@
 //! Admin console API. The whole `/v1/admin` scope requires an admin confirmed by the
 //! database, whatever the route or method, before any handler runs.
 
+pub(super) mod ledger;
 pub(super) mod users;
 
 use actix_web::ResponseError;
@@ -26,6 +27,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::scope("/v1/admin")
             .wrap(from_fn(require_admin))
             .service(users::list)
+            .service(ledger::check)
             .default_service(web::to(super::json::no_route)),
     );
 }

@@ -1,0 +1,18 @@
+use actix_web::{HttpResponse, get, web};
+
+use crate::api::AppState;
+use crate::auth::extract::AdminUser;
+use crate::error::ApiError;
+use crate::store::ledger_check;
+
+/// Every ledger invariant, recomputed from the journal.
+#[utoipa::path(tag = "admin", path = "/v1/admin/ledger/check", security(("bearer" = [])), responses(
+    (status = 200, description = "`{ok, entries, violations: [{invariant, detail}]}`", body = Object),
+    (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 403, description = "`forbidden`: not an admin", body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[get("/ledger/check")]
+pub async fn check(state: web::Data<AppState>, _admin: AdminUser) -> Result<HttpResponse, ApiError> {
+    let report = state.db.read(ledger_check::check).await?;
+    Ok(HttpResponse::Ok().json(report))
+}

@@ -1,0 +1,137 @@
+//! Idempotency for every POST that moves money or changes a limit, implemented once:
+//! the key is checked, the effect applied and the response saved in one transaction.
+
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::AppState;
+use crate::domain::time;
+use crate::error::ApiError;
+use crate::store::idempotency::{self, Lookup, StoredResponse};
+use crate::store::{DbConn, StoreError};
+
+pub const HEADER: &str = "idempotency-key";
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+const MAX_LEN: usize = 255;
+
+/// 1..=255 printable ASCII characters, from the `Idempotency-Key` header.
+#[derive(Clone, Debug)]
+pub struct IdempotencyKey(String);
+
+impl FromRequest for IdempotencyKey {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(value) = req.headers().get(HEADER) else { return ready(Err(ApiError::IdempotencyKeyRequired)) };
+        let bytes = value.as_bytes();
+        let valid = (1..=MAX_LEN).contains(&bytes.len()) && bytes.iter().all(|b| (0x20..=0x7e).contains(b));
+        ready(match (valid, value.to_str()) {
+            (true, Ok(text)) => Ok(IdempotencyKey(text.to_owned())),
+            _ => {
+                Err(ApiError::BadRequest(format!("Idempotency-Key must be 1 to {MAX_LEN} printable ASCII characters")))
+            }
+        })
+    }
+}
+
+/// Sorts object keys at every depth, so the same JSON sent differently formatted or
+/// ordered fingerprints the same.
+fn canonical(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let fields: Vec<String> =
+                keys.iter().map(|k| format!("{}:{}", Value::String((*k).clone()), canonical(&map[*k]))).collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Array(items) => format!("[{}]", items.iter().map(canonical).collect::<Vec<_>>().join(",")),
+        other => other.to_string(),
+    }
+}
+
+/// What the request asks for: method, path and canonical body.
+pub fn fingerprint(req: &HttpRequest, body: &[u8]) -> String {
+    let body = serde_json::from_slice::<Value>(body).map(|v| canonical(&v)).unwrap_or_default();
+    let mut hash = Sha256::new();
+    hash.update(req.method().as_str().as_bytes());
+    hash.update(b" ");
+    hash.update(req.path().as_bytes());
+    hash.update(b"\n");
+    hash.update(body.as_bytes());
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+enum Outcome {
+    Fresh(StoredResponse),
+    Replay(StoredResponse),
+    Mismatch,
+}
+
+/// Applies `effect` at most once per (caller, key). `render` turns its result into the
+/// response body, which is saved with the key in the same transaction.
+pub async fn once<T, F, R>(
+    state: &AppState,
+    caller: Uuid,
+    key: IdempotencyKey,
+    fingerprint: String,
+    status: StatusCode,
+    mut effect: F,
+    render: R,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnMut(&mut DbConn, DateTime<Utc>) -> Result<T, StoreError> + Send + 'static,
+    R: Fn(&T) -> Value + Send + 'static,
+    T: 'static,
+{
+    let outcome = state
+        .db
+        .write(move |conn| {
+            let now = time::now();
+            match idempotency::lookup(conn, caller, &key.0, &fingerprint)? {
+                Lookup::Replay(stored) => return Ok(Outcome::Replay(stored)),
+                Lookup::Mismatch => return Ok(Outcome::Mismatch),
+                Lookup::Absent => {}
+            }
+            let value = effect(conn, now)?;
+            let response = StoredResponse { status: status.as_u16(), body: render(&value).to_string() };
+            idempotency::save(conn, caller, &key.0, &fingerprint, &response, now)?;
+            Ok(Outcome::Fresh(response))
+        })
+        .await
+        .map_err(|e| super::money::store_error(e, &state.money))?;
+    let (stored, replayed) = match outcome {
+        Outcome::Fresh(stored) => (stored, false),
+        Outcome::Replay(stored) => (stored, true),
+        Outcome::Mismatch => return Err(ApiError::IdempotencyKeyReused),
+    };
+    let status = StatusCode::from_u16(stored.status).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut response = HttpResponse::build(status);
+    response.content_type("application/json");
+    if replayed {
+        response.insert_header((REPLAYED_HEADER, "true"));
+    }
+    Ok(response.body(stored.body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_ignores_order_and_spacing() {
+        let a: Value = serde_json::from_str(r#"{"b": 1, "a": {"y": [1, 2], "x": "s"}}"#).unwrap();
+        let b: Value = serde_json::from_str(r#"{"a":{"x":"s","y":[1,2]},"b":1}"#).unwrap();
+        assert_eq!(canonical(&a), canonical(&b));
+        let c: Value = serde_json::from_str(r#"{"a":{"x":"s","y":[2,1]},"b":1}"#).unwrap();
+        assert_ne!(canonical(&a), canonical(&c));
+    }
+}

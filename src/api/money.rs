@@ -1,0 +1,224 @@
+//! The caller's own money: account, deposits, withdrawals, transfers, vault, history.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::dto::{AccountSnapshot, AccountView, MovementView};
+use super::idempotency::{self, IdempotencyKey};
+use super::json::JsonBody;
+use super::money_input::MoneyText;
+use super::page::{Page, PageQuery};
+use crate::auth::extract::AuthUser;
+use crate::domain::account::Refusal;
+use crate::domain::money::{Amount, MoneyPolicy};
+use crate::domain::movement::{Movement, Note};
+use crate::domain::time;
+use crate::domain::user::Username;
+use crate::error::{ApiError, ErrorCode};
+use crate::store::{self, DbConn, StoreError};
+
+/// Words a refusal for the caller, with amounts in the currency's format.
+pub fn store_error(e: StoreError, money: &MoneyPolicy) -> ApiError {
+    let StoreError::Refused(refusal) = e else { return e.into() };
+    let (code, detail) = match refusal {
+        Refusal::AccountFrozen => {
+            (ErrorCode::AccountFrozen, "the account is frozen: it can be read, but no money can move".to_owned())
+        }
+        Refusal::InsufficientFunds { from, balance_minor } => (
+            ErrorCode::InsufficientFunds,
+            format!("not enough money in the {} (balance {})", from.as_str(), money.format(balance_minor)),
+        ),
+        Refusal::VaultPledged { unlockable_minor } => (
+            ErrorCode::VaultPledged,
+            format!("the vault pledges what you owe; at most {} can be unlocked now", money.format(unlockable_minor)),
+        ),
+        Refusal::RecipientNotFound => (ErrorCode::RecipientNotFound, "no user has that username".to_owned()),
+        Refusal::SelfTransfer => (ErrorCode::SelfTransfer, "you cannot transfer money to yourself".to_owned()),
+    };
+    ApiError::Refused { code, detail }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AmountRequest {
+    /// Major units as a string, at most the currency's decimal places.
+    #[schema(value_type = String, example = "100.00")]
+    amount: MoneyText,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    #[schema(example = "bob_99")]
+    to_username: String,
+    #[schema(value_type = String, example = "25.50")]
+    amount: MoneyText,
+    /// At most 140 characters.
+    note: Option<String>,
+}
+
+/// Runs a single-user money operation once per idempotency key; answers 201 `Movement`.
+async fn movement_once<F>(
+    state: &AppState,
+    caller: AuthUser,
+    key: IdempotencyKey,
+    req: &HttpRequest,
+    raw: &[u8],
+    mut operation: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnMut(&mut DbConn, chrono::DateTime<chrono::Utc>) -> Result<Movement, StoreError> + Send + 'static,
+{
+    let user_id = caller.id();
+    let money = state.money.clone();
+    let fingerprint = idempotency::fingerprint(req, raw);
+    idempotency::once(
+        state,
+        user_id,
+        key,
+        fingerprint,
+        StatusCode::CREATED,
+        move |conn, now| operation(conn, now),
+        move |movement: &Movement| {
+            serde_json::to_value(MovementView::new(user_id, movement, &money)).unwrap_or_default()
+        },
+    )
+    .await
+}
+
+fn amount_of(body: &AmountRequest, money: &MoneyPolicy) -> Result<Amount, ApiError> {
+    body.amount.parse(money)
+}
+
+macro_rules! money_route {
+    ($name:ident, $path:literal, $op:path, $summary:literal, $errors:literal) => {
+        #[doc = $summary]
+        #[utoipa::path(tag = "money", security(("bearer" = [])), request_body = AmountRequest,
+            params(("Idempotency-Key" = String, Header, description = "1 to 255 printable ASCII characters")),
+            responses(
+                (status = 201, description = "The movement, with the account right after it", body = MovementView),
+                (status = 400, description = "`validation_error`, `idempotency_key_required`", body = crate::error::Problem, content_type = "application/problem+json"),
+                (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = "application/problem+json"),
+                (status = 403, description = "`account_frozen`", body = crate::error::Problem, content_type = "application/problem+json"),
+                (status = 422, description = $errors, body = crate::error::Problem, content_type = "application/problem+json"),
+            ))]
+        #[post($path)]
+        pub async fn $name(
+            state: web::Data<AppState>,
+            caller: AuthUser,
+            key: IdempotencyKey,
+            req: HttpRequest,
+            body: JsonBody<AmountRequest>,
+        ) -> Result<HttpResponse, ApiError> {
+            let amount = amount_of(&body.value, &state.money)?;
+            let user_id = caller.id();
+            movement_once(&state, caller, key, &req, &body.raw, move |conn, now| $op(conn, user_id, amount, now)).await
+        }
+    };
+}
+
+money_route!(
+    deposit,
+    "/v1/wallet/deposits",
+    store::money::deposit,
+    "Add money to the wallet from the user's linked funding source.",
+    "`invalid_amount`, `validation_error`, `idempotency_key_reused`"
+);
+money_route!(
+    withdraw,
+    "/v1/wallet/withdrawals",
+    store::money::withdraw,
+    "Take money out of the wallet to the linked funding source.",
+    "`insufficient_funds`, `invalid_amount`, `validation_error`, `idempotency_key_reused`"
+);
+money_route!(
+    lock,
+    "/v1/vault/lock",
+    store::money::lock,
+    "Move money from the wallet into the vault (a secured line's limit rises with it).",
+    "`insufficient_funds`, `invalid_amount`, `validation_error`, `idempotency_key_reused`"
+);
+money_route!(
+    unlock,
+    "/v1/vault/unlock",
+    store::money::unlock,
+    "Move money from the vault back to the wallet, up to `unlockable` on a secured line.",
+    "`vault_pledged`, `insufficient_funds`, `invalid_amount`, `validation_error`, `idempotency_key_reused`"
+);
+
+/// Send money from the wallet to another user's wallet.
+#[utoipa::path(tag = "money", security(("bearer" = [])), request_body = TransferRequest,
+    params(("Idempotency-Key" = String, Header, description = "1 to 255 printable ASCII characters")),
+    responses(
+        (status = 201, description = "The sender's `transfer_out` movement", body = MovementView),
+        (status = 400, description = "`validation_error`, `idempotency_key_required`", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`account_frozen`", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`recipient_not_found`", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`insufficient_funds`, `self_transfer`, `invalid_amount`, `validation_error`, `idempotency_key_reused`", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+#[post("/v1/transfers")]
+pub async fn transfer(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    key: IdempotencyKey,
+    req: HttpRequest,
+    body: JsonBody<TransferRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let amount = body.value.amount.parse(&state.money)?;
+    let note = body.value.note.as_deref().map(Note::parse).transpose().map_err(ApiError::Validation)?.flatten();
+    // A name that cannot exist names no recipient.
+    let recipient = Username::parse(&body.value.to_username)
+        .map_err(|_| store_error(StoreError::Refused(Refusal::RecipientNotFound), &state.money))?;
+    let from = caller.id();
+    movement_once(&state, caller, key, &req, &body.raw, move |conn, now| {
+        store::money::transfer(conn, from, &recipient, amount, note.as_ref(), now)
+    })
+    .await
+}
+
+/// The caller's wallet, vault, credit line and score.
+#[utoipa::path(tag = "money", security(("bearer" = [])), responses(
+    (status = 200, description = "The account", body = AccountView),
+    (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[get("/v1/me/account")]
+pub async fn account(state: web::Data<AppState>, caller: AuthUser) -> Result<HttpResponse, ApiError> {
+    let user_id = caller.id();
+    let (user, account) = state
+        .db
+        .read(move |conn| {
+            let user = store::users::by_id(conn, user_id)?;
+            let account = store::money::account(conn, user_id)?;
+            Ok((user, account))
+        })
+        .await?;
+    let user = user.ok_or_else(|| ApiError::Unauthorized("the token's user no longer exists".into()))?;
+    let (state_now, opened_at) = account;
+    let snapshot = AccountSnapshot { user_id, status: user.status, state: &state_now, opened_at, as_of: time::now() };
+    Ok(HttpResponse::Ok().json(AccountView::new(&snapshot, &state.money)))
+}
+
+/// Movements touching the caller, newest first.
+#[utoipa::path(tag = "money", security(("bearer" = [])), params(PageQuery), responses(
+    (status = 200, description = "A page of movements", body = inline(Page<MovementView>)),
+    (status = 400, description = "`validation_error`: bad limit or cursor", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[get("/v1/transactions")]
+pub async fn transactions(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = page.parse()?;
+    let user_id = caller.id();
+    let limit = page.limit;
+    let rows =
+        state.db.read(move |conn| store::ledger::movements(conn, user_id, page.after.as_deref(), limit + 1)).await?;
+    let views: Vec<MovementView> = rows.iter().map(|m| MovementView::new(user_id, m, &state.money)).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |v| v.id.clone())))
+}

@@ -1,0 +1,123 @@
+//! A money movement as one user sees it.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::account::AccountState;
+use super::user::UserStatus;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MovementKind {
+    Deposit,
+    Withdrawal,
+    TransferOut,
+    TransferIn,
+    VaultLock,
+    VaultUnlock,
+    PurchaseCapture,
+    Repayment,
+    Fee,
+    LateFee,
+    CollateralSettlement,
+}
+
+impl MovementKind {
+    pub const ALL: [MovementKind; 11] = [
+        MovementKind::Deposit,
+        MovementKind::Withdrawal,
+        MovementKind::TransferOut,
+        MovementKind::TransferIn,
+        MovementKind::VaultLock,
+        MovementKind::VaultUnlock,
+        MovementKind::PurchaseCapture,
+        MovementKind::Repayment,
+        MovementKind::Fee,
+        MovementKind::LateFee,
+        MovementKind::CollateralSettlement,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MovementKind::Deposit => "deposit",
+            MovementKind::Withdrawal => "withdrawal",
+            MovementKind::TransferOut => "transfer_out",
+            MovementKind::TransferIn => "transfer_in",
+            MovementKind::VaultLock => "vault_lock",
+            MovementKind::VaultUnlock => "vault_unlock",
+            MovementKind::PurchaseCapture => "purchase_capture",
+            MovementKind::Repayment => "repayment",
+            MovementKind::Fee => "fee",
+            MovementKind::LateFee => "late_fee",
+            MovementKind::CollateralSettlement => "collateral_settlement",
+        }
+    }
+
+    pub fn from_db(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+/// One movement touching a user, with their account right after it.
+#[derive(Clone, Debug)]
+pub struct Movement {
+    /// The journal entry's id: both sides of a transfer share it.
+    pub id: Uuid,
+    pub kind: MovementKind,
+    pub amount_minor: i64,
+    pub created_at: DateTime<Utc>,
+    pub counterparty: Option<String>,
+    pub note: Option<String>,
+    pub account: AccountState,
+    /// The user's status when the movement happened.
+    pub status: UserStatus,
+    pub opened_at: DateTime<Utc>,
+}
+
+/// A transfer note: trimmed, at most 140 characters, no control characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note(String);
+
+impl Note {
+    pub const MAX_CHARS: usize = 140;
+
+    /// `None` for an empty or blank note.
+    pub fn parse(text: &str) -> Result<Option<Self>, String> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Ok(None);
+        }
+        if trimmed.chars().count() > Self::MAX_CHARS {
+            return Err(format!("note must be at most {} characters", Self::MAX_CHARS));
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err("note must not contain control characters".to_owned());
+        }
+        Ok(Some(Self(trimmed.to_owned())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip() {
+        for kind in MovementKind::ALL {
+            assert_eq!(MovementKind::from_db(kind.as_str()), Some(kind));
+        }
+        assert_eq!(MovementKind::from_db("gift"), None);
+    }
+
+    #[test]
+    fn notes() {
+        assert_eq!(Note::parse("  lunch ").unwrap().unwrap().as_str(), "lunch");
+        assert_eq!(Note::parse("   ").unwrap(), None);
+        assert!(Note::parse(&"n".repeat(140)).unwrap().is_some());
+        assert!(Note::parse(&"n".repeat(141)).is_err());
+        assert!(Note::parse("a\u{0000}b").is_err());
+    }
+}

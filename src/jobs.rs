@@ -1,0 +1,57 @@
+//! Work the service does on its own, off the request path.
+
+use std::time::Duration;
+
+use actix_web::web;
+use chrono::TimeDelta;
+
+use crate::api::AppState;
+use crate::domain::time;
+use crate::store::{StoreError, idempotency, sessions, throttle};
+
+/// What one clean-up pass removed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Cleaned {
+    pub idempotency_keys: usize,
+    pub login_failures: usize,
+    pub refresh_tokens: usize,
+}
+
+/// Deletes idempotency keys past their retention, login failures past the throttle
+/// window, and refresh tokens past their expiry. Safe to run from several instances.
+pub async fn cleanup_once(state: &AppState) -> Result<Cleaned, StoreError> {
+    let now = time::now();
+    let keys_before =
+        now - TimeDelta::hours(i64::try_from(state.settings.jobs.idempotency_retention_hours).unwrap_or(24));
+    let failures_before = now - TimeDelta::seconds(i64::try_from(state.settings.auth.login_window_secs).unwrap_or(900));
+    state
+        .db
+        .write(move |conn| {
+            Ok(Cleaned {
+                idempotency_keys: idempotency::purge_before(conn, keys_before)?,
+                login_failures: throttle::purge_before(conn, failures_before)?,
+                refresh_tokens: sessions::purge_expired(conn, now)?,
+            })
+        })
+        .await
+}
+
+/// Runs `cleanup_once` every `jobs.cleanup_interval_secs` for as long as the runtime lives.
+pub fn spawn_cleanup(state: web::Data<AppState>) {
+    let every = state.settings.jobs.cleanup_interval_secs;
+    if every == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(every));
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            match cleanup_once(&state).await {
+                Ok(cleaned) if cleaned != Cleaned::default() => tracing::info!(?cleaned, "cleanup"),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "cleanup failed; will retry"),
+            }
+        }
+    });
+}

@@ -1,0 +1,184 @@
+//! The journal: balanced entries of postings, the ledger accounts they post to, and the
+//! per-user movement rows that show an entry to each user it touches.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::schema::{journal_entries as je, ledger_accounts as la, money_accounts as ma, movements as mv, postings};
+use super::{DbConn, StoreError};
+use crate::domain::movement::{Movement, MovementKind};
+use crate::domain::user::UserStatus;
+
+/// The system's own accounts (balances derived from postings, never stored: a stored
+/// balance there would be one hot row every deposit in the system waits on).
+pub const EXTERNAL_FUNDING: &str = "sys:external_funding";
+pub const LENDER_CAPITAL: &str = "sys:lender_capital";
+pub const MERCHANT_PAYABLES: &str = "sys:merchant_payables";
+pub const FEE_INCOME: &str = "sys:fee_income";
+pub const LATE_FEE_INCOME: &str = "sys:late_fee_income";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserAccount {
+    Wallet,
+    Vault,
+    Credit,
+}
+
+impl UserAccount {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserAccount::Wallet => "wallet",
+            UserAccount::Vault => "vault",
+            UserAccount::Credit => "credit",
+        }
+    }
+}
+
+/// `<user id>:wallet` and so on.
+pub fn account_id(user_id: Uuid, account: UserAccount) -> String {
+    format!("{user_id}:{}", account.as_str())
+}
+
+/// Opens a new user's accounts (in the registration transaction).
+pub fn open_accounts(conn: &mut DbConn, user_id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+    diesel::insert_into(ma::table)
+        .values((ma::user_id.eq(user_id.to_string()), ma::opened_at.eq(now.naive_utc())))
+        .execute(conn)?;
+    let rows: Vec<_> = [UserAccount::Wallet, UserAccount::Vault, UserAccount::Credit]
+        .into_iter()
+        .map(|a| {
+            (la::id.eq(account_id(user_id, a)), la::user_id.eq(Some(user_id.to_string())), la::kind.eq(a.as_str()))
+        })
+        .collect();
+    super::on_backend!(conn, |c| diesel::insert_into(la::table).values(&rows).execute(c))?;
+    Ok(())
+}
+
+/// Writes one journal entry; its postings must be non-zero and sum to zero.
+pub fn post_entry(
+    conn: &mut DbConn,
+    kind: &str,
+    user_id: Option<Uuid>,
+    now: DateTime<Utc>,
+    legs: &[(String, i64)],
+) -> Result<Uuid, StoreError> {
+    let sum = legs.iter().try_fold(0_i64, |acc, (_, amount)| acc.checked_add(*amount));
+    if legs.len() < 2 || sum != Some(0) || legs.iter().any(|(_, amount)| *amount == 0) {
+        return Err(StoreError::Corrupt(format!("refusing an unbalanced {kind} entry: {legs:?}")));
+    }
+    let entry_id = Uuid::now_v7();
+    diesel::insert_into(je::table)
+        .values((
+            je::id.eq(entry_id.to_string()),
+            je::kind.eq(kind),
+            je::user_id.eq(user_id.map(|u| u.to_string())),
+            je::created_at.eq(now.naive_utc()),
+        ))
+        .execute(conn)?;
+    let rows: Vec<_> = legs
+        .iter()
+        .map(|(account, amount)| {
+            (
+                postings::entry_id.eq(entry_id.to_string()),
+                postings::account_id.eq(account),
+                postings::amount_minor.eq(*amount),
+            )
+        })
+        .collect();
+    super::on_backend!(conn, |c| diesel::insert_into(postings::table).values(&rows).execute(c))?;
+    Ok(entry_id)
+}
+
+/// Records how an entry looks to one user, with their account right after it.
+pub fn record_movement(conn: &mut DbConn, user_id: Uuid, movement: &Movement) -> Result<(), StoreError> {
+    let s = &movement.account;
+    diesel::insert_into(mv::table)
+        .values((
+            mv::entry_id.eq(movement.id.to_string()),
+            mv::user_id.eq(user_id.to_string()),
+            mv::kind.eq(movement.kind.as_str()),
+            mv::amount_minor.eq(movement.amount_minor),
+            mv::counterparty.eq(movement.counterparty.as_deref()),
+            mv::note.eq(movement.note.as_deref()),
+            mv::created_at.eq(movement.created_at.naive_utc()),
+            mv::status.eq(movement.status.as_str()),
+            mv::wallet_minor.eq(s.wallet_minor),
+            mv::vault_minor.eq(s.vault_minor),
+            mv::line.eq(s.line.as_str()),
+            mv::general_limit_minor.eq(s.general_limit_minor),
+            mv::held_minor.eq(s.held_minor),
+            mv::principal_minor.eq(s.principal_minor),
+            mv::fees_minor.eq(s.fees_minor),
+            mv::late_fees_minor.eq(s.late_fees_minor),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+type MovementRow = (
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    chrono::NaiveDateTime,
+    String,
+    (i64, i64, String, i64, i64, i64, i64, i64),
+    chrono::NaiveDateTime,
+);
+
+/// The user's movements, newest first, strictly older than the `before` entry id.
+pub fn movements(
+    conn: &mut DbConn,
+    user_id: Uuid,
+    before: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Movement>, StoreError> {
+    let mut query = mv::table
+        .inner_join(ma::table.on(ma::user_id.eq(mv::user_id)))
+        .filter(mv::user_id.eq(user_id.to_string()))
+        .order(mv::entry_id.desc())
+        .limit(i64::from(limit))
+        .select((
+            mv::entry_id,
+            mv::kind,
+            mv::amount_minor,
+            mv::counterparty,
+            mv::note,
+            mv::created_at,
+            mv::status,
+            (
+                mv::wallet_minor,
+                mv::vault_minor,
+                mv::line,
+                mv::general_limit_minor,
+                mv::held_minor,
+                mv::principal_minor,
+                mv::fees_minor,
+                mv::late_fees_minor,
+            ),
+            ma::opened_at,
+        ))
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(mv::entry_id.lt(before.to_owned()));
+    }
+    let rows: Vec<MovementRow> = query.load(conn)?;
+    rows.into_iter()
+        .map(|(id, kind, amount, counterparty, note, created_at, status, state, opened_at)| {
+            let corrupt = |what: &str| StoreError::Corrupt(format!("movements.{what} of entry {id}"));
+            Ok(Movement {
+                id: Uuid::parse_str(&id).map_err(|_| corrupt("entry_id"))?,
+                kind: MovementKind::from_db(&kind).ok_or_else(|| corrupt("kind"))?,
+                amount_minor: amount,
+                created_at: created_at.and_utc(),
+                counterparty,
+                note,
+                account: super::money::state_from_row(state)?,
+                status: UserStatus::from_db(&status).ok_or_else(|| corrupt("status"))?,
+                opened_at: opened_at.and_utc(),
+            })
+        })
+        .collect()
+}

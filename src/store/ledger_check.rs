@@ -1,0 +1,178 @@
+//! Recomputes the contract's invariants from the journal and lists every violation.
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use serde::Serialize;
+
+use super::{DbConn, StoreError};
+use crate::domain::account::BALANCE_CEILING_MINOR;
+
+/// At most this many violations of one kind are listed; the count says if there were more.
+const LIST_LIMIT: i64 = 50;
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Violation {
+    /// Which invariant: `entry_balanced`, `ledger_total_zero`, `stored_balance`,
+    /// `non_negative`, `credit_state`, `money_conserved`.
+    pub invariant: &'static str,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LedgerReport {
+    pub ok: bool,
+    pub entries: i64,
+    pub violations: Vec<Violation>,
+}
+
+#[derive(QueryableByName)]
+struct Total {
+    #[diesel(sql_type = BigInt)]
+    total: i64,
+}
+
+#[derive(QueryableByName)]
+struct Unbalanced {
+    #[diesel(sql_type = Text)]
+    entry_id: String,
+    #[diesel(sql_type = BigInt)]
+    total: i64,
+    #[diesel(sql_type = BigInt)]
+    legs: i64,
+}
+
+#[derive(QueryableByName)]
+struct Mismatch {
+    #[diesel(sql_type = Text)]
+    user_id: String,
+    #[diesel(sql_type = Text)]
+    account: String,
+    #[diesel(sql_type = BigInt)]
+    stored: i64,
+    #[diesel(sql_type = BigInt)]
+    posted: i64,
+}
+
+#[derive(QueryableByName)]
+struct BadState {
+    #[diesel(sql_type = Text)]
+    user_id: String,
+    #[diesel(sql_type = Text)]
+    problem: String,
+}
+
+fn total(conn: &mut DbConn, sql: &str) -> Result<i64, StoreError> {
+    Ok(diesel::sql_query(sql).get_result::<Total>(conn)?.total)
+}
+
+pub fn check(conn: &mut DbConn) -> Result<LedgerReport, StoreError> {
+    let mut violations = Vec::new();
+    let entries = total(conn, "SELECT COUNT(*) AS total FROM journal_entries")?;
+
+    // 1. Every entry has at least two postings and they sum to zero; so does everything.
+    let unbalanced: Vec<Unbalanced> = diesel::sql_query(format!(
+        "SELECT e.id AS entry_id, CAST(COALESCE(SUM(p.amount_minor), 0) AS BIGINT) AS total, \
+                CAST(COUNT(p.entry_id) AS BIGINT) AS legs \
+         FROM journal_entries e LEFT JOIN postings p ON p.entry_id = e.id \
+         GROUP BY e.id HAVING COALESCE(SUM(p.amount_minor), 0) <> 0 OR COUNT(p.entry_id) < 2 \
+         ORDER BY e.id LIMIT {LIST_LIMIT}"
+    ))
+    .load(conn)?;
+    violations.extend(unbalanced.into_iter().map(|u| Violation {
+        invariant: "entry_balanced",
+        detail: format!("entry {} has {} posting(s) summing to {}", u.entry_id, u.legs, u.total),
+    }));
+    let grand = total(conn, "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS total FROM postings")?;
+    if grand != 0 {
+        violations
+            .push(Violation { invariant: "ledger_total_zero", detail: format!("all postings sum to {grand}, not 0") });
+    }
+
+    // 2. Stored balances equal the sums of their postings. The credit account carries
+    // the user's debt (principal, billed fees, late fees) as a negative balance.
+    let mismatches: Vec<Mismatch> = diesel::sql_query(format!(
+        "SELECT user_id, account, stored, posted FROM ( \
+           SELECT m.user_id, 'wallet' AS account, m.wallet_minor AS stored, \
+                  CAST(COALESCE((SELECT SUM(p.amount_minor) FROM postings p \
+                                 WHERE p.account_id = m.user_id || ':wallet'), 0) AS BIGINT) AS posted \
+           FROM money_accounts m \
+           UNION ALL \
+           SELECT m.user_id, 'vault', m.vault_minor, \
+                  CAST(COALESCE((SELECT SUM(p.amount_minor) FROM postings p \
+                                 WHERE p.account_id = m.user_id || ':vault'), 0) AS BIGINT) \
+           FROM money_accounts m \
+           UNION ALL \
+           SELECT m.user_id, 'credit', -(m.principal_minor + m.fees_minor + m.late_fees_minor), \
+                  CAST(COALESCE((SELECT SUM(p.amount_minor) FROM postings p \
+                                 WHERE p.account_id = m.user_id || ':credit'), 0) AS BIGINT) \
+           FROM money_accounts m \
+         ) balances WHERE stored <> posted ORDER BY user_id, account LIMIT {LIST_LIMIT}"
+    ))
+    .load(conn)?;
+    violations.extend(mismatches.into_iter().map(|m| Violation {
+        invariant: "stored_balance",
+        detail: format!("{} of user {}: stored {} but postings sum to {}", m.account, m.user_id, m.stored, m.posted),
+    }));
+
+    // 3 and the credit state: nothing negative, nothing past the ceiling, known line.
+    let bad_states: Vec<BadState> = diesel::sql_query(format!(
+        "SELECT user_id, problem FROM ( \
+           SELECT user_id, 'wallet or vault below zero' AS problem FROM money_accounts \
+             WHERE wallet_minor < 0 OR vault_minor < 0 \
+           UNION ALL \
+           SELECT user_id, 'held, principal, fees or late fees below zero' FROM money_accounts \
+             WHERE held_minor < 0 OR principal_minor < 0 OR fees_minor < 0 OR late_fees_minor < 0 \
+           UNION ALL \
+           SELECT user_id, 'a balance above the ceiling' FROM money_accounts \
+             WHERE wallet_minor > {BALANCE_CEILING_MINOR} OR vault_minor > {BALANCE_CEILING_MINOR} \
+           UNION ALL \
+           SELECT user_id, 'unknown credit line' FROM money_accounts WHERE line NOT IN ('secured', 'general') \
+         ) states ORDER BY user_id LIMIT {LIST_LIMIT}"
+    ))
+    .load(conn)?;
+    violations.extend(bad_states.into_iter().map(|b| Violation {
+        invariant: if b.problem.contains("below zero") && b.problem.starts_with("wallet") {
+            "non_negative"
+        } else {
+            "credit_state"
+        },
+        detail: format!("user {}: {}", b.user_id, b.problem),
+    }));
+
+    // 6. No money created or destroyed: what came in minus what went out (by entry kind)
+    // equals what wallets and vaults hold plus what the lender, merchants and fee
+    // accounts net, plus what users owe.
+    let deposits = total(
+        conn,
+        "SELECT CAST(COALESCE(SUM(p.amount_minor), 0) AS BIGINT) AS total FROM postings p \
+         JOIN journal_entries e ON e.id = p.entry_id \
+         WHERE e.kind = 'deposit' AND p.account_id LIKE '%:wallet'",
+    )?;
+    let withdrawals = total(
+        conn,
+        "SELECT CAST(COALESCE(-SUM(p.amount_minor), 0) AS BIGINT) AS total FROM postings p \
+         JOIN journal_entries e ON e.id = p.entry_id \
+         WHERE e.kind = 'withdrawal' AND p.account_id LIKE '%:wallet'",
+    )?;
+    let held = total(
+        conn,
+        "SELECT CAST(COALESCE(SUM(wallet_minor + vault_minor), 0) AS BIGINT) AS total FROM money_accounts",
+    )?;
+    let others = total(
+        conn,
+        "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS total FROM postings \
+         WHERE account_id LIKE 'sys:%' AND account_id <> 'sys:external_funding' OR account_id LIKE '%:credit'",
+    )?;
+    if deposits - withdrawals != held + others {
+        violations.push(Violation {
+            invariant: "money_conserved",
+            detail: format!(
+                "deposits {deposits} - withdrawals {withdrawals} = {} but wallets and vaults hold {held} \
+                 and the other accounts net {others}",
+                deposits - withdrawals
+            ),
+        });
+    }
+
+    Ok(LedgerReport { ok: violations.is_empty(), entries, violations })
+}

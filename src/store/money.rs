@@ -1,0 +1,262 @@
+//! Money operations. Each is one conditional UPDATE of the caller's account row (the
+//! rule and the change in one statement), one balanced journal entry and the movement
+//! rows, all inside the caller's transaction.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::dsl::exists;
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::ledger::{self, EXTERNAL_FUNDING, UserAccount, account_id};
+use super::schema::{money_accounts as ma, users};
+use super::{DbConn, StoreError};
+use crate::domain::account::{AccountState, CreditLine, Refusal, Source};
+use crate::domain::money::Amount;
+use crate::domain::movement::{Movement, MovementKind, Note};
+use crate::domain::user::{UserStatus, Username};
+
+/// The columns of the account row every operation returns.
+const STATE: (
+    ma::wallet_minor,
+    ma::vault_minor,
+    ma::line,
+    ma::general_limit_minor,
+    ma::held_minor,
+    ma::principal_minor,
+    ma::fees_minor,
+    ma::late_fees_minor,
+) = (
+    ma::wallet_minor,
+    ma::vault_minor,
+    ma::line,
+    ma::general_limit_minor,
+    ma::held_minor,
+    ma::principal_minor,
+    ma::fees_minor,
+    ma::late_fees_minor,
+);
+
+pub type StateRow = (i64, i64, String, i64, i64, i64, i64, i64);
+type FullRow = (StateRow, NaiveDateTime);
+
+pub fn state_from_row(row: StateRow) -> Result<AccountState, StoreError> {
+    let (wallet, vault, line, general_limit, held, principal, fees, late_fees) = row;
+    AccountState {
+        wallet_minor: wallet,
+        vault_minor: vault,
+        line: CreditLine::from_db(&line).ok_or_else(|| StoreError::Corrupt(format!("credit line `{line}`")))?,
+        general_limit_minor: general_limit,
+        held_minor: held,
+        principal_minor: principal,
+        fees_minor: fees,
+        late_fees_minor: late_fees,
+    }
+    .checked()
+    .map_err(StoreError::Corrupt)
+}
+
+/// The account as stored now, and when it was opened.
+pub fn account(conn: &mut DbConn, user_id: Uuid) -> Result<(AccountState, DateTime<Utc>), StoreError> {
+    let row: FullRow =
+        ma::table.filter(ma::user_id.eq(user_id.to_string())).select((STATE, ma::opened_at)).first(conn)?;
+    Ok((state_from_row(row.0)?, row.1.and_utc()))
+}
+
+/// Why a conditional update matched no row: a frozen account, or the rule itself.
+fn refusal(conn: &mut DbConn, user_id: Uuid, rule: impl FnOnce(&AccountState) -> Refusal) -> StoreError {
+    let status: Result<String, _> =
+        users::table.filter(users::id.eq(user_id.to_string())).select(users::status).first(conn);
+    match status {
+        Ok(s) if s == UserStatus::Frozen.as_str() => StoreError::Refused(Refusal::AccountFrozen),
+        Ok(_) => match account(conn, user_id) {
+            Ok((state, _)) => StoreError::Refused(rule(&state)),
+            Err(e) => e,
+        },
+        Err(e) => e.into(),
+    }
+}
+
+/// Records the entry and the user's movement for an operation touching one user.
+fn finish(
+    conn: &mut DbConn,
+    user_id: Uuid,
+    kind: MovementKind,
+    amount: Amount,
+    now: DateTime<Utc>,
+    row: FullRow,
+    legs: &[(String, i64)],
+) -> Result<Movement, StoreError> {
+    let id = ledger::post_entry(conn, kind.as_str(), Some(user_id), now, legs)?;
+    let movement = Movement {
+        id,
+        kind,
+        amount_minor: amount.minor(),
+        created_at: now,
+        counterparty: None,
+        note: None,
+        account: state_from_row(row.0)?,
+        status: UserStatus::Active,
+        opened_at: row.1.and_utc(),
+    };
+    ledger::record_movement(conn, user_id, &movement)?;
+    Ok(movement)
+}
+
+macro_rules! active {
+    ($uid:expr) => {
+        exists(users::table.filter(users::id.eq($uid)).filter(users::status.eq(UserStatus::Active.as_str())))
+    };
+}
+
+pub fn deposit(conn: &mut DbConn, user_id: Uuid, amount: Amount, now: DateTime<Utc>) -> Result<Movement, StoreError> {
+    let (uid, x) = (user_id.to_string(), amount.minor());
+    let row: Option<FullRow> = diesel::update(ma::table.filter(ma::user_id.eq(&uid)).filter(active!(&uid)))
+        .set(ma::wallet_minor.eq(ma::wallet_minor + x))
+        .returning((STATE, ma::opened_at))
+        .get_result(conn)
+        .optional()?;
+    let Some(row) = row else { return Err(refusal(conn, user_id, |_| Refusal::AccountFrozen)) };
+    let legs = [(account_id(user_id, UserAccount::Wallet), x), (EXTERNAL_FUNDING.to_owned(), -x)];
+    finish(conn, user_id, MovementKind::Deposit, amount, now, row, &legs)
+}
+
+fn wallet_short(state: &AccountState) -> Refusal {
+    Refusal::InsufficientFunds { from: Source::Wallet, balance_minor: state.wallet_minor }
+}
+
+pub fn withdraw(conn: &mut DbConn, user_id: Uuid, amount: Amount, now: DateTime<Utc>) -> Result<Movement, StoreError> {
+    let (uid, x) = (user_id.to_string(), amount.minor());
+    let row: Option<FullRow> =
+        diesel::update(ma::table.filter(ma::user_id.eq(&uid)).filter(ma::wallet_minor.ge(x)).filter(active!(&uid)))
+            .set(ma::wallet_minor.eq(ma::wallet_minor - x))
+            .returning((STATE, ma::opened_at))
+            .get_result(conn)
+            .optional()?;
+    let Some(row) = row else { return Err(refusal(conn, user_id, wallet_short)) };
+    let legs = [(account_id(user_id, UserAccount::Wallet), -x), (EXTERNAL_FUNDING.to_owned(), x)];
+    finish(conn, user_id, MovementKind::Withdrawal, amount, now, row, &legs)
+}
+
+pub fn lock(conn: &mut DbConn, user_id: Uuid, amount: Amount, now: DateTime<Utc>) -> Result<Movement, StoreError> {
+    let (uid, x) = (user_id.to_string(), amount.minor());
+    let row: Option<FullRow> =
+        diesel::update(ma::table.filter(ma::user_id.eq(&uid)).filter(ma::wallet_minor.ge(x)).filter(active!(&uid)))
+            .set((ma::wallet_minor.eq(ma::wallet_minor - x), ma::vault_minor.eq(ma::vault_minor + x)))
+            .returning((STATE, ma::opened_at))
+            .get_result(conn)
+            .optional()?;
+    let Some(row) = row else { return Err(refusal(conn, user_id, wallet_short)) };
+    let legs = [(account_id(user_id, UserAccount::Wallet), -x), (account_id(user_id, UserAccount::Vault), x)];
+    finish(conn, user_id, MovementKind::VaultLock, amount, now, row, &legs)
+}
+
+/// On a secured line the vault may not drop below the exposure it pledges; the check and
+/// the change are one statement, so no concurrent spend can slip between them.
+pub fn unlock(conn: &mut DbConn, user_id: Uuid, amount: Amount, now: DateTime<Utc>) -> Result<Movement, StoreError> {
+    let (uid, x) = (user_id.to_string(), amount.minor());
+    let exposure = ma::held_minor + ma::principal_minor + ma::fees_minor + ma::late_fees_minor;
+    let row: Option<FullRow> = diesel::update(
+        ma::table
+            .filter(ma::user_id.eq(&uid))
+            .filter(ma::vault_minor.ge(x))
+            .filter(ma::line.eq(CreditLine::General.as_str()).or((ma::vault_minor - x).ge(exposure)))
+            .filter(active!(&uid)),
+    )
+    .set((ma::vault_minor.eq(ma::vault_minor - x), ma::wallet_minor.eq(ma::wallet_minor + x)))
+    .returning((STATE, ma::opened_at))
+    .get_result(conn)
+    .optional()?;
+    let Some(row) = row else {
+        return Err(refusal(conn, user_id, |s| {
+            if s.vault_minor < x {
+                Refusal::InsufficientFunds { from: Source::Vault, balance_minor: s.vault_minor }
+            } else {
+                Refusal::VaultPledged { unlockable_minor: s.unlockable_minor() }
+            }
+        }));
+    };
+    let legs = [(account_id(user_id, UserAccount::Vault), -x), (account_id(user_id, UserAccount::Wallet), x)];
+    finish(conn, user_id, MovementKind::VaultUnlock, amount, now, row, &legs)
+}
+
+/// Moves money between two wallets. Rows are updated in user-id order so two opposite
+/// transfers between the same users never deadlock.
+pub fn transfer(
+    conn: &mut DbConn,
+    from: Uuid,
+    to: &Username,
+    amount: Amount,
+    note: Option<&Note>,
+    now: DateTime<Utc>,
+) -> Result<Movement, StoreError> {
+    let x = amount.minor();
+    let parties: Vec<(String, String, String)> = users::table
+        .filter(users::username.eq(to.as_str()).or(users::id.eq(from.to_string())))
+        .select((users::id, users::username, users::status))
+        .load(conn)?;
+    let sender_name = parties
+        .iter()
+        .find(|(id, _, _)| *id == from.to_string())
+        .map(|(_, name, _)| name.clone())
+        .ok_or_else(|| StoreError::Corrupt(format!("sender {from} has no user row")))?;
+    let Some((recipient, _, recipient_status)) = parties.iter().find(|(_, name, _)| name == to.as_str()).cloned()
+    else {
+        return Err(StoreError::Refused(Refusal::RecipientNotFound));
+    };
+    let recipient_status = UserStatus::from_db(&recipient_status)
+        .ok_or_else(|| StoreError::Corrupt(format!("users.status of {recipient}")))?;
+    let to_id = Uuid::parse_str(&recipient).map_err(|_| StoreError::Corrupt(format!("users.id {recipient}")))?;
+    if to_id == from {
+        return Err(StoreError::Refused(Refusal::SelfTransfer));
+    }
+
+    let uid = from.to_string();
+    let debit = |conn: &mut DbConn| -> Result<Option<FullRow>, StoreError> {
+        Ok(diesel::update(ma::table.filter(ma::user_id.eq(&uid)).filter(ma::wallet_minor.ge(x)).filter(active!(&uid)))
+            .set(ma::wallet_minor.eq(ma::wallet_minor - x))
+            .returning((STATE, ma::opened_at))
+            .get_result(conn)
+            .optional()?)
+    };
+    let credit = |conn: &mut DbConn| -> Result<FullRow, StoreError> {
+        Ok(diesel::update(ma::table.filter(ma::user_id.eq(&recipient)))
+            .set(ma::wallet_minor.eq(ma::wallet_minor + x))
+            .returning((STATE, ma::opened_at))
+            .get_result(conn)?)
+    };
+    let (sent, received) = if from < to_id {
+        let sent = debit(conn)?;
+        let received = if sent.is_some() { Some(credit(conn)?) } else { None };
+        (sent, received)
+    } else {
+        let received = credit(conn)?;
+        (debit(conn)?, Some(received))
+    };
+    let (Some(sent), Some(received)) = (sent, received) else { return Err(refusal(conn, from, wallet_short)) };
+
+    let legs = [(account_id(from, UserAccount::Wallet), -x), (account_id(to_id, UserAccount::Wallet), x)];
+    let id = ledger::post_entry(conn, "transfer", Some(from), now, &legs)?;
+    let note = note.map(|n| n.as_str().to_owned());
+    let outgoing = Movement {
+        id,
+        kind: MovementKind::TransferOut,
+        amount_minor: x,
+        created_at: now,
+        counterparty: Some(to.to_string()),
+        note: note.clone(),
+        account: state_from_row(sent.0)?,
+        status: UserStatus::Active,
+        opened_at: sent.1.and_utc(),
+    };
+    let incoming = Movement {
+        kind: MovementKind::TransferIn,
+        counterparty: Some(sender_name),
+        account: state_from_row(received.0)?,
+        status: recipient_status,
+        opened_at: received.1.and_utc(),
+        ..outgoing.clone()
+    };
+    ledger::record_movement(conn, from, &outgoing)?;
+    ledger::record_movement(conn, to_id, &incoming)?;
+    Ok(outgoing)
+}
