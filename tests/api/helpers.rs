@@ -250,3 +250,71 @@ impl TestApp {
         }
     }
 }
+
+impl TestApp {
+    /// A money POST with an explicit idempotency key.
+    pub async fn post_keyed(&self, path: &str, token: &str, key: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("idempotency-key", key)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// A money POST with a fresh idempotency key.
+    pub async fn post_money(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.post_keyed(path, token, &uuid::Uuid::new_v4().to_string(), body).await
+    }
+
+    /// Deposits and asserts success; returns the Movement.
+    pub async fn deposit(&self, token: &str, amount: &str) -> Value {
+        let res = self.post_money("/v1/wallet/deposits", token, &serde_json::json!({"amount": amount})).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "deposit {amount}");
+        res.json().await.expect("json")
+    }
+
+    pub async fn account(&self, token: &str) -> Value {
+        let res = self.get_as("/v1/me/account", token).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json().await.expect("json")
+    }
+
+    /// Asserts the ledger check is clean; returns the report.
+    pub async fn assert_ledger_clean(&self, admin_token: &str) -> Value {
+        let res = self.get_as("/v1/admin/ledger/check", admin_token).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let report: Value = res.json().await.expect("json");
+        assert_eq!(report["ok"], true, "ledger check: {report}");
+        assert_eq!(report["violations"], serde_json::json!([]), "{report}");
+        report
+    }
+
+    /// Every movement of the user, walking the cursor to the end.
+    pub async fn all_movements(&self, token: &str, page_size: u32) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut path = format!("/v1/transactions?limit={page_size}");
+        loop {
+            let res = self.get_as(&path, token).await;
+            assert_eq!(res.status(), StatusCode::OK);
+            let page: Value = res.json().await.expect("json");
+            items.extend(page["items"].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(cursor) => path = format!("/v1/transactions?limit={page_size}&cursor={cursor}"),
+                None => return items,
+            }
+        }
+    }
+}
+
+/// Minor units of a money string with two places ("12.34" -> 1234).
+pub fn minor(text: &Value) -> i64 {
+    let s = text.as_str().unwrap_or_else(|| panic!("money is a string: {text}"));
+    let (whole, frac) = s.split_once('.').expect("two places");
+    assert_eq!(frac.len(), 2, "{s}");
+    let sign = if whole.starts_with('-') { -1 } else { 1 };
+    let whole: i64 = whole.trim_start_matches('-').parse().unwrap();
+    sign * (whole * 100 + frac.parse::<i64>().unwrap())
+}

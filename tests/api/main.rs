@@ -5,4 +5,6 @@ mod helpers;
 mod auth;
 mod cli;
 mod errors;
+mod money;
 mod operations;
+mod races;
