@@ -268,6 +268,8 @@ async fn frozen_users_read_but_cannot_move_money(backend: Backend) {
     assert_eq!(account["wallet"]["balance"], "90.00");
     assert_eq!(app.get_as("/v1/transactions", &ann).await.status(), StatusCode::OK);
     assert_eq!(app.get_as("/v1/me", &ann).await.status(), StatusCode::OK);
+    // Logging in still works for a frozen user.
+    assert!(app.login("ann_lee").await["access_token"].is_string());
     // A frozen account can still be paid.
     app.deposit(&bob, "5.00").await;
     let res = app.post_money("/v1/transfers", &bob, &json!({"to_username": "ann_lee", "amount": "5.00"})).await;
