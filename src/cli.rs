@@ -45,10 +45,24 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Credit billing.
+    Billing {
+        #[command(subcommand)]
+        command: BillingCommand,
+    },
     /// The double-entry ledger.
     Ledger {
         #[command(subcommand)]
         command: LedgerCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BillingCommand {
+    /// Bill as of a date (default today, UTC); idempotent, prints the counts as JSON.
+    Run {
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        as_of: Option<chrono::NaiveDate>,
     },
 }
 
@@ -119,6 +133,7 @@ fn execute(cli: Cli) -> Result<(), Failure> {
         Command::Migrate => migrate(&settings),
         Command::Admin { command: AdminCommand::Create { username } } => create_admin(&settings, &username),
         Command::Ledger { command: LedgerCommand::Check } => ledger_check(&settings),
+        Command::Billing { command: BillingCommand::Run { as_of } } => billing_run(&settings, as_of),
     }
 }
 
@@ -188,4 +203,16 @@ fn ledger_check(settings: &Settings) -> Result<(), Failure> {
     let report = store::ledger_check::check(&mut conn).map_err(Failure::runtime)?;
     println!("{}", serde_json::to_string_pretty(&report).map_err(Failure::runtime)?);
     if report.ok { Ok(()) } else { Err(Failure::runtime(format!("{} violation(s)", report.violations.len()))) }
+}
+
+fn billing_run(settings: &Settings, as_of: Option<chrono::NaiveDate>) -> Result<(), Failure> {
+    let db = open_db(settings)?;
+    db.migrate().map_err(|e| Failure::runtime(format!("migration failed: {e}")))?;
+    let as_of = as_of.unwrap_or_else(|| crate::domain::time::now().date_naive());
+    let mut conn = db.conn().map_err(Failure::runtime)?;
+    let rules = settings.credit.billing_rules();
+    let counts = store::credit::run_billing(&mut conn, as_of, &rules, settings.database.tx_max_retries)
+        .map_err(Failure::runtime)?;
+    println!("{}", serde_json::to_string_pretty(&counts).map_err(Failure::runtime)?);
+    Ok(())
 }

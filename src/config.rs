@@ -18,6 +18,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub money: MoneySettings,
+    pub credit: CreditSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
     pub jobs: JobSettings,
@@ -57,6 +58,31 @@ pub struct MoneySettings {
     pub currency: String,
     pub decimal_places: u32,
     pub max_amount: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreditSettings {
+    pub hold_days: u32,
+    pub fee_rate_per_period: rust_decimal::Decimal,
+    pub repayment_day: u32,
+    pub statement_lead_days: u32,
+    pub late_fee_rate_per_day: rust_decimal::Decimal,
+    pub grace_days: u32,
+    pub billing_job_enabled: bool,
+    pub billing_job_interval_secs: u64,
+}
+
+impl CreditSettings {
+    pub fn billing_rules(&self) -> crate::domain::credit::BillingRules {
+        crate::domain::credit::BillingRules {
+            statement_lead_days: self.statement_lead_days,
+            fee_rate_per_period: self.fee_rate_per_period,
+            late_fee_rate_per_day: self.late_fee_rate_per_day,
+            grace_days: self.grace_days,
+            hold_days: self.hold_days,
+        }
+    }
 }
 
 #[derive(Clone, Deserialize)]
@@ -220,6 +246,29 @@ impl Settings {
         }
         if self.auth.issuer.is_empty() || self.auth.audience.is_empty() {
             return bad("auth.issuer", "and auth.audience must not be empty");
+        }
+        let c = &self.credit;
+        let fraction = |d: rust_decimal::Decimal| d >= rust_decimal::Decimal::ZERO && d < rust_decimal::Decimal::ONE;
+        if !(1..=90).contains(&c.hold_days) {
+            return bad("credit.hold_days", "must be 1..=90");
+        }
+        if !fraction(c.fee_rate_per_period) {
+            return bad("credit.fee_rate_per_period", "must be a fraction in 0..1, e.g. \"0.005\"");
+        }
+        if !(1..=crate::domain::schedule::MAX_REPAYMENT_DAY).contains(&c.repayment_day) {
+            return bad("credit.repayment_day", "must be 1..=28");
+        }
+        if c.statement_lead_days > 27 {
+            return bad("credit.statement_lead_days", "must be 0..=27");
+        }
+        if !fraction(c.late_fee_rate_per_day) {
+            return bad("credit.late_fee_rate_per_day", "must be a fraction in 0..1, e.g. \"0.0005\"");
+        }
+        if !(1..=365).contains(&c.grace_days) {
+            return bad("credit.grace_days", "must be 1..=365");
+        }
+        if c.billing_job_enabled && !(60..=86_400).contains(&c.billing_job_interval_secs) {
+            return bad("credit.billing_job_interval_secs", "must be 60..=86400");
         }
         if !(24..=24 * 90).contains(&self.jobs.idempotency_retention_hours) {
             return bad(

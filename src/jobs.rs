@@ -55,3 +55,33 @@ pub fn spawn_cleanup(state: web::Data<AppState>) {
         }
     });
 }
+
+/// Runs billing as of `as_of` for everyone it concerns.
+pub async fn billing_once(
+    state: &AppState,
+    as_of: chrono::NaiveDate,
+) -> Result<crate::store::credit::BillingCounts, StoreError> {
+    let rules = state.settings.credit.billing_rules();
+    let retries = state.db.max_retries();
+    state.db.read(move |conn| crate::store::credit::run_billing(conn, as_of, &rules, retries)).await
+}
+
+/// Bills for today's date every `credit.billing_job_interval_secs`: each run is
+/// idempotent, so running hourly means a restart never skips a day.
+pub fn spawn_billing(state: web::Data<AppState>) {
+    if !state.settings.credit.billing_job_enabled {
+        return;
+    }
+    let every = state.settings.credit.billing_job_interval_secs;
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(every));
+        loop {
+            ticker.tick().await;
+            let today = time::now().date_naive();
+            match billing_once(&state, today).await {
+                Ok(counts) => tracing::info!(?counts, %today, "billing run"),
+                Err(error) => tracing::warn!(%error, "billing run failed; will retry"),
+            }
+        }
+    });
+}

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::account::AccountState;
+use crate::domain::credit::{Installment, Purchase};
 use crate::domain::money::MoneyPolicy;
 use crate::domain::movement::Movement;
 use crate::domain::score;
@@ -183,6 +184,75 @@ impl MovementView {
             counterparty: movement.counterparty.clone(),
             note: movement.note.clone(),
             account: AccountView::new(&snapshot, money),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = Installment)]
+pub struct InstallmentView {
+    #[schema(format = Uuid)]
+    pub purchase_id: String,
+    pub seq: u32,
+    #[schema(format = Date, example = "2026-12-10")]
+    pub due_date: String,
+    pub principal: String,
+    /// The scheduled fee, or once billed the fee billed.
+    pub fee: String,
+    pub late_fee: String,
+    /// Principal, fee and late fee paid so far.
+    pub paid: String,
+    /// `pending`, `due`, `overdue` or `paid`.
+    #[schema(example = "pending")]
+    pub state: &'static str,
+}
+
+impl InstallmentView {
+    pub fn new(item: &Installment, money: &MoneyPolicy) -> Self {
+        Self {
+            purchase_id: item.purchase_id.to_string(),
+            seq: item.seq,
+            due_date: item.due_date.to_string(),
+            principal: money.format(item.principal_minor),
+            fee: money.format(item.fee_minor),
+            late_fee: money.format(item.late_fee_minor),
+            paid: money.format(item.paid_minor()),
+            state: item.state.as_str(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = Purchase)]
+pub struct PurchaseView {
+    #[schema(format = Uuid)]
+    pub id: String,
+    #[schema(format = Uuid)]
+    pub merchant_id: String,
+    pub amount: String,
+    pub installments: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `authorized`, `captured` or `voided`.
+    #[schema(example = "authorized")]
+    pub state: &'static str,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// Empty until the purchase is captured.
+    pub schedule: Vec<InstallmentView>,
+}
+
+impl PurchaseView {
+    pub fn new(p: &Purchase, money: &MoneyPolicy) -> Self {
+        Self {
+            id: p.id.to_string(),
+            merchant_id: p.merchant_id.to_string(),
+            amount: money.format(p.amount_minor),
+            installments: p.installments,
+            description: p.description.clone(),
+            state: p.state.as_str(),
+            created_at: timestamp(p.created_at),
+            schedule: p.schedule.iter().map(|i| InstallmentView::new(i, money)).collect(),
         }
     }
 }

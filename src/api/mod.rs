@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+pub(crate) mod credit;
 mod dto;
 mod idempotency;
 pub mod json;
@@ -49,6 +50,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(money::lock)
         .service(money::unlock)
         .service(money::transactions)
+        .service(credit::merchants)
+        .service(credit::create_purchase)
+        .service(credit::purchases)
+        .service(credit::purchase_by_id)
+        .service(credit::confirm_receipt)
+        .service(credit::cancel)
+        .service(credit::bill)
+        .service(credit::repay)
         .configure(admin::routes)
         .service(ops::healthz)
         .service(ops::readyz)

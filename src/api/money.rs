@@ -37,6 +37,22 @@ pub fn store_error(e: StoreError, money: &MoneyPolicy) -> ApiError {
         ),
         Refusal::RecipientNotFound => (ErrorCode::RecipientNotFound, "no user has that username".to_owned()),
         Refusal::SelfTransfer => (ErrorCode::SelfTransfer, "you cannot transfer money to yourself".to_owned()),
+        Refusal::CreditLimitExceeded { available_minor } => (
+            ErrorCode::CreditLimitExceeded,
+            format!("the purchase exceeds your available credit of {}", money.format(available_minor)),
+        ),
+        Refusal::AccountDelinquent => (
+            ErrorCode::AccountDelinquent,
+            "an installment is overdue: repay it before buying on credit again".to_owned(),
+        ),
+        Refusal::NotFound(what) => (ErrorCode::NotFound, format!("no such {what}")),
+        Refusal::InvalidState(state) => {
+            (ErrorCode::InvalidState, format!("the purchase is {state}; only an authorized purchase can change"))
+        }
+        Refusal::NothingToRepay => (ErrorCode::NothingToRepay, "nothing is owed right now".to_owned()),
+        Refusal::Overpayment { owed_minor } => {
+            (ErrorCode::Overpayment, format!("that is more than you owe ({})", money.format(owed_minor)))
+        }
     };
     ApiError::Refused { code, detail }
 }
@@ -47,6 +63,12 @@ pub struct AmountRequest {
     /// Major units as a string, at most the currency's decimal places.
     #[schema(value_type = String, example = "100.00")]
     amount: MoneyText,
+}
+
+impl AmountRequest {
+    pub fn amount(&self) -> &MoneyText {
+        &self.amount
+    }
 }
 
 #[derive(Deserialize, ToSchema)]

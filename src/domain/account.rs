@@ -122,6 +122,18 @@ pub enum Refusal {
     RecipientNotFound,
     #[error("cannot transfer to yourself")]
     SelfTransfer,
+    #[error("the purchase would take the exposure past the limit")]
+    CreditLimitExceeded { available_minor: i64 },
+    #[error("an installment is overdue")]
+    AccountDelinquent,
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    #[error("the purchase is {0}")]
+    InvalidState(&'static str),
+    #[error("nothing is owed")]
+    NothingToRepay,
+    #[error("more than is owed")]
+    Overpayment { owed_minor: i64 },
 }
 
 #[cfg(test)]

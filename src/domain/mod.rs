@@ -1,8 +1,10 @@
 //! Rules of the product, free of I/O: everything here is plain values and functions.
 
 pub mod account;
+pub mod credit;
 pub mod money;
 pub mod movement;
+pub mod schedule;
 pub mod score;
 pub mod time;
 pub mod user;

@@ -12,6 +12,7 @@ use crate::domain::user::UserStatus;
 
 /// The system's own accounts (balances derived from postings, never stored: a stored
 /// balance there would be one hot row every deposit in the system waits on).
+/// `LENDER_CAPITAL` carries the capital committed to open holds (minus their sum).
 pub const EXTERNAL_FUNDING: &str = "sys:external_funding";
 pub const LENDER_CAPITAL: &str = "sys:lender_capital";
 pub const MERCHANT_PAYABLES: &str = "sys:merchant_payables";
@@ -22,7 +23,10 @@ pub const LATE_FEE_INCOME: &str = "sys:late_fee_income";
 pub enum UserAccount {
     Wallet,
     Vault,
+    /// The user's debt (principal, billed fees, late fees) as a negative balance.
     Credit,
+    /// Authorised purchase holds, positive; memo against `sys:lender_capital`.
+    Hold,
 }
 
 impl UserAccount {
@@ -31,6 +35,7 @@ impl UserAccount {
             UserAccount::Wallet => "wallet",
             UserAccount::Vault => "vault",
             UserAccount::Credit => "credit",
+            UserAccount::Hold => "hold",
         }
     }
 }
@@ -45,7 +50,7 @@ pub fn open_accounts(conn: &mut DbConn, user_id: Uuid, now: DateTime<Utc>) -> Re
     diesel::insert_into(ma::table)
         .values((ma::user_id.eq(user_id.to_string()), ma::opened_at.eq(now.naive_utc())))
         .execute(conn)?;
-    let rows: Vec<_> = [UserAccount::Wallet, UserAccount::Vault, UserAccount::Credit]
+    let rows: Vec<_> = [UserAccount::Wallet, UserAccount::Vault, UserAccount::Credit, UserAccount::Hold]
         .into_iter()
         .map(|a| {
             (la::id.eq(account_id(user_id, a)), la::user_id.eq(Some(user_id.to_string())), la::kind.eq(a.as_str()))

@@ -106,6 +106,11 @@ pub fn check(conn: &mut DbConn) -> Result<LedgerReport, StoreError> {
                   CAST(COALESCE((SELECT SUM(p.amount_minor) FROM postings p \
                                  WHERE p.account_id = m.user_id || ':credit'), 0) AS BIGINT) \
            FROM money_accounts m \
+           UNION ALL \
+           SELECT m.user_id, 'hold', m.held_minor, \
+                  CAST(COALESCE((SELECT SUM(p.amount_minor) FROM postings p \
+                                 WHERE p.account_id = m.user_id || ':hold'), 0) AS BIGINT) \
+           FROM money_accounts m \
          ) balances WHERE stored <> posted ORDER BY user_id, account LIMIT {LIST_LIMIT}"
     ))
     .load(conn)?;
@@ -139,6 +144,51 @@ pub fn check(conn: &mut DbConn) -> Result<LedgerReport, StoreError> {
         detail: format!("user {}: {}", b.user_id, b.problem),
     }));
 
+    // Each user's credit numbers agree with their purchases and installments.
+    let credit: Vec<Mismatch> = diesel::sql_query(format!(
+        "SELECT user_id, account, stored, posted FROM ( \
+           SELECT m.user_id, 'held' AS account, m.held_minor AS stored, \
+                  CAST(COALESCE((SELECT SUM(p.amount_minor) FROM purchases p \
+                                 WHERE p.user_id = m.user_id AND p.state = 'authorized'), 0) AS BIGINT) AS posted \
+           FROM money_accounts m \
+           UNION ALL \
+           SELECT m.user_id, 'principal', m.principal_minor, \
+                  CAST(COALESCE((SELECT SUM(i.principal_minor - i.principal_paid_minor) FROM installments i \
+                                 WHERE i.user_id = m.user_id), 0) AS BIGINT) \
+           FROM money_accounts m \
+           UNION ALL \
+           SELECT m.user_id, 'fees', m.fees_minor, \
+                  CAST(COALESCE((SELECT SUM(i.fee_minor - i.fee_paid_minor) FROM installments i \
+                                 WHERE i.user_id = m.user_id AND i.fee_billed), 0) AS BIGINT) \
+           FROM money_accounts m \
+           UNION ALL \
+           SELECT m.user_id, 'late_fees', m.late_fees_minor, \
+                  CAST(COALESCE((SELECT SUM(i.late_fee_minor - i.late_fee_paid_minor) FROM installments i \
+                                 WHERE i.user_id = m.user_id), 0) AS BIGINT) \
+           FROM money_accounts m \
+         ) credit WHERE stored <> posted ORDER BY user_id, account LIMIT {LIST_LIMIT}"
+    ))
+    .load(conn)?;
+    violations.extend(credit.into_iter().map(|m| Violation {
+        invariant: "credit_state",
+        detail: format!(
+            "{} of user {}: stored {} but purchases and installments say {}",
+            m.account, m.user_id, m.stored, m.posted
+        ),
+    }));
+    let paid_but_owing = total(
+        conn,
+        "SELECT COUNT(*) AS total FROM installments WHERE state = 'paid' AND \
+         (principal_paid_minor <> principal_minor OR late_fee_paid_minor <> late_fee_minor \
+          OR (fee_billed AND fee_paid_minor <> fee_minor))",
+    )?;
+    if paid_but_owing > 0 {
+        violations.push(Violation {
+            invariant: "credit_state",
+            detail: format!("{paid_but_owing} installment(s) marked paid still owe money"),
+        });
+    }
+
     // 6. No money created or destroyed: what came in minus what went out (by entry kind)
     // equals what wallets and vaults hold plus what the lender, merchants and fee
     // accounts net, plus what users owe.
@@ -161,7 +211,8 @@ pub fn check(conn: &mut DbConn) -> Result<LedgerReport, StoreError> {
     let others = total(
         conn,
         "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS total FROM postings \
-         WHERE account_id LIKE 'sys:%' AND account_id <> 'sys:external_funding' OR account_id LIKE '%:credit'",
+         WHERE account_id LIKE 'sys:%' AND account_id <> 'sys:external_funding' \
+            OR account_id LIKE '%:credit' OR account_id LIKE '%:hold'",
     )?;
     if deposits - withdrawals != held + others {
         violations.push(Violation {

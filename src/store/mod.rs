@@ -2,6 +2,7 @@
 //! Everything here is blocking; `Db` moves it onto the blocking thread pool.
 
 mod conn;
+pub mod credit;
 mod error;
 pub mod idempotency;
 pub mod ledger;
@@ -60,6 +61,10 @@ impl Db {
         self.backend
     }
 
+    pub fn max_retries(&self) -> u32 {
+        self.max_retries
+    }
+
     /// Connections open / idle right now.
     pub fn pool_state(&self) -> (u32, u32) {
         let state = self.pool.state();
@@ -71,7 +76,8 @@ impl Db {
         Ok(self.pool.get()?)
     }
 
-    /// Runs read-only work on a pooled connection, off the async workers.
+    /// Runs work that manages its own transactions (or only reads) on a pooled
+    /// connection, off the async workers.
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(&mut DbConn) -> Result<T, StoreError> + Send + 'static,

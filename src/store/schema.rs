@@ -123,3 +123,50 @@ diesel::allow_tables_to_appear_in_same_query!(
     movements,
     idempotency_keys,
 );
+
+diesel::table! {
+    merchants (id) {
+        id -> Text,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    purchases (id) {
+        id -> Text,
+        user_id -> Text,
+        merchant_id -> Text,
+        amount_minor -> BigInt,
+        installments -> Integer,
+        description -> Nullable<Text>,
+        state -> Text,
+        created_at -> Timestamp,
+        captured_at -> Nullable<Timestamp>,
+        voided_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    installments (purchase_id, seq) {
+        purchase_id -> Text,
+        seq -> Integer,
+        user_id -> Text,
+        due_date -> Date,
+        principal_minor -> BigInt,
+        fee_minor -> BigInt,
+        fee_billed -> Bool,
+        late_fee_minor -> BigInt,
+        principal_paid_minor -> BigInt,
+        fee_paid_minor -> BigInt,
+        late_fee_paid_minor -> BigInt,
+        state -> Text,
+    }
+}
+
+diesel::joinable!(installments -> purchases (purchase_id));
+diesel::allow_tables_to_appear_in_same_query!(merchants, purchases, installments);
+diesel::allow_tables_to_appear_in_same_query!(purchases, money_accounts);
+diesel::allow_tables_to_appear_in_same_query!(installments, money_accounts);
+diesel::allow_tables_to_appear_in_same_query!(purchases, users);
+diesel::allow_tables_to_appear_in_same_query!(installments, users);

@@ -21,12 +21,12 @@ CREATE TABLE money_accounts (
     CONSTRAINT money_late_fees_range CHECK (late_fees_minor BETWEEN 0 AND 100000000000000000)
 );
 
--- Ledger accounts. Ids are deterministic: `<user id>:wallet|vault|credit` and `sys:<kind>`.
+-- Ledger accounts. Ids are deterministic: `<user id>:wallet|vault|credit|hold` and `sys:<kind>`.
 CREATE TABLE ledger_accounts (
     id      TEXT PRIMARY KEY,
     user_id TEXT REFERENCES users (id),
     kind    TEXT NOT NULL,
-    CONSTRAINT ledger_account_kind CHECK (kind IN ('wallet', 'vault', 'credit', 'external_funding',
+    CONSTRAINT ledger_account_kind CHECK (kind IN ('wallet', 'vault', 'credit', 'hold', 'external_funding',
         'lender_capital', 'merchant_payables', 'fee_income', 'late_fee_income'))
 );
 INSERT INTO ledger_accounts (id, user_id, kind) VALUES
@@ -93,3 +93,4 @@ INSERT INTO money_accounts (user_id, opened_at) SELECT id, created_at FROM users
 INSERT INTO ledger_accounts (id, user_id, kind) SELECT id || ':wallet', id, 'wallet' FROM users;
 INSERT INTO ledger_accounts (id, user_id, kind) SELECT id || ':vault', id, 'vault' FROM users;
 INSERT INTO ledger_accounts (id, user_id, kind) SELECT id || ':credit', id, 'credit' FROM users;
+INSERT INTO ledger_accounts (id, user_id, kind) SELECT id || ':hold', id, 'hold' FROM users;

@@ -1,6 +1,7 @@
 //! Admin console API. The whole `/v1/admin` scope requires an admin confirmed by the
 //! database, whatever the route or method, before any handler runs.
 
+pub(super) mod credit;
 pub(super) mod ledger;
 pub(super) mod users;
 
@@ -28,6 +29,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .wrap(from_fn(require_admin))
             .service(users::list)
             .service(ledger::check)
+            .service(credit::create_merchant)
+            .service(credit::run_billing)
             .default_service(web::to(super::json::no_route)),
     );
 }

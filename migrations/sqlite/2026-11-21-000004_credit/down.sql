@@ -1,0 +1,3 @@
+DROP TABLE installments;
+DROP TABLE purchases;
+DROP TABLE merchants;

@@ -1,0 +1,65 @@
+use actix_web::{HttpResponse, post, web};
+use chrono::NaiveDate;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::api::AppState;
+use crate::api::credit::MerchantView;
+use crate::api::json::JsonBody;
+use crate::auth::extract::AdminUser;
+use crate::domain::time;
+use crate::error::ApiError;
+use crate::store;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MerchantRequest {
+    /// 1 to 100 characters, trimmed.
+    name: String,
+}
+
+/// Add a merchant users can buy from.
+#[utoipa::path(tag = "admin", path = "/v1/admin/merchants", security(("bearer" = [])), request_body = MerchantRequest,
+    responses(
+        (status = 201, description = "The merchant", body = MerchantView),
+        (status = 422, description = "`validation_error`", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+#[post("/merchants")]
+pub async fn create_merchant(
+    state: web::Data<AppState>,
+    _admin: AdminUser,
+    body: JsonBody<MerchantRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let name = body.value.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::Validation("name must be 1 to 100 printable characters".into()));
+    }
+    let merchant = state.db.write(move |conn| store::credit::create_merchant(conn, &name, time::now())).await?;
+    Ok(HttpResponse::Created().json(MerchantView::from(&merchant)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BillingRequest {
+    #[schema(example = "2026-12-10")]
+    as_of: String,
+}
+
+/// Bill as of a date: mark installments due and overdue, charge late fees, settle secured
+/// debt past the grace period from the vault, void expired holds. Idempotent per date.
+#[utoipa::path(tag = "admin", path = "/v1/admin/billing/run", security(("bearer" = [])), request_body = BillingRequest,
+    responses(
+        (status = 200, description = "`{installments_due, installments_overdue, late_fees_charged, collateral_settlements, holds_expired}`", body = Object),
+        (status = 422, description = "`validation_error`: as_of is not a date", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+#[post("/billing/run")]
+pub async fn run_billing(
+    state: web::Data<AppState>,
+    _admin: AdminUser,
+    body: JsonBody<BillingRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let as_of = NaiveDate::parse_from_str(&body.value.as_of, "%Y-%m-%d")
+        .map_err(|_| ApiError::Validation("as_of must be a date, YYYY-MM-DD".into()))?;
+    let counts = crate::jobs::billing_once(&state, as_of).await?;
+    Ok(HttpResponse::Ok().json(counts))
+}

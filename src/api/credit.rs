@@ -1,0 +1,280 @@
+//! Buying on credit: merchants, purchases, the bill and repayments.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::AppState;
+use super::dto::{InstallmentView, MovementView, PurchaseView};
+use super::idempotency::{self, IdempotencyKey};
+use super::json::JsonBody;
+use super::money::{AmountRequest, store_error};
+use super::money_input::MoneyText;
+use super::page::{Page, PageQuery};
+use crate::auth::extract::AuthUser;
+use crate::domain::credit::Purchase;
+use crate::domain::movement::Movement;
+use crate::domain::{schedule, time};
+use crate::error::{ApiError, ErrorCode};
+use crate::store::{self, credit::NewPurchase};
+
+const PROBLEM: &str = "application/problem+json";
+
+#[derive(Serialize, ToSchema)]
+pub struct MerchantView {
+    #[schema(format = Uuid)]
+    pub id: String,
+    pub name: String,
+}
+
+impl From<&store::credit::Merchant> for MerchantView {
+    fn from(m: &store::credit::Merchant) -> Self {
+        Self { id: m.id.to_string(), name: m.name.clone() }
+    }
+}
+
+/// Merchants a user can buy from, newest first.
+#[utoipa::path(tag = "credit", security(("bearer" = [])), params(PageQuery), responses(
+    (status = 200, description = "A page of merchants", body = inline(Page<MerchantView>)),
+    (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = PROBLEM),
+))]
+#[get("/v1/merchants")]
+pub async fn merchants(
+    state: web::Data<AppState>,
+    _caller: AuthUser,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = page.parse()?;
+    let limit = page.limit;
+    let rows = state.db.read(move |conn| store::credit::merchants(conn, page.after.as_deref(), limit + 1)).await?;
+    let views: Vec<MerchantView> = rows.iter().map(MerchantView::from).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |m| m.id.clone())))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseRequest {
+    #[schema(format = Uuid)]
+    merchant_id: String,
+    #[schema(value_type = String, example = "1200.00")]
+    amount: MoneyText,
+    /// 1, 3, 6, 12 or 24.
+    #[schema(example = 3)]
+    installments: i64,
+    /// At most 200 characters.
+    description: Option<String>,
+}
+
+fn purchase_json(purchase: &Purchase, state: &AppState) -> serde_json::Value {
+    serde_json::to_value(PurchaseView::new(purchase, &state.money)).unwrap_or_default()
+}
+
+fn refuse(code: ErrorCode, detail: impl Into<String>) -> ApiError {
+    ApiError::Refused { code, detail: detail.into() }
+}
+
+/// Authorise a purchase on credit: a hold that raises the exposure now.
+#[utoipa::path(tag = "credit", security(("bearer" = [])), request_body = PurchaseRequest,
+    params(("Idempotency-Key" = String, Header, description = "1 to 255 printable ASCII characters")),
+    responses(
+        (status = 201, description = "The purchase, `authorized`", body = PurchaseView),
+        (status = 400, description = "`validation_error`, `idempotency_key_required`", body = crate::error::Problem, content_type = PROBLEM),
+        (status = 403, description = "`account_frozen`", body = crate::error::Problem, content_type = PROBLEM),
+        (status = 404, description = "`not_found`: no such merchant", body = crate::error::Problem, content_type = PROBLEM),
+        (status = 422, description = "`credit_limit_exceeded`, `invalid_installments`, `account_delinquent`, `invalid_amount`, `validation_error`, `idempotency_key_reused`", body = crate::error::Problem, content_type = PROBLEM),
+    ))]
+#[post("/v1/credit/purchases")]
+pub async fn create_purchase(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    key: IdempotencyKey,
+    req: HttpRequest,
+    body: JsonBody<PurchaseRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let amount = body.value.amount.parse(&state.money)?;
+    let count = u32::try_from(body.value.installments)
+        .ok()
+        .filter(|n| schedule::is_allowed_count(*n))
+        .ok_or_else(|| refuse(ErrorCode::InvalidInstallments, "installments must be 1, 3, 6, 12 or 24"))?;
+    if amount.minor() < i64::from(count) {
+        return Err(refuse(ErrorCode::InvalidInstallments, "the amount is too small to split into that many parts"));
+    }
+    let merchant_id = Uuid::parse_str(&body.value.merchant_id)
+        .map_err(|_| ApiError::Refused { code: ErrorCode::NotFound, detail: "no such merchant".into() })?;
+    let description = match body.value.description.as_deref().map(str::trim) {
+        Some(d) if d.chars().count() > 200 || d.chars().any(char::is_control) => {
+            return Err(ApiError::Validation("description must be at most 200 printable characters".into()));
+        }
+        Some("") | None => None,
+        Some(d) => Some(d.to_owned()),
+    };
+    let user_id = caller.id();
+    let fingerprint = idempotency::fingerprint(&req, &body.raw);
+    let view_state = state.clone();
+    idempotency::once(
+        &state,
+        user_id,
+        key,
+        fingerprint,
+        StatusCode::CREATED,
+        move |conn, now| {
+            let new = NewPurchase { merchant_id, amount, installments: count, description: description.as_deref() };
+            store::credit::authorize(conn, user_id, &new, now)
+        },
+        move |p: &Purchase| purchase_json(p, &view_state),
+    )
+    .await
+}
+
+/// The buyer has the goods: the hold is captured, the merchant paid in full, the schedule starts.
+#[utoipa::path(tag = "credit", security(("bearer" = [])),
+    params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 printable ASCII characters")),
+    responses(
+        (status = 200, description = "The purchase, `captured`, with its schedule", body = PurchaseView),
+        (status = 403, description = "`account_frozen`", body = crate::error::Problem, content_type = PROBLEM),
+        (status = 404, description = "`not_found`", body = crate::error::Problem, content_type = PROBLEM),
+        (status = 409, description = "`invalid_state`", body = crate::error::Problem, content_type = PROBLEM),
+    ))]
+#[post("/v1/credit/purchases/{id}/confirm-receipt")]
+pub async fn confirm_receipt(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    key: IdempotencyKey,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let (user_id, id) = (caller.id(), id.into_inner());
+    let credit = state.settings.credit.clone();
+    let view_state = state.clone();
+    idempotency::once(
+        &state,
+        user_id,
+        key,
+        idempotency::fingerprint(&req, b""),
+        StatusCode::OK,
+        move |conn, now| {
+            store::credit::capture(conn, user_id, id, credit.repayment_day, credit.fee_rate_per_period, now)
+        },
+        move |(p, _): &(Purchase, Movement)| purchase_json(p, &view_state),
+    )
+    .await
+}
+
+/// Cancel an authorised purchase: the hold is voided.
+#[utoipa::path(tag = "credit", security(("bearer" = [])), params(("id" = String, Path)), responses(
+    (status = 200, description = "The purchase, `voided`", body = PurchaseView),
+    (status = 404, description = "`not_found`", body = crate::error::Problem, content_type = PROBLEM),
+    (status = 409, description = "`invalid_state`: only an authorized purchase can be cancelled", body = crate::error::Problem, content_type = PROBLEM),
+))]
+#[post("/v1/credit/purchases/{id}/cancel")]
+pub async fn cancel(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let (user_id, id) = (caller.id(), id.into_inner());
+    let purchase = state
+        .db
+        .write(move |conn| store::credit::void(conn, user_id, id, time::now()))
+        .await
+        .map_err(|e| store_error(e, &state.money))?;
+    Ok(HttpResponse::Ok().json(PurchaseView::new(&purchase, &state.money)))
+}
+
+/// The caller's purchases with their schedules, newest first.
+#[utoipa::path(tag = "credit", security(("bearer" = [])), params(PageQuery), responses(
+    (status = 200, description = "A page of purchases", body = inline(Page<PurchaseView>)),
+))]
+#[get("/v1/credit/purchases")]
+pub async fn purchases(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = page.parse()?;
+    let (user_id, limit) = (caller.id(), page.limit);
+    let rows =
+        state.db.read(move |conn| store::credit::purchases(conn, user_id, page.after.as_deref(), limit + 1)).await?;
+    let views: Vec<PurchaseView> = rows.iter().map(|p| PurchaseView::new(p, &state.money)).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |p| p.id.clone())))
+}
+
+/// One of the caller's purchases; another user's answers 404.
+#[utoipa::path(tag = "credit", security(("bearer" = [])), params(("id" = String, Path)), responses(
+    (status = 200, description = "The purchase", body = PurchaseView),
+    (status = 404, description = "`not_found`", body = crate::error::Problem, content_type = PROBLEM),
+))]
+#[get("/v1/credit/purchases/{id}")]
+pub async fn purchase_by_id(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let (user_id, id) = (caller.id(), id.into_inner());
+    let found = state.db.read(move |conn| store::credit::purchase(conn, user_id, id)).await?;
+    let purchase = found.ok_or_else(|| ApiError::NotFound("no such purchase".into()))?;
+    Ok(HttpResponse::Ok().json(PurchaseView::new(&purchase, &state.money)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BillView {
+    #[schema(format = Date)]
+    as_of: String,
+    due: Vec<InstallmentView>,
+    overdue: Vec<InstallmentView>,
+    /// What settles every due and overdue installment now.
+    total_due: String,
+}
+
+/// Due and overdue installments, as billing has left them, and what they total.
+#[utoipa::path(tag = "credit", security(("bearer" = [])), responses(
+    (status = 200, description = "The bill", body = BillView),
+))]
+#[get("/v1/credit/bill")]
+pub async fn bill(state: web::Data<AppState>, caller: AuthUser) -> Result<HttpResponse, ApiError> {
+    let user_id = caller.id();
+    let items = state.db.read(move |conn| store::credit::bill(conn, user_id)).await?;
+    let total: i64 = items.iter().map(|i| i.owed()).sum();
+    let view = |state_name: &str| {
+        items.iter().filter(|i| i.state.as_str() == state_name).map(|i| InstallmentView::new(i, &state.money)).collect()
+    };
+    Ok(HttpResponse::Ok().json(BillView {
+        as_of: time::now().date_naive().to_string(),
+        due: view("due"),
+        overdue: view("overdue"),
+        total_due: state.money.format(total),
+    }))
+}
+
+/// Pay back from the wallet: late fees, then billed fees, then principal, oldest due first.
+#[utoipa::path(tag = "credit", security(("bearer" = [])), request_body = AmountRequest,
+    params(("Idempotency-Key" = String, Header, description = "1 to 255 printable ASCII characters")),
+    responses(
+        (status = 201, description = "The repayment movement", body = MovementView),
+        (status = 403, description = "`account_frozen`", body = crate::error::Problem, content_type = PROBLEM),
+        (status = 422, description = "`insufficient_funds`, `nothing_to_repay`, `overpayment`, `invalid_amount`", body = crate::error::Problem, content_type = PROBLEM),
+    ))]
+#[post("/v1/credit/repayments")]
+pub async fn repay(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    key: IdempotencyKey,
+    req: HttpRequest,
+    body: JsonBody<AmountRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let amount = body.value.amount().parse(&state.money)?;
+    let user_id = caller.id();
+    let money = state.money.clone();
+    idempotency::once(
+        &state,
+        user_id,
+        key,
+        idempotency::fingerprint(&req, &body.raw),
+        StatusCode::CREATED,
+        move |conn, now| store::credit::repay(conn, user_id, amount, now),
+        move |m: &Movement| serde_json::to_value(MovementView::new(user_id, m, &money)).unwrap_or_default(),
+    )
+    .await
+}

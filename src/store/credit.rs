@@ -1,0 +1,653 @@
+//! Purchases on credit, installments, repayments and billing. Every operation that reads
+//! installments first locks the user's account row, so purchases, repayments and billing
+//! runs for one user take turns; each money step is one balanced journal entry.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
+use diesel::dsl::exists;
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::ledger::{self, LATE_FEE_INCOME, LENDER_CAPITAL, MERCHANT_PAYABLES, UserAccount, account_id};
+use super::money::{StateRow, state_from_row};
+use super::schema::{installments as ins, merchants, money_accounts as ma, purchases as pu, users};
+use super::{DbConn, StoreError};
+use crate::domain::account::{AccountState, CreditLine, Refusal, Source};
+use crate::domain::credit::{self, BillingRules, Installment, InstallmentState, Purchase, PurchaseState, RepayRefusal};
+use crate::domain::money::Amount;
+use crate::domain::movement::{Movement, MovementKind};
+use crate::domain::schedule;
+use crate::domain::user::UserStatus;
+
+const STATE: (
+    ma::wallet_minor,
+    ma::vault_minor,
+    ma::line,
+    ma::general_limit_minor,
+    ma::held_minor,
+    ma::principal_minor,
+    ma::fees_minor,
+    ma::late_fees_minor,
+) = (
+    ma::wallet_minor,
+    ma::vault_minor,
+    ma::line,
+    ma::general_limit_minor,
+    ma::held_minor,
+    ma::principal_minor,
+    ma::fees_minor,
+    ma::late_fees_minor,
+);
+type FullRow = (StateRow, NaiveDateTime);
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+fn parse_uuid(text: &str, what: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(text).map_err(|_| corrupt(format!("{what} `{text}`")))
+}
+
+// ---------------------------------------------------------------- merchants
+
+#[derive(Clone, Debug)]
+pub struct Merchant {
+    pub id: Uuid,
+    pub name: String,
+}
+
+pub fn create_merchant(conn: &mut DbConn, name: &str, now: DateTime<Utc>) -> Result<Merchant, StoreError> {
+    let id = Uuid::now_v7();
+    diesel::insert_into(merchants::table)
+        .values((merchants::id.eq(id.to_string()), merchants::name.eq(name), merchants::created_at.eq(now.naive_utc())))
+        .execute(conn)?;
+    Ok(Merchant { id, name: name.to_owned() })
+}
+
+/// Newest first, strictly older than the `before` id.
+pub fn merchants(conn: &mut DbConn, before: Option<&str>, limit: u32) -> Result<Vec<Merchant>, StoreError> {
+    let mut query = merchants::table
+        .order(merchants::id.desc())
+        .limit(i64::from(limit))
+        .select((merchants::id, merchants::name))
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(merchants::id.lt(before.to_owned()));
+    }
+    let rows: Vec<(String, String)> = query.load(conn)?;
+    rows.into_iter().map(|(id, name)| Ok(Merchant { id: parse_uuid(&id, "merchants.id")?, name })).collect()
+}
+
+// ---------------------------------------------------------------- reading purchases
+
+type InstallmentRow = (String, i32, i32, NaiveDate, i64, i64, bool, i64, i64, i64, i64, String);
+
+fn installment_from_row(row: InstallmentRow) -> Result<Installment, StoreError> {
+    let (purchase_id, seq, count, due_date, principal, fee, fee_billed, late_fee, p_paid, f_paid, l_paid, state) = row;
+    Ok(Installment {
+        purchase_id: parse_uuid(&purchase_id, "installments.purchase_id")?,
+        seq: u32::try_from(seq).map_err(|_| corrupt("installments.seq"))?,
+        count: u32::try_from(count).map_err(|_| corrupt("purchases.installments"))?,
+        due_date,
+        principal_minor: principal,
+        fee_minor: fee,
+        fee_billed,
+        late_fee_minor: late_fee,
+        principal_paid_minor: p_paid,
+        fee_paid_minor: f_paid,
+        late_fee_paid_minor: l_paid,
+        state: InstallmentState::from_db(&state).ok_or_else(|| corrupt(format!("installment state `{state}`")))?,
+    })
+}
+
+macro_rules! installment_columns {
+    () => {
+        (
+            ins::purchase_id,
+            ins::seq,
+            pu::installments,
+            ins::due_date,
+            ins::principal_minor,
+            ins::fee_minor,
+            ins::fee_billed,
+            ins::late_fee_minor,
+            ins::principal_paid_minor,
+            ins::fee_paid_minor,
+            ins::late_fee_paid_minor,
+            ins::state,
+        )
+    };
+}
+
+/// The user's installments not yet paid, oldest due first.
+fn unpaid_installments(conn: &mut DbConn, user_id: Uuid) -> Result<Vec<Installment>, StoreError> {
+    let rows: Vec<InstallmentRow> = ins::table
+        .inner_join(pu::table)
+        .filter(ins::user_id.eq(user_id.to_string()))
+        .filter(ins::state.ne(InstallmentState::Paid.as_str()))
+        .order((ins::due_date.asc(), ins::purchase_id.asc(), ins::seq.asc()))
+        .select(installment_columns!())
+        .load(conn)?;
+    rows.into_iter().map(installment_from_row).collect()
+}
+
+fn schedule_of(conn: &mut DbConn, purchase_ids: &[String]) -> Result<Vec<Installment>, StoreError> {
+    let rows: Vec<InstallmentRow> = ins::table
+        .inner_join(pu::table)
+        .filter(ins::purchase_id.eq_any(purchase_ids))
+        .order((ins::purchase_id.asc(), ins::seq.asc()))
+        .select(installment_columns!())
+        .load(conn)?;
+    rows.into_iter().map(installment_from_row).collect()
+}
+
+type PurchaseRow = (String, String, String, i64, i32, Option<String>, String, NaiveDateTime);
+
+fn purchase_from_row(row: PurchaseRow, all: &[Installment]) -> Result<Purchase, StoreError> {
+    let (id, user_id, merchant_id, amount, count, description, state, created_at) = row;
+    let id = parse_uuid(&id, "purchases.id")?;
+    Ok(Purchase {
+        id,
+        user_id: parse_uuid(&user_id, "purchases.user_id")?,
+        merchant_id: parse_uuid(&merchant_id, "purchases.merchant_id")?,
+        amount_minor: amount,
+        installments: u32::try_from(count).map_err(|_| corrupt("purchases.installments"))?,
+        description,
+        state: PurchaseState::from_db(&state).ok_or_else(|| corrupt(format!("purchase state `{state}`")))?,
+        created_at: created_at.and_utc(),
+        schedule: all.iter().filter(|i| i.purchase_id == id).cloned().collect(),
+    })
+}
+
+macro_rules! purchase_columns {
+    () => {
+        (
+            pu::id,
+            pu::user_id,
+            pu::merchant_id,
+            pu::amount_minor,
+            pu::installments,
+            pu::description,
+            pu::state,
+            pu::created_at,
+        )
+    };
+}
+
+/// The caller's purchases, newest first; another user's never.
+pub fn purchases(
+    conn: &mut DbConn,
+    user_id: Uuid,
+    before: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Purchase>, StoreError> {
+    let mut query = pu::table
+        .filter(pu::user_id.eq(user_id.to_string()))
+        .order(pu::id.desc())
+        .limit(i64::from(limit))
+        .select(purchase_columns!())
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(pu::id.lt(before.to_owned()));
+    }
+    let rows: Vec<PurchaseRow> = query.load(conn)?;
+    let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    let schedule = schedule_of(conn, &ids)?;
+    rows.into_iter().map(|r| purchase_from_row(r, &schedule)).collect()
+}
+
+pub fn purchase(conn: &mut DbConn, user_id: Uuid, id: Uuid) -> Result<Option<Purchase>, StoreError> {
+    let row: Option<PurchaseRow> = pu::table
+        .filter(pu::id.eq(id.to_string()))
+        .filter(pu::user_id.eq(user_id.to_string()))
+        .select(purchase_columns!())
+        .first(conn)
+        .optional()?;
+    let Some(row) = row else { return Ok(None) };
+    let schedule = schedule_of(conn, std::slice::from_ref(&row.0))?;
+    purchase_from_row(row, &schedule).map(Some)
+}
+
+/// Due and overdue installments, oldest first.
+pub fn bill(conn: &mut DbConn, user_id: Uuid) -> Result<Vec<Installment>, StoreError> {
+    Ok(unpaid_installments(conn, user_id)?
+        .into_iter()
+        .filter(|i| matches!(i.state, InstallmentState::Due | InstallmentState::Overdue))
+        .collect())
+}
+
+// ---------------------------------------------------------------- the purchase lifecycle
+
+fn frozen(conn: &mut DbConn, user_id: Uuid) -> Result<bool, StoreError> {
+    let status: String = users::table.filter(users::id.eq(user_id.to_string())).select(users::status).first(conn)?;
+    Ok(status == UserStatus::Frozen.as_str())
+}
+
+/// Takes the user's account row lock (and reads it): later statements in the transaction
+/// see every change committed before, and nothing else for this user runs until commit.
+fn lock_account(conn: &mut DbConn, user_id: Uuid) -> Result<(AccountState, DateTime<Utc>), StoreError> {
+    let row: FullRow = diesel::update(ma::table.filter(ma::user_id.eq(user_id.to_string())))
+        .set(ma::wallet_minor.eq(ma::wallet_minor))
+        .returning((STATE, ma::opened_at))
+        .get_result(conn)?;
+    Ok((state_from_row(row.0)?, row.1.and_utc()))
+}
+
+pub struct NewPurchase<'a> {
+    pub merchant_id: Uuid,
+    pub amount: Amount,
+    pub installments: u32,
+    pub description: Option<&'a str>,
+}
+
+/// Authorises a hold: accepted only if afterwards `exposure <= limit`, the user is active
+/// and nothing is overdue, all decided by one conditional UPDATE.
+pub fn authorize(
+    conn: &mut DbConn,
+    user_id: Uuid,
+    new: &NewPurchase<'_>,
+    now: DateTime<Utc>,
+) -> Result<Purchase, StoreError> {
+    assert!(schedule::is_allowed_count(new.installments), "validated at the edge");
+    let merchant: Option<String> = merchants::table
+        .filter(merchants::id.eq(new.merchant_id.to_string()))
+        .select(merchants::id)
+        .first(conn)
+        .optional()?;
+    if merchant.is_none() {
+        return Err(StoreError::Refused(Refusal::NotFound("merchant")));
+    }
+    let (uid, x) = (user_id.to_string(), new.amount.minor());
+    let exposure = ma::held_minor + ma::principal_minor + ma::fees_minor + ma::late_fees_minor;
+    let overdue = exists(
+        ins::table.filter(ins::user_id.eq(uid.clone())).filter(ins::state.eq(InstallmentState::Overdue.as_str())),
+    );
+    let active =
+        exists(users::table.filter(users::id.eq(uid.clone())).filter(users::status.eq(UserStatus::Active.as_str())));
+    let held: Option<StateRow> = diesel::update(
+        ma::table.filter(ma::user_id.eq(&uid)).filter(active).filter(diesel::dsl::not(overdue)).filter(
+            (ma::line.eq(CreditLine::Secured.as_str()).and((ma::vault_minor - exposure).ge(x)))
+                .or(ma::line.eq(CreditLine::General.as_str()).and((ma::general_limit_minor - exposure).ge(x))),
+        ),
+    )
+    .set(ma::held_minor.eq(ma::held_minor + x))
+    .returning(STATE)
+    .get_result(conn)
+    .optional()?;
+    if held.is_none() {
+        if frozen(conn, user_id)? {
+            return Err(StoreError::Refused(Refusal::AccountFrozen));
+        }
+        if unpaid_installments(conn, user_id)?.iter().any(|i| i.state == InstallmentState::Overdue) {
+            return Err(StoreError::Refused(Refusal::AccountDelinquent));
+        }
+        let (state, _) = super::money::account(conn, user_id)?;
+        return Err(StoreError::Refused(Refusal::CreditLimitExceeded { available_minor: state.available_minor() }));
+    }
+    let id = Uuid::now_v7();
+    diesel::insert_into(pu::table)
+        .values((
+            pu::id.eq(id.to_string()),
+            pu::user_id.eq(&uid),
+            pu::merchant_id.eq(new.merchant_id.to_string()),
+            pu::amount_minor.eq(x),
+            pu::installments.eq(i32::try_from(new.installments).expect("at most 24")),
+            pu::description.eq(new.description),
+            pu::state.eq(PurchaseState::Authorized.as_str()),
+            pu::created_at.eq(now.naive_utc()),
+        ))
+        .execute(conn)?;
+    let legs = [(LENDER_CAPITAL.to_owned(), -x), (account_id(user_id, UserAccount::Hold), x)];
+    ledger::post_entry(conn, "purchase_hold", Some(user_id), now, &legs)?;
+    purchase(conn, user_id, id)?.ok_or_else(|| corrupt(format!("purchase {id} vanished")))
+}
+
+/// Moves an authorised purchase to `to`; `None` if it is not the caller's, and
+/// `InvalidState` if it is no longer authorised.
+fn leave_authorized(
+    conn: &mut DbConn,
+    user_id: Uuid,
+    id: Uuid,
+    to: PurchaseState,
+    now: DateTime<Utc>,
+) -> Result<(i64, u32), StoreError> {
+    let moved: Option<(i64, i32)> = match to {
+        PurchaseState::Captured => diesel::update(
+            pu::table
+                .filter(pu::id.eq(id.to_string()))
+                .filter(pu::user_id.eq(user_id.to_string()))
+                .filter(pu::state.eq(PurchaseState::Authorized.as_str())),
+        )
+        .set((pu::state.eq(to.as_str()), pu::captured_at.eq(now.naive_utc())))
+        .returning((pu::amount_minor, pu::installments))
+        .get_result(conn)
+        .optional()?,
+        _ => diesel::update(
+            pu::table
+                .filter(pu::id.eq(id.to_string()))
+                .filter(pu::user_id.eq(user_id.to_string()))
+                .filter(pu::state.eq(PurchaseState::Authorized.as_str())),
+        )
+        .set((pu::state.eq(to.as_str()), pu::voided_at.eq(now.naive_utc())))
+        .returning((pu::amount_minor, pu::installments))
+        .get_result(conn)
+        .optional()?,
+    };
+    match moved {
+        Some((amount, count)) => Ok((amount, u32::try_from(count).map_err(|_| corrupt("purchases.installments"))?)),
+        None => match purchase(conn, user_id, id)? {
+            Some(p) => Err(StoreError::Refused(Refusal::InvalidState(p.state.as_str()))),
+            None => Err(StoreError::Refused(Refusal::NotFound("purchase"))),
+        },
+    }
+}
+
+/// The buyer confirms receipt: the hold becomes principal owed, the lender pays the
+/// merchant in full, and the schedule starts.
+pub fn capture(
+    conn: &mut DbConn,
+    user_id: Uuid,
+    id: Uuid,
+    repayment_day: u32,
+    fee_rate: rust_decimal::Decimal,
+    now: DateTime<Utc>,
+) -> Result<(Purchase, Movement), StoreError> {
+    if purchase(conn, user_id, id)?.is_some() && frozen(conn, user_id)? {
+        return Err(StoreError::Refused(Refusal::AccountFrozen));
+    }
+    let (x, count) = leave_authorized(conn, user_id, id, PurchaseState::Captured, now)?;
+    let row: Option<FullRow> =
+        diesel::update(ma::table.filter(ma::user_id.eq(user_id.to_string())).filter(ma::held_minor.ge(x)))
+            .set((ma::held_minor.eq(ma::held_minor - x), ma::principal_minor.eq(ma::principal_minor + x)))
+            .returning((STATE, ma::opened_at))
+            .get_result(conn)
+            .optional()?;
+    let row = row.ok_or_else(|| corrupt(format!("user {user_id} holds less than purchase {id}")))?;
+    let parts = schedule::plan(x, count, now.date_naive(), repayment_day, fee_rate);
+    for part in &parts {
+        diesel::insert_into(ins::table)
+            .values((
+                ins::purchase_id.eq(id.to_string()),
+                ins::seq.eq(i32::try_from(part.seq).expect("at most 24")),
+                ins::user_id.eq(user_id.to_string()),
+                ins::due_date.eq(part.due_date),
+                ins::principal_minor.eq(part.principal_minor),
+                ins::fee_minor.eq(part.fee_minor),
+            ))
+            .execute(conn)?;
+    }
+    let legs = [
+        (account_id(user_id, UserAccount::Hold), -x),
+        (LENDER_CAPITAL.to_owned(), x),
+        (MERCHANT_PAYABLES.to_owned(), x),
+        (account_id(user_id, UserAccount::Credit), -x),
+    ];
+    let entry = ledger::post_entry(conn, MovementKind::PurchaseCapture.as_str(), Some(user_id), now, &legs)?;
+    let movement = Movement {
+        id: entry,
+        kind: MovementKind::PurchaseCapture,
+        amount_minor: x,
+        created_at: now,
+        counterparty: None,
+        note: None,
+        account: state_from_row(row.0)?,
+        status: UserStatus::Active,
+        opened_at: row.1.and_utc(),
+    };
+    ledger::record_movement(conn, user_id, &movement)?;
+    let purchase = purchase(conn, user_id, id)?.ok_or_else(|| corrupt(format!("purchase {id} vanished")))?;
+    Ok((purchase, movement))
+}
+
+/// Voids an authorised hold (the buyer cancels, or it expired).
+pub fn void(conn: &mut DbConn, user_id: Uuid, id: Uuid, now: DateTime<Utc>) -> Result<Purchase, StoreError> {
+    let (x, _) = leave_authorized(conn, user_id, id, PurchaseState::Voided, now)?;
+    let released = diesel::update(ma::table.filter(ma::user_id.eq(user_id.to_string())).filter(ma::held_minor.ge(x)))
+        .set(ma::held_minor.eq(ma::held_minor - x))
+        .execute(conn)?;
+    if released != 1 {
+        return Err(corrupt(format!("user {user_id} holds less than purchase {id}")));
+    }
+    let legs = [(account_id(user_id, UserAccount::Hold), -x), (LENDER_CAPITAL.to_owned(), x)];
+    ledger::post_entry(conn, "purchase_void", Some(user_id), now, &legs)?;
+    purchase(conn, user_id, id)?.ok_or_else(|| corrupt(format!("purchase {id} vanished")))
+}
+
+// ---------------------------------------------------------------- paying back
+
+fn save_installment(conn: &mut DbConn, item: &Installment) -> Result<(), StoreError> {
+    diesel::update(ins::table.find((item.purchase_id.to_string(), i32::try_from(item.seq).expect("at most 24"))))
+        .set((
+            ins::fee_minor.eq(item.fee_minor),
+            ins::fee_billed.eq(item.fee_billed),
+            ins::late_fee_minor.eq(item.late_fee_minor),
+            ins::principal_paid_minor.eq(item.principal_paid_minor),
+            ins::fee_paid_minor.eq(item.fee_paid_minor),
+            ins::late_fee_paid_minor.eq(item.late_fee_paid_minor),
+            ins::state.eq(item.state.as_str()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Applies a payment of `amount` out of `source` to what the user owes; one entry, one movement.
+fn pay_debt(
+    conn: &mut DbConn,
+    user_id: Uuid,
+    items: &mut [Installment],
+    allocation: &credit::Allocation,
+    source: Source,
+    kind: MovementKind,
+    now: DateTime<Utc>,
+) -> Result<Movement, StoreError> {
+    let y = allocation.late_fees_minor + allocation.fees_minor + allocation.principal_minor;
+    let uid = user_id.to_string();
+    let debt = (
+        ma::late_fees_minor.eq(ma::late_fees_minor - allocation.late_fees_minor),
+        ma::fees_minor.eq(ma::fees_minor - allocation.fees_minor),
+        ma::principal_minor.eq(ma::principal_minor - allocation.principal_minor),
+    );
+    let row: Option<FullRow> = match source {
+        Source::Wallet => diesel::update(ma::table.filter(ma::user_id.eq(&uid)).filter(ma::wallet_minor.ge(y)))
+            .set((ma::wallet_minor.eq(ma::wallet_minor - y), debt))
+            .returning((STATE, ma::opened_at))
+            .get_result(conn)
+            .optional()?,
+        Source::Vault => diesel::update(ma::table.filter(ma::user_id.eq(&uid)).filter(ma::vault_minor.ge(y)))
+            .set((ma::vault_minor.eq(ma::vault_minor - y), debt))
+            .returning((STATE, ma::opened_at))
+            .get_result(conn)
+            .optional()?,
+    };
+    let Some(row) = row else {
+        let (state, _) = super::money::account(conn, user_id)?;
+        let balance_minor = if source == Source::Wallet { state.wallet_minor } else { state.vault_minor };
+        return Err(StoreError::Refused(Refusal::InsufficientFunds { from: source, balance_minor }));
+    };
+    credit::apply(items, allocation);
+    for (i, ..) in &allocation.parts {
+        save_installment(conn, &items[*i])?;
+    }
+    let from = if source == Source::Wallet { UserAccount::Wallet } else { UserAccount::Vault };
+    let legs = [(account_id(user_id, from), -y), (account_id(user_id, UserAccount::Credit), y)];
+    let entry = ledger::post_entry(conn, kind.as_str(), Some(user_id), now, &legs)?;
+    let status = if frozen(conn, user_id)? { UserStatus::Frozen } else { UserStatus::Active };
+    let movement = Movement {
+        id: entry,
+        kind,
+        amount_minor: y,
+        created_at: now,
+        counterparty: None,
+        note: None,
+        account: state_from_row(row.0)?,
+        status,
+        opened_at: row.1.and_utc(),
+    };
+    ledger::record_movement(conn, user_id, &movement)?;
+    Ok(movement)
+}
+
+/// Pays from the wallet: late fees, then billed fees, then principal, oldest due first.
+pub fn repay(conn: &mut DbConn, user_id: Uuid, amount: Amount, now: DateTime<Utc>) -> Result<Movement, StoreError> {
+    lock_account(conn, user_id)?;
+    if frozen(conn, user_id)? {
+        return Err(StoreError::Refused(Refusal::AccountFrozen));
+    }
+    let mut items = unpaid_installments(conn, user_id)?;
+    let allocation = credit::allocate(&items, amount.minor()).map_err(|r| {
+        StoreError::Refused(match r {
+            RepayRefusal::NothingToRepay => Refusal::NothingToRepay,
+            RepayRefusal::Overpayment { owed_minor } => Refusal::Overpayment { owed_minor },
+        })
+    })?;
+    pay_debt(conn, user_id, &mut items, &allocation, Source::Wallet, MovementKind::Repayment, now)
+}
+
+// ---------------------------------------------------------------- billing
+
+/// What one billing run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BillingCounts {
+    pub installments_due: u64,
+    pub installments_overdue: u64,
+    pub late_fees_charged: u64,
+    pub collateral_settlements: u64,
+    /// Holds voided because the buyer never confirmed receipt in time.
+    pub holds_expired: u64,
+}
+
+impl std::ops::AddAssign for BillingCounts {
+    fn add_assign(&mut self, other: Self) {
+        self.installments_due += other.installments_due;
+        self.installments_overdue += other.installments_overdue;
+        self.late_fees_charged += other.late_fees_charged;
+        self.collateral_settlements += other.collateral_settlements;
+        self.holds_expired += other.holds_expired;
+    }
+}
+
+/// Users billing has anything to do for as of `as_of`.
+pub fn billing_candidates(conn: &mut DbConn, as_of: NaiveDate, hold_days: u32) -> Result<Vec<Uuid>, StoreError> {
+    let mut ids: Vec<String> =
+        ins::table.filter(ins::state.ne(InstallmentState::Paid.as_str())).select(ins::user_id).distinct().load(conn)?;
+    let expiry = hold_expiry_cutoff(as_of, hold_days);
+    let holders: Vec<String> = pu::table
+        .filter(pu::state.eq(PurchaseState::Authorized.as_str()))
+        .filter(pu::created_at.lt(expiry))
+        .select(pu::user_id)
+        .distinct()
+        .load(conn)?;
+    ids.extend(holders);
+    ids.sort();
+    ids.dedup();
+    ids.iter().map(|id| parse_uuid(id, "user id")).collect()
+}
+
+/// Holds created before the start of this day are expired as of `as_of`.
+fn hold_expiry_cutoff(as_of: NaiveDate, hold_days: u32) -> NaiveDateTime {
+    (as_of - TimeDelta::days(i64::from(hold_days))).and_hms_opt(0, 0, 0).expect("midnight exists")
+}
+
+fn debt_movement(
+    conn: &mut DbConn,
+    user_id: Uuid,
+    kind: MovementKind,
+    income: &str,
+    amount_minor: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let fees = if kind == MovementKind::Fee { amount_minor } else { 0 };
+    let late = if kind == MovementKind::LateFee { amount_minor } else { 0 };
+    let row: FullRow = diesel::update(ma::table.filter(ma::user_id.eq(user_id.to_string())))
+        .set((ma::fees_minor.eq(ma::fees_minor + fees), ma::late_fees_minor.eq(ma::late_fees_minor + late)))
+        .returning((STATE, ma::opened_at))
+        .get_result(conn)?;
+    let legs = [(account_id(user_id, UserAccount::Credit), -amount_minor), (income.to_owned(), amount_minor)];
+    let entry = ledger::post_entry(conn, kind.as_str(), Some(user_id), now, &legs)?;
+    let status = if frozen(conn, user_id)? { UserStatus::Frozen } else { UserStatus::Active };
+    let movement = Movement {
+        id: entry,
+        kind,
+        amount_minor,
+        created_at: now,
+        counterparty: None,
+        note: None,
+        account: state_from_row(row.0)?,
+        status,
+        opened_at: row.1.and_utc(),
+    };
+    ledger::record_movement(conn, user_id, &movement)
+}
+
+/// Bills one user as of `as_of`, in the caller's transaction, under the user's row lock:
+/// expires stale holds, bills due installments, marks overdue ones, charges late fees, and
+/// on a secured line settles debt past the grace period from the vault.
+pub fn bill_user(
+    conn: &mut DbConn,
+    user_id: Uuid,
+    as_of: NaiveDate,
+    rules: &BillingRules,
+    now: DateTime<Utc>,
+) -> Result<BillingCounts, StoreError> {
+    let mut counts = BillingCounts::default();
+    lock_account(conn, user_id)?;
+
+    let stale: Vec<String> = pu::table
+        .filter(pu::user_id.eq(user_id.to_string()))
+        .filter(pu::state.eq(PurchaseState::Authorized.as_str()))
+        .filter(pu::created_at.lt(hold_expiry_cutoff(as_of, rules.hold_days)))
+        .select(pu::id)
+        .load(conn)?;
+    for id in stale {
+        void(conn, user_id, parse_uuid(&id, "purchases.id")?, now)?;
+        counts.holds_expired += 1;
+    }
+
+    let mut items = unpaid_installments(conn, user_id)?;
+    let (mut fees, mut late_fees) = (0_i64, 0_i64);
+    for item in items.iter_mut() {
+        let step = credit::bill(item, as_of, rules);
+        if step == credit::BillingStep::default() {
+            continue;
+        }
+        counts.installments_due += u64::from(step.became_due);
+        counts.installments_overdue += u64::from(step.became_overdue);
+        counts.late_fees_charged += u64::from(step.late_fee_charged_minor > 0);
+        fees += step.fee_billed_minor;
+        late_fees += step.late_fee_charged_minor;
+        save_installment(conn, item)?;
+    }
+    if fees > 0 {
+        debt_movement(conn, user_id, MovementKind::Fee, ledger::FEE_INCOME, fees, now)?;
+    }
+    if late_fees > 0 {
+        debt_movement(conn, user_id, MovementKind::LateFee, LATE_FEE_INCOME, late_fees, now)?;
+    }
+
+    let (account, _) = super::money::account(conn, user_id)?;
+    if account.line == CreditLine::Secured && account.vault_minor > 0 {
+        let mut overdue: Vec<Installment> =
+            items.iter().filter(|i| credit::past_grace(i, as_of, rules)).cloned().collect();
+        let allocation = credit::allocate_up_to(&overdue, account.vault_minor);
+        if !allocation.parts.is_empty() {
+            pay_debt(conn, user_id, &mut overdue, &allocation, Source::Vault, MovementKind::CollateralSettlement, now)?;
+            counts.collateral_settlements += 1;
+        }
+    }
+    Ok(counts)
+}
+
+/// Bills every user with something to bill, each in their own transaction (retried on
+/// contention). Safe to run twice, or from two instances at once.
+pub fn run_billing(
+    conn: &mut DbConn,
+    as_of: NaiveDate,
+    rules: &BillingRules,
+    max_retries: u32,
+) -> Result<BillingCounts, StoreError> {
+    let mut counts = BillingCounts::default();
+    for user_id in billing_candidates(conn, as_of, rules.hold_days)? {
+        counts +=
+            super::transaction(conn, max_retries, |c| bill_user(c, user_id, as_of, rules, crate::domain::time::now()))?;
+    }
+    Ok(counts)
+}
