@@ -318,3 +318,15 @@ pub fn minor(text: &Value) -> i64 {
     let whole: i64 = whole.trim_start_matches('-').parse().unwrap();
     sign * (whole * 100 + frac.parse::<i64>().unwrap())
 }
+
+impl TestApp {
+    /// An admin POST (no idempotency key: admin routes that need none).
+    pub async fn post_as_admin(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client.post(self.url(path)).bearer_auth(token).json(body).send().await.expect("request sent")
+    }
+
+    /// A POST without a body.
+    pub async fn post_as(&self, path: &str, token: &str) -> Response {
+        self.client.post(self.url(path)).bearer_auth(token).send().await.expect("request sent")
+    }
+}

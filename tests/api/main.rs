@@ -4,6 +4,7 @@ mod helpers;
 
 mod auth;
 mod cli;
+mod credit;
 mod errors;
 mod ledger;
 mod money;
