@@ -211,8 +211,9 @@ fn billing_run(settings: &Settings, as_of: Option<chrono::NaiveDate>) -> Result<
     let as_of = as_of.unwrap_or_else(|| crate::domain::time::now().date_naive());
     let mut conn = db.conn().map_err(Failure::runtime)?;
     let rules = settings.credit.billing_rules();
-    let counts = store::credit::run_billing(&mut conn, as_of, &rules, settings.database.tx_max_retries)
-        .map_err(Failure::runtime)?;
+    let counts =
+        store::credit::run_billing(&mut conn, as_of, &rules, &settings.score, settings.database.tx_max_retries)
+            .map_err(Failure::runtime)?;
     println!("{}", serde_json::to_string_pretty(&counts).map_err(Failure::runtime)?);
     Ok(())
 }

@@ -22,6 +22,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub log: LogSettings,
     pub jobs: JobSettings,
+    pub score: crate::domain::score::ScoreModel,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -270,6 +271,7 @@ impl Settings {
         if c.billing_job_enabled && !(60..=86_400).contains(&c.billing_job_interval_secs) {
             return bad("credit.billing_job_interval_secs", "must be 60..=86400");
         }
+        self.score.validate().map_err(|e| ConfigError(format!("score: {e}")))?;
         if !(24..=24 * 90).contains(&self.jobs.idempotency_retention_hours) {
             return bad(
                 "jobs.idempotency_retention_hours",

@@ -62,8 +62,9 @@ pub async fn billing_once(
     as_of: chrono::NaiveDate,
 ) -> Result<crate::store::credit::BillingCounts, StoreError> {
     let rules = state.settings.credit.billing_rules();
+    let model = state.settings.score.clone();
     let retries = state.db.max_retries();
-    state.db.read(move |conn| crate::store::credit::run_billing(conn, as_of, &rules, retries)).await
+    state.db.read(move |conn| crate::store::credit::run_billing(conn, as_of, &rules, &model, retries)).await
 }
 
 /// Bills for today's date every `credit.billing_job_interval_secs`: each run is

@@ -18,6 +18,7 @@ use crate::domain::credit::Purchase;
 use crate::domain::movement::Movement;
 use crate::domain::{schedule, time};
 use crate::error::{ApiError, ErrorCode};
+use crate::store::score::Ctx;
 use crate::store::{self, credit::NewPurchase};
 
 const PROBLEM: &str = "application/problem+json";
@@ -147,6 +148,7 @@ pub async fn confirm_receipt(
 ) -> Result<HttpResponse, ApiError> {
     let (user_id, id) = (caller.id(), id.into_inner());
     let credit = state.settings.credit.clone();
+    let model = state.settings.score.clone();
     let view_state = state.clone();
     idempotency::once(
         &state,
@@ -155,7 +157,8 @@ pub async fn confirm_receipt(
         idempotency::fingerprint(&req, b""),
         StatusCode::OK,
         move |conn, now| {
-            store::credit::capture(conn, user_id, id, credit.repayment_day, credit.fee_rate_per_period, now)
+            let ctx = Ctx { now, score: &model };
+            store::credit::capture(conn, user_id, id, credit.repayment_day, credit.fee_rate_per_period, &ctx)
         },
         move |(p, _): &(Purchase, Movement)| purchase_json(p, &view_state),
     )
@@ -267,13 +270,14 @@ pub async fn repay(
     let amount = body.value.amount().parse(&state.money)?;
     let user_id = caller.id();
     let money = state.money.clone();
+    let model = state.settings.score.clone();
     idempotency::once(
         &state,
         user_id,
         key,
         idempotency::fingerprint(&req, &body.raw),
         StatusCode::CREATED,
-        move |conn, now| store::credit::repay(conn, user_id, amount, now),
+        move |conn, now| store::credit::repay(conn, user_id, amount, &Ctx { now, score: &model }),
         move |m: &Movement| serde_json::to_value(MovementView::new(user_id, m, &money)).unwrap_or_default(),
     )
     .await

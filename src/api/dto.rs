@@ -10,8 +10,9 @@ use crate::domain::account::AccountState;
 use crate::domain::credit::{Installment, Purchase};
 use crate::domain::money::MoneyPolicy;
 use crate::domain::movement::Movement;
-use crate::domain::score;
+use crate::domain::score::{self, ScoreModel};
 use crate::domain::user::{User, UserStatus};
+use crate::store::score::{Standing, Summary};
 
 /// RFC 3339 in UTC with microseconds, e.g. `2026-11-21T10:03:24.123456Z`.
 pub fn timestamp(at: DateTime<Utc>) -> String {
@@ -79,7 +80,7 @@ pub struct CreditView {
 
 #[derive(Serialize, ToSchema)]
 pub struct ScoreSummary {
-    pub value: i32,
+    pub value: i64,
     pub eligible_for_upgrade: bool,
 }
 
@@ -98,27 +99,18 @@ pub struct AccountView {
     pub score: ScoreSummary,
 }
 
-/// What a view needs to print an account: the numbers, and who and when.
+/// What a view needs to print an account.
 pub struct AccountSnapshot<'a> {
     pub user_id: Uuid,
     pub status: UserStatus,
     pub state: &'a AccountState,
-    pub opened_at: DateTime<Utc>,
-    pub as_of: DateTime<Utc>,
+    pub score: Summary,
 }
 
 impl AccountView {
     pub fn new(s: &AccountSnapshot<'_>, money: &MoneyPolicy) -> Self {
         let m = |minor: i64| money.format(minor);
         let state = s.state;
-        let score = score::evaluate(
-            &score::ScoreInputs {
-                account: state,
-                account_age_days: (s.as_of - s.opened_at).num_days(),
-                frozen: s.status == UserStatus::Frozen,
-            },
-            score::DEFAULT_THRESHOLD,
-        );
         Self {
             user_id: s.user_id.to_string(),
             currency: money.currency().code().to_owned(),
@@ -139,8 +131,15 @@ impl AccountView {
                 exposure: m(state.exposure_minor()),
                 available: m(state.available_minor()),
             },
-            score: ScoreSummary { value: score.value, eligible_for_upgrade: score.eligible_for_upgrade },
+            score: ScoreSummary { value: s.score.value, eligible_for_upgrade: s.score.eligible_for_upgrade },
         }
+    }
+
+    /// The account as it stands, with the score as the model rates it.
+    pub fn from_standing(user_id: Uuid, standing: &Standing, model: &ScoreModel, money: &MoneyPolicy) -> Self {
+        let score = score::evaluate(&standing.inputs, model);
+        let summary = Summary { value: score.value, eligible_for_upgrade: score.eligible_for_upgrade };
+        Self::new(&AccountSnapshot { user_id, status: standing.status, state: &standing.state, score: summary }, money)
     }
 }
 
@@ -173,8 +172,7 @@ impl MovementView {
             user_id,
             status: movement.status,
             state: &movement.account,
-            opened_at: movement.opened_at,
-            as_of: movement.created_at,
+            score: Summary { value: movement.score_value, eligible_for_upgrade: movement.score_eligible },
         };
         Self {
             id: movement.id.to_string(),

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::dto::{AccountSnapshot, AccountView, MovementView};
+use super::dto::{AccountView, MovementView};
 use super::idempotency::{self, IdempotencyKey};
 use super::json::JsonBody;
 use super::money_input::MoneyText;
@@ -18,6 +18,7 @@ use crate::domain::movement::{Movement, Note};
 use crate::domain::time;
 use crate::domain::user::Username;
 use crate::error::{ApiError, ErrorCode};
+use crate::store::score::Ctx;
 use crate::store::{self, DbConn, StoreError};
 
 /// Words a refusal for the caller, with amounts in the currency's format.
@@ -137,7 +138,11 @@ macro_rules! money_route {
         ) -> Result<HttpResponse, ApiError> {
             let amount = amount_of(&body.value, &state.money)?;
             let user_id = caller.id();
-            movement_once(&state, caller, key, &req, &body.raw, move |conn, now| $op(conn, user_id, amount, now)).await
+            let model = state.settings.score.clone();
+            movement_once(&state, caller, key, &req, &body.raw, move |conn, now| {
+                $op(conn, user_id, amount, &Ctx { now, score: &model })
+            })
+            .await
         }
     };
 }
@@ -196,8 +201,9 @@ pub async fn transfer(
     let recipient = Username::parse(&body.value.to_username)
         .map_err(|_| store_error(StoreError::Refused(Refusal::RecipientNotFound), &state.money))?;
     let from = caller.id();
+    let model = state.settings.score.clone();
     movement_once(&state, caller, key, &req, &body.raw, move |conn, now| {
-        store::money::transfer(conn, from, &recipient, amount, note.as_ref(), now)
+        store::money::transfer(conn, from, &recipient, amount, note.as_ref(), &Ctx { now, score: &model })
     })
     .await
 }
@@ -210,18 +216,8 @@ pub async fn transfer(
 #[get("/v1/me/account")]
 pub async fn account(state: web::Data<AppState>, caller: AuthUser) -> Result<HttpResponse, ApiError> {
     let user_id = caller.id();
-    let (user, account) = state
-        .db
-        .read(move |conn| {
-            let user = store::users::by_id(conn, user_id)?;
-            let account = store::money::account(conn, user_id)?;
-            Ok((user, account))
-        })
-        .await?;
-    let user = user.ok_or_else(|| ApiError::Unauthorized("the token's user no longer exists".into()))?;
-    let (state_now, opened_at) = account;
-    let snapshot = AccountSnapshot { user_id, status: user.status, state: &state_now, opened_at, as_of: time::now() };
-    Ok(HttpResponse::Ok().json(AccountView::new(&snapshot, &state.money)))
+    let standing = state.db.read(move |conn| store::score::standing(conn, user_id, time::now())).await?;
+    Ok(HttpResponse::Ok().json(AccountView::from_standing(user_id, &standing, &state.settings.score, &state.money)))
 }
 
 /// Movements touching the caller, newest first.

@@ -71,6 +71,10 @@ pub struct Installment {
     pub fee_paid_minor: i64,
     pub late_fee_paid_minor: i64,
     pub state: InstallmentState,
+    /// Ever overdue: then paying it off does not count as on time.
+    pub was_overdue: bool,
+    /// Days past the due date as of the latest billing run while it was overdue.
+    pub days_overdue: i64,
 }
 
 impl Installment {
@@ -178,15 +182,21 @@ pub fn allocate_up_to(items: &[Installment], budget_minor: i64) -> Allocation {
     }
 }
 
-/// Applies an allocation to the installments it was computed for.
-pub fn apply(items: &mut [Installment], allocation: &Allocation) {
+/// Applies an allocation to the installments it was computed for; answers how many of
+/// them it paid off without their ever having been overdue.
+pub fn apply(items: &mut [Installment], allocation: &Allocation) -> i64 {
+    let mut paid_on_time = 0;
     for (i, late, fee, principal) in &allocation.parts {
         let item = &mut items[*i];
         item.late_fee_paid_minor += late;
         item.fee_paid_minor += fee;
         item.principal_paid_minor += principal;
         item.settle_state();
+        if item.state == InstallmentState::Paid && !item.was_overdue {
+            paid_on_time += 1;
+        }
     }
+    paid_on_time
 }
 
 /// Billing parameters, from configuration.
@@ -206,6 +216,8 @@ pub struct BillingStep {
     pub fee_billed_minor: i64,
     pub became_overdue: bool,
     pub late_fee_charged_minor: i64,
+    /// Days overdue added since the last run (for the score).
+    pub overdue_days_added: i64,
 }
 
 /// Moves one unpaid installment forward to `as_of`. Running it again for the same or an
@@ -227,9 +239,15 @@ pub fn bill(item: &mut Installment, as_of: NaiveDate, rules: &BillingRules) -> B
     }
     if item.state == InstallmentState::Due && as_of > item.due_date {
         item.state = InstallmentState::Overdue;
+        item.was_overdue = true;
         step.became_overdue = true;
     }
     if item.state == InstallmentState::Overdue {
+        let days = (as_of - item.due_date).num_days();
+        if days > item.days_overdue {
+            step.overdue_days_added = days - item.days_overdue;
+            item.days_overdue = days;
+        }
         let overdue = item.principal_owed() + item.fee_owed();
         let total = schedule::late_fee_total(overdue, item.due_date, as_of, rules.late_fee_rate_per_day);
         if total > item.late_fee_minor {
@@ -275,6 +293,8 @@ mod tests {
             fee_paid_minor: 0,
             late_fee_paid_minor: 0,
             state: InstallmentState::Pending,
+            was_overdue: false,
+            days_overdue: 0,
         }
     }
 
@@ -292,10 +312,13 @@ mod tests {
         let step = bill(&mut item, d("2026-03-12"), &rules());
         assert!(step.became_overdue);
         assert_eq!(step.late_fee_charged_minor, 100, "2 days x 0.05% x 1005.00 = 1.005 -> 1.00 (half-even)");
+        assert_eq!(step.overdue_days_added, 2);
+        assert!(item.was_overdue);
         assert_eq!(bill(&mut item, d("2026-03-12"), &rules()), BillingStep::default(), "same date twice");
         assert_eq!(bill(&mut item, d("2026-03-11"), &rules()), BillingStep::default(), "an earlier date later");
         // 3 days: 1.5075 -> 1.51 in total, so 0.51 more.
-        assert_eq!(bill(&mut item, d("2026-03-13"), &rules()).late_fee_charged_minor, 51);
+        let step = bill(&mut item, d("2026-03-13"), &rules());
+        assert_eq!((step.late_fee_charged_minor, step.overdue_days_added), (51, 1));
         assert!(!past_grace(&item, d("2026-04-09"), &rules()));
         assert!(past_grace(&item, d("2026-04-10"), &rules()));
     }
@@ -322,7 +345,7 @@ mod tests {
         assert_eq!(items[1].owed(), 10_000);
         // Paying off an unbilled part early drops its fee.
         let allocation = allocate(&items, 20_035).unwrap();
-        apply(&mut items, &allocation);
+        assert_eq!(apply(&mut items, &allocation), 3, "none of them was ever overdue");
         assert!(items.iter().all(|i| i.state == InstallmentState::Paid), "{items:?}");
         assert_eq!(items[2].fee_minor, 0);
         assert_eq!(allocate(&items, 1), Err(RepayRefusal::NothingToRepay));

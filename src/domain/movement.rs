@@ -70,7 +70,9 @@ pub struct Movement {
     pub account: AccountState,
     /// The user's status when the movement happened.
     pub status: UserStatus,
-    pub opened_at: DateTime<Utc>,
+    /// The user's score right after the movement: value and eligibility.
+    pub score_value: i64,
+    pub score_eligible: bool,
 }
 
 /// A transfer note: trimmed, at most 140 characters, no control characters.

@@ -8,8 +8,10 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::ledger::{self, LATE_FEE_INCOME, LENDER_CAPITAL, MERCHANT_PAYABLES, UserAccount, account_id};
+use super::limits::{self, LimitReason};
 use super::money::{StateRow, state_from_row};
 use super::schema::{installments as ins, merchants, money_accounts as ma, purchases as pu, users};
+use super::score::Ctx;
 use super::{DbConn, StoreError};
 use crate::domain::account::{AccountState, CreditLine, Refusal, Source};
 use crate::domain::credit::{self, BillingRules, Installment, InstallmentState, Purchase, PurchaseState, RepayRefusal};
@@ -79,10 +81,25 @@ pub fn merchants(conn: &mut DbConn, before: Option<&str>, limit: u32) -> Result<
 
 // ---------------------------------------------------------------- reading purchases
 
-type InstallmentRow = (String, i32, i32, NaiveDate, i64, i64, bool, i64, i64, i64, i64, String);
+type InstallmentRow = (String, i32, i32, NaiveDate, i64, i64, bool, i64, i64, i64, i64, String, bool, i32);
 
 fn installment_from_row(row: InstallmentRow) -> Result<Installment, StoreError> {
-    let (purchase_id, seq, count, due_date, principal, fee, fee_billed, late_fee, p_paid, f_paid, l_paid, state) = row;
+    let (
+        purchase_id,
+        seq,
+        count,
+        due_date,
+        principal,
+        fee,
+        fee_billed,
+        late_fee,
+        p_paid,
+        f_paid,
+        l_paid,
+        state,
+        was,
+        days,
+    ) = row;
     Ok(Installment {
         purchase_id: parse_uuid(&purchase_id, "installments.purchase_id")?,
         seq: u32::try_from(seq).map_err(|_| corrupt("installments.seq"))?,
@@ -96,6 +113,8 @@ fn installment_from_row(row: InstallmentRow) -> Result<Installment, StoreError> 
         fee_paid_minor: f_paid,
         late_fee_paid_minor: l_paid,
         state: InstallmentState::from_db(&state).ok_or_else(|| corrupt(format!("installment state `{state}`")))?,
+        was_overdue: was,
+        days_overdue: i64::from(days),
     })
 }
 
@@ -114,6 +133,8 @@ macro_rules! installment_columns {
             ins::fee_paid_minor,
             ins::late_fee_paid_minor,
             ins::state,
+            ins::was_overdue,
+            ins::days_overdue,
         )
     };
 }
@@ -349,8 +370,9 @@ pub fn capture(
     id: Uuid,
     repayment_day: u32,
     fee_rate: rust_decimal::Decimal,
-    now: DateTime<Utc>,
+    ctx: &Ctx<'_>,
 ) -> Result<(Purchase, Movement), StoreError> {
+    let now = ctx.now;
     if purchase(conn, user_id, id)?.is_some() && frozen(conn, user_id)? {
         return Err(StoreError::Refused(Refusal::AccountFrozen));
     }
@@ -361,7 +383,9 @@ pub fn capture(
             .returning((STATE, ma::opened_at))
             .get_result(conn)
             .optional()?;
-    let row = row.ok_or_else(|| corrupt(format!("user {user_id} holds less than purchase {id}")))?;
+    if row.is_none() {
+        return Err(corrupt(format!("user {user_id} holds less than purchase {id}")));
+    }
     let parts = schedule::plan(x, count, now.date_naive(), repayment_day, fee_rate);
     for part in &parts {
         diesel::insert_into(ins::table)
@@ -382,18 +406,7 @@ pub fn capture(
         (account_id(user_id, UserAccount::Credit), -x),
     ];
     let entry = ledger::post_entry(conn, MovementKind::PurchaseCapture.as_str(), Some(user_id), now, &legs)?;
-    let movement = Movement {
-        id: entry,
-        kind: MovementKind::PurchaseCapture,
-        amount_minor: x,
-        created_at: now,
-        counterparty: None,
-        note: None,
-        account: state_from_row(row.0)?,
-        status: UserStatus::Active,
-        opened_at: row.1.and_utc(),
-    };
-    ledger::record_movement(conn, user_id, &movement)?;
+    let movement = ledger::record(conn, user_id, entry, MovementKind::PurchaseCapture, x, None, None, ctx)?;
     let purchase = purchase(conn, user_id, id)?.ok_or_else(|| corrupt(format!("purchase {id} vanished")))?;
     Ok((purchase, movement))
 }
@@ -424,6 +437,8 @@ fn save_installment(conn: &mut DbConn, item: &Installment) -> Result<(), StoreEr
             ins::fee_paid_minor.eq(item.fee_paid_minor),
             ins::late_fee_paid_minor.eq(item.late_fee_paid_minor),
             ins::state.eq(item.state.as_str()),
+            ins::was_overdue.eq(item.was_overdue),
+            ins::days_overdue.eq(i32::try_from(item.days_overdue).unwrap_or(i32::MAX)),
         ))
         .execute(conn)?;
     Ok(())
@@ -437,14 +452,20 @@ fn pay_debt(
     allocation: &credit::Allocation,
     source: Source,
     kind: MovementKind,
-    now: DateTime<Utc>,
+    ctx: &Ctx<'_>,
 ) -> Result<Movement, StoreError> {
     let y = allocation.late_fees_minor + allocation.fees_minor + allocation.principal_minor;
     let uid = user_id.to_string();
+    // Applied first (in memory) to learn how many parts this pays off on time; if the
+    // update below refuses, the transaction is rolled back and nothing was saved.
+    let paid_on_time = credit::apply(items, allocation);
+    let settlements = i64::from(kind == MovementKind::CollateralSettlement);
     let debt = (
         ma::late_fees_minor.eq(ma::late_fees_minor - allocation.late_fees_minor),
         ma::fees_minor.eq(ma::fees_minor - allocation.fees_minor),
         ma::principal_minor.eq(ma::principal_minor - allocation.principal_minor),
+        ma::on_time_installments.eq(ma::on_time_installments + paid_on_time),
+        ma::collateral_settlements.eq(ma::collateral_settlements + settlements),
     );
     let row: Option<FullRow> = match source {
         Source::Wallet => diesel::update(ma::table.filter(ma::user_id.eq(&uid)).filter(ma::wallet_minor.ge(y)))
@@ -463,31 +484,30 @@ fn pay_debt(
         let balance_minor = if source == Source::Wallet { state.wallet_minor } else { state.vault_minor };
         return Err(StoreError::Refused(Refusal::InsufficientFunds { from: source, balance_minor }));
     };
-    credit::apply(items, allocation);
     for (i, ..) in &allocation.parts {
         save_installment(conn, &items[*i])?;
     }
+    let after = state_from_row(row.0)?;
+    if source == Source::Vault && after.line == CreditLine::Secured {
+        let before = after.vault_minor + y;
+        limits::record(
+            conn,
+            user_id,
+            after.line,
+            before,
+            after.vault_minor,
+            LimitReason::CollateralSettlement,
+            ctx.now,
+        )?;
+    }
     let from = if source == Source::Wallet { UserAccount::Wallet } else { UserAccount::Vault };
     let legs = [(account_id(user_id, from), -y), (account_id(user_id, UserAccount::Credit), y)];
-    let entry = ledger::post_entry(conn, kind.as_str(), Some(user_id), now, &legs)?;
-    let status = if frozen(conn, user_id)? { UserStatus::Frozen } else { UserStatus::Active };
-    let movement = Movement {
-        id: entry,
-        kind,
-        amount_minor: y,
-        created_at: now,
-        counterparty: None,
-        note: None,
-        account: state_from_row(row.0)?,
-        status,
-        opened_at: row.1.and_utc(),
-    };
-    ledger::record_movement(conn, user_id, &movement)?;
-    Ok(movement)
+    let entry = ledger::post_entry(conn, kind.as_str(), Some(user_id), ctx.now, &legs)?;
+    ledger::record(conn, user_id, entry, kind, y, None, None, ctx)
 }
 
 /// Pays from the wallet: late fees, then billed fees, then principal, oldest due first.
-pub fn repay(conn: &mut DbConn, user_id: Uuid, amount: Amount, now: DateTime<Utc>) -> Result<Movement, StoreError> {
+pub fn repay(conn: &mut DbConn, user_id: Uuid, amount: Amount, ctx: &Ctx<'_>) -> Result<Movement, StoreError> {
     lock_account(conn, user_id)?;
     if frozen(conn, user_id)? {
         return Err(StoreError::Refused(Refusal::AccountFrozen));
@@ -499,7 +519,7 @@ pub fn repay(conn: &mut DbConn, user_id: Uuid, amount: Amount, now: DateTime<Utc
             RepayRefusal::Overpayment { owed_minor } => Refusal::Overpayment { owed_minor },
         })
     })?;
-    pay_debt(conn, user_id, &mut items, &allocation, Source::Wallet, MovementKind::Repayment, now)
+    pay_debt(conn, user_id, &mut items, &allocation, Source::Wallet, MovementKind::Repayment, ctx)
 }
 
 // ---------------------------------------------------------------- billing
@@ -553,29 +573,16 @@ fn debt_movement(
     kind: MovementKind,
     income: &str,
     amount_minor: i64,
-    now: DateTime<Utc>,
+    ctx: &Ctx<'_>,
 ) -> Result<(), StoreError> {
     let fees = if kind == MovementKind::Fee { amount_minor } else { 0 };
     let late = if kind == MovementKind::LateFee { amount_minor } else { 0 };
-    let row: FullRow = diesel::update(ma::table.filter(ma::user_id.eq(user_id.to_string())))
+    diesel::update(ma::table.filter(ma::user_id.eq(user_id.to_string())))
         .set((ma::fees_minor.eq(ma::fees_minor + fees), ma::late_fees_minor.eq(ma::late_fees_minor + late)))
-        .returning((STATE, ma::opened_at))
-        .get_result(conn)?;
+        .execute(conn)?;
     let legs = [(account_id(user_id, UserAccount::Credit), -amount_minor), (income.to_owned(), amount_minor)];
-    let entry = ledger::post_entry(conn, kind.as_str(), Some(user_id), now, &legs)?;
-    let status = if frozen(conn, user_id)? { UserStatus::Frozen } else { UserStatus::Active };
-    let movement = Movement {
-        id: entry,
-        kind,
-        amount_minor,
-        created_at: now,
-        counterparty: None,
-        note: None,
-        account: state_from_row(row.0)?,
-        status,
-        opened_at: row.1.and_utc(),
-    };
-    ledger::record_movement(conn, user_id, &movement)
+    let entry = ledger::post_entry(conn, kind.as_str(), Some(user_id), ctx.now, &legs)?;
+    ledger::record(conn, user_id, entry, kind, amount_minor, None, None, ctx).map(|_| ())
 }
 
 /// Bills one user as of `as_of`, in the caller's transaction, under the user's row lock:
@@ -586,8 +593,9 @@ pub fn bill_user(
     user_id: Uuid,
     as_of: NaiveDate,
     rules: &BillingRules,
-    now: DateTime<Utc>,
+    ctx: &Ctx<'_>,
 ) -> Result<BillingCounts, StoreError> {
+    let now = ctx.now;
     let mut counts = BillingCounts::default();
     lock_account(conn, user_id)?;
 
@@ -603,7 +611,7 @@ pub fn bill_user(
     }
 
     let mut items = unpaid_installments(conn, user_id)?;
-    let (mut fees, mut late_fees) = (0_i64, 0_i64);
+    let (mut fees, mut late_fees, mut overdue_days) = (0_i64, 0_i64, 0_i64);
     for item in items.iter_mut() {
         let step = credit::bill(item, as_of, rules);
         if step == credit::BillingStep::default() {
@@ -614,13 +622,23 @@ pub fn bill_user(
         counts.late_fees_charged += u64::from(step.late_fee_charged_minor > 0);
         fees += step.fee_billed_minor;
         late_fees += step.late_fee_charged_minor;
+        overdue_days += step.overdue_days_added;
         save_installment(conn, item)?;
     }
+    if counts.installments_overdue > 0 || overdue_days > 0 {
+        let newly = i64::try_from(counts.installments_overdue).unwrap_or(i64::MAX);
+        diesel::update(ma::table.filter(ma::user_id.eq(user_id.to_string())))
+            .set((
+                ma::overdue_installments.eq(ma::overdue_installments + newly),
+                ma::overdue_days.eq(ma::overdue_days + overdue_days),
+            ))
+            .execute(conn)?;
+    }
     if fees > 0 {
-        debt_movement(conn, user_id, MovementKind::Fee, ledger::FEE_INCOME, fees, now)?;
+        debt_movement(conn, user_id, MovementKind::Fee, ledger::FEE_INCOME, fees, ctx)?;
     }
     if late_fees > 0 {
-        debt_movement(conn, user_id, MovementKind::LateFee, LATE_FEE_INCOME, late_fees, now)?;
+        debt_movement(conn, user_id, MovementKind::LateFee, LATE_FEE_INCOME, late_fees, ctx)?;
     }
 
     let (account, _) = super::money::account(conn, user_id)?;
@@ -629,7 +647,7 @@ pub fn bill_user(
             items.iter().filter(|i| credit::past_grace(i, as_of, rules)).cloned().collect();
         let allocation = credit::allocate_up_to(&overdue, account.vault_minor);
         if !allocation.parts.is_empty() {
-            pay_debt(conn, user_id, &mut overdue, &allocation, Source::Vault, MovementKind::CollateralSettlement, now)?;
+            pay_debt(conn, user_id, &mut overdue, &allocation, Source::Vault, MovementKind::CollateralSettlement, ctx)?;
             counts.collateral_settlements += 1;
         }
     }
@@ -642,12 +660,14 @@ pub fn run_billing(
     conn: &mut DbConn,
     as_of: NaiveDate,
     rules: &BillingRules,
+    score: &crate::domain::score::ScoreModel,
     max_retries: u32,
 ) -> Result<BillingCounts, StoreError> {
     let mut counts = BillingCounts::default();
     for user_id in billing_candidates(conn, as_of, rules.hold_days)? {
-        counts +=
-            super::transaction(conn, max_retries, |c| bill_user(c, user_id, as_of, rules, crate::domain::time::now()))?;
+        counts += super::transaction(conn, max_retries, |c| {
+            bill_user(c, user_id, as_of, rules, &Ctx { now: crate::domain::time::now(), score })
+        })?;
     }
     Ok(counts)
 }

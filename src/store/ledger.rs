@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::schema::{journal_entries as je, ledger_accounts as la, money_accounts as ma, movements as mv, postings};
+use super::score::{self, Ctx};
 use super::{DbConn, StoreError};
 use crate::domain::movement::{Movement, MovementKind};
 use crate::domain::user::UserStatus;
@@ -95,8 +96,38 @@ pub fn post_entry(
     Ok(entry_id)
 }
 
-/// Records how an entry looks to one user, with their account right after it.
-pub fn record_movement(conn: &mut DbConn, user_id: Uuid, movement: &Movement) -> Result<(), StoreError> {
+/// Records how an entry looks to one user, with their account, status and score as this
+/// transaction sees them right after the entry.
+#[allow(clippy::too_many_arguments)]
+pub fn record(
+    conn: &mut DbConn,
+    user_id: Uuid,
+    entry_id: Uuid,
+    kind: MovementKind,
+    amount_minor: i64,
+    counterparty: Option<String>,
+    note: Option<String>,
+    ctx: &Ctx<'_>,
+) -> Result<Movement, StoreError> {
+    let standing = score::standing(conn, user_id, ctx.now)?;
+    let score = crate::domain::score::evaluate(&standing.inputs, ctx.score);
+    let movement = Movement {
+        id: entry_id,
+        kind,
+        amount_minor,
+        created_at: ctx.now,
+        counterparty,
+        note,
+        account: standing.state,
+        status: standing.status,
+        score_value: score.value,
+        score_eligible: score.eligible_for_upgrade,
+    };
+    insert_movement(conn, user_id, &movement)?;
+    Ok(movement)
+}
+
+fn insert_movement(conn: &mut DbConn, user_id: Uuid, movement: &Movement) -> Result<(), StoreError> {
     let s = &movement.account;
     diesel::insert_into(mv::table)
         .values((
@@ -116,6 +147,8 @@ pub fn record_movement(conn: &mut DbConn, user_id: Uuid, movement: &Movement) ->
             mv::principal_minor.eq(s.principal_minor),
             mv::fees_minor.eq(s.fees_minor),
             mv::late_fees_minor.eq(s.late_fees_minor),
+            mv::score_value.eq(i32::try_from(movement.score_value).unwrap_or(0)),
+            mv::score_eligible.eq(movement.score_eligible),
         ))
         .execute(conn)?;
     Ok(())
@@ -130,7 +163,7 @@ type MovementRow = (
     chrono::NaiveDateTime,
     String,
     (i64, i64, String, i64, i64, i64, i64, i64),
-    chrono::NaiveDateTime,
+    (i32, bool),
 );
 
 /// The user's movements, newest first, strictly older than the `before` entry id.
@@ -141,7 +174,6 @@ pub fn movements(
     limit: u32,
 ) -> Result<Vec<Movement>, StoreError> {
     let mut query = mv::table
-        .inner_join(ma::table.on(ma::user_id.eq(mv::user_id)))
         .filter(mv::user_id.eq(user_id.to_string()))
         .order(mv::entry_id.desc())
         .limit(i64::from(limit))
@@ -163,7 +195,7 @@ pub fn movements(
                 mv::fees_minor,
                 mv::late_fees_minor,
             ),
-            ma::opened_at,
+            (mv::score_value, mv::score_eligible),
         ))
         .into_boxed();
     if let Some(before) = before {
@@ -171,7 +203,7 @@ pub fn movements(
     }
     let rows: Vec<MovementRow> = query.load(conn)?;
     rows.into_iter()
-        .map(|(id, kind, amount, counterparty, note, created_at, status, state, opened_at)| {
+        .map(|(id, kind, amount, counterparty, note, created_at, status, state, (score_value, score_eligible))| {
             let corrupt = |what: &str| StoreError::Corrupt(format!("movements.{what} of entry {id}"));
             Ok(Movement {
                 id: Uuid::parse_str(&id).map_err(|_| corrupt("entry_id"))?,
@@ -182,7 +214,8 @@ pub fn movements(
                 note,
                 account: super::money::state_from_row(state)?,
                 status: UserStatus::from_db(&status).ok_or_else(|| corrupt("status"))?,
-                opened_at: opened_at.and_utc(),
+                score_value: i64::from(score_value),
+                score_eligible,
             })
         })
         .collect()

@@ -8,7 +8,9 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::ledger::{self, EXTERNAL_FUNDING, UserAccount, account_id};
+use super::limits::{self, LimitReason};
 use super::schema::{money_accounts as ma, users};
+use super::score::Ctx;
 use super::{DbConn, StoreError};
 use crate::domain::account::{AccountState, CreditLine, Refusal, Source};
 use crate::domain::money::Amount;
@@ -82,24 +84,21 @@ fn finish(
     user_id: Uuid,
     kind: MovementKind,
     amount: Amount,
-    now: DateTime<Utc>,
-    row: FullRow,
+    ctx: &Ctx<'_>,
     legs: &[(String, i64)],
 ) -> Result<Movement, StoreError> {
-    let id = ledger::post_entry(conn, kind.as_str(), Some(user_id), now, legs)?;
-    let movement = Movement {
-        id,
-        kind,
-        amount_minor: amount.minor(),
-        created_at: now,
-        counterparty: None,
-        note: None,
-        account: state_from_row(row.0)?,
-        status: UserStatus::Active,
-        opened_at: row.1.and_utc(),
-    };
-    ledger::record_movement(conn, user_id, &movement)?;
-    Ok(movement)
+    let entry = ledger::post_entry(conn, kind.as_str(), Some(user_id), ctx.now, legs)?;
+    ledger::record(conn, user_id, entry, kind, amount.minor(), None, None, ctx)
+}
+
+/// On a secured line the limit is the vault: a vault change is a limit change.
+fn vault_moved(conn: &mut DbConn, user_id: Uuid, row: &FullRow, delta: i64, ctx: &Ctx<'_>) -> Result<(), StoreError> {
+    let state = state_from_row(row.0.clone())?;
+    if state.line != CreditLine::Secured {
+        return Ok(());
+    }
+    let reason = if delta > 0 { LimitReason::VaultLock } else { LimitReason::VaultUnlock };
+    limits::record(conn, user_id, state.line, state.vault_minor - delta, state.vault_minor, reason, ctx.now)
 }
 
 macro_rules! active {
@@ -108,23 +107,25 @@ macro_rules! active {
     };
 }
 
-pub fn deposit(conn: &mut DbConn, user_id: Uuid, amount: Amount, now: DateTime<Utc>) -> Result<Movement, StoreError> {
+pub fn deposit(conn: &mut DbConn, user_id: Uuid, amount: Amount, ctx: &Ctx<'_>) -> Result<Movement, StoreError> {
     let (uid, x) = (user_id.to_string(), amount.minor());
     let row: Option<FullRow> = diesel::update(ma::table.filter(ma::user_id.eq(&uid)).filter(active!(&uid)))
         .set(ma::wallet_minor.eq(ma::wallet_minor + x))
         .returning((STATE, ma::opened_at))
         .get_result(conn)
         .optional()?;
-    let Some(row) = row else { return Err(refusal(conn, user_id, |_| Refusal::AccountFrozen)) };
+    if row.is_none() {
+        return Err(refusal(conn, user_id, |_| Refusal::AccountFrozen));
+    }
     let legs = [(account_id(user_id, UserAccount::Wallet), x), (EXTERNAL_FUNDING.to_owned(), -x)];
-    finish(conn, user_id, MovementKind::Deposit, amount, now, row, &legs)
+    finish(conn, user_id, MovementKind::Deposit, amount, ctx, &legs)
 }
 
 fn wallet_short(state: &AccountState) -> Refusal {
     Refusal::InsufficientFunds { from: Source::Wallet, balance_minor: state.wallet_minor }
 }
 
-pub fn withdraw(conn: &mut DbConn, user_id: Uuid, amount: Amount, now: DateTime<Utc>) -> Result<Movement, StoreError> {
+pub fn withdraw(conn: &mut DbConn, user_id: Uuid, amount: Amount, ctx: &Ctx<'_>) -> Result<Movement, StoreError> {
     let (uid, x) = (user_id.to_string(), amount.minor());
     let row: Option<FullRow> =
         diesel::update(ma::table.filter(ma::user_id.eq(&uid)).filter(ma::wallet_minor.ge(x)).filter(active!(&uid)))
@@ -132,12 +133,14 @@ pub fn withdraw(conn: &mut DbConn, user_id: Uuid, amount: Amount, now: DateTime<
             .returning((STATE, ma::opened_at))
             .get_result(conn)
             .optional()?;
-    let Some(row) = row else { return Err(refusal(conn, user_id, wallet_short)) };
+    if row.is_none() {
+        return Err(refusal(conn, user_id, wallet_short));
+    }
     let legs = [(account_id(user_id, UserAccount::Wallet), -x), (EXTERNAL_FUNDING.to_owned(), x)];
-    finish(conn, user_id, MovementKind::Withdrawal, amount, now, row, &legs)
+    finish(conn, user_id, MovementKind::Withdrawal, amount, ctx, &legs)
 }
 
-pub fn lock(conn: &mut DbConn, user_id: Uuid, amount: Amount, now: DateTime<Utc>) -> Result<Movement, StoreError> {
+pub fn lock(conn: &mut DbConn, user_id: Uuid, amount: Amount, ctx: &Ctx<'_>) -> Result<Movement, StoreError> {
     let (uid, x) = (user_id.to_string(), amount.minor());
     let row: Option<FullRow> =
         diesel::update(ma::table.filter(ma::user_id.eq(&uid)).filter(ma::wallet_minor.ge(x)).filter(active!(&uid)))
@@ -146,13 +149,14 @@ pub fn lock(conn: &mut DbConn, user_id: Uuid, amount: Amount, now: DateTime<Utc>
             .get_result(conn)
             .optional()?;
     let Some(row) = row else { return Err(refusal(conn, user_id, wallet_short)) };
+    vault_moved(conn, user_id, &row, x, ctx)?;
     let legs = [(account_id(user_id, UserAccount::Wallet), -x), (account_id(user_id, UserAccount::Vault), x)];
-    finish(conn, user_id, MovementKind::VaultLock, amount, now, row, &legs)
+    finish(conn, user_id, MovementKind::VaultLock, amount, ctx, &legs)
 }
 
 /// On a secured line the vault may not drop below the exposure it pledges; the check and
 /// the change are one statement, so no concurrent spend can slip between them.
-pub fn unlock(conn: &mut DbConn, user_id: Uuid, amount: Amount, now: DateTime<Utc>) -> Result<Movement, StoreError> {
+pub fn unlock(conn: &mut DbConn, user_id: Uuid, amount: Amount, ctx: &Ctx<'_>) -> Result<Movement, StoreError> {
     let (uid, x) = (user_id.to_string(), amount.minor());
     let exposure = ma::held_minor + ma::principal_minor + ma::fees_minor + ma::late_fees_minor;
     let row: Option<FullRow> = diesel::update(
@@ -175,8 +179,9 @@ pub fn unlock(conn: &mut DbConn, user_id: Uuid, amount: Amount, now: DateTime<Ut
             }
         }));
     };
+    vault_moved(conn, user_id, &row, -x, ctx)?;
     let legs = [(account_id(user_id, UserAccount::Vault), -x), (account_id(user_id, UserAccount::Wallet), x)];
-    finish(conn, user_id, MovementKind::VaultUnlock, amount, now, row, &legs)
+    finish(conn, user_id, MovementKind::VaultUnlock, amount, ctx, &legs)
 }
 
 /// Moves money between two wallets. Rows are updated in user-id order so two opposite
@@ -187,7 +192,7 @@ pub fn transfer(
     to: &Username,
     amount: Amount,
     note: Option<&Note>,
-    now: DateTime<Utc>,
+    ctx: &Ctx<'_>,
 ) -> Result<Movement, StoreError> {
     let x = amount.minor();
     let parties: Vec<(String, String, String)> = users::table
@@ -199,12 +204,9 @@ pub fn transfer(
         .find(|(id, _, _)| *id == from.to_string())
         .map(|(_, name, _)| name.clone())
         .ok_or_else(|| StoreError::Corrupt(format!("sender {from} has no user row")))?;
-    let Some((recipient, _, recipient_status)) = parties.iter().find(|(_, name, _)| name == to.as_str()).cloned()
-    else {
+    let Some((recipient, _, _)) = parties.iter().find(|(_, name, _)| name == to.as_str()).cloned() else {
         return Err(StoreError::Refused(Refusal::RecipientNotFound));
     };
-    let recipient_status = UserStatus::from_db(&recipient_status)
-        .ok_or_else(|| StoreError::Corrupt(format!("users.status of {recipient}")))?;
     let to_id = Uuid::parse_str(&recipient).map_err(|_| StoreError::Corrupt(format!("users.id {recipient}")))?;
     if to_id == from {
         return Err(StoreError::Refused(Refusal::SelfTransfer));
@@ -232,31 +234,14 @@ pub fn transfer(
         let received = credit(conn)?;
         (debit(conn)?, Some(received))
     };
-    let (Some(sent), Some(received)) = (sent, received) else { return Err(refusal(conn, from, wallet_short)) };
-
+    if sent.is_none() || received.is_none() {
+        return Err(refusal(conn, from, wallet_short));
+    }
     let legs = [(account_id(from, UserAccount::Wallet), -x), (account_id(to_id, UserAccount::Wallet), x)];
-    let id = ledger::post_entry(conn, "transfer", Some(from), now, &legs)?;
+    let id = ledger::post_entry(conn, "transfer", Some(from), ctx.now, &legs)?;
     let note = note.map(|n| n.as_str().to_owned());
-    let outgoing = Movement {
-        id,
-        kind: MovementKind::TransferOut,
-        amount_minor: x,
-        created_at: now,
-        counterparty: Some(to.to_string()),
-        note: note.clone(),
-        account: state_from_row(sent.0)?,
-        status: UserStatus::Active,
-        opened_at: sent.1.and_utc(),
-    };
-    let incoming = Movement {
-        kind: MovementKind::TransferIn,
-        counterparty: Some(sender_name),
-        account: state_from_row(received.0)?,
-        status: recipient_status,
-        opened_at: received.1.and_utc(),
-        ..outgoing.clone()
-    };
-    ledger::record_movement(conn, from, &outgoing)?;
-    ledger::record_movement(conn, to_id, &incoming)?;
+    let outgoing =
+        ledger::record(conn, from, id, MovementKind::TransferOut, x, Some(to.to_string()), note.clone(), ctx)?;
+    ledger::record(conn, to_id, id, MovementKind::TransferIn, x, Some(sender_name), note, ctx)?;
     Ok(outgoing)
 }

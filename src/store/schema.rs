@@ -48,6 +48,10 @@ diesel::table! {
         fees_minor -> BigInt,
         late_fees_minor -> BigInt,
         opened_at -> Timestamp,
+        on_time_installments -> BigInt,
+        overdue_installments -> BigInt,
+        overdue_days -> BigInt,
+        collateral_settlements -> BigInt,
     }
 }
 
@@ -94,6 +98,8 @@ diesel::table! {
         principal_minor -> BigInt,
         fees_minor -> BigInt,
         late_fees_minor -> BigInt,
+        score_value -> Integer,
+        score_eligible -> Bool,
     }
 }
 
@@ -161,6 +167,32 @@ diesel::table! {
         fee_paid_minor -> BigInt,
         late_fee_paid_minor -> BigInt,
         state -> Text,
+        was_overdue -> Bool,
+        days_overdue -> Integer,
+    }
+}
+
+diesel::table! {
+    limit_history (id) {
+        id -> Text,
+        user_id -> Text,
+        line -> Text,
+        limit_before -> BigInt,
+        limit_after -> BigInt,
+        reason -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Text,
+        actor_id -> Text,
+        action -> Text,
+        target_id -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        details -> Text,
+        created_at -> Timestamp,
     }
 }
 

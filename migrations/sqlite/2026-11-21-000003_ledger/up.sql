@@ -11,6 +11,11 @@ CREATE TABLE money_accounts (
     fees_minor          BIGINT NOT NULL DEFAULT 0,
     late_fees_minor     BIGINT NOT NULL DEFAULT 0,
     opened_at           TIMESTAMP NOT NULL,
+    -- The user's own credit history, for the score, kept with the events that change it.
+    on_time_installments   BIGINT NOT NULL DEFAULT 0,
+    overdue_installments   BIGINT NOT NULL DEFAULT 0,
+    overdue_days           BIGINT NOT NULL DEFAULT 0,
+    collateral_settlements BIGINT NOT NULL DEFAULT 0,
     CONSTRAINT money_line CHECK (line IN ('secured', 'general')),
     CONSTRAINT money_wallet_range CHECK (wallet_minor BETWEEN 0 AND 100000000000000000),
     CONSTRAINT money_vault_range CHECK (vault_minor BETWEEN 0 AND 100000000000000000),
@@ -72,9 +77,12 @@ CREATE TABLE movements (
     principal_minor     BIGINT NOT NULL,
     fees_minor          BIGINT NOT NULL,
     late_fees_minor     BIGINT NOT NULL,
+    score_value         INTEGER NOT NULL,
+    score_eligible      BOOLEAN NOT NULL,
     PRIMARY KEY (user_id, entry_id),
     CONSTRAINT movement_amount_positive CHECK (amount_minor > 0)
 );
+CREATE INDEX movements_user_time ON movements (user_id, created_at);
 
 -- Idempotency keys, saved in the same transaction as the effect they guard.
 CREATE TABLE idempotency_keys (

@@ -38,6 +38,8 @@ CREATE TABLE installments (
     fee_paid_minor       BIGINT NOT NULL DEFAULT 0,
     late_fee_paid_minor  BIGINT NOT NULL DEFAULT 0,
     state                TEXT NOT NULL DEFAULT 'pending',
+    was_overdue          BOOLEAN NOT NULL DEFAULT FALSE,
+    days_overdue         INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (purchase_id, seq),
     CONSTRAINT installment_state CHECK (state IN ('pending', 'due', 'overdue', 'paid')),
     CONSTRAINT installment_principal CHECK (principal_minor > 0 AND principal_paid_minor BETWEEN 0 AND principal_minor),
