@@ -70,6 +70,7 @@ pub struct CreditSettings {
     pub statement_lead_days: u32,
     pub late_fee_rate_per_day: rust_decimal::Decimal,
     pub grace_days: u32,
+    pub general_limit_max: String,
     pub billing_job_enabled: bool,
     pub billing_job_interval_secs: u64,
 }
@@ -221,6 +222,7 @@ impl Settings {
             return bad("database.tx_max_retries", "must be 0..=100");
         }
         self.money_policy().map_err(|e| ConfigError(format!("money: {}", e.0)))?;
+        self.limit_policy()?;
         if !self.auth.jwt_secret.is_empty() && self.auth.jwt_secret.len() < 32 {
             return bad("auth.jwt_secret", "must be at least 32 bytes");
         }
@@ -282,6 +284,14 @@ impl Settings {
             return bad("jobs.cleanup_interval_secs", "must be 0..=86400");
         }
         Ok(())
+    }
+
+    /// Parsing rules for a general line's limit: the currency's, capped by `credit.general_limit_max`.
+    pub fn limit_policy(&self) -> Result<MoneyPolicy, ConfigError> {
+        let currency = Currency::new(&self.money.currency, self.money.decimal_places)
+            .map_err(|e| ConfigError(format!("currency/decimal_places: {e}")))?;
+        MoneyPolicy::from_config(currency, &self.credit.general_limit_max)
+            .map_err(|e| ConfigError(format!("credit.general_limit_max: {e}")))
     }
 
     pub fn money_policy(&self) -> Result<MoneyPolicy, ConfigError> {

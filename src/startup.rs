@@ -99,5 +99,6 @@ pub fn build_state(settings: Settings, migrate: bool) -> Result<AppState, Startu
     let passwords = PasswordService::new(settings.auth.password_hash_concurrency);
     passwords.warm_up();
     let tokens = TokenService::new(&settings.auth, &jwt_secret).map_err(StartupError::Config)?;
-    Ok(AppState { db, money, passwords, tokens, settings: Arc::new(settings) })
+    let limits = settings.limit_policy().map_err(|e| StartupError::Config(e.to_string()))?;
+    Ok(AppState { db, money, limits, passwords, tokens, settings: Arc::new(settings) })
 }

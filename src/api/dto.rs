@@ -254,3 +254,37 @@ impl PurchaseView {
         }
     }
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct FactorView {
+    pub name: &'static str,
+    /// Signed score points.
+    pub impact: i64,
+    /// One line a user understands, e.g. "3 installments repaid on time: +36".
+    pub detail: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = Score)]
+pub struct ScoreView {
+    /// 300..=850.
+    pub value: i64,
+    pub eligible_for_upgrade: bool,
+    pub threshold: i64,
+    pub factors: Vec<FactorView>,
+}
+
+impl From<&score::Score> for ScoreView {
+    fn from(s: &score::Score) -> Self {
+        Self {
+            value: s.value,
+            eligible_for_upgrade: s.eligible_for_upgrade,
+            threshold: s.threshold,
+            factors: s
+                .factors
+                .iter()
+                .map(|f| FactorView { name: f.name, impact: f.impact, detail: f.detail.clone() })
+                .collect(),
+        }
+    }
+}

@@ -3,13 +3,14 @@
 mod admin;
 mod auth;
 pub(crate) mod credit;
-mod dto;
-mod idempotency;
+pub(crate) mod dto;
+pub(crate) mod idempotency;
 pub mod json;
 mod me;
+mod me_credit;
 pub mod metrics;
-mod money;
-mod money_input;
+pub(crate) mod money;
+pub(crate) mod money_input;
 pub mod observe;
 pub mod openapi;
 mod ops;
@@ -31,6 +32,8 @@ use crate::store::Db;
 pub struct AppState {
     pub db: Db,
     pub money: MoneyPolicy,
+    /// How a general line's limit parses (capped by `credit.general_limit_max`).
+    pub limits: MoneyPolicy,
     pub passwords: PasswordService,
     pub tokens: TokenService,
     pub settings: Arc<Settings>,
@@ -43,6 +46,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(auth::refresh)
         .service(auth::logout)
         .service(me::me)
+        .service(me_credit::my_score)
+        .service(me_credit::limit_history)
         .service(money::account)
         .service(money::deposit)
         .service(money::withdraw)

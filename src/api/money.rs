@@ -54,6 +54,18 @@ pub fn store_error(e: StoreError, money: &MoneyPolicy) -> ApiError {
         Refusal::Overpayment { owed_minor } => {
             (ErrorCode::Overpayment, format!("that is more than you owe ({})", money.format(owed_minor)))
         }
+        Refusal::NotEligible { score, threshold, overdue, frozen } => (
+            ErrorCode::NotEligible,
+            if frozen {
+                "the account is frozen and cannot be upgraded".to_owned()
+            } else if overdue {
+                "an installment is overdue, so the user cannot be upgraded".to_owned()
+            } else {
+                format!(
+                    "score {score} is below the upgrade threshold {threshold}; send \"override\": true to upgrade anyway"
+                )
+            },
+        ),
     };
     ApiError::Refused { code, detail }
 }

@@ -134,6 +134,8 @@ pub enum Refusal {
     NothingToRepay,
     #[error("more than is owed")]
     Overpayment { owed_minor: i64 },
+    #[error("the score is below the upgrade threshold")]
+    NotEligible { score: i64, threshold: i64, overdue: bool, frozen: bool },
 }
 
 #[cfg(test)]

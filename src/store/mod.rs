@@ -1,6 +1,7 @@
 //! Persistence: diesel schema, row types, queries and the transaction helper.
 //! Everything here is blocking; `Db` moves it onto the blocking thread pool.
 
+pub mod admin;
 mod conn;
 pub mod credit;
 mod error;

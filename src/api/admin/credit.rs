@@ -27,14 +27,24 @@ pub struct MerchantRequest {
 #[post("/merchants")]
 pub async fn create_merchant(
     state: web::Data<AppState>,
-    _admin: AdminUser,
+    admin: AdminUser,
     body: JsonBody<MerchantRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let name = body.value.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(ApiError::Validation("name must be 1 to 100 printable characters".into()));
     }
-    let merchant = state.db.write(move |conn| store::credit::create_merchant(conn, &name, time::now())).await?;
+    let actor = admin.0.id;
+    let merchant = state
+        .db
+        .write(move |conn| {
+            let now = time::now();
+            let merchant = store::credit::create_merchant(conn, &name, now)?;
+            let details = serde_json::json!({"after": {"name": merchant.name}});
+            store::admin::audit(conn, actor, "merchant.create", Some(&merchant.id.to_string()), None, &details, now)?;
+            Ok(merchant)
+        })
+        .await?;
     Ok(HttpResponse::Created().json(MerchantView::from(&merchant)))
 }
 
@@ -55,11 +65,17 @@ pub struct BillingRequest {
 #[post("/billing/run")]
 pub async fn run_billing(
     state: web::Data<AppState>,
-    _admin: AdminUser,
+    admin: AdminUser,
     body: JsonBody<BillingRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let as_of = NaiveDate::parse_from_str(&body.value.as_of, "%Y-%m-%d")
         .map_err(|_| ApiError::Validation("as_of must be a date, YYYY-MM-DD".into()))?;
     let counts = crate::jobs::billing_once(&state, as_of).await?;
+    // Billing spans one transaction per user, so its audit entry follows the run.
+    let (actor, details) = (admin.0.id, serde_json::json!({"as_of": as_of.to_string(), "counts": &counts}));
+    state
+        .db
+        .write(move |conn| store::admin::audit(conn, actor, "billing.run", None, None, &details, time::now()))
+        .await?;
     Ok(HttpResponse::Ok().json(counts))
 }

@@ -1,6 +1,7 @@
 //! Admin console API. The whole `/v1/admin` scope requires an admin confirmed by the
 //! database, whatever the route or method, before any handler runs.
 
+pub(super) mod audit;
 pub(super) mod credit;
 pub(super) mod ledger;
 pub(super) mod users;
@@ -28,6 +29,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::scope("/v1/admin")
             .wrap(from_fn(require_admin))
             .service(users::list)
+            .service(users::detail)
+            .service(users::credit_line)
+            .service(users::freeze)
+            .service(users::unfreeze)
+            .service(audit::list)
             .service(ledger::check)
             .service(credit::create_merchant)
             .service(credit::run_billing)

@@ -1,26 +1,47 @@
-use actix_web::{HttpResponse, get, web};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
 
 use crate::api::AppState;
-use crate::api::dto::UserView;
+use crate::api::dto::{AccountView, ScoreView, UserView};
+use crate::api::idempotency::{self, IdempotencyKey};
+use crate::api::json::JsonBody;
+use crate::api::money::store_error;
+use crate::api::money_input::MoneyText;
 use crate::api::page::{Page, PageQuery};
 use crate::auth::extract::AdminUser;
+use crate::domain::user::{User, UserStatus};
+use crate::domain::{score, time};
 use crate::error::ApiError;
-use crate::store::users;
+use crate::store::admin::LineChange;
+use crate::store::score::{Ctx, Standing};
+use crate::store::{self, DbConn, StoreError};
+
+const PROBLEM: &str = "application/problem+json";
+/// An `eligible` search rates at most this many users per request, then hands back a cursor.
+const MAX_RATED_PER_PAGE: u32 = 500;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UserSearch {
     /// Part of a username (case-insensitive).
     q: Option<String>,
+    /// Only users who qualify (true) or do not qualify (false) for an upgrade now.
+    eligible: Option<bool>,
 }
 
-/// Users whose username contains `q`, newest first.
+fn eligible(conn: &mut DbConn, user: &User, model: &score::ScoreModel) -> Result<bool, StoreError> {
+    let standing = store::score::standing(conn, user.id, time::now())?;
+    Ok(score::evaluate(&standing.inputs, model).eligible_for_upgrade)
+}
+
+/// Users whose username contains `q`, newest first; `eligible` filters by upgrade eligibility.
 #[utoipa::path(tag = "admin", path = "/v1/admin/users", security(("bearer" = [])), params(UserSearch, PageQuery), responses(
     (status = 200, description = "A page of users", body = inline(Page<UserView>)),
-    (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 403, description = "`forbidden`: not an admin", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = PROBLEM),
+    (status = 403, description = "`forbidden`: not an admin", body = crate::error::Problem, content_type = PROBLEM),
 ))]
 #[get("/users")]
 pub async fn list(
@@ -30,12 +51,229 @@ pub async fn list(
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = page.parse()?;
-    let q = search.into_inner().q.unwrap_or_default().to_lowercase();
+    let search = search.into_inner();
+    let q = search.q.unwrap_or_default().to_lowercase();
     if q.chars().count() > 64 {
         return Err(ApiError::BadRequest("q must be at most 64 characters".into()));
     }
     let limit = page.limit;
-    let rows = state.db.read(move |conn| users::search(conn, &q, page.after.as_deref(), limit + 1)).await?;
+    let model = state.settings.score.clone();
+    let (rows, cursor) = state
+        .db
+        .read(move |conn| {
+            let Some(wanted) = search.eligible else {
+                let rows = store::users::search(conn, &q, page.after.as_deref(), limit + 1)?;
+                return Ok((rows, None));
+            };
+            // Eligibility is computed, not stored: rate users page by page until enough match.
+            let (mut found, mut after, mut rated) = (Vec::new(), page.after.clone(), 0);
+            loop {
+                let batch = store::users::search(conn, &q, after.as_deref(), 100)?;
+                let exhausted = batch.len() < 100;
+                for user in batch {
+                    rated += 1;
+                    after = Some(user.id.to_string());
+                    if eligible(conn, &user, &model)? == wanted {
+                        found.push(user);
+                        if found.len() > limit as usize {
+                            return Ok((found, None));
+                        }
+                    }
+                }
+                if exhausted {
+                    return Ok((found, None));
+                }
+                if rated >= MAX_RATED_PER_PAGE {
+                    return Ok((found, after));
+                }
+            }
+        })
+        .await?;
     let views: Vec<UserView> = rows.iter().map(UserView::from).collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |u| u.id.clone())))
+    let mut page = Page::from_rows(views, limit, |u| u.id.clone());
+    if page.next_cursor.is_none() {
+        page.next_cursor = cursor.map(|c| crate::api::page::encode_cursor(&c));
+    }
+    Ok(HttpResponse::Ok().json(page))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserDetail {
+    user: UserView,
+    account: AccountView,
+    score: ScoreView,
+}
+
+/// One user with their account and score.
+#[utoipa::path(tag = "admin", path = "/v1/admin/users/{id}", security(("bearer" = [])), params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The user, account and score", body = UserDetail),
+        (status = 404, description = "`not_found`", body = crate::error::Problem, content_type = PROBLEM),
+    ))]
+#[get("/users/{id}")]
+pub async fn detail(
+    state: web::Data<AppState>,
+    _admin: AdminUser,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let found = state
+        .db
+        .read(move |conn| match store::users::by_id(conn, id)? {
+            Some(user) => Ok(Some((user, store::score::standing(conn, id, time::now())?))),
+            None => Ok(None),
+        })
+        .await?;
+    let (user, standing) = found.ok_or_else(|| ApiError::NotFound("no such user".into()))?;
+    let model = &state.settings.score;
+    Ok(HttpResponse::Ok().json(UserDetail {
+        user: UserView::from(&user),
+        account: AccountView::from_standing(id, &standing, model, &state.money),
+        score: ScoreView::from(&score::evaluate(&standing.inputs, model)),
+    }))
+}
+
+fn reason_of(text: &str) -> Result<String, ApiError> {
+    let reason = text.trim();
+    if reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(char::is_control) {
+        return Err(ApiError::Validation("reason must be 1 to 500 printable characters".into()));
+    }
+    Ok(reason.to_owned())
+}
+
+fn not_self(admin: &AdminUser, target: Uuid, what: &str) -> Result<(), ApiError> {
+    if admin.0.id == target {
+        return Err(ApiError::Forbidden(format!("admins cannot {what} themselves")));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreditLineRequest {
+    /// `general` or `secured`.
+    #[schema(example = "general")]
+    line: String,
+    /// With `general`: the limit, at most `credit.general_limit_max`.
+    #[schema(value_type = Option<String>, example = "5000.00")]
+    limit: Option<MoneyText>,
+    reason: String,
+    /// Upgrade even below the score threshold.
+    #[serde(rename = "override")]
+    override_eligibility: Option<bool>,
+}
+
+/// Upgrade to a general line, adjust its limit, or downgrade to a secured line.
+#[utoipa::path(tag = "admin", path = "/v1/admin/users/{id}/credit-line", security(("bearer" = [])),
+    params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 printable ASCII characters")),
+    request_body = CreditLineRequest,
+    responses(
+        (status = 200, description = "The user's account after the change", body = AccountView),
+        (status = 403, description = "`forbidden`: not an admin, or one's own line", body = crate::error::Problem, content_type = PROBLEM),
+        (status = 404, description = "`not_found`", body = crate::error::Problem, content_type = PROBLEM),
+        (status = 422, description = "`not_eligible`, `invalid_amount`, `validation_error`", body = crate::error::Problem, content_type = PROBLEM),
+    ))]
+#[post("/users/{id}/credit-line")]
+pub async fn credit_line(
+    state: web::Data<AppState>,
+    admin: AdminUser,
+    key: IdempotencyKey,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: JsonBody<CreditLineRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let target = id.into_inner();
+    let reason = reason_of(&body.value.reason)?;
+    let change = match (body.value.line.as_str(), &body.value.limit) {
+        ("general", Some(limit)) => LineChange::General {
+            limit_minor: limit.parse(&state.limits)?.minor(),
+            override_eligibility: body.value.override_eligibility.unwrap_or(false),
+        },
+        ("general", None) => return Err(ApiError::Validation("a general line needs a limit".into())),
+        ("secured", None) => LineChange::Secured,
+        ("secured", Some(_)) => {
+            return Err(ApiError::Validation("a secured line's limit is the vault; send no limit".into()));
+        }
+        _ => return Err(ApiError::Validation("line must be `general` or `secured`".into())),
+    };
+    not_self(&admin, target, "change the credit line of")?;
+    let actor = admin.0.id;
+    let model = state.settings.score.clone();
+    let view_state = state.clone();
+    idempotency::once(
+        &state,
+        actor,
+        key,
+        idempotency::fingerprint(&req, &body.raw),
+        StatusCode::OK,
+        move |conn, now| {
+            let ctx = Ctx { now, score: &model };
+            store::admin::change_line(conn, actor, target, change, &reason, &ctx)?;
+            store::score::standing(conn, target, now)
+        },
+        move |standing: &Standing| {
+            let view = AccountView::from_standing(target, standing, &view_state.settings.score, &view_state.money);
+            serde_json::to_value(view).unwrap_or_default()
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonRequest {
+    reason: String,
+}
+
+async fn set_status(
+    state: &AppState,
+    admin: AdminUser,
+    target: Uuid,
+    status: UserStatus,
+    body: &ReasonRequest,
+) -> Result<HttpResponse, ApiError> {
+    let reason = reason_of(&body.reason)?;
+    not_self(&admin, target, if status == UserStatus::Frozen { "freeze" } else { "unfreeze" })?;
+    let actor = admin.0.id;
+    let user = state
+        .db
+        .write(move |conn| store::admin::set_status(conn, actor, target, status, &reason, time::now()))
+        .await
+        .map_err(|e| store_error(e, &state.money))?;
+    let user = user.ok_or_else(|| ApiError::NotFound("no such user".into()))?;
+    Ok(HttpResponse::Ok().json(UserView::from(&user)))
+}
+
+/// Freeze a user: they can still log in and read, but no money moves.
+#[utoipa::path(tag = "admin", path = "/v1/admin/users/{id}/freeze", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = ReasonRequest, responses(
+        (status = 200, description = "The user, frozen", body = UserView),
+        (status = 403, description = "`forbidden`", body = crate::error::Problem, content_type = PROBLEM),
+        (status = 404, description = "`not_found`", body = crate::error::Problem, content_type = PROBLEM),
+    ))]
+#[post("/users/{id}/freeze")]
+pub async fn freeze(
+    state: web::Data<AppState>,
+    admin: AdminUser,
+    id: web::Path<Uuid>,
+    body: JsonBody<ReasonRequest>,
+) -> Result<HttpResponse, ApiError> {
+    set_status(&state, admin, id.into_inner(), UserStatus::Frozen, &body.value).await
+}
+
+/// Unfreeze a user.
+#[utoipa::path(tag = "admin", path = "/v1/admin/users/{id}/unfreeze", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = ReasonRequest, responses(
+        (status = 200, description = "The user, active", body = UserView),
+        (status = 403, description = "`forbidden`", body = crate::error::Problem, content_type = PROBLEM),
+        (status = 404, description = "`not_found`", body = crate::error::Problem, content_type = PROBLEM),
+    ))]
+#[post("/users/{id}/unfreeze")]
+pub async fn unfreeze(
+    state: web::Data<AppState>,
+    admin: AdminUser,
+    id: web::Path<Uuid>,
+    body: JsonBody<ReasonRequest>,
+) -> Result<HttpResponse, ApiError> {
+    set_status(&state, admin, id.into_inner(), UserStatus::Active, &body.value).await
 }

@@ -1,0 +1,68 @@
+//! The caller's score and limit history.
+
+use actix_web::{HttpResponse, get, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::dto::{ScoreView, timestamp};
+use super::page::{Page, PageQuery};
+use crate::auth::extract::AuthUser;
+use crate::domain::{score, time};
+use crate::error::ApiError;
+use crate::store;
+
+/// The caller's score, whether they can be upgraded, and what moves it.
+#[utoipa::path(tag = "me", security(("bearer" = [])), responses(
+    (status = 200, description = "The score with each factor's effect", body = ScoreView),
+    (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[get("/v1/me/score")]
+pub async fn my_score(state: web::Data<AppState>, caller: AuthUser) -> Result<HttpResponse, ApiError> {
+    let user_id = caller.id();
+    let standing = state.db.read(move |conn| store::score::standing(conn, user_id, time::now())).await?;
+    Ok(HttpResponse::Ok().json(ScoreView::from(&score::evaluate(&standing.inputs, &state.settings.score))))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LimitChangeView {
+    #[schema(format = Uuid)]
+    id: String,
+    /// The line after the change.
+    line: String,
+    limit_before: String,
+    limit_after: String,
+    /// vault_lock, vault_unlock, upgrade, downgrade, collateral_settlement or admin_adjustment.
+    reason: String,
+    #[schema(format = DateTime)]
+    created_at: String,
+}
+
+/// Every change of the caller's credit limit, newest first.
+#[utoipa::path(tag = "credit", security(("bearer" = [])), params(PageQuery), responses(
+    (status = 200, description = "A page of limit changes", body = inline(Page<LimitChangeView>)),
+    (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[get("/v1/credit/limit-history")]
+pub async fn limit_history(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = page.parse()?;
+    let (user_id, limit) = (caller.id(), page.limit);
+    let rows =
+        state.db.read(move |conn| store::limits::history(conn, user_id, page.after.as_deref(), limit + 1)).await?;
+    let views: Vec<LimitChangeView> = rows
+        .into_iter()
+        .map(|c| LimitChangeView {
+            id: c.id,
+            line: c.line,
+            limit_before: state.money.format(c.limit_before_minor),
+            limit_after: state.money.format(c.limit_after_minor),
+            reason: c.reason,
+            created_at: timestamp(c.created_at),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |c| c.id.clone())))
+}

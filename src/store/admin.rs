@@ -1,0 +1,164 @@
+//! Admin actions, each written to the audit log in its own transaction.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::limits::{self, LimitReason};
+use super::schema::{audit_log as al, money_accounts as ma, users};
+use super::score::{self, Ctx};
+use super::{DbConn, StoreError};
+use crate::domain::account::{CreditLine, Refusal};
+use crate::domain::user::{User, UserStatus};
+
+pub fn audit(
+    conn: &mut DbConn,
+    actor_id: Uuid,
+    action: &str,
+    target_id: Option<&str>,
+    reason: Option<&str>,
+    details: &Value,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    diesel::insert_into(al::table)
+        .values((
+            al::id.eq(Uuid::now_v7().to_string()),
+            al::actor_id.eq(actor_id.to_string()),
+            al::action.eq(action),
+            al::target_id.eq(target_id),
+            al::reason.eq(reason),
+            al::details.eq(details.to_string()),
+            al::created_at.eq(now.naive_utc()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+#[derive(Clone, Debug)]
+pub struct AuditEntry {
+    pub id: String,
+    pub actor_id: String,
+    pub action: String,
+    pub target_id: Option<String>,
+    pub reason: Option<String>,
+    pub details: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Newest first, optionally only about one target.
+pub fn audit_log(
+    conn: &mut DbConn,
+    target_id: Option<&str>,
+    before: Option<&str>,
+    limit: u32,
+) -> Result<Vec<AuditEntry>, StoreError> {
+    let mut query = al::table
+        .order(al::id.desc())
+        .limit(i64::from(limit))
+        .select((al::id, al::actor_id, al::action, al::target_id, al::reason, al::details, al::created_at))
+        .into_boxed();
+    if let Some(target) = target_id {
+        query = query.filter(al::target_id.eq(target.to_owned()));
+    }
+    if let Some(before) = before {
+        query = query.filter(al::id.lt(before.to_owned()));
+    }
+    type Row = (String, String, String, Option<String>, Option<String>, String, NaiveDateTime);
+    let rows: Vec<Row> = query.load(conn)?;
+    rows.into_iter()
+        .map(|(id, actor_id, action, target_id, reason, details, at)| {
+            let details =
+                serde_json::from_str(&details).map_err(|_| StoreError::Corrupt(format!("audit details {id}")))?;
+            Ok(AuditEntry { id, actor_id, action, target_id, reason, details, created_at: at.and_utc() })
+        })
+        .collect()
+}
+
+/// Freezes or unfreezes a user; `None` if there is no such user.
+pub fn set_status(
+    conn: &mut DbConn,
+    actor_id: Uuid,
+    target: Uuid,
+    status: UserStatus,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<User>, StoreError> {
+    let before: Option<String> =
+        users::table.filter(users::id.eq(target.to_string())).select(users::status).first(conn).optional()?;
+    let Some(before) = before else { return Ok(None) };
+    diesel::update(users::table.filter(users::id.eq(target.to_string())))
+        .set(users::status.eq(status.as_str()))
+        .execute(conn)?;
+    let action = if status == UserStatus::Frozen { "user.freeze" } else { "user.unfreeze" };
+    let details = json!({"before": {"status": before}, "after": {"status": status.as_str()}});
+    audit(conn, actor_id, action, Some(&target.to_string()), Some(reason), &details, now)?;
+    super::users::by_id(conn, target)
+}
+
+/// What an admin asks of a user's credit line.
+#[derive(Clone, Copy, Debug)]
+pub enum LineChange {
+    /// Upgrade to (or adjust) a general line with this limit.
+    General { limit_minor: i64, override_eligibility: bool },
+    /// Back to a secured line: the limit is the vault again.
+    Secured,
+}
+
+/// Changes a user's line in one transaction with its limit-history row and audit entry.
+/// The account row is updated by one statement, so a concurrent unlock or purchase sees
+/// either the old line or the new one, never a mix.
+pub fn change_line(
+    conn: &mut DbConn,
+    actor_id: Uuid,
+    target: Uuid,
+    change: LineChange,
+    reason: &str,
+    ctx: &Ctx<'_>,
+) -> Result<(), StoreError> {
+    let exists: Option<String> =
+        users::table.filter(users::id.eq(target.to_string())).select(users::id).first(conn).optional()?;
+    if exists.is_none() {
+        return Err(StoreError::Refused(Refusal::NotFound("user")));
+    }
+    // Take the row lock first so the score, the line and the limit are read as they stand.
+    diesel::update(ma::table.filter(ma::user_id.eq(target.to_string()))).set(ma::line.eq(ma::line)).execute(conn)?;
+    let standing = score::standing(conn, target, ctx.now)?;
+    let before = standing.state;
+    let (line, general_limit, limit_reason, action) = match change {
+        LineChange::General { limit_minor, override_eligibility } => {
+            if before.line == CreditLine::Secured && !override_eligibility {
+                let score = crate::domain::score::evaluate(&standing.inputs, ctx.score);
+                if !score.eligible_for_upgrade {
+                    return Err(StoreError::Refused(Refusal::NotEligible {
+                        score: score.value,
+                        threshold: score.threshold,
+                        overdue: standing.inputs.overdue_now,
+                        frozen: standing.inputs.frozen,
+                    }));
+                }
+            }
+            let (reason, action) = if before.line == CreditLine::General {
+                (LimitReason::AdminAdjustment, "credit_line.adjust")
+            } else {
+                (LimitReason::Upgrade, "credit_line.upgrade")
+            };
+            (CreditLine::General, limit_minor, reason, action)
+        }
+        LineChange::Secured => (CreditLine::Secured, 0, LimitReason::Downgrade, "credit_line.downgrade"),
+    };
+    diesel::update(ma::table.filter(ma::user_id.eq(target.to_string())))
+        .set((ma::line.eq(line.as_str()), ma::general_limit_minor.eq(general_limit)))
+        .execute(conn)?;
+    let after = super::money::account(conn, target)?.0;
+    let unchanged = before.line == after.line && before.limit_minor() == after.limit_minor();
+    if !unchanged {
+        limits::record(conn, target, line, before.limit_minor(), after.limit_minor(), limit_reason, ctx.now)?;
+    }
+    let details = json!({
+        "before": {"line": before.line.as_str(), "limit_minor": before.limit_minor()},
+        "after": {"line": after.line.as_str(), "limit_minor": after.limit_minor()},
+        "override": matches!(change, LineChange::General { override_eligibility: true, .. }),
+    });
+    audit(conn, actor_id, action, Some(&target.to_string()), Some(reason), &details, ctx.now)
+}
