@@ -165,6 +165,12 @@ async fn the_whole_flow_with_exact_amounts(backend: Backend) {
     assert_eq!(account["credit"]["available"], "447.24");
     let latest = &app.all_movements(&ann, 10).await[0];
     assert_eq!((latest["kind"].as_str(), latest["amount"].as_str()), (Some("collateral_settlement"), Some("252.76")));
+    let history: Value = app.get_as("/v1/credit/limit-history?limit=1", &ann).await.json().await.unwrap();
+    let last = &history["items"][0];
+    assert_eq!(
+        (last["reason"].as_str(), last["limit_before"].as_str(), last["limit_after"].as_str()),
+        (Some("collateral_settlement"), Some("1500.00"), Some("1247.24"))
+    );
     let purchase: Value = app.get_as(&format!("/v1/credit/purchases/{id}"), &ann).await.json().await.unwrap();
     assert_eq!(purchase["schedule"][0]["state"], "paid");
     assert_eq!(purchase["schedule"][0]["paid"], "402.76");
@@ -247,7 +253,9 @@ async fn purchase_refusals(backend: Backend) {
     let long = json!({"merchant_id": shop, "amount": "10.00", "installments": 3, "description": "d".repeat(201)});
     assert_problem(app.post_money("/v1/credit/purchases", &ann, &long).await, 422, "validation_error").await;
 
-    app.execute_sql("UPDATE users SET status = 'frozen' WHERE username = 'ann_lee'");
+    let ann_id = app.account(&ann).await["user_id"].as_str().unwrap().to_owned();
+    let reason = json!({"reason": "test"});
+    app.post_as_admin(&format!("/v1/admin/users/{ann_id}/freeze"), &admin, &reason).await.error_for_status().unwrap();
     assert_problem(buy(&app, &ann, &shop, "10.00", 3).await, 403, "account_frozen").await;
     assert_problem(
         app.post_money("/v1/credit/repayments", &ann, &json!({"amount": "1.00"})).await,
@@ -255,7 +263,7 @@ async fn purchase_refusals(backend: Backend) {
         "account_frozen",
     )
     .await;
-    app.execute_sql("UPDATE users SET status = 'active' WHERE username = 'ann_lee'");
+    app.post_as_admin(&format!("/v1/admin/users/{ann_id}/unfreeze"), &admin, &reason).await.error_for_status().unwrap();
 
     // The whole limit can be used, and nothing more.
     let res = app

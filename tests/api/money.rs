@@ -211,9 +211,12 @@ async fn vault_lock_and_unlock_follow_the_secured_line(backend: Backend) {
     )
     .await;
 
-    // With 35.00 owed against the vault (a hold, as a purchase would place), only 15.00 is free.
+    // With a purchase of 35.00 held against the vault, only 15.00 is free.
     let user_id = unlocked["account"]["user_id"].as_str().unwrap().to_owned();
-    app.execute_sql(&format!("UPDATE money_accounts SET held_minor = 3500 WHERE user_id = '{user_id}'"));
+    let shop: Value =
+        app.post_as_admin("/v1/admin/merchants", &admin, &json!({"name": "Shop"})).await.json().await.unwrap();
+    let purchase = json!({"merchant_id": shop["id"], "amount": "35.00", "installments": 1});
+    let held: Value = app.post_money("/v1/credit/purchases", &ann, &purchase).await.json().await.unwrap();
     let account = app.account(&ann).await;
     assert_eq!(account["vault"]["pledged"], "35.00");
     assert_eq!(account["vault"]["unlockable"], "15.00");
@@ -233,15 +236,19 @@ async fn vault_lock_and_unlock_follow_the_secured_line(backend: Backend) {
     assert_eq!(account["credit"]["available"], "0.00");
 
     // On a general line the vault backs nothing: unlocking keeps the limit.
-    app.execute_sql(&format!(
-        "UPDATE money_accounts SET line = 'general', general_limit_minor = 50000 WHERE user_id = '{user_id}'"
-    ));
+    let upgrade = json!({"line": "general", "limit": "500.00", "reason": "test", "override": true});
+    app.post_money(&format!("/v1/admin/users/{user_id}/credit-line"), &admin, &upgrade)
+        .await
+        .error_for_status()
+        .unwrap();
     let res = app.post_money("/v1/vault/unlock", &ann, &json!({"amount": "35.00"})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let account: Value = res.json().await.unwrap();
     assert_eq!(account["account"]["credit"]["limit"], "500.00");
     assert_eq!(account["account"]["vault"]["balance"], "0.00");
-    app.execute_sql(&format!("UPDATE money_accounts SET held_minor = 0 WHERE user_id = '{user_id}'"));
+    let cancel = format!("/v1/credit/purchases/{}/cancel", held["id"].as_str().unwrap());
+    app.post_as(&cancel, &ann).await.error_for_status().unwrap();
+    assert_eq!(app.account(&ann).await["credit"]["held"], "0.00");
     app.assert_ledger_clean(&admin).await;
 }
 
@@ -252,7 +259,9 @@ async fn frozen_users_read_but_cannot_move_money(backend: Backend) {
     let bob = app.user_token("bob_99").await;
     app.deposit(&ann, "100.00").await;
     app.post_money("/v1/vault/lock", &ann, &json!({"amount": "10.00"})).await.error_for_status().unwrap();
-    app.execute_sql("UPDATE users SET status = 'frozen' WHERE username = 'ann_lee'");
+    let ann_id = app.account(&ann).await["user_id"].as_str().unwrap().to_owned();
+    let freeze = json!({"reason": "test"});
+    app.post_as_admin(&format!("/v1/admin/users/{ann_id}/freeze"), &admin, &freeze).await.error_for_status().unwrap();
 
     for (path, body) in [
         ("/v1/wallet/deposits", json!({"amount": "1.00"})),
@@ -278,7 +287,7 @@ async fn frozen_users_read_but_cannot_move_money(backend: Backend) {
     assert_eq!(ann_history[0]["kind"], "transfer_in");
     assert_eq!(ann_history[0]["account"]["status"], "frozen");
 
-    app.execute_sql("UPDATE users SET status = 'active' WHERE username = 'ann_lee'");
+    app.post_as_admin(&format!("/v1/admin/users/{ann_id}/unfreeze"), &admin, &freeze).await.error_for_status().unwrap();
     app.post_money("/v1/wallet/withdrawals", &ann, &json!({"amount": "95.00"})).await.error_for_status().unwrap();
     app.assert_ledger_clean(&admin).await;
 }

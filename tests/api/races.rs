@@ -62,9 +62,12 @@ async fn parallel_lock_unlock_withdraw_keep_the_pledge(backend: Backend) {
     app.deposit(&ann, "1000.00").await;
     let locked: Value =
         app.post_money("/v1/vault/lock", &ann, &json!({"amount": "500.00"})).await.json().await.unwrap();
-    // 300.00 owed against the vault, as an authorised purchase would.
-    let user_id = locked["account"]["user_id"].as_str().unwrap().to_owned();
-    app.execute_sql(&format!("UPDATE money_accounts SET held_minor = 30000 WHERE user_id = '{user_id}'"));
+    // A purchase of 300.00 held against the vault.
+    assert_eq!(locked["account"]["vault"]["balance"], "500.00");
+    let shop: Value =
+        app.post_as_admin("/v1/admin/merchants", &admin, &json!({"name": "Shop"})).await.json().await.unwrap();
+    let purchase = json!({"merchant_id": shop["id"], "amount": "300.00", "installments": 3});
+    let held: Value = app.post_money("/v1/credit/purchases", &ann, &purchase).await.json().await.unwrap();
 
     let mut requests = Vec::new();
     for _ in 0..15 {
@@ -95,7 +98,7 @@ async fn parallel_lock_unlock_withdraw_keep_the_pledge(backend: Backend) {
     assert_eq!(minor(&account["wallet"]["balance"]), wallet, "every acknowledged effect, and only those");
     assert_eq!(minor(&account["vault"]["balance"]), vault);
     assert!(vault >= 30_000, "the vault never drops below what it pledges");
-    app.execute_sql(&format!("UPDATE money_accounts SET held_minor = 0 WHERE user_id = '{user_id}'"));
+    assert_eq!(held["state"], "authorized");
     app.assert_ledger_clean(&admin).await;
 }
 
