@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Benchmark: pgbench TPC-B on this machine's PostgreSQL, then the service's load scenarios on
+# PostgreSQL and on SQLite with the same concurrency, in one table. Prints figures; asserts nothing.
+#   scripts/bench.sh            C=16 clients, T=20 s per run
+#   C=32 T=30 scripts/bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+C=${C:-16}
+T=${T:-20}
+USERS=${USERS:-50}
+PG_HOST=${PG_HOST:-127.0.0.1}
+PG_PORT=${PG_PORT:-5432}
+PG_USER=${PG_USER:-postgres}
+PORT=${PORT:-18090}
+WORK=$(mktemp -d)
+SERVICE_PID=""
+trap 'if [ -n "$SERVICE_PID" ]; then kill "$SERVICE_PID" 2>/dev/null || true; fi; rm -rf "$WORK"' EXIT
+
+say() { printf '== %s\n' "$*" >&2; }
+psql_admin() { psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -qAt -v ON_ERROR_STOP=1 "$@"; }
+
+say "building release binaries"
+cargo build --release --quiet --features load --bins
+BIN=target/release/vaultline
+LOAD=target/release/vaultline-load
+
+if ! pg_isready -q -h "$PG_HOST" -p "$PG_PORT"; then
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  for _ in $(seq 1 30); do pg_isready -q -h "$PG_HOST" -p "$PG_PORT" && break; sleep 1; done
+fi
+
+say "pgbench TPC-B: -i -s 10, then -c $C -j 2 -T $T"
+psql_admin -c "DROP DATABASE IF EXISTS vaultline_pgbench" -c "CREATE DATABASE vaultline_pgbench"
+pgbench -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -i -s 10 -q vaultline_pgbench > "$WORK/pgbench-init.log" 2>&1
+pgbench -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -c "$C" -j 2 -T "$T" -r vaultline_pgbench > "$WORK/pgbench.log" 2>&1
+PGBENCH_TPS=$(grep -Eo 'tps = [0-9.]+' "$WORK/pgbench.log" | head -n1 | awk '{print $3}')
+PGBENCH_LAT=$(grep -Eo 'latency average = [0-9.]+' "$WORK/pgbench.log" | awk '{print $4}')
+say "pgbench: $PGBENCH_TPS tps (latency average $PGBENCH_LAT ms)"
+
+peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+start_service() { # $1 = database URL
+  VAULTLINE__AUTH__JWT_SECRET=bench-secret-bench-secret-bench-secret-00 \
+  VAULTLINE__SERVER__DATA_DIR="$WORK/data" \
+  VAULTLINE__LOG__LEVEL=warn \
+  VAULTLINE__CREDIT__BILLING_JOB_ENABLED=false \
+  VAULTLINE__AUTH__LOGIN_MAX_FAILURES_PER_ADDRESS=100000 \
+    "$BIN" --database-url "$1" serve --bind "127.0.0.1:$PORT" > "$WORK/service.log" 2>&1 &
+  SERVICE_PID=$!
+  for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:$PORT/readyz" > /dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "the service did not start:"; cat "$WORK/service.log"; exit 1
+}
+
+stop_service() {
+  RSS_KIB=$(peak_rss_kib "$SERVICE_PID")
+  kill "$SERVICE_PID" 2>/dev/null || true
+  wait "$SERVICE_PID" 2>/dev/null || true
+  SERVICE_PID=""
+}
+
+declare -a ROWS
+run_backend() { # $1 = label, $2 = database URL
+  local backend=$1 url=$2
+  say "service on $backend"
+  start_service "$url"
+  VAULTLINE_ADMIN_PASSWORD='bench admin password' "$BIN" --database-url "$url" admin create --username bench_admin \
+    > /dev/null 2>&1 || true
+  for scenario in transfers hot mixed login-flood; do
+    say "  $scenario: C=$C T=${T}s"
+    "$LOAD" --base-url "http://127.0.0.1:$PORT" --scenario "$scenario" -c "$C" -t "$T" --users "$USERS" \
+      --prefix "${scenario//-/_}" --admin-password 'bench admin password' > "$WORK/$backend-$scenario.log" 2>&1 \
+      || { cat "$WORK/$backend-$scenario.log"; exit 1; }
+    sed 's/^/    /' "$WORK/$backend-$scenario.log" | grep -v '^    RESULT' >&2
+    local line rps p99 check=""
+    line=$(grep "^RESULT label=${scenario%%-*}" "$WORK/$backend-$scenario.log" | head -n1)
+    [ "$scenario" = login-flood ] && line=$(grep '^RESULT label=loginflood ' "$WORK/$backend-$scenario.log")
+    rps=$(sed -E 's/.* rps=([0-9.]+).*/\1/' <<< "$line")
+    p99=$(sed -E 's/.* p99_ms=([0-9.]+).*/\1/' <<< "$line")
+    [ "$scenario" = hot ] && check=$(grep -Eo 'balances_match=[a-z]+' "$WORK/$backend-$scenario.log")
+    local ratio
+    ratio=$(awk -v a="$rps" -v b="$PGBENCH_TPS" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+    ROWS+=("$(printf '%-9s %-12s %10s %10s %8s  %s' "$backend" "$scenario" "$rps" "$p99" "$ratio" "$check")")
+  done
+  stop_service
+  ROWS+=("$(printf '%-9s %-12s peak RSS %s MiB' "$backend" "service" "$(( RSS_KIB / 1024 ))")")
+}
+
+psql_admin -c "DROP DATABASE IF EXISTS vaultline_bench" -c "CREATE DATABASE vaultline_bench"
+run_backend postgres "postgres://$PG_USER@$PG_HOST:$PG_PORT/vaultline_bench"
+run_backend sqlite "sqlite://$WORK/bench.db"
+
+echo
+echo "Vaultline benchmark  $(date -u +%Y-%m-%dT%H:%MZ)  $(nproc) cores  C=$C  T=${T}s  users=$USERS"
+echo "pgbench TPC-B (scale 10): $PGBENCH_TPS tps, latency average $PGBENCH_LAT ms"
+printf '%-9s %-12s %10s %10s %8s  %s\n' backend scenario "req/s" "p99 ms" "x pgbench" "check"
+for row in "${ROWS[@]}"; do echo "$row"; done
