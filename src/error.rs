@@ -108,7 +108,8 @@ pub enum ApiError {
     /// A business rule said no; `detail` is already worded for the caller.
     #[error("{detail}")]
     Refused { code: ErrorCode, detail: String },
-    #[error("the database is not reachable right now; try again shortly")]
+    /// The database cannot be reached, or the service is shedding load; the cause is logged.
+    #[error("service unavailable: {0}")]
     ServiceUnavailable(String),
     /// Any failure the caller cannot act on; the cause is logged, never sent.
     #[error("internal error: {0}")]
@@ -164,7 +165,7 @@ impl ApiError {
             ApiError::Internal(_) => {
                 "an internal error occurred; quote the x-request-id header when reporting it".into()
             }
-            ApiError::ServiceUnavailable(_) => self.to_string(),
+            ApiError::ServiceUnavailable(_) => "the service cannot handle this right now; try again shortly".into(),
             other => other.to_string(),
         }
     }
@@ -182,6 +183,7 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidRefreshToken => ApiError::Unauthorized(e.to_string()),
             AuthError::Store(store) => store.into(),
             AuthError::Internal(why) => ApiError::Internal(why),
+            AuthError::Busy(why) => ApiError::ServiceUnavailable(why),
         }
     }
 }

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::dto::UserView;
 use super::json::JsonBody;
-use crate::auth::session::{self, IssuedTokens};
+use crate::auth::session::{self, AuthError, IssuedTokens};
 use crate::domain::user::{DisplayName, Password, Role, Username};
 use crate::error::ApiError;
 use crate::store::{self, StoreError};
@@ -44,7 +44,7 @@ pub async fn register(state: web::Data<AppState>, body: JsonBody<RegisterRequest
     let display_name =
         body.display_name.as_deref().map(DisplayName::parse).transpose().map_err(ApiError::Validation)?;
 
-    let hash = state.passwords.hash(password).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let hash = state.passwords.hash(password).await.map_err(|e| ApiError::from(AuthError::from(e)))?;
     let now = crate::domain::time::now();
     let user = state
         .db

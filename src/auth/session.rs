@@ -23,6 +23,17 @@ pub enum AuthError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Internal(String),
+    #[error("{0}")]
+    Busy(String),
+}
+
+impl From<super::password::PasswordError> for AuthError {
+    fn from(e: super::password::PasswordError) -> Self {
+        match e {
+            super::password::PasswordError::Busy => AuthError::Busy(e.to_string()),
+            other => AuthError::Internal(other.to_string()),
+        }
+    }
 }
 
 /// A fresh access token and refresh token.
@@ -51,23 +62,35 @@ fn address_key(addr: Option<IpAddr>) -> String {
     addr.map_or_else(|| "addr:unknown".to_owned(), |a| format!("addr:{a}"))
 }
 
-/// Counts the attempt first, then checks the windows, so that a burst of parallel
-/// guesses cannot all slip under the limit before any of them is recorded.
-async fn admit(state: &AppState, keys: Vec<(String, u32)>, now: DateTime<Utc>) -> Result<Vec<Uuid>, AuthError> {
+/// One throttle a login attempt is checked against.
+#[derive(Clone)]
+struct Throttle {
+    key: String,
+    limit: u32,
+    /// Count the attempt before checking (burst-proof), rather than only once it failed.
+    reserve: bool,
+}
+
+/// Checks every throttle. Reserving throttles record the attempt first and then count,
+/// so a burst of parallel guesses at one username cannot all slip under the limit before
+/// any is recorded; the others count failures only, so many users behind one address can
+/// log in at once. Answers the ids of the reserved rows.
+async fn admit(state: &AppState, throttles: Vec<Throttle>, now: DateTime<Utc>) -> Result<Vec<Uuid>, AuthError> {
     let window = TimeDelta::seconds(i64::try_from(state.settings.auth.login_window_secs).unwrap_or(900));
-    let names: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
+    let reserved: Vec<String> = throttles.iter().filter(|t| t.reserve).map(|t| t.key.clone()).collect();
     let ids: Vec<Uuid> =
-        state.db.write(move |conn| names.iter().map(|k| throttle::record(conn, k, now)).collect()).await?;
-    let checked = keys.clone();
+        state.db.write(move |conn| reserved.iter().map(|k| throttle::record(conn, k, now)).collect()).await?;
+    let checked = throttles.clone();
     let counts = state
         .db
         .read(move |conn| {
-            checked.iter().map(|(k, _)| throttle::count_since(conn, k, now - window)).collect::<Result<Vec<_>, _>>()
+            checked.iter().map(|t| throttle::count_since(conn, &t.key, now - window)).collect::<Result<Vec<_>, _>>()
         })
         .await?;
     let mut retry_after: Option<i64> = None;
-    for ((_, limit), (count, oldest)) in keys.iter().zip(counts) {
-        if count > i64::from(*limit) {
+    for (t, (count, oldest)) in throttles.iter().zip(counts) {
+        let over = if t.reserve { count > i64::from(t.limit) } else { count >= i64::from(t.limit) };
+        if over {
             let until = oldest.unwrap_or(now) + window;
             let wait = (until - now).num_seconds() + 1;
             retry_after = Some(retry_after.map_or(wait, |w| w.max(wait)));
@@ -91,11 +114,13 @@ pub async fn login(
     let auth = &state.settings.auth;
     // A name that cannot exist is still throttled by address and answered like a wrong password.
     let valid_name = Username::parse(username).ok();
-    let mut keys = vec![(address_key(addr), auth.login_max_failures_per_address)];
+    let address = address_key(addr);
+    let mut throttles =
+        vec![Throttle { key: address.clone(), limit: auth.login_max_failures_per_address, reserve: false }];
     if let Some(name) = &valid_name {
-        keys.push((user_key(name), auth.login_max_failures));
+        throttles.push(Throttle { key: user_key(name), limit: auth.login_max_failures, reserve: true });
     }
-    let attempt_ids = admit(state, keys, now).await?;
+    let attempt_ids = admit(state, throttles, now).await?;
 
     let found = match &valid_name {
         Some(name) => {
@@ -111,8 +136,11 @@ pub async fn login(
     // Too-long candidates can match nothing; they are still hashed against the dummy
     // so the answer takes as long.
     let candidate = if Password::parse(password).is_ok() { password.to_owned() } else { String::new() };
-    let matched = state.passwords.verify(candidate, stored_hash).await;
-    let (Some(user), true) = (user, matched) else { return Err(AuthError::InvalidCredentials) };
+    let matched = state.passwords.verify(candidate, stored_hash).await.map_err(AuthError::from)?;
+    let (Some(user), true) = (user, matched) else {
+        state.db.write(move |conn| throttle::record(conn, &address, now)).await?;
+        return Err(AuthError::InvalidCredentials);
+    };
 
     let refresh = tokens::new_refresh_token();
     let token_hash = tokens::refresh_token_hash(&refresh);

@@ -128,7 +128,13 @@ impl Api {
     }
 
     async fn get(&self, path: &str, token: &str) -> Result<(u16, Value), String> {
-        let res = self.client.get(format!("{}{path}", self.base)).bearer_auth(token).send().await.map_err(|e| e.to_string())?;
+        let res = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
         let status = res.status().as_u16();
         Ok((status, res.json::<Value>().await.unwrap_or(Value::Null)))
     }
@@ -233,7 +239,8 @@ async fn main() -> Result<(), String> {
                 let t0 = Instant::now();
                 if is_flooder {
                     let name = &users.names[pick(&mut seed, users.names.len())];
-                    let r = api.post("/v1/auth/login", None, &json!({"username": name, "password": PASSWORD}), false).await;
+                    let r =
+                        api.post("/v1/auth/login", None, &json!({"username": name, "password": PASSWORD}), false).await;
                     flood.lock().await.record(t0, r.ok().map(|(s, _)| s));
                     continue;
                 }
@@ -279,7 +286,10 @@ async fn main() -> Result<(), String> {
                                 let body = json!({"merchant_id": merchant, "amount": "10.00", "installments": 3});
                                 match api.post("/v1/credit/purchases", Some(token), &body, true).await {
                                     Ok((201, p)) => {
-                                        let path = format!("/v1/credit/purchases/{}/confirm-receipt", p["id"].as_str().unwrap_or(""));
+                                        let path = format!(
+                                            "/v1/credit/purchases/{}/confirm-receipt",
+                                            p["id"].as_str().unwrap_or("")
+                                        );
                                         api.post(&path, Some(token), &Value::Null, true).await.map(|(s, _)| s)
                                     }
                                     other => other.map(|(s, _)| s),

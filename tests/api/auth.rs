@@ -294,6 +294,19 @@ async fn throttling_counts_per_address_and_success_resets_the_username(backend: 
     let statuses: Vec<u16> = futures_util::future::join_all(burst).await.iter().map(|r| r.status().as_u16()).collect();
     assert!(statuses.iter().filter(|s| **s == 401).count() <= 5, "{statuses:?}");
     assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
+
+    // Many people behind one address (carrier NAT) logging in at once are not throttled.
+    for i in 0..8 {
+        app.register(&format!("nat_user_{i}")).await;
+    }
+    let logins: Vec<Value> =
+        (0..8).map(|i| json!({"username": format!("nat_user_{i}"), "password": crate::helpers::PASSWORD})).collect();
+    let results = futures_util::future::join_all(logins.iter().map(|b| app.post_json("/v1/auth/login", b))).await;
+    assert!(
+        results.iter().all(|r| r.status() == StatusCode::OK),
+        "{:?}",
+        results.iter().map(|r| r.status()).collect::<Vec<_>>()
+    );
 }
 
 async fn admin_routes_need_an_admin_confirmed_by_the_database(backend: Backend) {
