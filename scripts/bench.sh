@@ -84,6 +84,18 @@ run_backend() { # $1 = label, $2 = database URL
     local ratio
     ratio=$(awk -v a="$rps" -v b="$PGBENCH_TPS" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
     ROWS+=("$(printf '%-9s %-12s %10s %10s %8s  %s' "$backend" "$scenario" "$rps" "$p99" "$ratio" "$check")")
+    if [ "$scenario" = transfers ]; then
+      local half
+      half=$(awk -v r="$rps" 'BEGIN { printf "%.0f", r / 2 }')
+      say "  transfers at half that rate: $half req/s"
+      "$LOAD" --base-url "http://127.0.0.1:$PORT" --scenario transfers -c "$C" -t "$T" --users "$USERS" \
+        --prefix transfers --rate "$half" --label transfers-half > "$WORK/$backend-half.log" 2>&1 \
+        || { cat "$WORK/$backend-half.log"; exit 1; }
+      sed 's/^/    /' "$WORK/$backend-half.log" | grep -v '^    RESULT' >&2
+      line=$(grep '^RESULT label=transfers-half' "$WORK/$backend-half.log")
+      ROWS+=("$(printf '%-9s %-12s %10s %10s %8s  %s' "$backend" "transfers@50%" \
+        "$(sed -E 's/.* rps=([0-9.]+).*/\1/' <<< "$line")" "$(sed -E 's/.* p99_ms=([0-9.]+).*/\1/' <<< "$line")" "" "paced")")
+    fi
   done
   stop_service
   ROWS+=("$(printf '%-9s %-12s peak RSS %s MiB' "$backend" "service" "$(( RSS_KIB / 1024 ))")")

@@ -47,6 +47,14 @@ struct Args {
     admin_user: String,
     #[arg(long, env = "VAULTLINE_ADMIN_PASSWORD", default_value = "bench admin password")]
     admin_password: String,
+    /// Target requests per second across all clients (0: as fast as they go). Each client
+    /// paces its own starts; a late request starts the next at once (closed loop), so
+    /// latencies under overload are understated, not hidden.
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    /// Label printed in the RESULT line (defaults to the scenario).
+    #[arg(long)]
+    label: Option<String>,
     /// Prefix for prepared usernames (so runs against one database do not collide).
     #[arg(long, default_value = "load")]
     prefix: String,
@@ -232,10 +240,16 @@ async fn main() -> Result<(), String> {
             (wallet_delta.clone(), vault_delta.clone(), stop.clone(), flood.clone());
         let scenario = args.scenario;
         let is_flooder = scenario == Scenario::LoginFlood && client_no % 2 == 1;
+        let pace = (args.rate > 0.0).then(|| Duration::from_secs_f64(args.concurrency as f64 / args.rate));
         clients.push(tokio::spawn(async move {
             let mut stats = Stats::default();
+            let mut next_start = Instant::now();
             let mut seed = 0x9E37_79B9_7F4A_7C15_u64 ^ (client_no as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D);
             while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+                if let Some(pace) = pace {
+                    tokio::time::sleep_until(next_start.into()).await;
+                    next_start += pace;
+                }
                 let t0 = Instant::now();
                 if is_flooder {
                     let name = &users.names[pick(&mut seed, users.names.len())];
@@ -308,7 +322,7 @@ async fn main() -> Result<(), String> {
         total.merge(client.await.map_err(|e| e.to_string())?);
     }
     let elapsed = started.elapsed();
-    let label = format!("{:?}", args.scenario).to_lowercase();
+    let label = args.label.clone().unwrap_or_else(|| format!("{:?}", args.scenario).to_lowercase());
     total.report(&label, elapsed);
     if args.scenario == Scenario::LoginFlood {
         flood.lock().await.report("login-flood-logins", elapsed);

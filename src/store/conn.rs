@@ -169,7 +169,10 @@ pub fn build_pool(target: DbTarget, settings: &DatabaseSettings) -> Pool {
         .min_idle(Some(0))
         .connection_timeout(Duration::from_millis(settings.connection_timeout_ms))
         .idle_timeout(Some(Duration::from_secs(300)))
-        .test_on_check_out(true)
+        // No ping per checkout (a round trip per request): after any failed query diesel
+        // reads libpq's transaction status, which is Unknown on a dead connection, and
+        // reports it broken, so the pool drops it (the outage test covers this).
+        .test_on_check_out(false)
         .error_handler(Box::new(LogErrors))
         .build_unchecked(Manager::new(target))
 }

@@ -488,6 +488,9 @@ fn pay_debt(
         save_installment(conn, &items[*i])?;
     }
     let after = state_from_row(row.0)?;
+    if source == Source::Vault {
+        super::score::lower_vault_floor(conn, user_id)?;
+    }
     if source == Source::Vault && after.line == CreditLine::Secured {
         let before = after.vault_minor + y;
         limits::record(
@@ -664,6 +667,7 @@ pub fn run_billing(
     max_retries: u32,
 ) -> Result<BillingCounts, StoreError> {
     let mut counts = BillingCounts::default();
+    super::transaction(conn, max_retries, |c| super::score::refresh_vault_floors(c, crate::domain::time::now()))?;
     for user_id in billing_candidates(conn, as_of, rules.hold_days)? {
         counts += super::transaction(conn, max_retries, |c| {
             bill_user(c, user_id, as_of, rules, &Ctx { now: crate::domain::time::now(), score })

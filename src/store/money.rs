@@ -179,6 +179,7 @@ pub fn unlock(conn: &mut DbConn, user_id: Uuid, amount: Amount, ctx: &Ctx<'_>) -
             }
         }));
     };
+    super::score::lower_vault_floor(conn, user_id)?;
     vault_moved(conn, user_id, &row, -x, ctx)?;
     let legs = [(account_id(user_id, UserAccount::Vault), -x), (account_id(user_id, UserAccount::Wallet), x)];
     finish(conn, user_id, MovementKind::VaultUnlock, amount, ctx, &legs)

@@ -52,6 +52,7 @@ diesel::table! {
         overdue_installments -> BigInt,
         overdue_days -> BigInt,
         collateral_settlements -> BigInt,
+        vault_floor_minor -> BigInt,
     }
 }
 

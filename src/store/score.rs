@@ -2,10 +2,11 @@
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
+use diesel::sql_types::{BigInt, Bool, Text, Timestamp};
 use uuid::Uuid;
 
 use super::money::state_from_row;
+use super::schema::money_accounts as ma;
 use super::{DbConn, StoreError};
 use crate::domain::account::AccountState;
 use crate::domain::score::{self, ScoreInputs, ScoreModel};
@@ -53,14 +54,12 @@ struct Row {
     overdue_days: i64,
     #[diesel(sql_type = BigInt)]
     collateral_settlements: i64,
+    #[diesel(sql_type = BigInt)]
+    vault_floor_minor: i64,
     #[diesel(sql_type = Text)]
     status: String,
     #[diesel(sql_type = Bool)]
     overdue_now: bool,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    vault_min_window: Option<i64>,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    vault_before_window: Option<i64>,
 }
 
 /// Everything about a user the account view and the score need, as of `now`.
@@ -72,22 +71,26 @@ pub struct Standing {
 
 const WINDOW_DAYS: i64 = 90;
 
+/// Keeps the stored 90-day vault floor at or below the vault after the vault went down
+/// (in the transaction that lowered it).
+pub fn lower_vault_floor(conn: &mut DbConn, user_id: Uuid) -> Result<(), StoreError> {
+    diesel::update(
+        ma::table.filter(ma::user_id.eq(user_id.to_string())).filter(ma::vault_floor_minor.gt(ma::vault_minor)),
+    )
+    .set(ma::vault_floor_minor.eq(ma::vault_minor))
+    .execute(conn)?;
+    Ok(())
+}
+
 pub fn standing(conn: &mut DbConn, user_id: Uuid, now: DateTime<Utc>) -> Result<Standing, StoreError> {
-    let window_start = (now - TimeDelta::days(WINDOW_DAYS)).naive_utc();
     let row: Row = diesel::sql_query(
         "SELECT m.wallet_minor, m.vault_minor, m.line, m.general_limit_minor, m.held_minor, m.principal_minor, \
                 m.fees_minor, m.late_fees_minor, m.opened_at, m.on_time_installments, m.overdue_installments, \
-                m.overdue_days, m.collateral_settlements, u.status, \
+                m.overdue_days, m.collateral_settlements, m.vault_floor_minor, u.status, \
                 EXISTS (SELECT 1 FROM installments i WHERE i.user_id = m.user_id AND i.state = 'overdue') \
-                    AS overdue_now, \
-                (SELECT MIN(v.vault_minor) FROM movements v WHERE v.user_id = m.user_id AND v.created_at >= $1) \
-                    AS vault_min_window, \
-                (SELECT b.vault_minor FROM movements b WHERE b.user_id = m.user_id AND b.created_at < $1 \
-                    ORDER BY b.created_at DESC, b.entry_id DESC LIMIT 1) AS vault_before_window \
-         FROM money_accounts m JOIN users u ON u.id = m.user_id WHERE m.user_id = $2",
+                    AS overdue_now \
+         FROM money_accounts m JOIN users u ON u.id = m.user_id WHERE m.user_id = $1",
     )
-    // SQLite numbers `$N` by first appearance: keep `$1` first in the text.
-    .bind::<Timestamp, _>(window_start)
     .bind::<Text, _>(user_id.to_string())
     .get_result(conn)?;
     let state = state_from_row((
@@ -102,12 +105,6 @@ pub fn standing(conn: &mut DbConn, user_id: Uuid, now: DateTime<Utc>) -> Result<
     ))?;
     let status =
         UserStatus::from_db(&row.status).ok_or_else(|| StoreError::Corrupt(format!("users.status of {user_id}")))?;
-    // Before any movement a vault holds nothing, so a young account has no 90-day floor.
-    let floor = row
-        .vault_before_window
-        .unwrap_or(0)
-        .min(row.vault_min_window.unwrap_or(state.vault_minor))
-        .min(state.vault_minor);
     let inputs = ScoreInputs {
         account: state,
         account_age_days: (now.naive_utc() - row.opened_at).num_days(),
@@ -115,11 +112,32 @@ pub fn standing(conn: &mut DbConn, user_id: Uuid, now: DateTime<Utc>) -> Result<
         overdue_installments: row.overdue_installments,
         overdue_days: row.overdue_days,
         collateral_settlements: row.collateral_settlements,
-        vault_floor_90d_minor: floor,
+        vault_floor_90d_minor: row.vault_floor_minor.min(state.vault_minor),
         overdue_now: row.overdue_now,
         frozen: status == UserStatus::Frozen,
     };
     Ok(Standing { state, status, inputs })
+}
+
+/// Recomputes every user's 90-day vault floor from the movement snapshots, so lows that
+/// have left the window stop counting. Between refreshes the floor only goes down (with
+/// each vault decrease), so it is never higher than the true 90-day low.
+pub fn refresh_vault_floors(conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    let window_start = (now - TimeDelta::days(WINDOW_DAYS)).naive_utc();
+    // Before any movement a vault holds nothing, so a young account's floor is 0.
+    let least = match conn {
+        DbConn::Pg(_) => "LEAST",
+        DbConn::Sqlite(_) => "MIN",
+    };
+    let sql = format!(
+        "UPDATE money_accounts SET vault_floor_minor = {least}(money_accounts.vault_minor, \
+            COALESCE((SELECT MIN(v.vault_minor) FROM movements v \
+                      WHERE v.user_id = money_accounts.user_id AND v.created_at >= $1), money_accounts.vault_minor), \
+            COALESCE((SELECT b.vault_minor FROM movements b \
+                      WHERE b.user_id = money_accounts.user_id AND b.created_at < $1 \
+                      ORDER BY b.created_at DESC, b.entry_id DESC LIMIT 1), 0))"
+    );
+    Ok(diesel::sql_query(sql).bind::<Timestamp, _>(window_start).execute(conn)?)
 }
 
 /// The user's score as of `ctx.now`, from the state this transaction sees.

@@ -8,6 +8,7 @@ use crate::on_both_backends;
 
 on_both_backends!(
     score_of_a_new_user,
+    savings_kept_locked_for_90_days_count,
     on_time_repayments_raise_the_score,
     an_overdue_installment_lowers_it_and_blocks_the_upgrade,
     upgrade_refused_then_overridden_then_downgraded,
@@ -71,6 +72,37 @@ async fn score_of_a_new_user(backend: Backend) {
     }
     let account = app.account(&ann).await;
     assert_eq!(account["score"], json!({"value": 500, "eligible_for_upgrade": false}));
+}
+
+async fn savings_kept_locked_for_90_days_count(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("credit.billing_job_enabled", "false")]).await;
+    let admin = app.admin_token("root_admin").await;
+    let ann = app.user_token("ann_lee").await;
+    app.deposit(&ann, "5000.00").await;
+    app.post_money("/v1/vault/lock", &ann, &json!({"amount": "3000.00"})).await.error_for_status().unwrap();
+    let s = score(&app, &ann).await;
+    assert_eq!(s["factors"][4]["impact"], 0, "a young account has no 90-day floor yet");
+
+    // Move this account's whole history 100 days back; the refresh (part of billing) sees
+    // 3000.00 held through the window.
+    let back = if app.settings.database.url.starts_with("sqlite") {
+        "datetime({col}, '-100 days')"
+    } else {
+        "{col} - interval '100 days'"
+    };
+    app.execute_sql(&format!("UPDATE movements SET created_at = {}", back.replace("{col}", "created_at")));
+    app.execute_sql(&format!("UPDATE money_accounts SET opened_at = {}", back.replace("{col}", "opened_at")));
+    app.post_as_admin("/v1/admin/billing/run", &admin, &json!({"as_of": "2026-01-01"}))
+        .await
+        .error_for_status()
+        .unwrap();
+    let s = score(&app, &ann).await;
+    assert_eq!(s["factors"][4]["impact"], 30, "3000.00 kept locked: 3 steps of 1000.00");
+    assert_eq!(s["factors"][0]["detail"], "account open 100 days: +15");
+
+    // Unlocking lowers the floor at once.
+    app.post_money("/v1/vault/unlock", &ann, &json!({"amount": "1500.00"})).await.error_for_status().unwrap();
+    assert_eq!(score(&app, &ann).await["factors"][4]["impact"], 10);
 }
 
 async fn on_time_repayments_raise_the_score(backend: Backend) {

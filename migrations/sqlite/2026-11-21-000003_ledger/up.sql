@@ -16,6 +16,9 @@ CREATE TABLE money_accounts (
     overdue_installments   BIGINT NOT NULL DEFAULT 0,
     overdue_days           BIGINT NOT NULL DEFAULT 0,
     collateral_settlements BIGINT NOT NULL DEFAULT 0,
+    -- Lowest vault balance since the start of the 90-day window as of the last refresh:
+    -- lowered with every vault decrease, raised by the hourly refresh.
+    vault_floor_minor      BIGINT NOT NULL DEFAULT 0,
     CONSTRAINT money_line CHECK (line IN ('secured', 'general')),
     CONSTRAINT money_wallet_range CHECK (wallet_minor BETWEEN 0 AND 100000000000000000),
     CONSTRAINT money_vault_range CHECK (vault_minor BETWEEN 0 AND 100000000000000000),
