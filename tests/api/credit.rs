@@ -376,6 +376,7 @@ async fn purchases_are_private_and_listed(backend: Backend) {
     }
     ids.reverse();
     assert_eq!(seen, ids, "newest first, each once");
+    app.assert_ledger_clean(&admin).await;
 }
 
 async fn merchants_and_billing_are_admin_routes(backend: Backend) {
@@ -422,6 +423,18 @@ async fn merchants_and_billing_are_admin_routes(backend: Backend) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed["installments_due"], 0);
+
+    // Both admin actions are in the audit log.
+    app.post_as_admin("/v1/admin/billing/run", &admin, &json!({"as_of": "2026-12-10"}))
+        .await
+        .error_for_status()
+        .unwrap();
+    let audit: Value = app.get_as("/v1/admin/audit-log", &admin).await.json().await.unwrap();
+    let actions: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["billing.run", "merchant.create", "merchant.create"]);
+    assert_eq!(audit["items"][0]["details"]["as_of"], "2026-12-10");
+    assert_eq!(audit["items"][1]["details"]["after"]["name"], "Second");
+    app.assert_ledger_clean(&admin).await;
 }
 
 const RACE_SETTINGS: &[(&str, &str)] =
