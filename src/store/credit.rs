@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::ledger::{self, LATE_FEE_INCOME, LENDER_CAPITAL, MERCHANT_PAYABLES, UserAccount, account_id};
 use super::limits::{self, LimitReason};
-use super::money::{StateRow, state_from_row};
+use super::money::{FullRow, STATE, StateRow, state_from_row};
 use super::schema::{installments as ins, merchants, money_accounts as ma, purchases as pu, users};
 use super::score::Ctx;
 use super::{DbConn, StoreError};
@@ -19,27 +19,6 @@ use crate::domain::money::Amount;
 use crate::domain::movement::{Movement, MovementKind};
 use crate::domain::schedule;
 use crate::domain::user::UserStatus;
-
-const STATE: (
-    ma::wallet_minor,
-    ma::vault_minor,
-    ma::line,
-    ma::general_limit_minor,
-    ma::held_minor,
-    ma::principal_minor,
-    ma::fees_minor,
-    ma::late_fees_minor,
-) = (
-    ma::wallet_minor,
-    ma::vault_minor,
-    ma::line,
-    ma::general_limit_minor,
-    ma::held_minor,
-    ma::principal_minor,
-    ma::fees_minor,
-    ma::late_fees_minor,
-);
-type FullRow = (StateRow, NaiveDateTime);
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
@@ -331,28 +310,18 @@ fn leave_authorized(
     to: PurchaseState,
     now: DateTime<Utc>,
 ) -> Result<(i64, u32), StoreError> {
-    let moved: Option<(i64, i32)> = match to {
-        PurchaseState::Captured => diesel::update(
-            pu::table
-                .filter(pu::id.eq(id.to_string()))
-                .filter(pu::user_id.eq(user_id.to_string()))
-                .filter(pu::state.eq(PurchaseState::Authorized.as_str())),
-        )
-        .set((pu::state.eq(to.as_str()), pu::captured_at.eq(now.naive_utc())))
-        .returning((pu::amount_minor, pu::installments))
-        .get_result(conn)
-        .optional()?,
-        _ => diesel::update(
-            pu::table
-                .filter(pu::id.eq(id.to_string()))
-                .filter(pu::user_id.eq(user_id.to_string()))
-                .filter(pu::state.eq(PurchaseState::Authorized.as_str())),
-        )
-        .set((pu::state.eq(to.as_str()), pu::voided_at.eq(now.naive_utc())))
-        .returning((pu::amount_minor, pu::installments))
-        .get_result(conn)
-        .optional()?,
-    };
+    let at = Some(now.naive_utc());
+    let (captured_at, voided_at) = if to == PurchaseState::Captured { (at, None) } else { (None, at) };
+    let moved: Option<(i64, i32)> = diesel::update(
+        pu::table
+            .filter(pu::id.eq(id.to_string()))
+            .filter(pu::user_id.eq(user_id.to_string()))
+            .filter(pu::state.eq(PurchaseState::Authorized.as_str())),
+    )
+    .set((pu::state.eq(to.as_str()), pu::captured_at.eq(captured_at), pu::voided_at.eq(voided_at)))
+    .returning((pu::amount_minor, pu::installments))
+    .get_result(conn)
+    .optional()?;
     match moved {
         Some((amount, count)) => Ok((amount, u32::try_from(count).map_err(|_| corrupt("purchases.installments"))?)),
         None => match purchase(conn, user_id, id)? {

@@ -18,7 +18,7 @@ use crate::domain::movement::{Movement, MovementKind, Note};
 use crate::domain::user::{UserStatus, Username};
 
 /// The columns of the account row every operation returns.
-const STATE: (
+pub(super) const STATE: (
     ma::wallet_minor,
     ma::vault_minor,
     ma::line,
@@ -39,7 +39,7 @@ const STATE: (
 );
 
 pub type StateRow = (i64, i64, String, i64, i64, i64, i64, i64);
-type FullRow = (StateRow, NaiveDateTime);
+pub(super) type FullRow = (StateRow, NaiveDateTime);
 
 pub fn state_from_row(row: StateRow) -> Result<AccountState, StoreError> {
     let (wallet, vault, line, general_limit, held, principal, fees, late_fees) = row;
