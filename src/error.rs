@@ -43,6 +43,26 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// A short human title for business-rule refusals.
+    pub fn title(self) -> &'static str {
+        match self {
+            ErrorCode::AccountFrozen => "Account frozen",
+            ErrorCode::NotFound => "Not found",
+            ErrorCode::RecipientNotFound => "Recipient not found",
+            ErrorCode::InsufficientFunds => "Insufficient funds",
+            ErrorCode::SelfTransfer => "Transfer to yourself",
+            ErrorCode::VaultPledged => "Vault pledged",
+            ErrorCode::CreditLimitExceeded => "Credit limit exceeded",
+            ErrorCode::InvalidInstallments => "Invalid installments",
+            ErrorCode::InvalidState => "Invalid state",
+            ErrorCode::AccountDelinquent => "Account delinquent",
+            ErrorCode::NothingToRepay => "Nothing to repay",
+            ErrorCode::Overpayment => "Overpayment",
+            ErrorCode::NotEligible => "Not eligible",
+            _ => "Refused",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::ValidationError => "validation_error",
@@ -153,7 +173,7 @@ impl ApiError {
             ApiError::TooManyAttempts { .. } => "Too many attempts",
             ApiError::IdempotencyKeyRequired => "Idempotency key required",
             ApiError::IdempotencyKeyReused => "Idempotency key reused",
-            ApiError::Refused { .. } => "Refused",
+            ApiError::Refused { code, .. } => code.title(),
             ApiError::ServiceUnavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal error",
         }

@@ -53,6 +53,7 @@ async fn deposit_withdraw_and_account(backend: Backend) {
     )
     .await;
     assert!(body["detail"].as_str().unwrap().contains("60.25"), "{body}");
+    assert_eq!(body["title"], "Insufficient funds");
     app.post_money("/v1/wallet/withdrawals", &token, &json!({"amount": "60.25"})).await.error_for_status().unwrap();
     assert_eq!(app.account(&token).await["wallet"]["balance"], "0.00");
     app.assert_ledger_clean(&admin).await;
