@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::ledger::{self, LATE_FEE_INCOME, LENDER_CAPITAL, MERCHANT_PAYABLES, UserAccount, account_id};
 use super::limits::{self, LimitReason};
-use super::money::{FullRow, STATE, StateRow, state_from_row};
+use super::money::{FullRow, StateRow, state_columns, state_from_row};
 use super::schema::{installments as ins, merchants, money_accounts as ma, purchases as pu, users};
 use super::score::Ctx;
 use super::{DbConn, StoreError};
@@ -227,7 +227,7 @@ fn frozen(conn: &mut DbConn, user_id: Uuid) -> Result<bool, StoreError> {
 fn lock_account(conn: &mut DbConn, user_id: Uuid) -> Result<(AccountState, DateTime<Utc>), StoreError> {
     let row: FullRow = diesel::update(ma::table.filter(ma::user_id.eq(user_id.to_string())))
         .set(ma::wallet_minor.eq(ma::wallet_minor))
-        .returning((STATE, ma::opened_at))
+        .returning((state_columns!(), ma::opened_at))
         .get_result(conn)?;
     Ok((state_from_row(row.0)?, row.1.and_utc()))
 }
@@ -270,7 +270,7 @@ pub fn authorize(
         ),
     )
     .set(ma::held_minor.eq(ma::held_minor + x))
-    .returning(STATE)
+    .returning(state_columns!())
     .get_result(conn)
     .optional()?;
     if held.is_none() {
@@ -349,7 +349,7 @@ pub fn capture(
     let row: Option<FullRow> =
         diesel::update(ma::table.filter(ma::user_id.eq(user_id.to_string())).filter(ma::held_minor.ge(x)))
             .set((ma::held_minor.eq(ma::held_minor - x), ma::principal_minor.eq(ma::principal_minor + x)))
-            .returning((STATE, ma::opened_at))
+            .returning((state_columns!(), ma::opened_at))
             .get_result(conn)
             .optional()?;
     if row.is_none() {
@@ -439,12 +439,12 @@ fn pay_debt(
     let row: Option<FullRow> = match source {
         Source::Wallet => diesel::update(ma::table.filter(ma::user_id.eq(&uid)).filter(ma::wallet_minor.ge(y)))
             .set((ma::wallet_minor.eq(ma::wallet_minor - y), debt))
-            .returning((STATE, ma::opened_at))
+            .returning((state_columns!(), ma::opened_at))
             .get_result(conn)
             .optional()?,
         Source::Vault => diesel::update(ma::table.filter(ma::user_id.eq(&uid)).filter(ma::vault_minor.ge(y)))
             .set((ma::vault_minor.eq(ma::vault_minor - y), debt))
-            .returning((STATE, ma::opened_at))
+            .returning((state_columns!(), ma::opened_at))
             .get_result(conn)
             .optional()?,
     };

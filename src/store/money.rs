@@ -17,26 +17,22 @@ use crate::domain::money::Amount;
 use crate::domain::movement::{Movement, MovementKind, Note};
 use crate::domain::user::{UserStatus, Username};
 
-/// The columns of the account row every operation returns.
-pub(super) const STATE: (
-    ma::wallet_minor,
-    ma::vault_minor,
-    ma::line,
-    ma::general_limit_minor,
-    ma::held_minor,
-    ma::principal_minor,
-    ma::fees_minor,
-    ma::late_fees_minor,
-) = (
-    ma::wallet_minor,
-    ma::vault_minor,
-    ma::line,
-    ma::general_limit_minor,
-    ma::held_minor,
-    ma::principal_minor,
-    ma::fees_minor,
-    ma::late_fees_minor,
-);
+/// The columns of the account row every operation returns (as `StateRow`).
+macro_rules! state_columns {
+    () => {
+        (
+            $crate::store::schema::money_accounts::wallet_minor,
+            $crate::store::schema::money_accounts::vault_minor,
+            $crate::store::schema::money_accounts::line,
+            $crate::store::schema::money_accounts::general_limit_minor,
+            $crate::store::schema::money_accounts::held_minor,
+            $crate::store::schema::money_accounts::principal_minor,
+            $crate::store::schema::money_accounts::fees_minor,
+            $crate::store::schema::money_accounts::late_fees_minor,
+        )
+    };
+}
+pub(super) use state_columns;
 
 pub type StateRow = (i64, i64, String, i64, i64, i64, i64, i64);
 pub(super) type FullRow = (StateRow, NaiveDateTime);
@@ -60,7 +56,7 @@ pub fn state_from_row(row: StateRow) -> Result<AccountState, StoreError> {
 /// The account as stored now, and when it was opened.
 pub fn account(conn: &mut DbConn, user_id: Uuid) -> Result<(AccountState, DateTime<Utc>), StoreError> {
     let row: FullRow =
-        ma::table.filter(ma::user_id.eq(user_id.to_string())).select((STATE, ma::opened_at)).first(conn)?;
+        ma::table.filter(ma::user_id.eq(user_id.to_string())).select((state_columns!(), ma::opened_at)).first(conn)?;
     Ok((state_from_row(row.0)?, row.1.and_utc()))
 }
 
@@ -111,7 +107,7 @@ pub fn deposit(conn: &mut DbConn, user_id: Uuid, amount: Amount, ctx: &Ctx<'_>) 
     let (uid, x) = (user_id.to_string(), amount.minor());
     let row: Option<FullRow> = diesel::update(ma::table.filter(ma::user_id.eq(&uid)).filter(active!(&uid)))
         .set(ma::wallet_minor.eq(ma::wallet_minor + x))
-        .returning((STATE, ma::opened_at))
+        .returning((state_columns!(), ma::opened_at))
         .get_result(conn)
         .optional()?;
     if row.is_none() {
@@ -130,7 +126,7 @@ pub fn withdraw(conn: &mut DbConn, user_id: Uuid, amount: Amount, ctx: &Ctx<'_>)
     let row: Option<FullRow> =
         diesel::update(ma::table.filter(ma::user_id.eq(&uid)).filter(ma::wallet_minor.ge(x)).filter(active!(&uid)))
             .set(ma::wallet_minor.eq(ma::wallet_minor - x))
-            .returning((STATE, ma::opened_at))
+            .returning((state_columns!(), ma::opened_at))
             .get_result(conn)
             .optional()?;
     if row.is_none() {
@@ -145,7 +141,7 @@ pub fn lock(conn: &mut DbConn, user_id: Uuid, amount: Amount, ctx: &Ctx<'_>) -> 
     let row: Option<FullRow> =
         diesel::update(ma::table.filter(ma::user_id.eq(&uid)).filter(ma::wallet_minor.ge(x)).filter(active!(&uid)))
             .set((ma::wallet_minor.eq(ma::wallet_minor - x), ma::vault_minor.eq(ma::vault_minor + x)))
-            .returning((STATE, ma::opened_at))
+            .returning((state_columns!(), ma::opened_at))
             .get_result(conn)
             .optional()?;
     let Some(row) = row else { return Err(refusal(conn, user_id, wallet_short)) };
@@ -167,7 +163,7 @@ pub fn unlock(conn: &mut DbConn, user_id: Uuid, amount: Amount, ctx: &Ctx<'_>) -
             .filter(active!(&uid)),
     )
     .set((ma::vault_minor.eq(ma::vault_minor - x), ma::wallet_minor.eq(ma::wallet_minor + x)))
-    .returning((STATE, ma::opened_at))
+    .returning((state_columns!(), ma::opened_at))
     .get_result(conn)
     .optional()?;
     let Some(row) = row else {
@@ -217,14 +213,14 @@ pub fn transfer(
     let debit = |conn: &mut DbConn| -> Result<Option<FullRow>, StoreError> {
         Ok(diesel::update(ma::table.filter(ma::user_id.eq(&uid)).filter(ma::wallet_minor.ge(x)).filter(active!(&uid)))
             .set(ma::wallet_minor.eq(ma::wallet_minor - x))
-            .returning((STATE, ma::opened_at))
+            .returning((state_columns!(), ma::opened_at))
             .get_result(conn)
             .optional()?)
     };
     let credit = |conn: &mut DbConn| -> Result<FullRow, StoreError> {
         Ok(diesel::update(ma::table.filter(ma::user_id.eq(&recipient)))
             .set(ma::wallet_minor.eq(ma::wallet_minor + x))
-            .returning((STATE, ma::opened_at))
+            .returning((state_columns!(), ma::opened_at))
             .get_result(conn)?)
     };
     let (sent, received) = if from < to_id {
