@@ -243,6 +243,8 @@ impl TestApp {
         let url = &self.settings.database.url;
         if let Some(path) = url.strip_prefix("sqlite://") {
             let mut conn = SqliteConnection::establish(path).unwrap();
+            // The app's own jobs may hold the write lock for a moment.
+            diesel::sql_query("PRAGMA busy_timeout = 5000").execute(&mut conn).unwrap();
             diesel::sql_query(sql).execute(&mut conn).unwrap();
         } else {
             let mut conn = PgConnection::establish(url).unwrap();
