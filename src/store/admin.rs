@@ -150,7 +150,7 @@ pub fn change_line(
     diesel::update(ma::table.filter(ma::user_id.eq(target.to_string())))
         .set((ma::line.eq(line.as_str()), ma::general_limit_minor.eq(general_limit)))
         .execute(conn)?;
-    let after = super::money::account(conn, target)?.0;
+    let after = super::money::account(conn, target)?;
     let unchanged = before.line == after.line && before.limit_minor() == after.limit_minor();
     if !unchanged {
         limits::record(conn, target, line, before.limit_minor(), after.limit_minor(), limit_reason, ctx.now)?;

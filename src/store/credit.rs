@@ -280,7 +280,7 @@ pub fn authorize(
         if unpaid_installments(conn, user_id)?.iter().any(|i| i.state == InstallmentState::Overdue) {
             return Err(StoreError::Refused(Refusal::AccountDelinquent));
         }
-        let (state, _) = super::money::account(conn, user_id)?;
+        let state = super::money::account(conn, user_id)?;
         return Err(StoreError::Refused(Refusal::CreditLimitExceeded { available_minor: state.available_minor() }));
     }
     let id = Uuid::now_v7();
@@ -449,7 +449,7 @@ fn pay_debt(
             .optional()?,
     };
     let Some(row) = row else {
-        let (state, _) = super::money::account(conn, user_id)?;
+        let state = super::money::account(conn, user_id)?;
         let balance_minor = if source == Source::Wallet { state.wallet_minor } else { state.vault_minor };
         return Err(StoreError::Refused(Refusal::InsufficientFunds { from: source, balance_minor }));
     };
@@ -613,7 +613,7 @@ pub fn bill_user(
         debt_movement(conn, user_id, MovementKind::LateFee, LATE_FEE_INCOME, late_fees, ctx)?;
     }
 
-    let (account, _) = super::money::account(conn, user_id)?;
+    let account = super::money::account(conn, user_id)?;
     if account.line == CreditLine::Secured && account.vault_minor > 0 {
         let mut overdue: Vec<Installment> =
             items.iter().filter(|i| credit::past_grace(i, as_of, rules)).cloned().collect();

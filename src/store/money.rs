@@ -2,7 +2,7 @@
 //! rule and the change in one statement), one balanced journal entry and the movement
 //! rows, all inside the caller's transaction.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::NaiveDateTime;
 use diesel::dsl::exists;
 use diesel::prelude::*;
 use uuid::Uuid;
@@ -53,11 +53,10 @@ pub fn state_from_row(row: StateRow) -> Result<AccountState, StoreError> {
     .map_err(StoreError::Corrupt)
 }
 
-/// The account as stored now, and when it was opened.
-pub fn account(conn: &mut DbConn, user_id: Uuid) -> Result<(AccountState, DateTime<Utc>), StoreError> {
-    let row: FullRow =
-        ma::table.filter(ma::user_id.eq(user_id.to_string())).select((state_columns!(), ma::opened_at)).first(conn)?;
-    Ok((state_from_row(row.0)?, row.1.and_utc()))
+/// The account as stored now.
+pub fn account(conn: &mut DbConn, user_id: Uuid) -> Result<AccountState, StoreError> {
+    let row: StateRow = ma::table.filter(ma::user_id.eq(user_id.to_string())).select(state_columns!()).first(conn)?;
+    state_from_row(row)
 }
 
 /// Why a conditional update matched no row: a frozen account, or the rule itself.
@@ -67,7 +66,7 @@ fn refusal(conn: &mut DbConn, user_id: Uuid, rule: impl FnOnce(&AccountState) ->
     match status {
         Ok(s) if s == UserStatus::Frozen.as_str() => StoreError::Refused(Refusal::AccountFrozen),
         Ok(_) => match account(conn, user_id) {
-            Ok((state, _)) => StoreError::Refused(rule(&state)),
+            Ok(state) => StoreError::Refused(rule(&state)),
             Err(e) => e,
         },
         Err(e) => e.into(),

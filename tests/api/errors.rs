@@ -12,7 +12,8 @@ on_both_backends!(
     wrong_content_type_is_415,
     huge_body_is_413,
     unknown_field_and_wrong_types_are_422,
-    internal_errors_are_opaque_500
+    internal_errors_are_opaque_500,
+    every_list_refuses_bad_paging
 );
 
 async fn unknown_route_is_404(backend: Backend) {
@@ -121,4 +122,28 @@ async fn internal_errors_are_opaque_500(backend: Backend) {
     }
     assert!(!request_id.is_empty());
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+}
+
+async fn every_list_refuses_bad_paging(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token("root_admin").await;
+    let lists = [
+        "/v1/transactions",
+        "/v1/merchants",
+        "/v1/credit/purchases",
+        "/v1/credit/limit-history",
+        "/v1/admin/users",
+        "/v1/admin/audit-log",
+    ];
+    for list in lists {
+        let res = app.get_as(list, &admin).await;
+        assert_eq!(res.status(), StatusCode::OK, "{list}");
+        let page: Value = res.json().await.unwrap();
+        assert!(page["items"].is_array() && page.get("next_cursor").is_some(), "{list}: {page}");
+        for bad in ["limit=0", "limit=101", "limit=-1", "limit=ten", "cursor=nope", "cursor=%25%25"] {
+            let sep = if list.contains('?') { '&' } else { '?' };
+            let res = app.get_as(&format!("{list}{sep}{bad}"), &admin).await;
+            assert_problem(res, 400, "validation_error").await;
+        }
+    }
 }
