@@ -271,6 +271,7 @@ pub async fn repay(
     let user_id = caller.id();
     let money = state.money.clone();
     let model = state.settings.score.clone();
+    let view_model = model.clone();
     idempotency::once(
         &state,
         user_id,
@@ -278,7 +279,9 @@ pub async fn repay(
         idempotency::fingerprint(&req, &body.raw),
         StatusCode::CREATED,
         move |conn, now| store::credit::repay(conn, user_id, amount, &Ctx { now, score: &model }),
-        move |m: &Movement| serde_json::to_value(MovementView::new(user_id, m, &money)).unwrap_or_default(),
+        move |m: &Movement| {
+            serde_json::to_value(MovementView::new(user_id, m, &view_model, &money)).unwrap_or_default()
+        },
     )
     .await
 }

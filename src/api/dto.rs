@@ -167,12 +167,14 @@ pub struct MovementView {
 }
 
 impl MovementView {
-    pub fn new(user_id: Uuid, movement: &Movement, money: &MoneyPolicy) -> Self {
+    /// The movement, with the score `model` gives the account right after it.
+    pub fn new(user_id: Uuid, movement: &Movement, model: &ScoreModel, money: &MoneyPolicy) -> Self {
+        let score = score::evaluate(&movement.after, model);
         let snapshot = AccountSnapshot {
             user_id,
             status: movement.status,
-            state: &movement.account,
-            score: Summary { value: movement.score_value, eligible_for_upgrade: movement.score_eligible },
+            state: movement.account(),
+            score: Summary { value: score.value, eligible_for_upgrade: score.eligible_for_upgrade },
         };
         Self {
             id: movement.id.to_string(),

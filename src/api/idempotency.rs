@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::AppState;
 use crate::domain::time;
 use crate::error::ApiError;
-use crate::store::idempotency::{self, Lookup, StoredResponse};
+use crate::store::idempotency::{self, Lookup, Stored, StoredResponse};
 use crate::store::{DbConn, StoreError};
 
 pub const HEADER: &str = "idempotency-key";
@@ -24,6 +24,12 @@ const MAX_LEN: usize = 255;
 /// 1..=255 printable ASCII characters, from the `Idempotency-Key` header.
 #[derive(Clone, Debug)]
 pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
 
 impl FromRequest for IdempotencyKey {
     type Error = ApiError;
@@ -97,7 +103,9 @@ where
         .write(move |conn| {
             let now = time::now();
             match idempotency::lookup(conn, caller, &key.0, &fingerprint)? {
-                Lookup::Replay(stored) => return Ok(Outcome::Replay(stored)),
+                Lookup::Replay(Stored::Body(stored)) => return Ok(Outcome::Replay(stored)),
+                // Movement answers are saved only by the money routes, whose paths differ.
+                Lookup::Replay(Stored::Entry(_)) => return Ok(Outcome::Mismatch),
                 Lookup::Mismatch => return Ok(Outcome::Mismatch),
                 Lookup::Absent => {}
             }
@@ -113,6 +121,11 @@ where
         Outcome::Replay(stored) => (stored, true),
         Outcome::Mismatch => return Err(ApiError::IdempotencyKeyReused),
     };
+    respond(stored, replayed)
+}
+
+/// The answer to an idempotent request, marked when it is a replay.
+pub fn respond(stored: StoredResponse, replayed: bool) -> Result<HttpResponse, ApiError> {
     let status = StatusCode::from_u16(stored.status).map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut response = HttpResponse::build(status);
     response.content_type("application/json");

@@ -1,6 +1,5 @@
 //! The caller's own money: account, deposits, withdrawals, transfers, vault, history.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -14,12 +13,12 @@ use super::page::{Page, PageQuery};
 use crate::auth::extract::AuthUser;
 use crate::domain::account::Refusal;
 use crate::domain::money::{Amount, MoneyPolicy};
-use crate::domain::movement::{Movement, Note};
+use crate::domain::movement::Note;
 use crate::domain::time;
 use crate::domain::user::Username;
 use crate::error::{ApiError, ErrorCode};
-use crate::store::score::Ctx;
-use crate::store::{self, DbConn, StoreError};
+use crate::store::money::{Answer, Call, MoneyOp};
+use crate::store::{self, StoreError};
 
 /// Words a refusal for the caller, with amounts in the currency's format.
 pub fn store_error(e: StoreError, money: &MoneyPolicy) -> ApiError {
@@ -95,33 +94,31 @@ pub struct TransferRequest {
     note: Option<String>,
 }
 
-/// Runs a single-user money operation once per idempotency key; answers 201 `Movement`.
-async fn movement_once<F>(
+/// Applies a money operation once per idempotency key; answers 201 `Movement`.
+async fn movement_once(
     state: &AppState,
     caller: AuthUser,
     key: IdempotencyKey,
     req: &HttpRequest,
     raw: &[u8],
-    mut operation: F,
-) -> Result<HttpResponse, ApiError>
-where
-    F: FnMut(&mut DbConn, chrono::DateTime<chrono::Utc>) -> Result<Movement, StoreError> + Send + 'static,
-{
+    op: MoneyOp,
+) -> Result<HttpResponse, ApiError> {
     let user_id = caller.id();
-    let money = state.money.clone();
-    let fingerprint = idempotency::fingerprint(req, raw);
-    idempotency::once(
-        state,
-        user_id,
-        key,
-        fingerprint,
-        StatusCode::CREATED,
-        move |conn, now| operation(conn, now),
-        move |movement: &Movement| {
-            serde_json::to_value(MovementView::new(user_id, movement, &money)).unwrap_or_default()
-        },
-    )
-    .await
+    let call =
+        Call { user_id, key: key.into_inner(), request_hash: idempotency::fingerprint(req, raw), now: time::now() };
+    let answer = store::money::apply(&state.db, call, op).await.map_err(|e| store_error(e, &state.money))?;
+    let (movement, replayed) = match answer {
+        Answer::Fresh(movement) => (movement, false),
+        Answer::Replay(movement) => (movement, true),
+        Answer::Mismatch => return Err(ApiError::IdempotencyKeyReused),
+        Answer::Stored(stored) => return idempotency::respond(stored, true),
+    };
+    let view = MovementView::new(user_id, &movement, &state.settings.score, &state.money);
+    let mut response = HttpResponse::Created();
+    if replayed {
+        response.insert_header((idempotency::REPLAYED_HEADER, "true"));
+    }
+    Ok(response.json(view))
 }
 
 fn amount_of(body: &AmountRequest, money: &MoneyPolicy) -> Result<Amount, ApiError> {
@@ -129,7 +126,7 @@ fn amount_of(body: &AmountRequest, money: &MoneyPolicy) -> Result<Amount, ApiErr
 }
 
 macro_rules! money_route {
-    ($name:ident, $path:literal, $op:path, $summary:literal, $errors:literal) => {
+    ($name:ident, $path:literal, $op:ident, $summary:literal, $errors:literal) => {
         #[doc = $summary]
         #[utoipa::path(tag = "money", security(("bearer" = [])), request_body = AmountRequest,
             params(("Idempotency-Key" = String, Header, description = "1 to 255 printable ASCII characters")),
@@ -149,12 +146,7 @@ macro_rules! money_route {
             body: JsonBody<AmountRequest>,
         ) -> Result<HttpResponse, ApiError> {
             let amount = amount_of(&body.value, &state.money)?;
-            let user_id = caller.id();
-            let model = state.settings.score.clone();
-            movement_once(&state, caller, key, &req, &body.raw, move |conn, now| {
-                $op(conn, user_id, amount, &Ctx { now, score: &model })
-            })
-            .await
+            movement_once(&state, caller, key, &req, &body.raw, MoneyOp::$op(amount)).await
         }
     };
 }
@@ -162,28 +154,28 @@ macro_rules! money_route {
 money_route!(
     deposit,
     "/v1/wallet/deposits",
-    store::money::deposit,
+    Deposit,
     "Add money to the wallet from the user's linked funding source.",
     "`invalid_amount`, `validation_error`, `idempotency_key_reused`"
 );
 money_route!(
     withdraw,
     "/v1/wallet/withdrawals",
-    store::money::withdraw,
+    Withdrawal,
     "Take money out of the wallet to the linked funding source.",
     "`insufficient_funds`, `invalid_amount`, `validation_error`, `idempotency_key_reused`"
 );
 money_route!(
     lock,
     "/v1/vault/lock",
-    store::money::lock,
+    VaultLock,
     "Move money from the wallet into the vault (a secured line's limit rises with it).",
     "`insufficient_funds`, `invalid_amount`, `validation_error`, `idempotency_key_reused`"
 );
 money_route!(
     unlock,
     "/v1/vault/unlock",
-    store::money::unlock,
+    VaultUnlock,
     "Move money from the vault back to the wallet, up to `unlockable` on a secured line.",
     "`vault_pledged`, `insufficient_funds`, `invalid_amount`, `validation_error`, `idempotency_key_reused`"
 );
@@ -212,12 +204,7 @@ pub async fn transfer(
     // A name that cannot exist names no recipient.
     let recipient = Username::parse(&body.value.to_username)
         .map_err(|_| store_error(StoreError::Refused(Refusal::RecipientNotFound), &state.money))?;
-    let from = caller.id();
-    let model = state.settings.score.clone();
-    movement_once(&state, caller, key, &req, &body.raw, move |conn, now| {
-        store::money::transfer(conn, from, &recipient, amount, note.as_ref(), &Ctx { now, score: &model })
-    })
-    .await
+    movement_once(&state, caller, key, &req, &body.raw, MoneyOp::Transfer { to: recipient, amount, note }).await
 }
 
 /// The caller's wallet, vault, credit line and score.
@@ -249,6 +236,7 @@ pub async fn transactions(
     let limit = page.limit;
     let rows =
         state.db.read(move |conn| store::ledger::movements(conn, user_id, page.after.as_deref(), limit + 1)).await?;
-    let views: Vec<MovementView> = rows.iter().map(|m| MovementView::new(user_id, m, &state.money)).collect();
+    let model = &state.settings.score;
+    let views: Vec<MovementView> = rows.iter().map(|m| MovementView::new(user_id, m, model, &state.money)).collect();
     Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |v| v.id.clone())))
 }

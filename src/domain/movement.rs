@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::account::AccountState;
+use super::score::ScoreInputs;
 use super::user::UserStatus;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,12 +68,18 @@ pub struct Movement {
     pub created_at: DateTime<Utc>,
     pub counterparty: Option<String>,
     pub note: Option<String>,
-    pub account: AccountState,
     /// The user's status when the movement happened.
     pub status: UserStatus,
-    /// The user's score right after the movement: value and eligibility.
-    pub score_value: i64,
-    pub score_eligible: bool,
+    /// The user's account and credit history right after the movement: everything the
+    /// score rates, so the score shown with it is the model's rating of that moment.
+    pub after: ScoreInputs,
+}
+
+impl Movement {
+    /// The account right after the movement.
+    pub fn account(&self) -> &AccountState {
+        &self.after.account
+    }
 }
 
 /// A transfer note: trimmed, at most 140 characters, no control characters.

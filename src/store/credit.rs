@@ -258,13 +258,10 @@ pub fn authorize(
     }
     let (uid, x) = (user_id.to_string(), new.amount.minor());
     let exposure = ma::held_minor + ma::principal_minor + ma::fees_minor + ma::late_fees_minor;
-    let overdue = exists(
-        ins::table.filter(ins::user_id.eq(uid.clone())).filter(ins::state.eq(InstallmentState::Overdue.as_str())),
-    );
     let active =
         exists(users::table.filter(users::id.eq(uid.clone())).filter(users::status.eq(UserStatus::Active.as_str())));
     let held: Option<StateRow> = diesel::update(
-        ma::table.filter(ma::user_id.eq(&uid)).filter(active).filter(diesel::dsl::not(overdue)).filter(
+        ma::table.filter(ma::user_id.eq(&uid)).filter(active).filter(ma::overdue_count.eq(0)).filter(
             (ma::line.eq(CreditLine::Secured.as_str()).and((ma::vault_minor - exposure).ge(x)))
                 .or(ma::line.eq(CreditLine::General.as_str()).and((ma::general_limit_minor - exposure).ge(x))),
         ),
@@ -277,10 +274,10 @@ pub fn authorize(
         if frozen(conn, user_id)? {
             return Err(StoreError::Refused(Refusal::AccountFrozen));
         }
-        if unpaid_installments(conn, user_id)?.iter().any(|i| i.state == InstallmentState::Overdue) {
+        let (state, overdue_count) = super::money::account_and_overdue(conn, user_id)?;
+        if overdue_count > 0 {
             return Err(StoreError::Refused(Refusal::AccountDelinquent));
         }
-        let state = super::money::account(conn, user_id)?;
         return Err(StoreError::Refused(Refusal::CreditLimitExceeded { available_minor: state.available_minor() }));
     }
     let id = Uuid::now_v7();
@@ -375,7 +372,7 @@ pub fn capture(
         (account_id(user_id, UserAccount::Credit), -x),
     ];
     let entry = ledger::post_entry(conn, MovementKind::PurchaseCapture.as_str(), Some(user_id), now, &legs)?;
-    let movement = ledger::record(conn, user_id, entry, MovementKind::PurchaseCapture, x, None, None, ctx)?;
+    let movement = ledger::record(conn, user_id, entry, MovementKind::PurchaseCapture, x, None, None, ctx.now)?;
     let purchase = purchase(conn, user_id, id)?.ok_or_else(|| corrupt(format!("purchase {id} vanished")))?;
     Ok((purchase, movement))
 }
@@ -427,7 +424,11 @@ fn pay_debt(
     let uid = user_id.to_string();
     // Applied first (in memory) to learn how many parts this pays off on time; if the
     // update below refuses, the transaction is rolled back and nothing was saved.
+    let overdue_before: Vec<usize> =
+        allocation.parts.iter().map(|p| p.0).filter(|i| items[*i].state == InstallmentState::Overdue).collect();
     let paid_on_time = credit::apply(items, allocation);
+    let overdue_paid = overdue_before.iter().filter(|i| items[**i].state == InstallmentState::Paid).count();
+    let overdue_paid = i64::try_from(overdue_paid).expect("at most the user's installments");
     let settlements = i64::from(kind == MovementKind::CollateralSettlement);
     let debt = (
         ma::late_fees_minor.eq(ma::late_fees_minor - allocation.late_fees_minor),
@@ -435,6 +436,7 @@ fn pay_debt(
         ma::principal_minor.eq(ma::principal_minor - allocation.principal_minor),
         ma::on_time_installments.eq(ma::on_time_installments + paid_on_time),
         ma::collateral_settlements.eq(ma::collateral_settlements + settlements),
+        ma::overdue_count.eq(ma::overdue_count - overdue_paid),
     );
     let row: Option<FullRow> = match source {
         Source::Wallet => diesel::update(ma::table.filter(ma::user_id.eq(&uid)).filter(ma::wallet_minor.ge(y)))
@@ -475,7 +477,7 @@ fn pay_debt(
     let from = if source == Source::Wallet { UserAccount::Wallet } else { UserAccount::Vault };
     let legs = [(account_id(user_id, from), -y), (account_id(user_id, UserAccount::Credit), y)];
     let entry = ledger::post_entry(conn, kind.as_str(), Some(user_id), ctx.now, &legs)?;
-    ledger::record(conn, user_id, entry, kind, y, None, None, ctx)
+    ledger::record(conn, user_id, entry, kind, y, None, None, ctx.now)
 }
 
 /// Pays from the wallet: late fees, then billed fees, then principal, oldest due first.
@@ -554,7 +556,7 @@ fn debt_movement(
         .execute(conn)?;
     let legs = [(account_id(user_id, UserAccount::Credit), -amount_minor), (income.to_owned(), amount_minor)];
     let entry = ledger::post_entry(conn, kind.as_str(), Some(user_id), ctx.now, &legs)?;
-    ledger::record(conn, user_id, entry, kind, amount_minor, None, None, ctx).map(|_| ())
+    ledger::record(conn, user_id, entry, kind, amount_minor, None, None, ctx.now).map(|_| ())
 }
 
 /// Bills one user as of `as_of`, in the caller's transaction, under the user's row lock:
@@ -602,6 +604,7 @@ pub fn bill_user(
         diesel::update(ma::table.filter(ma::user_id.eq(user_id.to_string())))
             .set((
                 ma::overdue_installments.eq(ma::overdue_installments + newly),
+                ma::overdue_count.eq(ma::overdue_count + newly),
                 ma::overdue_days.eq(ma::overdue_days + overdue_days),
             ))
             .execute(conn)?;

@@ -13,29 +13,68 @@ pub struct StoredResponse {
     pub body: String,
 }
 
+/// What a key answered with: the movement it made (rebuilt exactly from the movement row,
+/// which never changes), or a whole response body.
+pub enum Stored {
+    Entry(String),
+    Body(StoredResponse),
+}
+
 pub enum Lookup {
     Absent,
     /// Same key, same request: answer what was answered before.
-    Replay(StoredResponse),
+    Replay(Stored),
     /// Same key, different request.
     Mismatch,
 }
 
 pub fn lookup(conn: &mut DbConn, user_id: Uuid, key: &str, request_hash: &str) -> Result<Lookup, StoreError> {
-    let row: Option<(String, i32, String)> = ik::table
+    let row: Option<(String, i32, Option<String>, Option<String>)> = ik::table
         .filter(ik::user_id.eq(user_id.to_string()))
         .filter(ik::idem_key.eq(key))
-        .select((ik::request_hash, ik::response_status, ik::response_body))
+        .select((ik::request_hash, ik::response_status, ik::response_body, ik::entry_id))
         .first(conn)
         .optional()?;
     Ok(match row {
         None => Lookup::Absent,
-        Some((hash, _, _)) if hash != request_hash => Lookup::Mismatch,
-        Some((_, status, body)) => Lookup::Replay(StoredResponse {
+        Some((hash, ..)) if hash != request_hash => Lookup::Mismatch,
+        Some((_, _, _, Some(entry))) => Lookup::Replay(Stored::Entry(entry)),
+        Some((_, status, Some(body), None)) => Lookup::Replay(Stored::Body(StoredResponse {
             status: u16::try_from(status).map_err(|_| StoreError::Corrupt(format!("stored status {status}")))?,
             body,
-        }),
+        })),
+        Some((_, _, None, None)) => return Err(StoreError::Corrupt(format!("idempotency key `{key}` has no answer"))),
     })
+}
+
+/// Saves the key with the movement that answered it (201).
+pub fn save_entry(
+    conn: &mut DbConn,
+    user_id: Uuid,
+    key: &str,
+    request_hash: &str,
+    entry_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let inserted = diesel::insert_into(ik::table)
+        .values((
+            ik::user_id.eq(user_id.to_string()),
+            ik::idem_key.eq(key),
+            ik::request_hash.eq(request_hash),
+            ik::response_status.eq(201),
+            ik::entry_id.eq(entry_id.to_string()),
+            ik::created_at.eq(now.naive_utc()),
+        ))
+        .execute(conn);
+    saved(inserted)
+}
+
+fn saved(inserted: diesel::QueryResult<usize>) -> Result<(), StoreError> {
+    match inserted.map_err(StoreError::from) {
+        Ok(_) => Ok(()),
+        Err(StoreError::UniqueViolation(_)) => Err(StoreError::Contended("idempotency key saved concurrently")),
+        Err(e) => Err(e),
+    }
 }
 
 /// Saves the response. If a concurrent request with the same key committed first, this
@@ -54,15 +93,11 @@ pub fn save(
             ik::idem_key.eq(key),
             ik::request_hash.eq(request_hash),
             ik::response_status.eq(i32::from(response.status)),
-            ik::response_body.eq(&response.body),
+            ik::response_body.eq(Some(&response.body)),
             ik::created_at.eq(now.naive_utc()),
         ))
         .execute(conn);
-    match inserted.map_err(StoreError::from) {
-        Ok(_) => Ok(()),
-        Err(StoreError::UniqueViolation(_)) => Err(StoreError::Contended("idempotency key saved concurrently")),
-        Err(e) => Err(e),
-    }
+    saved(inserted)
 }
 
 /// Forgets keys saved before `cutoff`.

@@ -1,14 +1,16 @@
 //! The journal: balanced entries of postings, the ledger accounts they post to, and the
 //! per-user movement rows that show an entry to each user it touches.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use super::money::StateRow;
 use super::schema::{journal_entries as je, ledger_accounts as la, money_accounts as ma, movements as mv, postings};
-use super::score::{self, Ctx};
+use super::score;
 use super::{DbConn, StoreError};
 use crate::domain::movement::{Movement, MovementKind};
+use crate::domain::score::ScoreInputs;
 use crate::domain::user::UserStatus;
 
 /// The system's own accounts (balances derived from postings, never stored: a stored
@@ -96,8 +98,8 @@ pub fn post_entry(
     Ok(entry_id)
 }
 
-/// Records how an entry looks to one user, with their account, status and score as this
-/// transaction sees them right after the entry.
+/// Records how an entry looks to one user, with their account, status and credit history
+/// as this transaction sees them right after the entry.
 #[allow(clippy::too_many_arguments)]
 pub fn record(
     conn: &mut DbConn,
@@ -107,77 +109,113 @@ pub fn record(
     amount_minor: i64,
     counterparty: Option<String>,
     note: Option<String>,
-    ctx: &Ctx<'_>,
+    now: DateTime<Utc>,
 ) -> Result<Movement, StoreError> {
-    let standing = score::standing(conn, user_id, ctx.now)?;
-    let score = crate::domain::score::evaluate(&standing.inputs, ctx.score);
+    let standing = score::standing(conn, user_id, now)?;
     let movement = Movement {
         id: entry_id,
         kind,
         amount_minor,
-        created_at: ctx.now,
+        created_at: now,
         counterparty,
         note,
-        account: standing.state,
         status: standing.status,
-        score_value: score.value,
-        score_eligible: score.eligible_for_upgrade,
+        after: standing.inputs,
     };
     insert_movement(conn, user_id, &movement)?;
     Ok(movement)
 }
 
 fn insert_movement(conn: &mut DbConn, user_id: Uuid, movement: &Movement) -> Result<(), StoreError> {
-    let s = &movement.account;
+    let (s, h) = (movement.account(), &movement.after);
     diesel::insert_into(mv::table)
         .values((
-            mv::entry_id.eq(movement.id.to_string()),
-            mv::user_id.eq(user_id.to_string()),
-            mv::kind.eq(movement.kind.as_str()),
-            mv::amount_minor.eq(movement.amount_minor),
-            mv::counterparty.eq(movement.counterparty.as_deref()),
-            mv::note.eq(movement.note.as_deref()),
-            mv::created_at.eq(movement.created_at.naive_utc()),
-            mv::status.eq(movement.status.as_str()),
-            mv::wallet_minor.eq(s.wallet_minor),
-            mv::vault_minor.eq(s.vault_minor),
-            mv::line.eq(s.line.as_str()),
-            mv::general_limit_minor.eq(s.general_limit_minor),
-            mv::held_minor.eq(s.held_minor),
-            mv::principal_minor.eq(s.principal_minor),
-            mv::fees_minor.eq(s.fees_minor),
-            mv::late_fees_minor.eq(s.late_fees_minor),
-            mv::score_value.eq(i32::try_from(movement.score_value).unwrap_or(0)),
-            mv::score_eligible.eq(movement.score_eligible),
+            (
+                mv::entry_id.eq(movement.id.to_string()),
+                mv::user_id.eq(user_id.to_string()),
+                mv::kind.eq(movement.kind.as_str()),
+                mv::amount_minor.eq(movement.amount_minor),
+                mv::counterparty.eq(movement.counterparty.as_deref()),
+                mv::note.eq(movement.note.as_deref()),
+                mv::created_at.eq(movement.created_at.naive_utc()),
+                mv::status.eq(movement.status.as_str()),
+            ),
+            (
+                mv::wallet_minor.eq(s.wallet_minor),
+                mv::vault_minor.eq(s.vault_minor),
+                mv::line.eq(s.line.as_str()),
+                mv::general_limit_minor.eq(s.general_limit_minor),
+                mv::held_minor.eq(s.held_minor),
+                mv::principal_minor.eq(s.principal_minor),
+                mv::fees_minor.eq(s.fees_minor),
+                mv::late_fees_minor.eq(s.late_fees_minor),
+            ),
+            (
+                mv::on_time_installments.eq(h.on_time_installments),
+                mv::overdue_installments.eq(h.overdue_installments),
+                mv::overdue_days.eq(h.overdue_days),
+                mv::collateral_settlements.eq(h.collateral_settlements),
+                mv::vault_floor_minor.eq(h.vault_floor_90d_minor),
+                mv::overdue_now.eq(h.overdue_now),
+            ),
         ))
         .execute(conn)?;
     Ok(())
 }
 
-type MovementRow = (
-    String,
-    String,
-    i64,
-    Option<String>,
-    Option<String>,
-    chrono::NaiveDateTime,
-    String,
-    (i64, i64, String, i64, i64, i64, i64, i64),
-    (i32, bool),
-);
+/// The credit history a movement keeps: on-time parts, overdue parts, overdue days,
+/// collateral settlements, the 90-day vault floor, and whether anything is overdue now.
+pub type HistoryRow = (i64, i64, i64, i64, i64, bool);
 
-/// The user's movements, newest first, strictly older than the `before` entry id.
-pub fn movements(
-    conn: &mut DbConn,
-    user_id: Uuid,
-    before: Option<&str>,
-    limit: u32,
-) -> Result<Vec<Movement>, StoreError> {
-    let mut query = mv::table
-        .filter(mv::user_id.eq(user_id.to_string()))
-        .order(mv::entry_id.desc())
-        .limit(i64::from(limit))
-        .select((
+/// A stored movement as read back, on either backend.
+pub struct MovementRow {
+    pub entry_id: String,
+    pub kind: String,
+    pub amount_minor: i64,
+    pub counterparty: Option<String>,
+    pub note: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub status: String,
+    pub state: StateRow,
+    pub history: HistoryRow,
+}
+
+impl MovementRow {
+    /// The movement, with its score inputs completed from when the account was opened.
+    pub fn into_movement(self, opened_at: NaiveDateTime) -> Result<Movement, StoreError> {
+        let id = self.entry_id;
+        let corrupt = |what: &str| StoreError::Corrupt(format!("movements.{what} of entry {id}"));
+        let status = UserStatus::from_db(&self.status).ok_or_else(|| corrupt("status"))?;
+        let (on_time, overdue, overdue_days, settlements, vault_floor, overdue_now) = self.history;
+        let account = super::money::state_from_row(self.state)?;
+        Ok(Movement {
+            id: Uuid::parse_str(&id).map_err(|_| corrupt("entry_id"))?,
+            kind: MovementKind::from_db(&self.kind).ok_or_else(|| corrupt("kind"))?,
+            amount_minor: self.amount_minor,
+            created_at: self.created_at.and_utc(),
+            counterparty: self.counterparty,
+            note: self.note,
+            status,
+            after: ScoreInputs {
+                account,
+                account_age_days: (self.created_at - opened_at).num_days(),
+                on_time_installments: on_time,
+                overdue_installments: overdue,
+                overdue_days,
+                collateral_settlements: settlements,
+                vault_floor_90d_minor: vault_floor.min(account.vault_minor),
+                overdue_now,
+                frozen: status == UserStatus::Frozen,
+            },
+        })
+    }
+}
+
+type SelectedRow = (String, String, i64, Option<String>, Option<String>, NaiveDateTime, String, StateRow, HistoryRow);
+
+macro_rules! movement_columns {
+    () => {
+        (
             mv::entry_id,
             mv::kind,
             mv::amount_minor,
@@ -195,28 +233,54 @@ pub fn movements(
                 mv::fees_minor,
                 mv::late_fees_minor,
             ),
-            (mv::score_value, mv::score_eligible),
-        ))
+            (
+                mv::on_time_installments,
+                mv::overdue_installments,
+                mv::overdue_days,
+                mv::collateral_settlements,
+                mv::vault_floor_minor,
+                mv::overdue_now,
+            ),
+        )
+    };
+}
+
+fn from_selected(row: SelectedRow) -> MovementRow {
+    let (entry_id, kind, amount_minor, counterparty, note, created_at, status, state, history) = row;
+    MovementRow { entry_id, kind, amount_minor, counterparty, note, created_at, status, state, history }
+}
+
+fn opened_at(conn: &mut DbConn, user_id: Uuid) -> Result<NaiveDateTime, StoreError> {
+    Ok(ma::table.filter(ma::user_id.eq(user_id.to_string())).select(ma::opened_at).first(conn)?)
+}
+
+/// The user's movements, newest first, strictly older than the `before` entry id.
+pub fn movements(
+    conn: &mut DbConn,
+    user_id: Uuid,
+    before: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Movement>, StoreError> {
+    let mut query = mv::table
+        .filter(mv::user_id.eq(user_id.to_string()))
+        .order(mv::entry_id.desc())
+        .limit(i64::from(limit))
+        .select(movement_columns!())
         .into_boxed();
     if let Some(before) = before {
         query = query.filter(mv::entry_id.lt(before.to_owned()));
     }
-    let rows: Vec<MovementRow> = query.load(conn)?;
-    rows.into_iter()
-        .map(|(id, kind, amount, counterparty, note, created_at, status, state, (score_value, score_eligible))| {
-            let corrupt = |what: &str| StoreError::Corrupt(format!("movements.{what} of entry {id}"));
-            Ok(Movement {
-                id: Uuid::parse_str(&id).map_err(|_| corrupt("entry_id"))?,
-                kind: MovementKind::from_db(&kind).ok_or_else(|| corrupt("kind"))?,
-                amount_minor: amount,
-                created_at: created_at.and_utc(),
-                counterparty,
-                note,
-                account: super::money::state_from_row(state)?,
-                status: UserStatus::from_db(&status).ok_or_else(|| corrupt("status"))?,
-                score_value: i64::from(score_value),
-                score_eligible,
-            })
-        })
-        .collect()
+    let rows: Vec<SelectedRow> = query.load(conn)?;
+    let opened_at = opened_at(conn, user_id)?;
+    rows.into_iter().map(|row| from_selected(row).into_movement(opened_at)).collect()
+}
+
+/// One of the user's movements (an idempotent replay rebuilds its answer from it).
+pub fn movement(conn: &mut DbConn, user_id: Uuid, entry_id: &str) -> Result<Movement, StoreError> {
+    let row: SelectedRow = mv::table
+        .filter(mv::user_id.eq(user_id.to_string()))
+        .filter(mv::entry_id.eq(entry_id))
+        .select(movement_columns!())
+        .first(conn)?;
+    from_selected(row).into_movement(opened_at(conn, user_id)?)
 }

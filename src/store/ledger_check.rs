@@ -166,6 +166,10 @@ pub fn check(conn: &mut DbConn) -> Result<LedgerReport, StoreError> {
                   CAST(COALESCE((SELECT SUM(i.late_fee_minor - i.late_fee_paid_minor) FROM installments i \
                                  WHERE i.user_id = m.user_id), 0) AS BIGINT) \
            FROM money_accounts m \
+           UNION ALL \
+           SELECT m.user_id, 'overdue_count', m.overdue_count, \
+                  (SELECT COUNT(*) FROM installments i WHERE i.user_id = m.user_id AND i.state = 'overdue') \
+           FROM money_accounts m \
          ) credit WHERE stored <> posted ORDER BY user_id, account LIMIT {LIST_LIMIT}"
     ))
     .load(conn)?;

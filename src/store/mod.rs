@@ -113,6 +113,19 @@ impl Db {
         .map_err(|_| StoreError::Cancelled)?
     }
 
+    /// Runs `f`, one statement that is a transaction by itself (PostgreSQL autocommit),
+    /// off the async workers, retried whole on contention. No BEGIN, no COMMIT: one round
+    /// trip when `f` sends one statement.
+    pub async fn statement<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnMut(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let retries = self.max_retries;
+        web::block(move || tx::retrying(&mut *pool.get()?, retries, f)).await.map_err(|_| StoreError::Cancelled)?
+    }
+
     /// Applies pending migrations.
     pub fn migrate(&self) -> Result<Vec<String>, String> {
         let mut conn = self.pool.get().map_err(|e| e.to_string())?;

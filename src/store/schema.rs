@@ -53,6 +53,7 @@ diesel::table! {
         overdue_days -> BigInt,
         collateral_settlements -> BigInt,
         vault_floor_minor -> BigInt,
+        overdue_count -> BigInt,
     }
 }
 
@@ -99,8 +100,12 @@ diesel::table! {
         principal_minor -> BigInt,
         fees_minor -> BigInt,
         late_fees_minor -> BigInt,
-        score_value -> Integer,
-        score_eligible -> Bool,
+        on_time_installments -> BigInt,
+        overdue_installments -> BigInt,
+        overdue_days -> BigInt,
+        collateral_settlements -> BigInt,
+        vault_floor_minor -> BigInt,
+        overdue_now -> Bool,
     }
 }
 
@@ -110,7 +115,8 @@ diesel::table! {
         idem_key -> Text,
         request_hash -> Text,
         response_status -> Integer,
-        response_body -> Text,
+        response_body -> Nullable<Text>,
+        entry_id -> Nullable<Text>,
         created_at -> Timestamp,
     }
 }

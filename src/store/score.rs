@@ -87,8 +87,7 @@ pub fn standing(conn: &mut DbConn, user_id: Uuid, now: DateTime<Utc>) -> Result<
         "SELECT m.wallet_minor, m.vault_minor, m.line, m.general_limit_minor, m.held_minor, m.principal_minor, \
                 m.fees_minor, m.late_fees_minor, m.opened_at, m.on_time_installments, m.overdue_installments, \
                 m.overdue_days, m.collateral_settlements, m.vault_floor_minor, u.status, \
-                EXISTS (SELECT 1 FROM installments i WHERE i.user_id = m.user_id AND i.state = 'overdue') \
-                    AS overdue_now \
+                m.overdue_count > 0 AS overdue_now \
          FROM money_accounts m JOIN users u ON u.id = m.user_id WHERE m.user_id = $1",
     )
     .bind::<Text, _>(user_id.to_string())

@@ -41,9 +41,18 @@ pub fn transaction<T, F>(conn: &mut DbConn, max_retries: u32, mut f: F) -> Resul
 where
     F: FnMut(&mut DbConn) -> Result<T, StoreError>,
 {
+    retrying(conn, max_retries, |c| attempt(c, &mut f))
+}
+
+/// Runs `f` (a transaction, or one statement that is a transaction by itself) again, up to
+/// `max_retries` times, while it fails in a way a fresh attempt can cure.
+pub fn retrying<T, F>(conn: &mut DbConn, max_retries: u32, mut f: F) -> Result<T, StoreError>
+where
+    F: FnMut(&mut DbConn) -> Result<T, StoreError>,
+{
     let mut retries = 0;
     loop {
-        match attempt(conn, &mut f) {
+        match f(conn) {
             Err(error) if error.is_retryable() && retries < max_retries => {
                 retries += 1;
                 metrics::counter!("db_transaction_retries_total", "backend" => conn.backend().as_str()).increment(1);

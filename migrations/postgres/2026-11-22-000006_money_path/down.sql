@@ -1,0 +1,18 @@
+DROP FUNCTION vl_transfer(text, text, text, text, text, bigint, text, timestamp);
+DROP FUNCTION vl_move(text, text, text, text, text, text, bigint, timestamp);
+DROP FUNCTION vl_answer(text, text, text);
+DROP TYPE vl_answer;
+DROP FUNCTION vl_record(text, text, bigint, text, text, timestamp, text, money_accounts);
+DROP FUNCTION vl_post(text, text, text, timestamp, text[], bigint[]);
+DROP FUNCTION vl_claim(text, text, text, text, timestamp);
+DROP FUNCTION vl_refuse_rule(text);
+DROP FUNCTION vl_refuse(text, text);
+DELETE FROM idempotency_keys WHERE response_body IS NULL;
+ALTER TABLE idempotency_keys DROP CONSTRAINT idempotency_answer, DROP COLUMN entry_id,
+    ALTER COLUMN response_body SET NOT NULL;
+ALTER TABLE movements ADD COLUMN score_value INTEGER NOT NULL DEFAULT 0,
+    ADD COLUMN score_eligible BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE movements DROP COLUMN on_time_installments, DROP COLUMN overdue_installments,
+    DROP COLUMN overdue_days, DROP COLUMN collateral_settlements, DROP COLUMN vault_floor_minor,
+    DROP COLUMN overdue_now;
+ALTER TABLE money_accounts DROP COLUMN overdue_count;

@@ -1,0 +1,224 @@
+-- The money path as one round trip: every score input lives on the account row, a movement
+-- keeps those inputs (the score is rated from them when shown), and an idempotency key can
+-- point at the movement it answered instead of holding a copy of the response.
+
+-- Installments overdue right now: kept with every state change, so no rule or snapshot
+-- has to read installments.
+ALTER TABLE money_accounts ADD COLUMN overdue_count BIGINT NOT NULL DEFAULT 0;
+UPDATE money_accounts m SET overdue_count =
+    (SELECT count(*) FROM installments i WHERE i.user_id = m.user_id AND i.state = 'overdue');
+ALTER TABLE money_accounts ADD CONSTRAINT money_overdue_count_range CHECK (overdue_count >= 0);
+
+-- Existing movements take the user's current history: the best that is known of it.
+ALTER TABLE movements
+    ADD COLUMN on_time_installments   BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN overdue_installments   BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN overdue_days           BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN collateral_settlements BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN vault_floor_minor      BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN overdue_now            BOOLEAN NOT NULL DEFAULT FALSE;
+UPDATE movements mv SET
+    on_time_installments = m.on_time_installments, overdue_installments = m.overdue_installments,
+    overdue_days = m.overdue_days, collateral_settlements = m.collateral_settlements,
+    vault_floor_minor = LEAST(m.vault_floor_minor, mv.vault_minor), overdue_now = m.overdue_count > 0
+FROM money_accounts m WHERE m.user_id = mv.user_id;
+ALTER TABLE movements DROP COLUMN score_value, DROP COLUMN score_eligible;
+
+-- A key answers either with the movement it made (entry_id) or with a stored body.
+ALTER TABLE idempotency_keys ALTER COLUMN response_body DROP NOT NULL, ADD COLUMN entry_id TEXT,
+    ADD CONSTRAINT idempotency_answer CHECK ((response_body IS NULL) <> (entry_id IS NULL));
+
+-- ---------------------------------------------------------------- building blocks
+-- Refusals leave through an exception, so the whole statement (the key claim included)
+-- rolls back and a refused request writes nothing. The service reads `vaultline:<code>`
+-- and the DETAIL; `rule` carries the account row so the service words the refusal with
+-- the same rule text it uses on SQLite.
+CREATE FUNCTION vl_refuse(p_code text, p_detail text DEFAULT '') RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION USING MESSAGE = 'vaultline:' || p_code, DETAIL = coalesce(p_detail, '');
+END $$;
+
+CREATE FUNCTION vl_refuse_rule(p_user text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE a money_accounts;
+BEGIN
+    SELECT * INTO a FROM money_accounts WHERE user_id = p_user;
+    PERFORM vl_refuse('rule', concat_ws(',', a.wallet_minor, a.vault_minor, a.line, a.general_limit_minor,
+        a.held_minor, a.principal_minor, a.fees_minor, a.late_fees_minor));
+END $$;
+
+-- Claims (user, key) for this request. NULL: claimed now, go on. Otherwise the entry id of
+-- the movement that answered it before. A concurrent claim of the same key waits on the
+-- unique index until the first commits (then replays) or rolls back (then claims).
+CREATE FUNCTION vl_claim(p_user text, p_key text, p_hash text, p_entry text, p_now timestamp)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE v_hash text; v_entry text;
+BEGIN
+    INSERT INTO idempotency_keys (user_id, idem_key, request_hash, response_status, entry_id, created_at)
+    VALUES (p_user, p_key, p_hash, 201, p_entry, p_now) ON CONFLICT DO NOTHING;
+    IF FOUND THEN
+        RETURN NULL;
+    END IF;
+    SELECT request_hash, entry_id INTO v_hash, v_entry FROM idempotency_keys
+     WHERE user_id = p_user AND idem_key = p_key;
+    IF v_hash IS DISTINCT FROM p_hash THEN
+        PERFORM vl_refuse('key_reused');
+    END IF;
+    IF v_entry IS NULL THEN
+        PERFORM vl_refuse('stored_answer');
+    END IF;
+    RETURN v_entry;
+END $$;
+
+-- One balanced journal entry. Asserts what the service asserts: at least two legs, none
+-- zero, summing to zero.
+CREATE FUNCTION vl_post(p_entry text, p_kind text, p_user text, p_now timestamp, p_accounts text[], p_amounts bigint[])
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF cardinality(p_accounts) < 2 OR cardinality(p_accounts) <> cardinality(p_amounts)
+       OR 0 = ANY (p_amounts) OR (SELECT sum(x) FROM unnest(p_amounts) x) <> 0 THEN
+        PERFORM vl_refuse('corrupt', format('refusing an unbalanced %s entry: %s %s', p_kind, p_accounts, p_amounts));
+    END IF;
+    INSERT INTO journal_entries (id, kind, user_id, created_at) VALUES (p_entry, p_kind, p_user, p_now);
+    INSERT INTO postings (entry_id, account_id, amount_minor)
+        SELECT p_entry, t.account, t.amount FROM unnest(p_accounts, p_amounts) AS t(account, amount);
+END $$;
+
+-- How the entry looks to one user: their account row right after it, score inputs included.
+CREATE FUNCTION vl_record(p_entry text, p_kind text, p_amount bigint, p_counterparty text, p_note text,
+                          p_now timestamp, p_status text, a money_accounts)
+RETURNS void LANGUAGE sql AS $$
+    INSERT INTO movements (entry_id, user_id, kind, amount_minor, counterparty, note, created_at, status,
+        wallet_minor, vault_minor, line, general_limit_minor, held_minor, principal_minor, fees_minor,
+        late_fees_minor, on_time_installments, overdue_installments, overdue_days, collateral_settlements,
+        vault_floor_minor, overdue_now)
+    VALUES (p_entry, a.user_id, p_kind, p_amount, p_counterparty, p_note, p_now, p_status,
+        a.wallet_minor, a.vault_minor, a.line, a.general_limit_minor, a.held_minor, a.principal_minor, a.fees_minor,
+        a.late_fees_minor, a.on_time_installments, a.overdue_installments, a.overdue_days, a.collateral_settlements,
+        LEAST(a.vault_floor_minor, a.vault_minor), a.overdue_count > 0)
+$$;
+
+-- What every money function answers: the caller's movement, fresh or replayed.
+CREATE TYPE vl_answer AS (
+    outcome text, entry_id text, kind text, amount_minor bigint, counterparty text, note text,
+    created_at timestamp, status text, wallet_minor bigint, vault_minor bigint, line text,
+    general_limit_minor bigint, held_minor bigint, principal_minor bigint, fees_minor bigint,
+    late_fees_minor bigint, on_time_installments bigint, overdue_installments bigint, overdue_days bigint,
+    collateral_settlements bigint, vault_floor_minor bigint, overdue_now boolean, opened_at timestamp);
+
+CREATE FUNCTION vl_answer(p_outcome text, p_user text, p_entry text) RETURNS SETOF vl_answer LANGUAGE sql AS $$
+    SELECT p_outcome, mv.entry_id, mv.kind, mv.amount_minor, mv.counterparty, mv.note, mv.created_at, mv.status,
+        mv.wallet_minor, mv.vault_minor, mv.line, mv.general_limit_minor, mv.held_minor, mv.principal_minor,
+        mv.fees_minor, mv.late_fees_minor, mv.on_time_installments, mv.overdue_installments, mv.overdue_days,
+        mv.collateral_settlements, mv.vault_floor_minor, mv.overdue_now, m.opened_at
+    FROM movements mv JOIN money_accounts m ON m.user_id = mv.user_id
+    WHERE mv.user_id = p_user AND mv.entry_id = p_entry
+$$;
+
+-- ---------------------------------------------------------------- the operations
+-- Each is one call, so one round trip and (in autocommit) one transaction: claim the key,
+-- apply the rule as one conditional UPDATE, write the entry, its postings, the movements
+-- and the limit history, and answer the movement. Twins: src/store/money/sqlite.rs.
+
+-- deposit | withdrawal | vault_lock | vault_unlock, on the caller's own account.
+CREATE FUNCTION vl_move(p_op text, p_user text, p_key text, p_hash text, p_entry text, p_limit_id text,
+                        p_amount bigint, p_now timestamp)
+RETURNS SETOF vl_answer LANGUAGE plpgsql AS $$
+DECLARE
+    v_replay text := vl_claim(p_user, p_key, p_hash, p_entry, p_now);
+    v_wallet text := p_user || ':wallet';
+    v_vault text := p_user || ':vault';
+    a money_accounts;
+BEGIN
+    IF v_replay IS NOT NULL THEN
+        RETURN QUERY SELECT * FROM vl_answer('replay', p_user, v_replay);
+        RETURN;
+    END IF;
+    IF p_amount <= 0 THEN
+        PERFORM vl_refuse('corrupt', 'amount must be positive');
+    END IF;
+    IF (SELECT status FROM users WHERE id = p_user) IS DISTINCT FROM 'active' THEN
+        PERFORM vl_refuse('account_frozen');
+    END IF;
+    CASE p_op
+    WHEN 'deposit' THEN
+        UPDATE money_accounts SET wallet_minor = wallet_minor + p_amount
+         WHERE user_id = p_user RETURNING * INTO a;
+        PERFORM vl_post(p_entry, p_op, p_user, p_now, ARRAY['sys:external_funding', v_wallet], ARRAY[-p_amount, p_amount]);
+    WHEN 'withdrawal' THEN
+        UPDATE money_accounts SET wallet_minor = wallet_minor - p_amount
+         WHERE user_id = p_user AND wallet_minor >= p_amount RETURNING * INTO a;
+        PERFORM vl_post(p_entry, p_op, p_user, p_now, ARRAY[v_wallet, 'sys:external_funding'], ARRAY[-p_amount, p_amount]);
+    WHEN 'vault_lock' THEN
+        UPDATE money_accounts SET wallet_minor = wallet_minor - p_amount, vault_minor = vault_minor + p_amount
+         WHERE user_id = p_user AND wallet_minor >= p_amount RETURNING * INTO a;
+        PERFORM vl_post(p_entry, p_op, p_user, p_now, ARRAY[v_wallet, v_vault], ARRAY[-p_amount, p_amount]);
+    WHEN 'vault_unlock' THEN
+        -- On a secured line the vault may not drop below the exposure it pledges.
+        UPDATE money_accounts SET vault_minor = vault_minor - p_amount, wallet_minor = wallet_minor + p_amount,
+               vault_floor_minor = LEAST(vault_floor_minor, vault_minor - p_amount)
+         WHERE user_id = p_user AND vault_minor >= p_amount
+           AND (line = 'general' OR vault_minor - p_amount >= held_minor + principal_minor + fees_minor + late_fees_minor)
+        RETURNING * INTO a;
+        PERFORM vl_post(p_entry, p_op, p_user, p_now, ARRAY[v_vault, v_wallet], ARRAY[-p_amount, p_amount]);
+    ELSE
+        PERFORM vl_refuse('corrupt', 'unknown operation ' || p_op);
+    END CASE;
+    IF a.user_id IS NULL THEN
+        PERFORM vl_refuse_rule(p_user);
+    END IF;
+    -- On a secured line the limit is the vault: a vault change is a limit change.
+    IF a.line = 'secured' AND p_op IN ('vault_lock', 'vault_unlock') THEN
+        INSERT INTO limit_history (id, user_id, line, limit_before, limit_after, reason, created_at)
+        VALUES (p_limit_id, p_user, a.line,
+                a.vault_minor + CASE p_op WHEN 'vault_lock' THEN -p_amount ELSE p_amount END,
+                a.vault_minor, p_op, p_now);
+    END IF;
+    PERFORM vl_record(p_entry, p_op, p_amount, NULL, NULL, p_now, 'active', a);
+    RETURN QUERY SELECT * FROM vl_answer('fresh', p_user, p_entry);
+END $$;
+
+-- Wallet to wallet. The two rows are locked in user-id order (C collation, the order the
+-- service uses on SQLite too), so opposite transfers never deadlock.
+CREATE FUNCTION vl_transfer(p_user text, p_key text, p_hash text, p_entry text, p_to text, p_amount bigint,
+                            p_note text, p_now timestamp)
+RETURNS SETOF vl_answer LANGUAGE plpgsql AS $$
+DECLARE
+    v_replay text := vl_claim(p_user, p_key, p_hash, p_entry, p_now);
+    v_from_name text; v_from_status text; v_to_id text; v_to_status text;
+    a money_accounts; b money_accounts;
+BEGIN
+    IF v_replay IS NOT NULL THEN
+        RETURN QUERY SELECT * FROM vl_answer('replay', p_user, v_replay);
+        RETURN;
+    END IF;
+    IF p_amount <= 0 THEN
+        PERFORM vl_refuse('corrupt', 'amount must be positive');
+    END IF;
+    SELECT id, status INTO v_to_id, v_to_status FROM users WHERE username = p_to;
+    IF v_to_id IS NULL THEN
+        PERFORM vl_refuse('recipient_not_found');
+    END IF;
+    IF v_to_id = p_user THEN
+        PERFORM vl_refuse('self_transfer');
+    END IF;
+    SELECT username, status INTO v_from_name, v_from_status FROM users WHERE id = p_user;
+    IF v_from_status IS DISTINCT FROM 'active' THEN
+        PERFORM vl_refuse('account_frozen');
+    END IF;
+    IF v_to_id COLLATE "C" < p_user COLLATE "C" THEN
+        UPDATE money_accounts SET wallet_minor = wallet_minor + p_amount WHERE user_id = v_to_id RETURNING * INTO b;
+    END IF;
+    UPDATE money_accounts SET wallet_minor = wallet_minor - p_amount
+     WHERE user_id = p_user AND wallet_minor >= p_amount RETURNING * INTO a;
+    IF a.user_id IS NULL THEN
+        PERFORM vl_refuse_rule(p_user);
+    END IF;
+    IF b.user_id IS NULL THEN
+        UPDATE money_accounts SET wallet_minor = wallet_minor + p_amount WHERE user_id = v_to_id RETURNING * INTO b;
+    END IF;
+    PERFORM vl_post(p_entry, 'transfer', p_user, p_now, ARRAY[p_user || ':wallet', v_to_id || ':wallet'],
+                    ARRAY[-p_amount, p_amount]);
+    PERFORM vl_record(p_entry, 'transfer_out', p_amount, p_to, p_note, p_now, v_from_status, a);
+    PERFORM vl_record(p_entry, 'transfer_in', p_amount, v_from_name, p_note, p_now, v_to_status, b);
+    RETURN QUERY SELECT * FROM vl_answer('fresh', p_user, p_entry);
+END $$;

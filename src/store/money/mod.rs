@@ -1,0 +1,155 @@
+//! The caller's own money operations (deposit, withdrawal, vault lock and unlock,
+//! transfer), each applied at most once per idempotency key.
+//!
+//! Every rule is written once per backend, side by side: `pg.rs` calls one function
+//! defined by a migration (one round trip, one autocommit transaction), `sqlite.rs` runs
+//! the statements one by one inside a write transaction (in-process calls are cheap).
+//! The differential test runs the same operations on both and compares the answers.
+
+mod pg;
+mod sqlite;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::idempotency::StoredResponse;
+use super::schema::money_accounts as ma;
+use super::{Backend, Db, DbConn, StoreError};
+use crate::domain::account::{AccountState, CreditLine, Refusal, Source};
+use crate::domain::money::Amount;
+use crate::domain::movement::{Movement, Note};
+use crate::domain::user::Username;
+
+/// The columns of the account row every operation returns (as `StateRow`).
+macro_rules! state_columns {
+    () => {
+        (
+            $crate::store::schema::money_accounts::wallet_minor,
+            $crate::store::schema::money_accounts::vault_minor,
+            $crate::store::schema::money_accounts::line,
+            $crate::store::schema::money_accounts::general_limit_minor,
+            $crate::store::schema::money_accounts::held_minor,
+            $crate::store::schema::money_accounts::principal_minor,
+            $crate::store::schema::money_accounts::fees_minor,
+            $crate::store::schema::money_accounts::late_fees_minor,
+        )
+    };
+}
+pub(crate) use state_columns;
+
+pub type StateRow = (i64, i64, String, i64, i64, i64, i64, i64);
+pub(super) type FullRow = (StateRow, chrono::NaiveDateTime);
+
+pub fn state_from_row(row: StateRow) -> Result<AccountState, StoreError> {
+    let (wallet, vault, line, general_limit, held, principal, fees, late_fees) = row;
+    AccountState {
+        wallet_minor: wallet,
+        vault_minor: vault,
+        line: CreditLine::from_db(&line).ok_or_else(|| StoreError::Corrupt(format!("credit line `{line}`")))?,
+        general_limit_minor: general_limit,
+        held_minor: held,
+        principal_minor: principal,
+        fees_minor: fees,
+        late_fees_minor: late_fees,
+    }
+    .checked()
+    .map_err(StoreError::Corrupt)
+}
+
+/// The account as stored now.
+pub fn account(conn: &mut DbConn, user_id: Uuid) -> Result<AccountState, StoreError> {
+    account_and_overdue(conn, user_id).map(|(state, _)| state)
+}
+
+/// The account as stored now, and how many of the user's installments are overdue.
+pub fn account_and_overdue(conn: &mut DbConn, user_id: Uuid) -> Result<(AccountState, i64), StoreError> {
+    let (row, overdue): (StateRow, i64) = ma::table
+        .filter(ma::user_id.eq(user_id.to_string()))
+        .select((state_columns!(), ma::overdue_count))
+        .first(conn)?;
+    Ok((state_from_row(row)?, overdue))
+}
+
+/// What the caller asks for.
+#[derive(Clone, Debug)]
+pub enum MoneyOp {
+    Deposit(Amount),
+    Withdrawal(Amount),
+    VaultLock(Amount),
+    VaultUnlock(Amount),
+    Transfer { to: Username, amount: Amount, note: Option<Note> },
+}
+
+impl MoneyOp {
+    /// The operation's name in the journal (and in the PostgreSQL function).
+    fn name(&self) -> &'static str {
+        match self {
+            MoneyOp::Deposit(_) => "deposit",
+            MoneyOp::Withdrawal(_) => "withdrawal",
+            MoneyOp::VaultLock(_) => "vault_lock",
+            MoneyOp::VaultUnlock(_) => "vault_unlock",
+            MoneyOp::Transfer { .. } => "transfer",
+        }
+    }
+
+    fn amount(&self) -> Amount {
+        match self {
+            MoneyOp::Deposit(a) | MoneyOp::Withdrawal(a) | MoneyOp::VaultLock(a) | MoneyOp::VaultUnlock(a) => *a,
+            MoneyOp::Transfer { amount, .. } => *amount,
+        }
+    }
+
+    /// Words the rule that refused the operation, from the account as it stood. One text
+    /// for both backends: PostgreSQL sends the account row with its refusal.
+    fn refusal(&self, state: &AccountState) -> Refusal {
+        let x = self.amount().minor();
+        match self {
+            MoneyOp::VaultUnlock(_) if state.vault_minor < x => {
+                Refusal::InsufficientFunds { from: Source::Vault, balance_minor: state.vault_minor }
+            }
+            MoneyOp::VaultUnlock(_) => Refusal::VaultPledged { unlockable_minor: state.unlockable_minor() },
+            // A deposit has no rule besides the account being active.
+            MoneyOp::Deposit(_) => Refusal::AccountFrozen,
+            _ => Refusal::InsufficientFunds { from: Source::Wallet, balance_minor: state.wallet_minor },
+        }
+    }
+}
+
+/// One idempotent request: who asks, under which key, for what (the request's hash), when.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub user_id: Uuid,
+    pub key: String,
+    pub request_hash: String,
+    pub now: DateTime<Utc>,
+}
+
+/// How a request was answered.
+pub enum Answer {
+    /// Applied now.
+    Fresh(Movement),
+    /// Applied before under this key: the same movement again.
+    Replay(Movement),
+    /// The key was used for a different request.
+    Mismatch,
+    /// A key saved with a whole response body (by a route that stores bodies).
+    Stored(StoredResponse),
+}
+
+/// Applies `op` at most once per (caller, key): one round trip on PostgreSQL, one write
+/// transaction on SQLite.
+pub async fn apply(db: &Db, call: Call, op: MoneyOp) -> Result<Answer, StoreError> {
+    match db.backend() {
+        Backend::Postgres => db.statement(move |conn| pg::run(conn, &call, &op)).await,
+        Backend::Sqlite => db.write(move |conn| sqlite::run(conn, &call, &op)).await,
+    }
+}
+
+/// The same, on a connection the caller holds (tests count its round trips).
+pub fn apply_on(conn: &mut DbConn, max_retries: u32, call: &Call, op: &MoneyOp) -> Result<Answer, StoreError> {
+    match conn.backend() {
+        Backend::Postgres => super::tx::retrying(conn, max_retries, |c| pg::run(c, call, op)),
+        Backend::Sqlite => super::transaction(conn, max_retries, |c| sqlite::run(c, call, op)),
+    }
+}

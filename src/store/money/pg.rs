@@ -1,0 +1,185 @@
+//! The money operations on PostgreSQL: one call of a function defined by the
+//! `money_path` migration, sent outside any explicit transaction, so the operation is one
+//! round trip and one autocommit transaction. Functions rather than one data-modifying
+//! CTE per operation because a refusal must undo the key claim (an exception does, for
+//! the whole statement), and because plpgsql keeps each inner statement's plan.
+
+use diesel::prelude::*;
+use diesel::result::Error as DieselError;
+use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
+use uuid::Uuid;
+
+use super::{Answer, Call, MoneyOp};
+use crate::domain::account::{AccountState, CreditLine, Refusal};
+use crate::store::idempotency::{self, Lookup, Stored};
+use crate::store::ledger::MovementRow;
+use crate::store::{DbConn, StoreError};
+
+pub fn run(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Answer, StoreError> {
+    let entry = Uuid::now_v7().to_string();
+    let (user, now, x) = (call.user_id.to_string(), call.now.naive_utc(), op.amount().minor());
+    let answered: Result<AnswerRow, DieselError> = match op {
+        MoneyOp::Transfer { to, note, .. } => {
+            diesel::sql_query("SELECT * FROM vl_transfer($1, $2, $3, $4, $5, $6, $7, $8)")
+                .bind::<Text, _>(&user)
+                .bind::<Text, _>(&call.key)
+                .bind::<Text, _>(&call.request_hash)
+                .bind::<Text, _>(&entry)
+                .bind::<Text, _>(to.as_str())
+                .bind::<BigInt, _>(x)
+                .bind::<Nullable<Text>, _>(note.as_ref().map(|n| n.as_str()))
+                .bind::<Timestamp, _>(now)
+                .get_result(conn)
+        }
+        _ => diesel::sql_query("SELECT * FROM vl_move($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind::<Text, _>(op.name())
+            .bind::<Text, _>(&user)
+            .bind::<Text, _>(&call.key)
+            .bind::<Text, _>(&call.request_hash)
+            .bind::<Text, _>(&entry)
+            .bind::<Text, _>(Uuid::now_v7().to_string())
+            .bind::<BigInt, _>(x)
+            .bind::<Timestamp, _>(now)
+            .get_result(conn),
+    };
+    match answered {
+        Ok(row) => row.into_answer(),
+        Err(e) => refused(conn, call, op, e),
+    }
+}
+
+/// A refusal raised by the function (`vaultline:<code>`, with a DETAIL), or a real error.
+fn refused(conn: &mut DbConn, call: &Call, op: &MoneyOp, error: DieselError) -> Result<Answer, StoreError> {
+    let DieselError::DatabaseError(_, ref info) = error else { return Err(error.into()) };
+    let Some(code) = info.message().strip_prefix("vaultline:") else { return Err(error.into()) };
+    let detail = info.details().unwrap_or_default();
+    let refusal = match code {
+        "account_frozen" => Refusal::AccountFrozen,
+        "recipient_not_found" => Refusal::RecipientNotFound,
+        "self_transfer" => Refusal::SelfTransfer,
+        "rule" => op.refusal(&account_from_detail(detail)?),
+        "key_reused" => return Ok(Answer::Mismatch),
+        // Saved by a route that stores whole bodies: a second round trip reads it.
+        "stored_answer" => {
+            return match idempotency::lookup(conn, call.user_id, &call.key, &call.request_hash)? {
+                Lookup::Replay(Stored::Body(response)) => Ok(Answer::Stored(response)),
+                _ => Err(StoreError::Contended("idempotency key changed while read")),
+            };
+        }
+        _ => return Err(StoreError::Corrupt(format!("{code}: {detail}"))),
+    };
+    Err(StoreError::Refused(refusal))
+}
+
+/// `wallet,vault,line,general_limit,held,principal,fees,late_fees`, as `vl_refuse_rule` sends it.
+fn account_from_detail(detail: &str) -> Result<AccountState, StoreError> {
+    let corrupt = || StoreError::Corrupt(format!("refusal detail `{detail}`"));
+    let fields: Vec<&str> = detail.split(',').collect();
+    let [wallet, vault, line, general_limit, held, principal, fees, late_fees] = fields[..] else {
+        return Err(corrupt());
+    };
+    let n = |text: &str| text.parse::<i64>().map_err(|_| corrupt());
+    AccountState {
+        wallet_minor: n(wallet)?,
+        vault_minor: n(vault)?,
+        line: CreditLine::from_db(line).ok_or_else(corrupt)?,
+        general_limit_minor: n(general_limit)?,
+        held_minor: n(held)?,
+        principal_minor: n(principal)?,
+        fees_minor: n(fees)?,
+        late_fees_minor: n(late_fees)?,
+    }
+    .checked()
+    .map_err(StoreError::Corrupt)
+}
+
+/// A row of type `vl_answer`: the caller's movement and when their account was opened.
+#[derive(QueryableByName)]
+struct AnswerRow {
+    #[diesel(sql_type = Text)]
+    outcome: String,
+    #[diesel(sql_type = Text)]
+    entry_id: String,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = BigInt)]
+    amount_minor: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    counterparty: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    note: Option<String>,
+    #[diesel(sql_type = Timestamp)]
+    created_at: chrono::NaiveDateTime,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = BigInt)]
+    wallet_minor: i64,
+    #[diesel(sql_type = BigInt)]
+    vault_minor: i64,
+    #[diesel(sql_type = Text)]
+    line: String,
+    #[diesel(sql_type = BigInt)]
+    general_limit_minor: i64,
+    #[diesel(sql_type = BigInt)]
+    held_minor: i64,
+    #[diesel(sql_type = BigInt)]
+    principal_minor: i64,
+    #[diesel(sql_type = BigInt)]
+    fees_minor: i64,
+    #[diesel(sql_type = BigInt)]
+    late_fees_minor: i64,
+    #[diesel(sql_type = BigInt)]
+    on_time_installments: i64,
+    #[diesel(sql_type = BigInt)]
+    overdue_installments: i64,
+    #[diesel(sql_type = BigInt)]
+    overdue_days: i64,
+    #[diesel(sql_type = BigInt)]
+    collateral_settlements: i64,
+    #[diesel(sql_type = BigInt)]
+    vault_floor_minor: i64,
+    #[diesel(sql_type = Bool)]
+    overdue_now: bool,
+    #[diesel(sql_type = Timestamp)]
+    opened_at: chrono::NaiveDateTime,
+}
+
+impl AnswerRow {
+    fn into_answer(self) -> Result<Answer, StoreError> {
+        let fresh = match self.outcome.as_str() {
+            "fresh" => true,
+            "replay" => false,
+            other => return Err(StoreError::Corrupt(format!("money function outcome `{other}`"))),
+        };
+        let opened_at = self.opened_at;
+        let movement = MovementRow {
+            entry_id: self.entry_id,
+            kind: self.kind,
+            amount_minor: self.amount_minor,
+            counterparty: self.counterparty,
+            note: self.note,
+            created_at: self.created_at,
+            status: self.status,
+            state: (
+                self.wallet_minor,
+                self.vault_minor,
+                self.line,
+                self.general_limit_minor,
+                self.held_minor,
+                self.principal_minor,
+                self.fees_minor,
+                self.late_fees_minor,
+            ),
+            history: (
+                self.on_time_installments,
+                self.overdue_installments,
+                self.overdue_days,
+                self.collateral_settlements,
+                self.vault_floor_minor,
+                self.overdue_now,
+            ),
+        }
+        .into_movement(opened_at)?;
+        Ok(if fresh { Answer::Fresh(movement) } else { Answer::Replay(movement) })
+    }
+}

@@ -1,0 +1,196 @@
+//! The money operations on SQLite: statement by statement inside one write transaction
+//! (`BEGIN IMMEDIATE`, so writers take turns). Each rule is one conditional UPDATE of the
+//! account row; the entry, the movements and the key follow. Twin of the functions in
+//! migrations/postgres/…_money_path.
+
+use chrono::{DateTime, Utc};
+use diesel::dsl::exists;
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::{Answer, Call, FullRow, MoneyOp, state_columns, state_from_row};
+use crate::domain::account::{CreditLine, Refusal};
+use crate::domain::money::Amount;
+use crate::domain::movement::{Movement, MovementKind};
+use crate::domain::user::{UserStatus, Username};
+use crate::store::idempotency::{self, Lookup, Stored};
+use crate::store::ledger::{self, EXTERNAL_FUNDING, UserAccount, account_id};
+use crate::store::limits::{self, LimitReason};
+use crate::store::schema::{money_accounts as ma, users};
+use crate::store::{DbConn, StoreError};
+
+pub fn run(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Answer, StoreError> {
+    match idempotency::lookup(conn, call.user_id, &call.key, &call.request_hash)? {
+        Lookup::Replay(Stored::Entry(id)) => return Ok(Answer::Replay(ledger::movement(conn, call.user_id, &id)?)),
+        Lookup::Replay(Stored::Body(response)) => return Ok(Answer::Stored(response)),
+        Lookup::Mismatch => return Ok(Answer::Mismatch),
+        Lookup::Absent => {}
+    }
+    let (user_id, amount, now) = (call.user_id, op.amount(), call.now);
+    let movement = match op {
+        MoneyOp::Transfer { to, note, .. } => {
+            transfer(conn, user_id, to, amount, note.as_ref().map(|n| n.as_str().to_owned()), now)?
+        }
+        _ => single(conn, user_id, op, amount, now)?,
+    };
+    idempotency::save_entry(conn, user_id, &call.key, &call.request_hash, movement.id, call.now)?;
+    Ok(Answer::Fresh(movement))
+}
+
+/// Why a conditional update matched no row: a frozen account, or the rule itself.
+fn refusal(conn: &mut DbConn, user_id: Uuid, op: &MoneyOp) -> StoreError {
+    let status: Result<String, _> =
+        users::table.filter(users::id.eq(user_id.to_string())).select(users::status).first(conn);
+    match status {
+        Ok(s) if s == UserStatus::Frozen.as_str() => StoreError::Refused(Refusal::AccountFrozen),
+        Ok(_) => match super::account(conn, user_id) {
+            Ok(state) => StoreError::Refused(op.refusal(&state)),
+            Err(e) => e,
+        },
+        Err(e) => e.into(),
+    }
+}
+
+macro_rules! active {
+    ($uid:expr) => {
+        exists(users::table.filter(users::id.eq($uid)).filter(users::status.eq(UserStatus::Active.as_str())))
+    };
+}
+
+/// Deposit, withdrawal, lock or unlock: one conditional UPDATE decides and applies.
+fn single(
+    conn: &mut DbConn,
+    user_id: Uuid,
+    op: &MoneyOp,
+    amount: Amount,
+    now: DateTime<Utc>,
+) -> Result<Movement, StoreError> {
+    let (uid, x) = (user_id.to_string(), amount.minor());
+    let account = ma::table.filter(ma::user_id.eq(&uid)).filter(active!(&uid));
+    let exposure = ma::held_minor + ma::principal_minor + ma::fees_minor + ma::late_fees_minor;
+    let returning = (state_columns!(), ma::opened_at);
+    let (wallet, vault) = (account_id(user_id, UserAccount::Wallet), account_id(user_id, UserAccount::Vault));
+    let (row, kind, legs): (Option<FullRow>, MovementKind, [(String, i64); 2]) = match op {
+        MoneyOp::Deposit(_) => (
+            diesel::update(account)
+                .set(ma::wallet_minor.eq(ma::wallet_minor + x))
+                .returning(returning)
+                .get_result(conn)
+                .optional()?,
+            MovementKind::Deposit,
+            [(EXTERNAL_FUNDING.to_owned(), -x), (wallet, x)],
+        ),
+        MoneyOp::Withdrawal(_) => (
+            diesel::update(account.filter(ma::wallet_minor.ge(x)))
+                .set(ma::wallet_minor.eq(ma::wallet_minor - x))
+                .returning(returning)
+                .get_result(conn)
+                .optional()?,
+            MovementKind::Withdrawal,
+            [(wallet, -x), (EXTERNAL_FUNDING.to_owned(), x)],
+        ),
+        MoneyOp::VaultLock(_) => (
+            diesel::update(account.filter(ma::wallet_minor.ge(x)))
+                .set((ma::wallet_minor.eq(ma::wallet_minor - x), ma::vault_minor.eq(ma::vault_minor + x)))
+                .returning(returning)
+                .get_result(conn)
+                .optional()?,
+            MovementKind::VaultLock,
+            [(wallet, -x), (vault, x)],
+        ),
+        // On a secured line the vault may not drop below the exposure it pledges; the check
+        // and the change are one statement, so no concurrent spend can slip between them.
+        MoneyOp::VaultUnlock(_) => (
+            diesel::update(
+                account
+                    .filter(ma::vault_minor.ge(x))
+                    .filter(ma::line.eq(CreditLine::General.as_str()).or((ma::vault_minor - x).ge(exposure))),
+            )
+            .set((ma::vault_minor.eq(ma::vault_minor - x), ma::wallet_minor.eq(ma::wallet_minor + x)))
+            .returning(returning)
+            .get_result(conn)
+            .optional()?,
+            MovementKind::VaultUnlock,
+            [(vault, -x), (wallet, x)],
+        ),
+        MoneyOp::Transfer { .. } => unreachable!("transfers have their own path"),
+    };
+    let Some(row) = row else { return Err(refusal(conn, user_id, op)) };
+    let state = state_from_row(row.0)?;
+    if kind == MovementKind::VaultUnlock {
+        crate::store::score::lower_vault_floor(conn, user_id)?;
+    }
+    if state.line == CreditLine::Secured && matches!(kind, MovementKind::VaultLock | MovementKind::VaultUnlock) {
+        // On a secured line the limit is the vault: a vault change is a limit change.
+        let (before, reason) = if kind == MovementKind::VaultLock {
+            (state.vault_minor - x, LimitReason::VaultLock)
+        } else {
+            (state.vault_minor + x, LimitReason::VaultUnlock)
+        };
+        limits::record(conn, user_id, state.line, before, state.vault_minor, reason, now)?;
+    }
+    let entry = ledger::post_entry(conn, kind.as_str(), Some(user_id), now, &legs)?;
+    ledger::record(conn, user_id, entry, kind, x, None, None, now)
+}
+
+/// Moves money between two wallets. Rows are updated in user-id order so two opposite
+/// transfers between the same users never deadlock.
+fn transfer(
+    conn: &mut DbConn,
+    from: Uuid,
+    to: &Username,
+    amount: Amount,
+    note: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Movement, StoreError> {
+    let x = amount.minor();
+    let parties: Vec<(String, String, String)> = users::table
+        .filter(users::username.eq(to.as_str()).or(users::id.eq(from.to_string())))
+        .select((users::id, users::username, users::status))
+        .load(conn)?;
+    let sender_name = parties
+        .iter()
+        .find(|(id, _, _)| *id == from.to_string())
+        .map(|(_, name, _)| name.clone())
+        .ok_or_else(|| StoreError::Corrupt(format!("sender {from} has no user row")))?;
+    let Some((recipient, _, _)) = parties.iter().find(|(_, name, _)| name == to.as_str()).cloned() else {
+        return Err(StoreError::Refused(Refusal::RecipientNotFound));
+    };
+    let to_id = Uuid::parse_str(&recipient).map_err(|_| StoreError::Corrupt(format!("users.id {recipient}")))?;
+    if to_id == from {
+        return Err(StoreError::Refused(Refusal::SelfTransfer));
+    }
+
+    let uid = from.to_string();
+    let debit = |conn: &mut DbConn| -> Result<Option<FullRow>, StoreError> {
+        Ok(diesel::update(ma::table.filter(ma::user_id.eq(&uid)).filter(ma::wallet_minor.ge(x)).filter(active!(&uid)))
+            .set(ma::wallet_minor.eq(ma::wallet_minor - x))
+            .returning((state_columns!(), ma::opened_at))
+            .get_result(conn)
+            .optional()?)
+    };
+    let credit = |conn: &mut DbConn| -> Result<FullRow, StoreError> {
+        Ok(diesel::update(ma::table.filter(ma::user_id.eq(&recipient)))
+            .set(ma::wallet_minor.eq(ma::wallet_minor + x))
+            .returning((state_columns!(), ma::opened_at))
+            .get_result(conn)?)
+    };
+    let (sent, received) = if from < to_id {
+        let sent = debit(conn)?;
+        let received = if sent.is_some() { Some(credit(conn)?) } else { None };
+        (sent, received)
+    } else {
+        let received = credit(conn)?;
+        (debit(conn)?, Some(received))
+    };
+    if sent.is_none() || received.is_none() {
+        let op = MoneyOp::Transfer { to: to.clone(), amount, note: None };
+        return Err(refusal(conn, from, &op));
+    }
+    let legs = [(account_id(from, UserAccount::Wallet), -x), (account_id(to_id, UserAccount::Wallet), x)];
+    let id = ledger::post_entry(conn, "transfer", Some(from), now, &legs)?;
+    let outgoing =
+        ledger::record(conn, from, id, MovementKind::TransferOut, x, Some(to.to_string()), note.clone(), now)?;
+    ledger::record(conn, to_id, id, MovementKind::TransferIn, x, Some(sender_name), note, now)?;
+    Ok(outgoing)
+}
