@@ -38,6 +38,28 @@ PGBENCH_TPS=$(grep -Eo 'tps = [0-9.]+' "$WORK/pgbench.log" | head -n1 | awk '{pr
 PGBENCH_LAT=$(grep -Eo 'latency average = [0-9.]+' "$WORK/pgbench.log" | awk '{print $4}')
 say "pgbench: $PGBENCH_TPS tps (latency average $PGBENCH_LAT ms)"
 
+# The SQL of one transfer replayed by pgbench beside TPC-B: the 12 round trips the service
+# sent before the one-round-trip money path, the same rows as one data-modifying CTE, and
+# the function call the service sends now (scripts/perf/).
+say "SQL floor of a transfer (scripts/perf), -c $C -j 2 -T $T each"
+psql_admin -c "DROP DATABASE IF EXISTS vaultline_floor" -c "CREATE DATABASE vaultline_floor"
+"$BIN" --database-url "postgres://$PG_USER@$PG_HOST:$PG_PORT/vaultline_floor" migrate > /dev/null
+psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d vaultline_floor -qAt -v ON_ERROR_STOP=1 > /dev/null <<'SQL'
+INSERT INTO users (id, username, display_name, password_hash, role, created_at)
+  SELECT 'u' || lpad(g::text, 35, '0'), 'user_' || g, 'u', 'x', 'user', now() FROM generate_series(1, 200) g;
+INSERT INTO money_accounts (user_id, opened_at, wallet_minor) SELECT id, now(), 90000000 FROM users;
+INSERT INTO ledger_accounts (id, user_id, kind) SELECT id || ':wallet', id, 'wallet' FROM users;
+SQL
+declare -a FLOOR
+for script in transfer-12-round-trips transfer-one-cte transfer-function; do
+  tps=$(pgbench -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -n -M extended -c "$C" -j 2 -T "$T" --max-tries=20 \
+          -f "scripts/perf/$script.sql" vaultline_floor 2>&1 | grep -Eo '^tps = [0-9.]+' | awk '{print $3}')
+  say "  $script: ${tps:-?} tps"
+  FLOOR+=("$(printf '%-24s %10s tps %8s x pgbench' "$script" "${tps:-?}" \
+    "$(awk -v a="${tps:-0}" -v b="$PGBENCH_TPS" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')")")
+done
+psql_admin -c "DROP DATABASE IF EXISTS vaultline_floor"
+
 peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 start_service() { # $1 = database URL
@@ -108,5 +130,7 @@ run_backend sqlite "sqlite://$WORK/bench.db"
 echo
 echo "Vaultline benchmark  $(date -u +%Y-%m-%dT%H:%MZ)  $(nproc) cores  C=$C  T=${T}s  users=$USERS"
 echo "pgbench TPC-B (scale 10): $PGBENCH_TPS tps, latency average $PGBENCH_LAT ms"
+echo "SQL replays of one transfer (pgbench -M extended, same C and T):"
+for row in "${FLOOR[@]}"; do echo "  $row"; done
 printf '%-9s %-12s %10s %10s %8s  %s\n' backend scenario "req/s" "p99 ms" "x pgbench" "check"
 for row in "${ROWS[@]}"; do echo "$row"; done

@@ -14,12 +14,15 @@ use super::money::{AmountRequest, store_error};
 use super::money_input::MoneyText;
 use super::page::{Page, PageQuery};
 use crate::auth::extract::AuthUser;
-use crate::domain::credit::Purchase;
+use crate::domain::credit::{Purchase, PurchaseState};
 use crate::domain::movement::Movement;
 use crate::domain::{schedule, time};
 use crate::error::{ApiError, ErrorCode};
+use crate::store::credit_pg::BodyAnswer;
+use crate::store::idempotency::StoredResponse;
+use crate::store::money::Call;
 use crate::store::score::Ctx;
-use crate::store::{self, credit::NewPurchase};
+use crate::store::{self, Backend, credit::NewPurchase};
 
 const PROBLEM: &str = "application/problem+json";
 
@@ -113,6 +116,21 @@ pub async fn create_purchase(
     };
     let user_id = caller.id();
     let fingerprint = idempotency::fingerprint(&req, &body.raw);
+    if state.db.backend() == Backend::Postgres {
+        let call = Call { user_id, key: key.into_inner(), request_hash: fingerprint, now: time::now() };
+        let hold = Purchase {
+            id: Uuid::now_v7(),
+            user_id,
+            merchant_id,
+            amount_minor: amount.minor(),
+            installments: count,
+            description,
+            state: PurchaseState::Authorized,
+            created_at: call.now,
+            schedule: Vec::new(),
+        };
+        return authorize_in_one_call(&state, call, hold).await;
+    }
     let view_state = state.clone();
     idempotency::once(
         &state,
@@ -127,6 +145,23 @@ pub async fn create_purchase(
         move |p: &Purchase| purchase_json(p, &view_state),
     )
     .await
+}
+
+/// PostgreSQL: the hold's answer is known before it is written (every field is chosen
+/// here), so it is rendered first and saved with the key by the same one call.
+async fn authorize_in_one_call(state: &AppState, call: Call, hold: Purchase) -> Result<HttpResponse, ApiError> {
+    let body = purchase_json(&hold, state).to_string();
+    let answer = state
+        .db
+        .statement(move |conn| store::credit_pg::authorize(conn, &call, &hold, &body))
+        .await
+        .map_err(|e| store_error(e, &state.money))?;
+    let (body, replayed) = match answer {
+        BodyAnswer::Fresh(body) => (body, false),
+        BodyAnswer::Replay(body) => (body, true),
+        BodyAnswer::Mismatch => return Err(ApiError::IdempotencyKeyReused),
+    };
+    idempotency::respond(StoredResponse { status: StatusCode::CREATED.as_u16(), body }, replayed)
 }
 
 /// The buyer has the goods: the hold is captured, the merchant paid in full, the schedule starts.

@@ -4,6 +4,7 @@
 pub mod admin;
 mod conn;
 pub mod credit;
+pub mod credit_pg;
 mod error;
 pub mod idempotency;
 pub mod ledger;

@@ -1,3 +1,5 @@
+DROP FUNCTION vl_authorize(text, text, text, text, text, text, text, bigint, int, text, timestamp);
+DROP FUNCTION vl_claim_body(text, text, text, int, text, timestamp);
 DROP FUNCTION vl_transfer(text, text, text, text, text, bigint, text, timestamp);
 DROP FUNCTION vl_move(text, text, text, text, text, text, bigint, timestamp);
 DROP FUNCTION vl_answer(text, text, text);

@@ -222,3 +222,64 @@ BEGIN
     PERFORM vl_record(p_entry, 'transfer_in', p_amount, v_from_name, p_note, p_now, v_to_status, b);
     RETURN QUERY SELECT * FROM vl_answer('fresh', p_user, p_entry);
 END $$;
+
+-- ---------------------------------------------------------------- credit on the request path
+-- Claims (user, key) with the whole answer, which the service renders before the call
+-- (it knows every field of a new hold). NULL: claimed now; else the stored answer.
+CREATE FUNCTION vl_claim_body(p_user text, p_key text, p_hash text, p_status int, p_body text, p_now timestamp)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE v_hash text; v_body text;
+BEGIN
+    INSERT INTO idempotency_keys (user_id, idem_key, request_hash, response_status, response_body, created_at)
+    VALUES (p_user, p_key, p_hash, p_status, p_body, p_now) ON CONFLICT DO NOTHING;
+    IF FOUND THEN
+        RETURN NULL;
+    END IF;
+    SELECT request_hash, response_body INTO v_hash, v_body FROM idempotency_keys
+     WHERE user_id = p_user AND idem_key = p_key;
+    IF v_hash IS DISTINCT FROM p_hash OR v_body IS NULL THEN
+        PERFORM vl_refuse('key_reused');
+    END IF;
+    RETURN v_body;
+END $$;
+
+-- A purchase hold: accepted only if afterwards exposure <= limit, the user is active and
+-- nothing is overdue, decided by one conditional UPDATE. Twin: store::credit::authorize.
+CREATE FUNCTION vl_authorize(p_user text, p_key text, p_hash text, p_body text, p_purchase text, p_entry text,
+                             p_merchant text, p_amount bigint, p_installments int, p_description text,
+                             p_now timestamp)
+RETURNS TABLE (outcome text, body text) LANGUAGE plpgsql AS $$
+DECLARE
+    v_replay text := vl_claim_body(p_user, p_key, p_hash, 201, p_body, p_now);
+    a money_accounts;
+BEGIN
+    IF v_replay IS NOT NULL THEN
+        RETURN QUERY SELECT 'replay'::text, v_replay;
+        RETURN;
+    END IF;
+    IF p_amount <= 0 OR p_installments NOT IN (1, 3, 6, 12, 24) THEN
+        PERFORM vl_refuse('corrupt', 'amount or installments out of range');
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM merchants WHERE id = p_merchant) THEN
+        PERFORM vl_refuse('not_found', 'merchant');
+    END IF;
+    IF (SELECT status FROM users WHERE id = p_user) IS DISTINCT FROM 'active' THEN
+        PERFORM vl_refuse('account_frozen');
+    END IF;
+    UPDATE money_accounts SET held_minor = held_minor + p_amount
+     WHERE user_id = p_user AND overdue_count = 0
+       AND CASE line WHEN 'secured' THEN vault_minor ELSE general_limit_minor END
+           - (held_minor + principal_minor + fees_minor + late_fees_minor) >= p_amount
+    RETURNING * INTO a;
+    IF a.user_id IS NULL THEN
+        IF (SELECT overdue_count FROM money_accounts WHERE user_id = p_user) > 0 THEN
+            PERFORM vl_refuse('account_delinquent');
+        END IF;
+        PERFORM vl_refuse_rule(p_user);
+    END IF;
+    INSERT INTO purchases (id, user_id, merchant_id, amount_minor, installments, description, state, created_at)
+    VALUES (p_purchase, p_user, p_merchant, p_amount, p_installments, p_description, 'authorized', p_now);
+    PERFORM vl_post(p_entry, 'purchase_hold', p_user, p_now, ARRAY['sys:lender_capital', p_user || ':hold'],
+                    ARRAY[-p_amount, p_amount]);
+    RETURN QUERY SELECT 'fresh'::text, p_body;
+END $$;

@@ -6,7 +6,7 @@
 //! the statements one by one inside a write transaction (in-process calls are cheap).
 //! The differential test runs the same operations on both and compares the answers.
 
-mod pg;
+pub(crate) mod pg;
 mod sqlite;
 
 use chrono::{DateTime, Utc};

@@ -48,11 +48,16 @@ pub fn run(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Answer, Store
     }
 }
 
-/// A refusal raised by the function (`vaultline:<code>`, with a DETAIL), or a real error.
+/// The code and DETAIL of a refusal raised by a money function (`vaultline:<code>`).
+pub(crate) fn raised(error: &DieselError) -> Option<(&str, &str)> {
+    let DieselError::DatabaseError(_, info) = error else { return None };
+    let code = info.message().strip_prefix("vaultline:")?;
+    Some((code, info.details().unwrap_or_default()))
+}
+
+/// A refusal raised by the function, or a real error.
 fn refused(conn: &mut DbConn, call: &Call, op: &MoneyOp, error: DieselError) -> Result<Answer, StoreError> {
-    let DieselError::DatabaseError(_, ref info) = error else { return Err(error.into()) };
-    let Some(code) = info.message().strip_prefix("vaultline:") else { return Err(error.into()) };
-    let detail = info.details().unwrap_or_default();
+    let Some((code, detail)) = raised(&error) else { return Err(error.into()) };
     let refusal = match code {
         "account_frozen" => Refusal::AccountFrozen,
         "recipient_not_found" => Refusal::RecipientNotFound,
@@ -72,7 +77,7 @@ fn refused(conn: &mut DbConn, call: &Call, op: &MoneyOp, error: DieselError) -> 
 }
 
 /// `wallet,vault,line,general_limit,held,principal,fees,late_fees`, as `vl_refuse_rule` sends it.
-fn account_from_detail(detail: &str) -> Result<AccountState, StoreError> {
+pub(crate) fn account_from_detail(detail: &str) -> Result<AccountState, StoreError> {
     let corrupt = || StoreError::Corrupt(format!("refusal detail `{detail}`"));
     let fields: Vec<&str> = detail.split(',').collect();
     let [wallet, vault, line, general_limit, held, principal, fees, late_fees] = fields[..] else {

@@ -1,0 +1,107 @@
+//! The shape of the money path on PostgreSQL: each operation is one round trip on
+//! success, counted by the connection's own instrumentation (every query it sends, and
+//! every statement it prepares, is one exchange with the server), on the same store
+//! function the HTTP handlers call. PostgreSQL only: SQLite runs in process.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use diesel::Connection;
+use diesel::connection::InstrumentationEvent;
+use vaultline::domain::credit::{Purchase, PurchaseState};
+use vaultline::domain::money::{Currency, MoneyPolicy};
+use vaultline::domain::user::Username;
+use vaultline::store::DbTarget;
+use vaultline::store::credit_pg::{self, BodyAnswer};
+use vaultline::store::money::{self, Answer, Call, MoneyOp};
+
+use crate::helpers::{Backend, TestApp, minor};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn money_operations_are_one_round_trip_on_postgres() {
+    let Some(backend) = Backend::postgres() else { return };
+    let app = TestApp::spawn(backend).await;
+    let ann = app.user_token("ann_trips").await;
+    let bob = app.user_token("bob_trips").await;
+    app.deposit(&ann, "100.00").await;
+    let me = app.get_as("/v1/me", &ann).await.json::<serde_json::Value>().await.unwrap();
+    let user_id = uuid::Uuid::parse_str(me["id"].as_str().unwrap()).unwrap();
+
+    let admin = app.admin_token("trips_admin").await;
+    let res = app.post_as_admin("/v1/admin/merchants", &admin, &serde_json::json!({"name": "Trips Shop"})).await;
+    let merchant_id = res.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let merchant_id = uuid::Uuid::parse_str(&merchant_id).unwrap();
+
+    let settings = app.settings.database.clone();
+    let counts = tokio::task::spawn_blocking(move || {
+        let mut conn = DbTarget::parse(&settings.url, &settings).unwrap().connect().unwrap();
+        let trips = Arc::new(AtomicUsize::new(0));
+        let counter = trips.clone();
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if matches!(event, InstrumentationEvent::StartQuery { .. } | InstrumentationEvent::CacheQuery { .. }) {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        let policy = MoneyPolicy::from_config(Currency::new("CNY", 2).unwrap(), "1000000.00").unwrap();
+        let amount = |text: &str| policy.parse(text).unwrap();
+        let bob = Username::parse("bob_trips").unwrap();
+        let ops = [
+            ("deposit", MoneyOp::Deposit(amount("5.00"))),
+            ("transfer", MoneyOp::Transfer { to: bob, amount: amount("10.00"), note: None }),
+            ("vault_lock", MoneyOp::VaultLock(amount("30.00"))),
+            ("vault_unlock", MoneyOp::VaultUnlock(amount("5.00"))),
+            ("withdrawal", MoneyOp::Withdrawal(amount("1.00"))),
+        ];
+        let mut counts = Vec::new();
+        for (i, (name, op)) in ops.into_iter().enumerate() {
+            let call = Call {
+                user_id,
+                key: format!("trip-{i}"),
+                request_hash: format!("hash-{i}"),
+                now: vaultline::domain::time::now(),
+            };
+            let before = trips.load(Ordering::SeqCst);
+            let answer = money::apply_on(&mut conn, 0, &call, &op).expect(name);
+            assert!(matches!(answer, Answer::Fresh(_)), "{name} was applied");
+            counts.push((name, trips.load(Ordering::SeqCst) - before));
+            // A replay is one round trip too.
+            let before = trips.load(Ordering::SeqCst);
+            assert!(matches!(money::apply_on(&mut conn, 0, &call, &op).unwrap(), Answer::Replay(_)));
+            counts.push(("replay", trips.load(Ordering::SeqCst) - before));
+        }
+        // A purchase hold: the answer is rendered before the call and saved by it.
+        let hold = Purchase {
+            id: uuid::Uuid::now_v7(),
+            user_id,
+            merchant_id,
+            amount_minor: 12_00,
+            installments: 3,
+            description: None,
+            state: PurchaseState::Authorized,
+            created_at: vaultline::domain::time::now(),
+            schedule: Vec::new(),
+        };
+        let call = Call { user_id, key: "trip-hold".into(), request_hash: "hash-hold".into(), now: hold.created_at };
+        for expected in ["fresh", "replay"] {
+            let before = trips.load(Ordering::SeqCst);
+            let answer = credit_pg::authorize(&mut conn, &call, &hold, "{}").expect("hold");
+            assert!(matches!((expected, answer), ("fresh", BodyAnswer::Fresh(_)) | ("replay", BodyAnswer::Replay(_))));
+            counts.push(("purchase hold", trips.load(Ordering::SeqCst) - before));
+        }
+        counts
+    })
+    .await
+    .unwrap();
+    for (name, trips) in &counts {
+        assert_eq!(*trips, 1, "{name} took {trips} round trips: {counts:?}");
+    }
+
+    // The operations took effect, as the API shows them: 100 + 5 - 10 - 30 + 5 - 1, and
+    // a hold of 12.00 against the vault of 25.00.
+    let account = app.account(&ann).await;
+    assert_eq!(minor(&account["credit"]["held"]), 12_00);
+    assert_eq!(minor(&account["wallet"]["balance"]), 69_00);
+    assert_eq!(minor(&account["vault"]["balance"]), 25_00);
+    assert_eq!(minor(&app.account(&bob).await["wallet"]["balance"]), 10_00);
+    app.assert_ledger_clean(&admin).await;
+}
