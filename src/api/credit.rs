@@ -18,9 +18,7 @@ use crate::domain::credit::{Purchase, PurchaseState};
 use crate::domain::movement::Movement;
 use crate::domain::{schedule, time};
 use crate::error::{ApiError, ErrorCode};
-use crate::store::credit_pg::BodyAnswer;
-use crate::store::idempotency::StoredResponse;
-use crate::store::money::Call;
+use crate::store::money::{Call, MoneyOp};
 use crate::store::score::Ctx;
 use crate::store::{self, Backend, credit::NewPurchase};
 
@@ -156,12 +154,7 @@ async fn authorize_in_one_call(state: &AppState, call: Call, hold: Purchase) -> 
         .statement(move |conn| store::credit_pg::authorize(conn, &call, &hold, &body))
         .await
         .map_err(|e| store_error(e, &state.money))?;
-    let (body, replayed) = match answer {
-        BodyAnswer::Fresh(body) => (body, false),
-        BodyAnswer::Replay(body) => (body, true),
-        BodyAnswer::Mismatch => return Err(ApiError::IdempotencyKeyReused),
-    };
-    idempotency::respond(StoredResponse { status: StatusCode::CREATED.as_u16(), body }, replayed)
+    idempotency::respond_answered(answer, StatusCode::CREATED, String::clone)
 }
 
 /// The buyer has the goods: the hold is captured, the merchant paid in full, the schedule starts.
@@ -183,6 +176,18 @@ pub async fn confirm_receipt(
 ) -> Result<HttpResponse, ApiError> {
     let (user_id, id) = (caller.id(), id.into_inner());
     let credit = state.settings.credit.clone();
+    if state.db.backend() == Backend::Postgres {
+        let fingerprint = idempotency::fingerprint(&req, b"");
+        let call = Call { user_id, key: key.into_inner(), request_hash: fingerprint, now: time::now() };
+        let answer = state
+            .db
+            .statement(move |conn| {
+                store::credit_pg::capture(conn, &call, id, credit.repayment_day, credit.fee_rate_per_period)
+            })
+            .await
+            .map_err(|e| store_error(e, &state.money))?;
+        return idempotency::respond_answered(answer, StatusCode::OK, |p| purchase_json(p, &state).to_string());
+    }
     let model = state.settings.score.clone();
     let view_state = state.clone();
     idempotency::once(
@@ -213,11 +218,13 @@ pub async fn cancel(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let (user_id, id) = (caller.id(), id.into_inner());
-    let purchase = state
-        .db
-        .write(move |conn| store::credit::void(conn, user_id, id, time::now()))
-        .await
-        .map_err(|e| store_error(e, &state.money))?;
+    let purchase = match state.db.backend() {
+        Backend::Postgres => {
+            state.db.statement(move |conn| store::credit_pg::void(conn, user_id, id, time::now())).await
+        }
+        Backend::Sqlite => state.db.write(move |conn| store::credit::void(conn, user_id, id, time::now())).await,
+    }
+    .map_err(|e| store_error(e, &state.money))?;
     Ok(HttpResponse::Ok().json(PurchaseView::new(&purchase, &state.money)))
 }
 
@@ -303,20 +310,5 @@ pub async fn repay(
     body: JsonBody<AmountRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let amount = body.value.amount().parse(&state.money)?;
-    let user_id = caller.id();
-    let money = state.money.clone();
-    let model = state.settings.score.clone();
-    let view_model = model.clone();
-    idempotency::once(
-        &state,
-        user_id,
-        key,
-        idempotency::fingerprint(&req, &body.raw),
-        StatusCode::CREATED,
-        move |conn, now| store::credit::repay(conn, user_id, amount, &Ctx { now, score: &model }),
-        move |m: &Movement| {
-            serde_json::to_value(MovementView::new(user_id, m, &view_model, &money)).unwrap_or_default()
-        },
-    )
-    .await
+    super::money::movement_once(&state, caller, key, &req, &body.raw, MoneyOp::Repayment(amount)).await
 }

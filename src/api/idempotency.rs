@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::AppState;
 use crate::domain::time;
 use crate::error::ApiError;
-use crate::store::idempotency::{self, Lookup, Stored, StoredResponse};
+use crate::store::idempotency::{self, Answered, Lookup, Stored, StoredResponse};
 use crate::store::{DbConn, StoreError};
 
 pub const HEADER: &str = "idempotency-key";
@@ -105,7 +105,7 @@ where
             match idempotency::lookup(conn, caller, &key.0, &fingerprint)? {
                 Lookup::Replay(Stored::Body(stored)) => return Ok(Outcome::Replay(stored)),
                 // Movement answers are saved only by the money routes, whose paths differ.
-                Lookup::Replay(Stored::Entry(_)) => return Ok(Outcome::Mismatch),
+                Lookup::Replay(Stored::Entry(_) | Stored::Purchase(_)) => return Ok(Outcome::Mismatch),
                 Lookup::Mismatch => return Ok(Outcome::Mismatch),
                 Lookup::Absent => {}
             }
@@ -122,6 +122,21 @@ where
         Outcome::Mismatch => return Err(ApiError::IdempotencyKeyReused),
     };
     respond(stored, replayed)
+}
+
+/// Answers a request applied once per key: `render` prints the value, fresh or replayed.
+pub fn respond_answered<T>(
+    answer: Answered<T>,
+    status: StatusCode,
+    render: impl FnOnce(&T) -> String,
+) -> Result<HttpResponse, ApiError> {
+    let (value, replayed) = match answer {
+        Answered::Fresh(value) => (value, false),
+        Answered::Replay(value) => (value, true),
+        Answered::Mismatch => return Err(ApiError::IdempotencyKeyReused),
+        Answered::Stored(stored) => return respond(stored, true),
+    };
+    respond(StoredResponse { status: status.as_u16(), body: render(&value) }, replayed)
 }
 
 /// The answer to an idempotent request, marked when it is a replay.

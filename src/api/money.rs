@@ -1,5 +1,6 @@
 //! The caller's own money: account, deposits, withdrawals, transfers, vault, history.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -17,7 +18,7 @@ use crate::domain::movement::Note;
 use crate::domain::time;
 use crate::domain::user::Username;
 use crate::error::{ApiError, ErrorCode};
-use crate::store::money::{Answer, Call, MoneyOp};
+use crate::store::money::{Call, MoneyOp};
 use crate::store::{self, StoreError};
 
 /// Words a refusal for the caller, with amounts in the currency's format.
@@ -95,7 +96,7 @@ pub struct TransferRequest {
 }
 
 /// Applies a money operation once per idempotency key; answers 201 `Movement`.
-async fn movement_once(
+pub(super) async fn movement_once(
     state: &AppState,
     caller: AuthUser,
     key: IdempotencyKey,
@@ -107,18 +108,10 @@ async fn movement_once(
     let call =
         Call { user_id, key: key.into_inner(), request_hash: idempotency::fingerprint(req, raw), now: time::now() };
     let answer = store::money::apply(&state.db, call, op).await.map_err(|e| store_error(e, &state.money))?;
-    let (movement, replayed) = match answer {
-        Answer::Fresh(movement) => (movement, false),
-        Answer::Replay(movement) => (movement, true),
-        Answer::Mismatch => return Err(ApiError::IdempotencyKeyReused),
-        Answer::Stored(stored) => return idempotency::respond(stored, true),
-    };
-    let view = MovementView::new(user_id, &movement, &state.settings.score, &state.money);
-    let mut response = HttpResponse::Created();
-    if replayed {
-        response.insert_header((idempotency::REPLAYED_HEADER, "true"));
-    }
-    Ok(response.json(view))
+    let (model, money) = (&state.settings.score, &state.money);
+    idempotency::respond_answered(answer, StatusCode::CREATED, |movement| {
+        serde_json::to_string(&MovementView::new(user_id, movement, model, money)).unwrap_or_default()
+    })
 }
 
 fn amount_of(body: &AmountRequest, money: &MoneyPolicy) -> Result<Amount, ApiError> {

@@ -60,9 +60,9 @@ pub fn merchants(conn: &mut DbConn, before: Option<&str>, limit: u32) -> Result<
 
 // ---------------------------------------------------------------- reading purchases
 
-type InstallmentRow = (String, i32, i32, NaiveDate, i64, i64, bool, i64, i64, i64, i64, String, bool, i32);
+pub(super) type InstallmentRow = (String, i32, i32, NaiveDate, i64, i64, bool, i64, i64, i64, i64, String, bool, i32);
 
-fn installment_from_row(row: InstallmentRow) -> Result<Installment, StoreError> {
+pub(super) fn installment_from_row(row: InstallmentRow) -> Result<Installment, StoreError> {
     let (
         purchase_id,
         seq,
@@ -140,9 +140,9 @@ fn schedule_of(conn: &mut DbConn, purchase_ids: &[String]) -> Result<Vec<Install
     rows.into_iter().map(installment_from_row).collect()
 }
 
-type PurchaseRow = (String, String, String, i64, i32, Option<String>, String, NaiveDateTime);
+pub(super) type PurchaseRow = (String, String, String, i64, i32, Option<String>, String, NaiveDateTime);
 
-fn purchase_from_row(row: PurchaseRow, all: &[Installment]) -> Result<Purchase, StoreError> {
+pub(super) fn purchase_from_row(row: PurchaseRow, all: &[Installment]) -> Result<Purchase, StoreError> {
     let (id, user_id, merchant_id, amount, count, description, state, created_at) = row;
     let id = parse_uuid(&id, "purchases.id")?;
     Ok(Purchase {
@@ -418,7 +418,7 @@ fn pay_debt(
     allocation: &credit::Allocation,
     source: Source,
     kind: MovementKind,
-    ctx: &Ctx<'_>,
+    now: DateTime<Utc>,
 ) -> Result<Movement, StoreError> {
     let y = allocation.late_fees_minor + allocation.fees_minor + allocation.principal_minor;
     let uid = user_id.to_string();
@@ -464,24 +464,16 @@ fn pay_debt(
     }
     if source == Source::Vault && after.line == CreditLine::Secured {
         let before = after.vault_minor + y;
-        limits::record(
-            conn,
-            user_id,
-            after.line,
-            before,
-            after.vault_minor,
-            LimitReason::CollateralSettlement,
-            ctx.now,
-        )?;
+        limits::record(conn, user_id, after.line, before, after.vault_minor, LimitReason::CollateralSettlement, now)?;
     }
     let from = if source == Source::Wallet { UserAccount::Wallet } else { UserAccount::Vault };
     let legs = [(account_id(user_id, from), -y), (account_id(user_id, UserAccount::Credit), y)];
-    let entry = ledger::post_entry(conn, kind.as_str(), Some(user_id), ctx.now, &legs)?;
-    ledger::record(conn, user_id, entry, kind, y, None, None, ctx.now)
+    let entry = ledger::post_entry(conn, kind.as_str(), Some(user_id), now, &legs)?;
+    ledger::record(conn, user_id, entry, kind, y, None, None, now)
 }
 
 /// Pays from the wallet: late fees, then billed fees, then principal, oldest due first.
-pub fn repay(conn: &mut DbConn, user_id: Uuid, amount: Amount, ctx: &Ctx<'_>) -> Result<Movement, StoreError> {
+pub fn repay(conn: &mut DbConn, user_id: Uuid, amount: Amount, now: DateTime<Utc>) -> Result<Movement, StoreError> {
     lock_account(conn, user_id)?;
     if frozen(conn, user_id)? {
         return Err(StoreError::Refused(Refusal::AccountFrozen));
@@ -493,7 +485,7 @@ pub fn repay(conn: &mut DbConn, user_id: Uuid, amount: Amount, ctx: &Ctx<'_>) ->
             RepayRefusal::Overpayment { owed_minor } => Refusal::Overpayment { owed_minor },
         })
     })?;
-    pay_debt(conn, user_id, &mut items, &allocation, Source::Wallet, MovementKind::Repayment, ctx)
+    pay_debt(conn, user_id, &mut items, &allocation, Source::Wallet, MovementKind::Repayment, now)
 }
 
 // ---------------------------------------------------------------- billing
@@ -622,7 +614,8 @@ pub fn bill_user(
             items.iter().filter(|i| credit::past_grace(i, as_of, rules)).cloned().collect();
         let allocation = credit::allocate_up_to(&overdue, account.vault_minor);
         if !allocation.parts.is_empty() {
-            pay_debt(conn, user_id, &mut overdue, &allocation, Source::Vault, MovementKind::CollateralSettlement, ctx)?;
+            let settlement = MovementKind::CollateralSettlement;
+            pay_debt(conn, user_id, &mut overdue, &allocation, Source::Vault, settlement, ctx.now)?;
             counts.collateral_settlements += 1;
         }
     }

@@ -6,18 +6,15 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
 use uuid::Uuid;
 
+use super::credit::{InstallmentRow, PurchaseRow, installment_from_row, purchase_from_row};
+use super::idempotency::{self, Answered, Lookup, Stored};
 use super::money::Call;
 use super::money::pg::{account_from_detail, raised};
 use super::{DbConn, StoreError};
 use crate::domain::account::Refusal;
 use crate::domain::credit::Purchase;
-
-/// An answer stored whole under its idempotency key.
-pub enum BodyAnswer {
-    Fresh(String),
-    Replay(String),
-    Mismatch,
-}
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use serde::Deserialize;
 
 #[derive(QueryableByName)]
 struct BodyRow {
@@ -29,7 +26,12 @@ struct BodyRow {
 
 /// Authorises the hold `purchase` describes (its id, amount, count, time) and saves `body`,
 /// the answer the caller rendered from it, under the key.
-pub fn authorize(conn: &mut DbConn, call: &Call, purchase: &Purchase, body: &str) -> Result<BodyAnswer, StoreError> {
+pub fn authorize(
+    conn: &mut DbConn,
+    call: &Call,
+    purchase: &Purchase,
+    body: &str,
+) -> Result<Answered<String>, StoreError> {
     let installments = i32::try_from(purchase.installments).map_err(|_| StoreError::Corrupt("installments".into()))?;
     let row: Result<BodyRow, _> =
         diesel::sql_query("SELECT * FROM vl_authorize($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
@@ -46,13 +48,13 @@ pub fn authorize(conn: &mut DbConn, call: &Call, purchase: &Purchase, body: &str
             .bind::<Timestamp, _>(call.now.naive_utc())
             .get_result(conn);
     let error = match row {
-        Ok(BodyRow { outcome, body }) if outcome == "fresh" => return Ok(BodyAnswer::Fresh(body)),
-        Ok(BodyRow { body, .. }) => return Ok(BodyAnswer::Replay(body)),
+        Ok(row) => return row.answer(Ok),
         Err(error) => error,
     };
     let Some((code, detail)) = raised(&error) else { return Err(error.into()) };
     let refusal = match code {
-        "key_reused" => return Ok(BodyAnswer::Mismatch),
+        "key_reused" => return Ok(Answered::Mismatch),
+        "stored_answer" => return stored_answer(conn, call),
         "not_found" => Refusal::NotFound("merchant"),
         "account_frozen" => Refusal::AccountFrozen,
         "account_delinquent" => Refusal::AccountDelinquent,
@@ -60,4 +62,152 @@ pub fn authorize(conn: &mut DbConn, call: &Call, purchase: &Purchase, body: &str
         _ => return Err(StoreError::Corrupt(format!("{code}: {detail}"))),
     };
     Err(StoreError::Refused(refusal))
+}
+
+impl BodyRow {
+    fn answer<T>(self, parse: impl FnOnce(String) -> Result<T, StoreError>) -> Result<Answered<T>, StoreError> {
+        match self.outcome.as_str() {
+            "fresh" => Ok(Answered::Fresh(parse(self.body)?)),
+            "replay" => Ok(Answered::Replay(parse(self.body)?)),
+            other => Err(StoreError::Corrupt(format!("credit function outcome `{other}`"))),
+        }
+    }
+}
+
+/// The key was saved with a whole body by an older version of the route: read it.
+fn stored_answer<T>(conn: &mut DbConn, call: &Call) -> Result<Answered<T>, StoreError> {
+    match idempotency::lookup(conn, call.user_id, &call.key, &call.request_hash)? {
+        Lookup::Replay(Stored::Body(response)) => Ok(Answered::Stored(response)),
+        _ => Err(StoreError::Contended("idempotency key changed while read")),
+    }
+}
+
+/// Refusals of the purchase lifecycle (`vl_leave_authorized`, the frozen check).
+fn lifecycle_refusal(error: diesel::result::Error) -> StoreError {
+    let Some((code, detail)) = raised(&error) else { return error.into() };
+    StoreError::Refused(match code {
+        "not_found" => Refusal::NotFound("purchase"),
+        "account_frozen" => Refusal::AccountFrozen,
+        "invalid_state" => match detail {
+            "captured" => Refusal::InvalidState("captured"),
+            "voided" => Refusal::InvalidState("voided"),
+            _ => Refusal::InvalidState("authorized"),
+        },
+        _ => return StoreError::Corrupt(format!("{code}: {detail}")),
+    })
+}
+
+/// The buyer confirms receipt (see `vl_capture`); answers the purchase with its schedule.
+pub fn capture(
+    conn: &mut DbConn,
+    call: &Call,
+    purchase_id: Uuid,
+    repayment_day: u32,
+    fee_rate: rust_decimal::Decimal,
+) -> Result<Answered<Purchase>, StoreError> {
+    let day = i32::try_from(repayment_day).map_err(|_| StoreError::Corrupt("repayment day".into()))?;
+    let row: Result<BodyRow, _> =
+        diesel::sql_query("SELECT * FROM vl_capture($1, $2, $3, $4, $5, $6, CAST($7 AS numeric), $8)")
+            .bind::<Text, _>(call.user_id.to_string())
+            .bind::<Text, _>(&call.key)
+            .bind::<Text, _>(&call.request_hash)
+            .bind::<Text, _>(purchase_id.to_string())
+            .bind::<Text, _>(Uuid::now_v7().to_string())
+            .bind::<Integer, _>(day)
+            // As text: both sides are exact decimals, so nothing is rounded on the way.
+            .bind::<Text, _>(fee_rate.normalize().to_string())
+            .bind::<Timestamp, _>(call.now.naive_utc())
+            .get_result(conn);
+    match row {
+        Ok(row) => row.answer(|body| purchase_from_snapshot(&body)),
+        Err(error) => match raised(&error) {
+            Some(("key_reused", _)) => Ok(Answered::Mismatch),
+            Some(("stored_answer", _)) => stored_answer(conn, call),
+            _ => Err(lifecycle_refusal(error)),
+        },
+    }
+}
+
+/// The buyer cancels an authorised hold (see `vl_void`).
+pub fn void(conn: &mut DbConn, user_id: Uuid, purchase_id: Uuid, now: DateTime<Utc>) -> Result<Purchase, StoreError> {
+    #[derive(QueryableByName)]
+    struct Snapshot {
+        #[diesel(sql_type = Text)]
+        snapshot: String,
+    }
+    let row: Result<Snapshot, _> = diesel::sql_query("SELECT vl_void($1, $2, $3, $4) AS snapshot")
+        .bind::<Text, _>(user_id.to_string())
+        .bind::<Text, _>(purchase_id.to_string())
+        .bind::<Text, _>(Uuid::now_v7().to_string())
+        .bind::<Timestamp, _>(now.naive_utc())
+        .get_result(conn);
+    purchase_from_snapshot(&row.map_err(lifecycle_refusal)?.snapshot)
+}
+
+#[derive(Deserialize)]
+struct PurchaseJson {
+    id: String,
+    user_id: String,
+    merchant_id: String,
+    amount_minor: i64,
+    installments: i32,
+    description: Option<String>,
+    state: String,
+    created_at: NaiveDateTime,
+}
+
+#[derive(Deserialize)]
+struct InstallmentJson {
+    purchase_id: String,
+    seq: i32,
+    due_date: NaiveDate,
+    principal_minor: i64,
+    fee_minor: i64,
+    fee_billed: bool,
+    late_fee_minor: i64,
+    principal_paid_minor: i64,
+    fee_paid_minor: i64,
+    late_fee_paid_minor: i64,
+    state: String,
+    was_overdue: bool,
+    days_overdue: i32,
+}
+
+#[derive(Deserialize)]
+struct SnapshotJson {
+    purchase: PurchaseJson,
+    schedule: Vec<InstallmentJson>,
+}
+
+/// A purchase from `vl_purchase_snapshot`'s JSON rows.
+pub fn purchase_from_snapshot(json: &str) -> Result<Purchase, StoreError> {
+    let snap: SnapshotJson =
+        serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("purchase snapshot: {e}")))?;
+    let p = snap.purchase;
+    let schedule = snap
+        .schedule
+        .into_iter()
+        .map(|i| {
+            let row: InstallmentRow = (
+                i.purchase_id,
+                i.seq,
+                p.installments,
+                i.due_date,
+                i.principal_minor,
+                i.fee_minor,
+                i.fee_billed,
+                i.late_fee_minor,
+                i.principal_paid_minor,
+                i.fee_paid_minor,
+                i.late_fee_paid_minor,
+                i.state,
+                i.was_overdue,
+                i.days_overdue,
+            );
+            installment_from_row(row)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let row: PurchaseRow =
+        (p.id, p.user_id, p.merchant_id, p.amount_minor, p.installments, p.description, p.state, p.created_at);
+    purchase_from_row(row, &schedule)
 }

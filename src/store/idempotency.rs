@@ -14,10 +14,23 @@ pub struct StoredResponse {
 }
 
 /// What a key answered with: the movement it made (rebuilt exactly from the movement row,
-/// which never changes), or a whole response body.
+/// which never changes), a whole response body, or a purchase as it was written (JSON rows).
 pub enum Stored {
     Entry(String),
     Body(StoredResponse),
+    Purchase(String),
+}
+
+/// How an idempotent request was answered.
+pub enum Answered<T> {
+    /// Applied now.
+    Fresh(T),
+    /// Applied before under this key: the same answer again.
+    Replay(T),
+    /// The key was used for a different request.
+    Mismatch,
+    /// A key saved with a whole response body (by an older version of the route).
+    Stored(StoredResponse),
 }
 
 pub enum Lookup {
@@ -28,23 +41,28 @@ pub enum Lookup {
     Mismatch,
 }
 
+type KeyRow = (String, i32, Option<String>, Option<String>, String);
+
 pub fn lookup(conn: &mut DbConn, user_id: Uuid, key: &str, request_hash: &str) -> Result<Lookup, StoreError> {
-    let row: Option<(String, i32, Option<String>, Option<String>)> = ik::table
+    let row: Option<KeyRow> = ik::table
         .filter(ik::user_id.eq(user_id.to_string()))
         .filter(ik::idem_key.eq(key))
-        .select((ik::request_hash, ik::response_status, ik::response_body, ik::entry_id))
+        .select((ik::request_hash, ik::response_status, ik::response_body, ik::entry_id, ik::answer))
         .first(conn)
         .optional()?;
-    Ok(match row {
-        None => Lookup::Absent,
-        Some((hash, ..)) if hash != request_hash => Lookup::Mismatch,
-        Some((_, _, _, Some(entry))) => Lookup::Replay(Stored::Entry(entry)),
-        Some((_, status, Some(body), None)) => Lookup::Replay(Stored::Body(StoredResponse {
+    let Some((hash, status, body, entry, answer)) = row else { return Ok(Lookup::Absent) };
+    if hash != request_hash {
+        return Ok(Lookup::Mismatch);
+    }
+    let corrupt = || StoreError::Corrupt(format!("idempotency key `{key}` answers `{answer}` without its answer"));
+    Ok(Lookup::Replay(match answer.as_str() {
+        "movement" => Stored::Entry(entry.ok_or_else(corrupt)?),
+        "purchase" => Stored::Purchase(body.ok_or_else(corrupt)?),
+        _ => Stored::Body(StoredResponse {
             status: u16::try_from(status).map_err(|_| StoreError::Corrupt(format!("stored status {status}")))?,
-            body,
-        })),
-        Some((_, _, None, None)) => return Err(StoreError::Corrupt(format!("idempotency key `{key}` has no answer"))),
-    })
+            body: body.ok_or_else(corrupt)?,
+        }),
+    }))
 }
 
 /// Saves the key with the movement that answered it (201).
@@ -63,6 +81,7 @@ pub fn save_entry(
             ik::request_hash.eq(request_hash),
             ik::response_status.eq(201),
             ik::entry_id.eq(entry_id.to_string()),
+            ik::answer.eq("movement"),
             ik::created_at.eq(now.naive_utc()),
         ))
         .execute(conn);

@@ -117,6 +117,7 @@ diesel::table! {
         response_status -> Integer,
         response_body -> Nullable<Text>,
         entry_id -> Nullable<Text>,
+        answer -> Text,
         created_at -> Timestamp,
     }
 }

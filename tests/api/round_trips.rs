@@ -12,8 +12,8 @@ use vaultline::domain::credit::{Purchase, PurchaseState};
 use vaultline::domain::money::{Currency, MoneyPolicy};
 use vaultline::domain::user::Username;
 use vaultline::store::DbTarget;
-use vaultline::store::credit_pg::{self, BodyAnswer};
-use vaultline::store::money::{self, Answer, Call, MoneyOp};
+use vaultline::store::credit_pg;
+use vaultline::store::money::{self, Answer, Answered, Call, MoneyOp};
 
 use crate::helpers::{Backend, TestApp, minor};
 
@@ -69,25 +69,57 @@ async fn money_operations_are_one_round_trip_on_postgres() {
             assert!(matches!(money::apply_on(&mut conn, 0, &call, &op).unwrap(), Answer::Replay(_)));
             counts.push(("replay", trips.load(Ordering::SeqCst) - before));
         }
-        // A purchase hold: the answer is rendered before the call and saved by it.
-        let hold = Purchase {
+        // A purchase hold (its answer is rendered before the call and saved by it), its
+        // capture, a repayment, and a second hold cancelled.
+        let count = |name: &'static str, counts: &mut Vec<(&'static str, usize)>, run: &mut dyn FnMut() -> bool| {
+            let before = trips.load(Ordering::SeqCst);
+            assert!(run(), "{name} answered as expected");
+            counts.push((name, trips.load(Ordering::SeqCst) - before));
+        };
+        let hold = |amount_minor| Purchase {
             id: uuid::Uuid::now_v7(),
             user_id,
             merchant_id,
-            amount_minor: 12_00,
+            amount_minor,
             installments: 3,
             description: None,
             state: PurchaseState::Authorized,
             created_at: vaultline::domain::time::now(),
             schedule: Vec::new(),
         };
-        let call = Call { user_id, key: "trip-hold".into(), request_hash: "hash-hold".into(), now: hold.created_at };
-        for expected in ["fresh", "replay"] {
-            let before = trips.load(Ordering::SeqCst);
-            let answer = credit_pg::authorize(&mut conn, &call, &hold, "{}").expect("hold");
-            assert!(matches!((expected, answer), ("fresh", BodyAnswer::Fresh(_)) | ("replay", BodyAnswer::Replay(_))));
-            counts.push(("purchase hold", trips.load(Ordering::SeqCst) - before));
+        let call = |key: &str| Call {
+            user_id,
+            key: key.into(),
+            request_hash: format!("hash-{key}"),
+            now: vaultline::domain::time::now(),
+        };
+        let bought = hold(12_00);
+        let (buy, capture, repay) = (call("hold"), call("capture"), call("repay"));
+        let rate = rust_decimal::Decimal::new(5, 3);
+        for replay in [false, true] {
+            count("purchase hold", &mut counts, &mut || {
+                matches!(
+                    (replay, credit_pg::authorize(&mut conn, &buy, &bought, "{}").unwrap()),
+                    (false, Answered::Fresh(_)) | (true, Answered::Replay(_))
+                )
+            });
+            count("capture", &mut counts, &mut || {
+                matches!((replay, credit_pg::capture(&mut conn, &capture, bought.id, 10, rate).unwrap()),
+                    (false, Answered::Fresh(p)) | (true, Answered::Replay(p)) if p.schedule.len() == 3)
+            });
+            count("repayment", &mut counts, &mut || {
+                matches!(
+                    (replay, money::apply_on(&mut conn, 0, &repay, &MoneyOp::Repayment(amount("2.00"))).unwrap()),
+                    (false, Answered::Fresh(_)) | (true, Answered::Replay(_))
+                )
+            });
         }
+        let cancelled = hold(1_00);
+        let buy = call("hold-2");
+        credit_pg::authorize(&mut conn, &buy, &cancelled, "{}").unwrap();
+        count("cancel", &mut counts, &mut || {
+            credit_pg::void(&mut conn, user_id, cancelled.id, vaultline::domain::time::now()).is_ok()
+        });
         counts
     })
     .await
@@ -96,11 +128,12 @@ async fn money_operations_are_one_round_trip_on_postgres() {
         assert_eq!(*trips, 1, "{name} took {trips} round trips: {counts:?}");
     }
 
-    // The operations took effect, as the API shows them: 100 + 5 - 10 - 30 + 5 - 1, and
-    // a hold of 12.00 against the vault of 25.00.
+    // The operations took effect, as the API shows them: 100 + 5 - 10 - 30 + 5 - 1 - 2;
+    // 12.00 bought and captured, 2.00 of it repaid, the second hold released.
     let account = app.account(&ann).await;
-    assert_eq!(minor(&account["credit"]["held"]), 12_00);
-    assert_eq!(minor(&account["wallet"]["balance"]), 69_00);
+    assert_eq!(minor(&account["credit"]["held"]), 0);
+    assert_eq!(minor(&account["credit"]["principal"]), 10_00);
+    assert_eq!(minor(&account["wallet"]["balance"]), 67_00);
     assert_eq!(minor(&account["vault"]["balance"]), 25_00);
     assert_eq!(minor(&app.account(&bob).await["wallet"]["balance"]), 10_00);
     app.assert_ledger_clean(&admin).await;

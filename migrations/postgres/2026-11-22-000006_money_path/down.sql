@@ -1,16 +1,22 @@
+DROP FUNCTION vl_repay(text, text, text, text, bigint, timestamp);
+DROP FUNCTION vl_void(text, text, text, timestamp);
+DROP FUNCTION vl_capture(text, text, text, text, text, int, numeric, timestamp);
+DROP FUNCTION vl_leave_authorized(text, text, text, timestamp);
 DROP FUNCTION vl_authorize(text, text, text, text, text, text, text, bigint, int, text, timestamp);
-DROP FUNCTION vl_claim_body(text, text, text, int, text, timestamp);
+DROP FUNCTION vl_round_half_even(numeric);
+DROP FUNCTION vl_purchase_snapshot(text);
 DROP FUNCTION vl_transfer(text, text, text, text, text, bigint, text, timestamp);
 DROP FUNCTION vl_move(text, text, text, text, text, text, bigint, timestamp);
 DROP FUNCTION vl_answer(text, text, text);
 DROP TYPE vl_answer;
 DROP FUNCTION vl_record(text, text, bigint, text, text, timestamp, text, money_accounts);
 DROP FUNCTION vl_post(text, text, text, timestamp, text[], bigint[]);
-DROP FUNCTION vl_claim(text, text, text, text, timestamp);
+DROP FUNCTION vl_claim_movement(text, text, text, text, timestamp);
+DROP FUNCTION vl_claim(text, text, text, int, text, text, text, timestamp);
 DROP FUNCTION vl_refuse_rule(text);
 DROP FUNCTION vl_refuse(text, text);
-DELETE FROM idempotency_keys WHERE response_body IS NULL;
-ALTER TABLE idempotency_keys DROP CONSTRAINT idempotency_answer, DROP COLUMN entry_id,
+DELETE FROM idempotency_keys WHERE answer <> 'body';
+ALTER TABLE idempotency_keys DROP CONSTRAINT idempotency_answer, DROP COLUMN entry_id, DROP COLUMN answer,
     ALTER COLUMN response_body SET NOT NULL;
 ALTER TABLE movements ADD COLUMN score_value INTEGER NOT NULL DEFAULT 0,
     ADD COLUMN score_eligible BOOLEAN NOT NULL DEFAULT FALSE;

@@ -24,9 +24,14 @@ UPDATE movements mv SET
 FROM money_accounts m WHERE m.user_id = mv.user_id;
 ALTER TABLE movements DROP COLUMN score_value, DROP COLUMN score_eligible;
 
--- A key answers either with the movement it made (entry_id) or with a stored body.
+-- How a key answers: `movement` (the movement it made, rebuilt from its row, which never
+-- changes), `body` (a whole response body), or `purchase` (the purchase and its schedule
+-- as written, as JSON rows, rendered by the service).
 ALTER TABLE idempotency_keys ALTER COLUMN response_body DROP NOT NULL, ADD COLUMN entry_id TEXT,
-    ADD CONSTRAINT idempotency_answer CHECK ((response_body IS NULL) <> (entry_id IS NULL));
+    ADD COLUMN answer TEXT NOT NULL DEFAULT 'body',
+    ADD CONSTRAINT idempotency_answer CHECK (answer IN ('body', 'movement', 'purchase')
+        AND (answer = 'movement') = (entry_id IS NOT NULL)
+        AND (answer = 'movement' OR response_body IS NOT NULL));
 
 -- ---------------------------------------------------------------- building blocks
 -- Refusals leave through an exception, so the whole statement (the key claim included)
@@ -46,28 +51,36 @@ BEGIN
         a.held_minor, a.principal_minor, a.fees_minor, a.late_fees_minor));
 END $$;
 
--- Claims (user, key) for this request. NULL: claimed now, go on. Otherwise the entry id of
--- the movement that answered it before. A concurrent claim of the same key waits on the
--- unique index until the first commits (then replays) or rolls back (then claims).
-CREATE FUNCTION vl_claim(p_user text, p_key text, p_hash text, p_entry text, p_now timestamp)
-RETURNS text LANGUAGE plpgsql AS $$
-DECLARE v_hash text; v_entry text;
+-- Claims (user, key) for this request, saved with how it will answer. Answers NULL when
+-- claimed now, else the key as saved before. A concurrent claim of the same key waits on
+-- the unique index until the first commits (then it replays) or rolls back (then it claims).
+CREATE FUNCTION vl_claim(p_user text, p_key text, p_hash text, p_status int, p_answer text, p_entry text,
+                         p_body text, p_now timestamp)
+RETURNS idempotency_keys LANGUAGE plpgsql AS $$
+DECLARE k idempotency_keys;
 BEGIN
-    INSERT INTO idempotency_keys (user_id, idem_key, request_hash, response_status, entry_id, created_at)
-    VALUES (p_user, p_key, p_hash, 201, p_entry, p_now) ON CONFLICT DO NOTHING;
+    INSERT INTO idempotency_keys (user_id, idem_key, request_hash, response_status, response_body, entry_id, answer,
+                                  created_at)
+    VALUES (p_user, p_key, p_hash, p_status, p_body, p_entry, p_answer, p_now) ON CONFLICT DO NOTHING;
     IF FOUND THEN
         RETURN NULL;
     END IF;
-    SELECT request_hash, entry_id INTO v_hash, v_entry FROM idempotency_keys
-     WHERE user_id = p_user AND idem_key = p_key;
-    IF v_hash IS DISTINCT FROM p_hash THEN
+    SELECT * INTO k FROM idempotency_keys WHERE user_id = p_user AND idem_key = p_key;
+    IF k.request_hash IS DISTINCT FROM p_hash THEN
         PERFORM vl_refuse('key_reused');
     END IF;
-    IF v_entry IS NULL THEN
+    IF k.answer <> p_answer THEN
+        -- Saved whole by an older version of this route: the service reads it.
         PERFORM vl_refuse('stored_answer');
     END IF;
-    RETURN v_entry;
+    RETURN k;
 END $$;
+
+-- Claims the key for an operation answered by its movement; NULL, or the entry to replay.
+CREATE FUNCTION vl_claim_movement(p_user text, p_key text, p_hash text, p_entry text, p_now timestamp)
+RETURNS text LANGUAGE sql AS $$
+    SELECT (vl_claim(p_user, p_key, p_hash, 201, 'movement', p_entry, NULL, p_now)).entry_id
+$$;
 
 -- One balanced journal entry. Asserts what the service asserts: at least two legs, none
 -- zero, summing to zero.
@@ -124,7 +137,7 @@ CREATE FUNCTION vl_move(p_op text, p_user text, p_key text, p_hash text, p_entry
                         p_amount bigint, p_now timestamp)
 RETURNS SETOF vl_answer LANGUAGE plpgsql AS $$
 DECLARE
-    v_replay text := vl_claim(p_user, p_key, p_hash, p_entry, p_now);
+    v_replay text := vl_claim_movement(p_user, p_key, p_hash, p_entry, p_now);
     v_wallet text := p_user || ':wallet';
     v_vault text := p_user || ':vault';
     a money_accounts;
@@ -183,7 +196,7 @@ CREATE FUNCTION vl_transfer(p_user text, p_key text, p_hash text, p_entry text, 
                             p_note text, p_now timestamp)
 RETURNS SETOF vl_answer LANGUAGE plpgsql AS $$
 DECLARE
-    v_replay text := vl_claim(p_user, p_key, p_hash, p_entry, p_now);
+    v_replay text := vl_claim_movement(p_user, p_key, p_hash, p_entry, p_now);
     v_from_name text; v_from_status text; v_to_id text; v_to_status text;
     a money_accounts; b money_accounts;
 BEGIN
@@ -224,37 +237,40 @@ BEGIN
 END $$;
 
 -- ---------------------------------------------------------------- credit on the request path
--- Claims (user, key) with the whole answer, which the service renders before the call
--- (it knows every field of a new hold). NULL: claimed now; else the stored answer.
-CREATE FUNCTION vl_claim_body(p_user text, p_key text, p_hash text, p_status int, p_body text, p_now timestamp)
-RETURNS text LANGUAGE plpgsql AS $$
-DECLARE v_hash text; v_body text;
-BEGIN
-    INSERT INTO idempotency_keys (user_id, idem_key, request_hash, response_status, response_body, created_at)
-    VALUES (p_user, p_key, p_hash, p_status, p_body, p_now) ON CONFLICT DO NOTHING;
-    IF FOUND THEN
-        RETURN NULL;
-    END IF;
-    SELECT request_hash, response_body INTO v_hash, v_body FROM idempotency_keys
-     WHERE user_id = p_user AND idem_key = p_key;
-    IF v_hash IS DISTINCT FROM p_hash OR v_body IS NULL THEN
-        PERFORM vl_refuse('key_reused');
-    END IF;
-    RETURN v_body;
-END $$;
+-- Twins: src/store/credit.rs (SQLite). Each locks the user's account row first, as billing
+-- does, so a user's credit operations and billing take turns in one order.
+
+-- A purchase and its schedule as stored, as JSON rows (the service renders them).
+CREATE FUNCTION vl_purchase_snapshot(p_purchase text) RETURNS text LANGUAGE sql AS $$
+    SELECT json_build_object(
+        'purchase', (SELECT row_to_json(p) FROM purchases p WHERE p.id = p_purchase),
+        'schedule', coalesce((SELECT json_agg(i ORDER BY i.seq) FROM installments i WHERE i.purchase_id = p_purchase),
+                             '[]'::json))::text
+$$;
+
+-- `minor × rate` rounded half-even to the minor unit (as rust_decimal's MidpointNearestEven).
+CREATE FUNCTION vl_round_half_even(p_value numeric) RETURNS bigint LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE
+        WHEN p_value - floor(p_value) > 0.5 THEN floor(p_value) + 1
+        WHEN p_value - floor(p_value) < 0.5 THEN floor(p_value)
+        WHEN mod(floor(p_value), 2) = 0 THEN floor(p_value)
+        ELSE floor(p_value) + 1
+    END::bigint
+$$;
 
 -- A purchase hold: accepted only if afterwards exposure <= limit, the user is active and
--- nothing is overdue, decided by one conditional UPDATE. Twin: store::credit::authorize.
+-- nothing is overdue, decided by one conditional UPDATE. The service renders the answer
+-- before the call (it chose every field of a new hold); it is saved with the key.
 CREATE FUNCTION vl_authorize(p_user text, p_key text, p_hash text, p_body text, p_purchase text, p_entry text,
                              p_merchant text, p_amount bigint, p_installments int, p_description text,
                              p_now timestamp)
 RETURNS TABLE (outcome text, body text) LANGUAGE plpgsql AS $$
 DECLARE
-    v_replay text := vl_claim_body(p_user, p_key, p_hash, 201, p_body, p_now);
+    k idempotency_keys := vl_claim(p_user, p_key, p_hash, 201, 'body', NULL, p_body, p_now);
     a money_accounts;
 BEGIN
-    IF v_replay IS NOT NULL THEN
-        RETURN QUERY SELECT 'replay'::text, v_replay;
+    IF k.user_id IS NOT NULL THEN
+        RETURN QUERY SELECT 'replay'::text, k.response_body;
         RETURN;
     END IF;
     IF p_amount <= 0 OR p_installments NOT IN (1, 3, 6, 12, 24) THEN
@@ -282,4 +298,179 @@ BEGIN
     PERFORM vl_post(p_entry, 'purchase_hold', p_user, p_now, ARRAY['sys:lender_capital', p_user || ':hold'],
                     ARRAY[-p_amount, p_amount]);
     RETURN QUERY SELECT 'fresh'::text, p_body;
+END $$;
+
+-- Moves the caller's authorised purchase to `p_to` (captured or voided); refuses with
+-- not_found (not the caller's) or invalid_state. Answers the purchase row.
+CREATE FUNCTION vl_leave_authorized(p_user text, p_purchase text, p_to text, p_now timestamp)
+RETURNS purchases LANGUAGE plpgsql AS $$
+DECLARE pr purchases; v_state text;
+BEGIN
+    UPDATE purchases SET state = p_to,
+           captured_at = CASE WHEN p_to = 'captured' THEN p_now END,
+           voided_at = CASE WHEN p_to = 'voided' THEN p_now END
+     WHERE id = p_purchase AND user_id = p_user AND state = 'authorized'
+    RETURNING * INTO pr;
+    IF pr.id IS NULL THEN
+        SELECT state INTO v_state FROM purchases WHERE id = p_purchase AND user_id = p_user;
+        IF v_state IS NULL THEN
+            PERFORM vl_refuse('not_found', 'purchase');
+        END IF;
+        PERFORM vl_refuse('invalid_state', v_state);
+    END IF;
+    RETURN pr;
+END $$;
+
+-- The buyer confirms receipt: the hold becomes principal owed, the lender pays the
+-- merchant in full, and the schedule starts (parts differ by at most one minor unit, the
+-- remainder on the first parts; fees half-even; due on the repayment day of each month
+-- after capture). Answers the purchase snapshot, also saved with the key.
+CREATE FUNCTION vl_capture(p_user text, p_key text, p_hash text, p_purchase text, p_entry text,
+                           p_repayment_day int, p_fee_rate numeric, p_now timestamp)
+RETURNS TABLE (outcome text, body text) LANGUAGE plpgsql AS $$
+DECLARE
+    k idempotency_keys := vl_claim(p_user, p_key, p_hash, 200, 'purchase', NULL, '', p_now);
+    v_status text;
+    pr purchases;
+    a money_accounts;
+    v_snapshot text;
+BEGIN
+    IF k.user_id IS NOT NULL THEN
+        RETURN QUERY SELECT 'replay'::text, k.response_body;
+        RETURN;
+    END IF;
+    IF p_repayment_day NOT BETWEEN 1 AND 28 THEN
+        PERFORM vl_refuse('corrupt', 'repayment day out of range');
+    END IF;
+    PERFORM 1 FROM money_accounts WHERE user_id = p_user FOR UPDATE;
+    SELECT status INTO v_status FROM users WHERE id = p_user;
+    IF v_status IS DISTINCT FROM 'active'
+       AND EXISTS (SELECT 1 FROM purchases WHERE id = p_purchase AND user_id = p_user) THEN
+        PERFORM vl_refuse('account_frozen');
+    END IF;
+    pr := vl_leave_authorized(p_user, p_purchase, 'captured', p_now);
+    UPDATE money_accounts SET held_minor = held_minor - pr.amount_minor, principal_minor = principal_minor + pr.amount_minor
+     WHERE user_id = p_user AND held_minor >= pr.amount_minor RETURNING * INTO a;
+    IF a.user_id IS NULL THEN
+        PERFORM vl_refuse('corrupt', format('user %s holds less than purchase %s', p_user, p_purchase));
+    END IF;
+    INSERT INTO installments (purchase_id, seq, user_id, due_date, principal_minor, fee_minor)
+    SELECT p_purchase, part.seq, p_user,
+           (date_trunc('month', p_now) + make_interval(months => part.seq, days => p_repayment_day - 1))::date,
+           part.principal,
+           CASE WHEN pr.installments = 1 THEN 0 ELSE vl_round_half_even(part.principal * p_fee_rate) END
+    FROM (SELECT g AS seq, pr.amount_minor / pr.installments + CASE WHEN g <= pr.amount_minor % pr.installments
+                 THEN 1 ELSE 0 END AS principal
+          FROM generate_series(1, pr.installments) g) part;
+    PERFORM vl_post(p_entry, 'purchase_capture', p_user, p_now,
+        ARRAY[p_user || ':hold', 'sys:lender_capital', 'sys:merchant_payables', p_user || ':credit'],
+        ARRAY[-pr.amount_minor, pr.amount_minor, pr.amount_minor, -pr.amount_minor]);
+    PERFORM vl_record(p_entry, 'purchase_capture', pr.amount_minor, NULL, NULL, p_now, v_status, a);
+    v_snapshot := vl_purchase_snapshot(p_purchase);
+    UPDATE idempotency_keys SET response_body = v_snapshot WHERE user_id = p_user AND idem_key = p_key;
+    RETURN QUERY SELECT 'fresh'::text, v_snapshot;
+END $$;
+
+-- The buyer cancels an authorised hold (not keyed: cancelling twice is invalid_state).
+CREATE FUNCTION vl_void(p_user text, p_purchase text, p_entry text, p_now timestamp)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE pr purchases; v_released int;
+BEGIN
+    PERFORM 1 FROM money_accounts WHERE user_id = p_user FOR UPDATE;
+    pr := vl_leave_authorized(p_user, p_purchase, 'voided', p_now);
+    UPDATE money_accounts SET held_minor = held_minor - pr.amount_minor
+     WHERE user_id = p_user AND held_minor >= pr.amount_minor;
+    GET DIAGNOSTICS v_released = ROW_COUNT;
+    IF v_released <> 1 THEN
+        PERFORM vl_refuse('corrupt', format('user %s holds less than purchase %s', p_user, p_purchase));
+    END IF;
+    PERFORM vl_post(p_entry, 'purchase_void', p_user, p_now, ARRAY[p_user || ':hold', 'sys:lender_capital'],
+                    ARRAY[-pr.amount_minor, pr.amount_minor]);
+    RETURN vl_purchase_snapshot(p_purchase);
+END $$;
+
+-- Pays from the wallet: every late fee, then every billed fee, then principal, each pass
+-- oldest due first (by due date, purchase, part), as store::credit::allocate does. A part
+-- whose principal is repaid before it was billed drops its fee; a part owing nothing is
+-- paid, and counts as on time unless it was ever overdue.
+CREATE FUNCTION vl_repay(p_user text, p_key text, p_hash text, p_entry text, p_amount bigint, p_now timestamp)
+RETURNS SETOF vl_answer LANGUAGE plpgsql AS $$
+DECLARE
+    v_replay text := vl_claim_movement(p_user, p_key, p_hash, p_entry, p_now);
+    a money_accounts;
+    v_owed bigint;
+    v_late bigint; v_fees bigint; v_principal bigint; v_on_time bigint; v_overdue_paid bigint;
+BEGIN
+    IF v_replay IS NOT NULL THEN
+        RETURN QUERY SELECT * FROM vl_answer('replay', p_user, v_replay);
+        RETURN;
+    END IF;
+    IF p_amount <= 0 THEN
+        PERFORM vl_refuse('corrupt', 'amount must be positive');
+    END IF;
+    SELECT * INTO a FROM money_accounts WHERE user_id = p_user FOR UPDATE;
+    IF (SELECT status FROM users WHERE id = p_user) IS DISTINCT FROM 'active' THEN
+        PERFORM vl_refuse('account_frozen');
+    END IF;
+    SELECT coalesce(sum(late_fee_minor - late_fee_paid_minor
+                        + CASE WHEN fee_billed THEN fee_minor - fee_paid_minor ELSE 0 END
+                        + principal_minor - principal_paid_minor), 0)
+      INTO v_owed FROM installments WHERE user_id = p_user AND state <> 'paid';
+    IF v_owed = 0 THEN
+        PERFORM vl_refuse('nothing_to_repay');
+    END IF;
+    IF p_amount > v_owed THEN
+        PERFORM vl_refuse('overpayment', v_owed::text);
+    END IF;
+    IF a.wallet_minor < p_amount THEN
+        PERFORM vl_refuse_rule(p_user);
+    END IF;
+    WITH items AS (
+        SELECT purchase_id, seq, state, was_overdue,
+               late_fee_minor - late_fee_paid_minor AS l,
+               CASE WHEN fee_billed THEN fee_minor - fee_paid_minor ELSE 0 END AS f,
+               principal_minor - principal_paid_minor AS p,
+               row_number() OVER (ORDER BY due_date, purchase_id COLLATE "C", seq) AS rn
+        FROM installments WHERE user_id = p_user AND state <> 'paid'),
+    running AS (
+        SELECT *, sum(l) OVER w - l AS l_before, sum(f) OVER w - f AS f_before, sum(p) OVER w - p AS p_before,
+               sum(l) OVER () AS l_total, sum(f) OVER () AS f_total
+        FROM items WINDOW w AS (ORDER BY rn)),
+    take AS (
+        SELECT purchase_id, seq, state AS old_state, was_overdue,
+               LEAST(l, GREATEST(0, p_amount - l_before)) AS tl,
+               LEAST(f, GREATEST(0, p_amount - l_total - f_before)) AS tf,
+               LEAST(p, GREATEST(0, p_amount - l_total - f_total - p_before)) AS tp
+        FROM running),
+    paid AS (
+        UPDATE installments i SET
+            late_fee_paid_minor = i.late_fee_paid_minor + t.tl,
+            fee_paid_minor = i.fee_paid_minor + t.tf,
+            principal_paid_minor = i.principal_paid_minor + t.tp,
+            fee_minor = CASE WHEN i.principal_minor = i.principal_paid_minor + t.tp AND NOT i.fee_billed
+                             THEN 0 ELSE i.fee_minor END,
+            state = CASE WHEN i.principal_minor = i.principal_paid_minor + t.tp
+                              AND i.late_fee_minor = i.late_fee_paid_minor + t.tl
+                              AND (NOT i.fee_billed OR i.fee_minor = i.fee_paid_minor + t.tf)
+                         THEN 'paid' ELSE i.state END
+        FROM take t
+        WHERE i.purchase_id = t.purchase_id AND i.seq = t.seq AND t.tl + t.tf + t.tp > 0
+        RETURNING i.state AS new_state, t.old_state, t.was_overdue, t.tl, t.tf, t.tp)
+    SELECT coalesce(sum(tl), 0), coalesce(sum(tf), 0), coalesce(sum(tp), 0),
+           count(*) FILTER (WHERE new_state = 'paid' AND NOT was_overdue),
+           count(*) FILTER (WHERE new_state = 'paid' AND old_state = 'overdue')
+      INTO v_late, v_fees, v_principal, v_on_time, v_overdue_paid FROM paid;
+    IF v_late + v_fees + v_principal <> p_amount THEN
+        PERFORM vl_refuse('corrupt', format('repayment of %s allocated %s', p_amount, v_late + v_fees + v_principal));
+    END IF;
+    UPDATE money_accounts SET wallet_minor = wallet_minor - p_amount,
+           late_fees_minor = late_fees_minor - v_late, fees_minor = fees_minor - v_fees,
+           principal_minor = principal_minor - v_principal,
+           on_time_installments = on_time_installments + v_on_time,
+           overdue_count = overdue_count - v_overdue_paid
+     WHERE user_id = p_user RETURNING * INTO a;
+    PERFORM vl_post(p_entry, 'repayment', p_user, p_now, ARRAY[p_user || ':wallet', p_user || ':credit'],
+                    ARRAY[-p_amount, p_amount]);
+    PERFORM vl_record(p_entry, 'repayment', p_amount, NULL, NULL, p_now, 'active', a);
+    RETURN QUERY SELECT * FROM vl_answer('fresh', p_user, p_entry);
 END $$;

@@ -1,4 +1,4 @@
-DELETE FROM idempotency_keys WHERE response_body IS NULL;
+DELETE FROM idempotency_keys WHERE answer <> 'body';
 CREATE TABLE idempotency_keys_old (
     user_id         TEXT NOT NULL REFERENCES users (id),
     idem_key        TEXT NOT NULL,

@@ -29,9 +29,13 @@ CREATE TABLE idempotency_keys_new (
     response_status INTEGER NOT NULL,
     response_body   TEXT,
     entry_id        TEXT,
+    -- How the key answers: see the PostgreSQL twin (SQLite saves `body` and `movement`).
+    answer          TEXT NOT NULL DEFAULT 'body',
     created_at      TIMESTAMP NOT NULL,
     PRIMARY KEY (user_id, idem_key),
-    CONSTRAINT idempotency_answer CHECK ((response_body IS NULL) <> (entry_id IS NULL))
+    CONSTRAINT idempotency_answer CHECK (answer IN ('body', 'movement', 'purchase')
+        AND (answer = 'movement') = (entry_id IS NOT NULL)
+        AND (answer = 'movement' OR response_body IS NOT NULL))
 );
 INSERT INTO idempotency_keys_new (user_id, idem_key, request_hash, response_status, response_body, created_at)
     SELECT user_id, idem_key, request_hash, response_status, response_body, created_at FROM idempotency_keys;

@@ -1,5 +1,5 @@
 //! The caller's own money operations (deposit, withdrawal, vault lock and unlock,
-//! transfer), each applied at most once per idempotency key.
+//! transfer, repayment), each applied at most once per idempotency key.
 //!
 //! Every rule is written once per backend, side by side: `pg.rs` calls one function
 //! defined by a migration (one round trip, one autocommit transaction), `sqlite.rs` runs
@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::idempotency::StoredResponse;
+pub use super::idempotency::Answered;
 use super::schema::money_accounts as ma;
 use super::{Backend, Db, DbConn, StoreError};
 use crate::domain::account::{AccountState, CreditLine, Refusal, Source};
@@ -78,7 +78,13 @@ pub enum MoneyOp {
     Withdrawal(Amount),
     VaultLock(Amount),
     VaultUnlock(Amount),
-    Transfer { to: Username, amount: Amount, note: Option<Note> },
+    Transfer {
+        to: Username,
+        amount: Amount,
+        note: Option<Note>,
+    },
+    /// Pays back from the wallet what is owed on credit.
+    Repayment(Amount),
 }
 
 impl MoneyOp {
@@ -90,12 +96,17 @@ impl MoneyOp {
             MoneyOp::VaultLock(_) => "vault_lock",
             MoneyOp::VaultUnlock(_) => "vault_unlock",
             MoneyOp::Transfer { .. } => "transfer",
+            MoneyOp::Repayment(_) => "repayment",
         }
     }
 
     fn amount(&self) -> Amount {
         match self {
-            MoneyOp::Deposit(a) | MoneyOp::Withdrawal(a) | MoneyOp::VaultLock(a) | MoneyOp::VaultUnlock(a) => *a,
+            MoneyOp::Deposit(a)
+            | MoneyOp::Withdrawal(a)
+            | MoneyOp::VaultLock(a)
+            | MoneyOp::VaultUnlock(a)
+            | MoneyOp::Repayment(a) => *a,
             MoneyOp::Transfer { amount, .. } => *amount,
         }
     }
@@ -125,17 +136,8 @@ pub struct Call {
     pub now: DateTime<Utc>,
 }
 
-/// How a request was answered.
-pub enum Answer {
-    /// Applied now.
-    Fresh(Movement),
-    /// Applied before under this key: the same movement again.
-    Replay(Movement),
-    /// The key was used for a different request.
-    Mismatch,
-    /// A key saved with a whole response body (by a route that stores bodies).
-    Stored(StoredResponse),
-}
+/// How a money request was answered: with its movement.
+pub type Answer = Answered<Movement>;
 
 /// Applies `op` at most once per (caller, key): one round trip on PostgreSQL, one write
 /// transaction on SQLite.

@@ -31,6 +31,14 @@ pub fn run(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Answer, Store
                 .bind::<Timestamp, _>(now)
                 .get_result(conn)
         }
+        MoneyOp::Repayment(_) => diesel::sql_query("SELECT * FROM vl_repay($1, $2, $3, $4, $5, $6)")
+            .bind::<Text, _>(&user)
+            .bind::<Text, _>(&call.key)
+            .bind::<Text, _>(&call.request_hash)
+            .bind::<Text, _>(&entry)
+            .bind::<BigInt, _>(x)
+            .bind::<Timestamp, _>(now)
+            .get_result(conn),
         _ => diesel::sql_query("SELECT * FROM vl_move($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind::<Text, _>(op.name())
             .bind::<Text, _>(&user)
@@ -63,6 +71,10 @@ fn refused(conn: &mut DbConn, call: &Call, op: &MoneyOp, error: DieselError) -> 
         "recipient_not_found" => Refusal::RecipientNotFound,
         "self_transfer" => Refusal::SelfTransfer,
         "rule" => op.refusal(&account_from_detail(detail)?),
+        "nothing_to_repay" => Refusal::NothingToRepay,
+        "overpayment" => Refusal::Overpayment {
+            owed_minor: detail.parse().map_err(|_| StoreError::Corrupt(format!("overpayment detail `{detail}`")))?,
+        },
         "key_reused" => return Ok(Answer::Mismatch),
         // Saved by a route that stores whole bodies: a second round trip reads it.
         "stored_answer" => {

@@ -23,7 +23,7 @@ pub fn run(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Answer, Store
     match idempotency::lookup(conn, call.user_id, &call.key, &call.request_hash)? {
         Lookup::Replay(Stored::Entry(id)) => return Ok(Answer::Replay(ledger::movement(conn, call.user_id, &id)?)),
         Lookup::Replay(Stored::Body(response)) => return Ok(Answer::Stored(response)),
-        Lookup::Mismatch => return Ok(Answer::Mismatch),
+        Lookup::Replay(Stored::Purchase(_)) | Lookup::Mismatch => return Ok(Answer::Mismatch),
         Lookup::Absent => {}
     }
     let (user_id, amount, now) = (call.user_id, op.amount(), call.now);
@@ -31,6 +31,7 @@ pub fn run(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Answer, Store
         MoneyOp::Transfer { to, note, .. } => {
             transfer(conn, user_id, to, amount, note.as_ref().map(|n| n.as_str().to_owned()), now)?
         }
+        MoneyOp::Repayment(_) => crate::store::credit::repay(conn, user_id, amount, now)?,
         _ => single(conn, user_id, op, amount, now)?,
     };
     idempotency::save_entry(conn, user_id, &call.key, &call.request_hash, movement.id, call.now)?;
@@ -113,7 +114,7 @@ fn single(
             MovementKind::VaultUnlock,
             [(vault, -x), (wallet, x)],
         ),
-        MoneyOp::Transfer { .. } => unreachable!("transfers have their own path"),
+        MoneyOp::Transfer { .. } | MoneyOp::Repayment(_) => unreachable!("these have their own paths"),
     };
     let Some(row) = row else { return Err(refusal(conn, user_id, op)) };
     let state = state_from_row(row.0)?;
