@@ -62,7 +62,8 @@ psql_admin -c "DROP DATABASE IF EXISTS vaultline_floor"
 
 peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
-start_service() { # $1 = database URL
+start_service() { # $1 = database URL, $2 = database.group_commit (auto | on | off)
+  VAULTLINE__DATABASE__GROUP_COMMIT="${2:-auto}" \
   VAULTLINE__AUTH__JWT_SECRET=bench-secret-bench-secret-bench-secret-00 \
   VAULTLINE__SERVER__DATA_DIR="$WORK/data" \
   VAULTLINE__LOG__LEVEL=warn \
@@ -85,42 +86,55 @@ stop_service() {
 }
 
 declare -a ROWS
+row() { ROWS+=("$(printf '%-9s %-16s %10s %10s %8s  %s' "$@")"); }
+
+# Runs one scenario; $1 backend, $2 scenario, $3 label, then extra load-generator flags.
+# Sets RPS and P99.
+scenario() {
+  local backend=$1 name=$2 label=$3; shift 3
+  say "  $label: C=$C T=${T}s $*"
+  "$LOAD" --base-url "http://127.0.0.1:$PORT" --scenario "$name" -c "$C" -t "$T" --users "$USERS" \
+    --prefix "${label//-/_}" --admin-password 'bench admin password' --label "$label" "$@" \
+    > "$WORK/$backend-$label.log" 2>&1 || { cat "$WORK/$backend-$label.log"; exit 1; }
+  sed 's/^/    /' "$WORK/$backend-$label.log" | grep -v '^    RESULT' >&2
+  local line
+  line=$(grep "^RESULT label=$label " "$WORK/$backend-$label.log" | head -n1)
+  RPS=$(sed -E 's/.* rps=([0-9.]+).*/\1/' <<< "$line")
+  P99=$(sed -E 's/.* p99_ms=([0-9.]+).*/\1/' <<< "$line")
+  CHECK=$(grep -Eo 'balances_match=[a-z]+' "$WORK/$backend-$label.log" || true)
+}
+
+ratio() { awk -v a="$1" -v b="$PGBENCH_TPS" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+
 run_backend() { # $1 = label, $2 = database URL
-  local backend=$1 url=$2
-  say "service on $backend"
-  start_service "$url"
+  local backend=$1 url=$2 gc
+  say "service on $backend (group commit: auto)"
+  start_service "$url" auto
   VAULTLINE_ADMIN_PASSWORD='bench admin password' "$BIN" --database-url "$url" admin create --username bench_admin \
     > /dev/null 2>&1 || true
-  for scenario in transfers hot mixed login-flood; do
-    say "  $scenario: C=$C T=${T}s"
-    "$LOAD" --base-url "http://127.0.0.1:$PORT" --scenario "$scenario" -c "$C" -t "$T" --users "$USERS" \
-      --prefix "${scenario//-/_}" --admin-password 'bench admin password' > "$WORK/$backend-$scenario.log" 2>&1 \
-      || { cat "$WORK/$backend-$scenario.log"; exit 1; }
-    sed 's/^/    /' "$WORK/$backend-$scenario.log" | grep -v '^    RESULT' >&2
-    local line rps p99 check=""
-    line=$(grep "^RESULT label=${scenario%%-*}" "$WORK/$backend-$scenario.log" | head -n1)
-    [ "$scenario" = login-flood ] && line=$(grep '^RESULT label=loginflood ' "$WORK/$backend-$scenario.log")
-    rps=$(sed -E 's/.* rps=([0-9.]+).*/\1/' <<< "$line")
-    p99=$(sed -E 's/.* p99_ms=([0-9.]+).*/\1/' <<< "$line")
-    [ "$scenario" = hot ] && check=$(grep -Eo 'balances_match=[a-z]+' "$WORK/$backend-$scenario.log")
-    local ratio
-    ratio=$(awk -v a="$rps" -v b="$PGBENCH_TPS" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
-    ROWS+=("$(printf '%-9s %-12s %10s %10s %8s  %s' "$backend" "$scenario" "$rps" "$p99" "$ratio" "$check")")
-    if [ "$scenario" = transfers ]; then
-      local half
-      half=$(awk -v r="$rps" 'BEGIN { printf "%.0f", r / 2 }')
-      say "  transfers at half that rate: $half req/s"
-      "$LOAD" --base-url "http://127.0.0.1:$PORT" --scenario transfers -c "$C" -t "$T" --users "$USERS" \
-        --prefix transfers --rate "$half" --label transfers-half > "$WORK/$backend-half.log" 2>&1 \
-        || { cat "$WORK/$backend-half.log"; exit 1; }
-      sed 's/^/    /' "$WORK/$backend-half.log" | grep -v '^    RESULT' >&2
-      line=$(grep '^RESULT label=transfers-half' "$WORK/$backend-half.log")
-      ROWS+=("$(printf '%-9s %-12s %10s %10s %8s  %s' "$backend" "transfers@50%" \
-        "$(sed -E 's/.* rps=([0-9.]+).*/\1/' <<< "$line")" "$(sed -E 's/.* p99_ms=([0-9.]+).*/\1/' <<< "$line")" "" "paced")")
+  for name in transfers hot mixed login-flood; do
+    scenario "$backend" "$name" "${name//-/}"
+    row "$backend" "$name" "$RPS" "$P99" "$(ratio "$RPS")" "$CHECK"
+    if [ "$name" = transfers ]; then
+      scenario "$backend" transfers transfers-half --rate "$(awk -v r="$RPS" 'BEGIN { printf "%.0f", r / 2 }')"
+      row "$backend" "transfers@50%" "$RPS" "$P99" "" "paced"
     fi
   done
   stop_service
-  ROWS+=("$(printf '%-9s %-12s peak RSS %s MiB' "$backend" "service" "$(( RSS_KIB / 1024 ))")")
+  ROWS+=("$(printf '%-9s %-16s peak RSS %s MiB' "$backend" "service" "$(( RSS_KIB / 1024 ))")")
+  # The same money scenarios with group commit switched the other way, side by side.
+  gc=on; [ "$backend" = sqlite ] && gc=off
+  say "service on $backend (group commit: $gc)"
+  start_service "$url" "$gc"
+  for name in transfers hot; do
+    scenario "$backend" "$name" "$name-gc$gc"
+    row "$backend" "$name gc=$gc" "$RPS" "$P99" "$(ratio "$RPS")" "$CHECK"
+    if [ "$name" = transfers ]; then
+      scenario "$backend" transfers "transfers-half-gc$gc" --rate "$(awk -v r="$RPS" 'BEGIN { printf "%.0f", r / 2 }')"
+      row "$backend" "transfers@50% gc=$gc" "$RPS" "$P99" "" "paced"
+    fi
+  done
+  stop_service
 }
 
 psql_admin -c "DROP DATABASE IF EXISTS vaultline_bench" -c "CREATE DATABASE vaultline_bench"
@@ -132,5 +146,6 @@ echo "Vaultline benchmark  $(date -u +%Y-%m-%dT%H:%MZ)  $(nproc) cores  C=$C  T=
 echo "pgbench TPC-B (scale 10): $PGBENCH_TPS tps, latency average $PGBENCH_LAT ms"
 echo "SQL replays of one transfer (pgbench -M extended, same C and T):"
 for row in "${FLOOR[@]}"; do echo "  $row"; done
-printf '%-9s %-12s %10s %10s %8s  %s\n' backend scenario "req/s" "p99 ms" "x pgbench" "check"
+echo "Rows without gc= ran with database.group_commit = auto (on for SQLite, off for PostgreSQL)."
+printf '%-9s %-16s %10s %10s %8s  %s\n' backend scenario "req/s" "p99 ms" "x pgbench" "check"
 for row in "${ROWS[@]}"; do echo "$row"; done

@@ -51,6 +51,31 @@ pub struct DatabaseSettings {
     pub statement_timeout_ms: u64,
     pub sqlite_busy_timeout_ms: u64,
     pub tx_max_retries: u32,
+    pub group_commit: GroupCommitMode,
+    pub group_commit_lanes: u32,
+    pub group_commit_max_batch: usize,
+    pub group_commit_max_queue: usize,
+    pub group_commit_window_us: u64,
+}
+
+/// Whether money requests share transactions (see `database.group_commit` in default.toml).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupCommitMode {
+    /// On where it was measured to win (SQLite), off where it lost (PostgreSQL).
+    Auto,
+    On,
+    Off,
+}
+
+impl GroupCommitMode {
+    pub fn enabled(self, backend: crate::store::Backend) -> bool {
+        match self {
+            GroupCommitMode::Auto => backend == crate::store::Backend::Sqlite,
+            GroupCommitMode::On => true,
+            GroupCommitMode::Off => false,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -220,6 +245,22 @@ impl Settings {
         }
         if self.database.tx_max_retries > 100 {
             return bad("database.tx_max_retries", "must be 0..=100");
+        }
+        // A lane holds a pooled connection while its batch runs; leave some for the rest.
+        let lanes = self.database.group_commit_lanes;
+        if !(1..=16).contains(&lanes)
+            || (self.database.group_commit != GroupCommitMode::Off && lanes >= self.database.pool_size)
+        {
+            return bad("database.group_commit_lanes", "must be 1..=16 and below database.pool_size");
+        }
+        if !(1..=256).contains(&self.database.group_commit_max_batch) {
+            return bad("database.group_commit_max_batch", "must be 1..=256");
+        }
+        if !(1..=1_000_000).contains(&self.database.group_commit_max_queue) {
+            return bad("database.group_commit_max_queue", "must be 1..=1000000");
+        }
+        if self.database.group_commit_window_us > 100_000 {
+            return bad("database.group_commit_window_us", "must be 0..=100000");
         }
         self.money_policy().map_err(|e| ConfigError(format!("money: {}", e.0)))?;
         self.limit_policy()?;

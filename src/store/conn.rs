@@ -108,9 +108,11 @@ impl DbTarget {
                 let path = path.to_str().ok_or_else(|| ConnectError::Path(path.display().to_string()))?;
                 let mut conn = SqliteConnection::establish(path).map_err(ConnectError::Connect)?;
                 // busy_timeout first: switching to WAL itself may have to wait for a lock.
+                // temp_store in memory: savepoints (group commit) keep their sub-journal there
+                // instead of writing it to a temporary file.
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = {busy_timeout_ms}; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
                 ))
                 .map_err(ConnectError::Setup)?;
                 Ok(DbConn::Sqlite(conn))

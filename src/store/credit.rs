@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::ledger::{self, LATE_FEE_INCOME, LENDER_CAPITAL, MERCHANT_PAYABLES, UserAccount, account_id};
 use super::limits::{self, LimitReason};
-use super::money::{FullRow, StateRow, state_columns, state_from_row};
+use super::money::{FullRow, StateRow, full_columns, state_columns, state_from_row};
 use super::schema::{installments as ins, merchants, money_accounts as ma, purchases as pu, users};
 use super::score::Ctx;
 use super::{DbConn, StoreError};
@@ -227,7 +227,7 @@ fn frozen(conn: &mut DbConn, user_id: Uuid) -> Result<bool, StoreError> {
 fn lock_account(conn: &mut DbConn, user_id: Uuid) -> Result<(AccountState, DateTime<Utc>), StoreError> {
     let row: FullRow = diesel::update(ma::table.filter(ma::user_id.eq(user_id.to_string())))
         .set(ma::wallet_minor.eq(ma::wallet_minor))
-        .returning((state_columns!(), ma::opened_at))
+        .returning(full_columns!())
         .get_result(conn)?;
     Ok((state_from_row(row.0)?, row.1.and_utc()))
 }
@@ -346,12 +346,12 @@ pub fn capture(
     let row: Option<FullRow> =
         diesel::update(ma::table.filter(ma::user_id.eq(user_id.to_string())).filter(ma::held_minor.ge(x)))
             .set((ma::held_minor.eq(ma::held_minor - x), ma::principal_minor.eq(ma::principal_minor + x)))
-            .returning((state_columns!(), ma::opened_at))
+            .returning(full_columns!())
             .get_result(conn)
             .optional()?;
-    if row.is_none() {
+    let Some(row) = row else {
         return Err(corrupt(format!("user {user_id} holds less than purchase {id}")));
-    }
+    };
     let parts = schedule::plan(x, count, now.date_naive(), repayment_day, fee_rate);
     for part in &parts {
         diesel::insert_into(ins::table)
@@ -372,7 +372,10 @@ pub fn capture(
         (account_id(user_id, UserAccount::Credit), -x),
     ];
     let entry = ledger::post_entry(conn, MovementKind::PurchaseCapture.as_str(), Some(user_id), now, &legs)?;
-    let movement = ledger::record(conn, user_id, entry, MovementKind::PurchaseCapture, x, None, None, ctx.now)?;
+    let view =
+        ledger::View { kind: MovementKind::PurchaseCapture, amount_minor: x, counterparty: None, note: None, now };
+    // A frozen buyer was refused above.
+    let movement = ledger::record_after(conn, user_id, entry, view, UserStatus::Active, &row)?;
     let purchase = purchase(conn, user_id, id)?.ok_or_else(|| corrupt(format!("purchase {id} vanished")))?;
     Ok((purchase, movement))
 }
@@ -441,12 +444,12 @@ fn pay_debt(
     let row: Option<FullRow> = match source {
         Source::Wallet => diesel::update(ma::table.filter(ma::user_id.eq(&uid)).filter(ma::wallet_minor.ge(y)))
             .set((ma::wallet_minor.eq(ma::wallet_minor - y), debt))
-            .returning((state_columns!(), ma::opened_at))
+            .returning(full_columns!())
             .get_result(conn)
             .optional()?,
         Source::Vault => diesel::update(ma::table.filter(ma::user_id.eq(&uid)).filter(ma::vault_minor.ge(y)))
             .set((ma::vault_minor.eq(ma::vault_minor - y), debt))
-            .returning((state_columns!(), ma::opened_at))
+            .returning(full_columns!())
             .get_result(conn)
             .optional()?,
     };
@@ -458,7 +461,7 @@ fn pay_debt(
     for (i, ..) in &allocation.parts {
         save_installment(conn, &items[*i])?;
     }
-    let after = state_from_row(row.0)?;
+    let after = state_from_row(row.0.clone())?;
     if source == Source::Vault {
         super::score::lower_vault_floor(conn, user_id)?;
     }
@@ -469,7 +472,13 @@ fn pay_debt(
     let from = if source == Source::Wallet { UserAccount::Wallet } else { UserAccount::Vault };
     let legs = [(account_id(user_id, from), -y), (account_id(user_id, UserAccount::Credit), y)];
     let entry = ledger::post_entry(conn, kind.as_str(), Some(user_id), now, &legs)?;
-    ledger::record(conn, user_id, entry, kind, y, None, None, now)
+    if source == Source::Vault {
+        // Settled by billing, whatever the user's status: read it with the rest.
+        return ledger::record(conn, user_id, entry, kind, y, None, None, now);
+    }
+    // Repaid by the user, who is active (a frozen user was refused).
+    let view = ledger::View { kind, amount_minor: y, counterparty: None, note: None, now };
+    ledger::record_after(conn, user_id, entry, view, UserStatus::Active, &row)
 }
 
 /// Pays from the wallet: late fees, then billed fees, then principal, oldest due first.

@@ -84,22 +84,31 @@ pub fn post_entry(
             je::created_at.eq(now.naive_utc()),
         ))
         .execute(conn)?;
-    let rows: Vec<_> = legs
-        .iter()
-        .map(|(account, amount)| {
-            (
+    // One statement per leg: a fixed statement stays prepared on the connection, where a
+    // multi-row insert of varying length is parsed anew every time.
+    for (account, amount) in legs {
+        diesel::insert_into(postings::table)
+            .values((
                 postings::entry_id.eq(entry_id.to_string()),
                 postings::account_id.eq(account),
                 postings::amount_minor.eq(*amount),
-            )
-        })
-        .collect();
-    super::on_backend!(conn, |c| diesel::insert_into(postings::table).values(&rows).execute(c))?;
+            ))
+            .execute(conn)?;
+    }
     Ok(entry_id)
 }
 
+/// What a movement says besides the account: its kind, amount, other party, note, time.
+pub struct View {
+    pub kind: MovementKind,
+    pub amount_minor: i64,
+    pub counterparty: Option<String>,
+    pub note: Option<String>,
+    pub now: DateTime<Utc>,
+}
+
 /// Records how an entry looks to one user, with their account, status and credit history
-/// as this transaction sees them right after the entry.
+/// as this transaction sees them right after the entry (read here).
 #[allow(clippy::too_many_arguments)]
 pub fn record(
     conn: &mut DbConn,
@@ -112,15 +121,40 @@ pub fn record(
     now: DateTime<Utc>,
 ) -> Result<Movement, StoreError> {
     let standing = score::standing(conn, user_id, now)?;
+    let view = View { kind, amount_minor, counterparty, note, now };
+    save(conn, user_id, entry_id, view, standing.status, standing.inputs)
+}
+
+/// The same, from the account row the operation's UPDATE returned (nothing read again).
+pub fn record_after(
+    conn: &mut DbConn,
+    user_id: Uuid,
+    entry_id: Uuid,
+    view: View,
+    status: UserStatus,
+    row: &super::money::FullRow,
+) -> Result<Movement, StoreError> {
+    let inputs = score::inputs(row, status, view.now)?;
+    save(conn, user_id, entry_id, view, status, inputs)
+}
+
+fn save(
+    conn: &mut DbConn,
+    user_id: Uuid,
+    entry_id: Uuid,
+    view: View,
+    status: UserStatus,
+    after: ScoreInputs,
+) -> Result<Movement, StoreError> {
     let movement = Movement {
         id: entry_id,
-        kind,
-        amount_minor,
-        created_at: now,
-        counterparty,
-        note,
-        status: standing.status,
-        after: standing.inputs,
+        kind: view.kind,
+        amount_minor: view.amount_minor,
+        created_at: view.now,
+        counterparty: view.counterparty,
+        note: view.note,
+        status,
+        after,
     };
     insert_movement(conn, user_id, &movement)?;
     Ok(movement)

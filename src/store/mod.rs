@@ -6,6 +6,7 @@ mod conn;
 pub mod credit;
 pub mod credit_pg;
 mod error;
+mod group;
 pub mod idempotency;
 pub mod ledger;
 pub mod ledger_check;
@@ -49,6 +50,8 @@ pub struct Db {
     /// instead of polling the file lock through SQLite's sleeping busy handler, which
     /// wrecks tail latency under load. Other processes still meet `busy_timeout`.
     sqlite_writer: std::sync::Arc<std::sync::Mutex<()>>,
+    /// Group commit for the caller's money operations, when configured.
+    group_commit: Option<std::sync::Arc<group::GroupCommit>>,
 }
 
 impl Db {
@@ -58,12 +61,25 @@ impl Db {
             // Not fatal: the pool keeps trying, requests answer 503 until the path works.
             tracing::warn!(error = %e, "cannot create the database folder");
         }
-        Ok(Self {
-            backend: target.backend(),
-            pool: conn::build_pool(target, settings),
-            max_retries: settings.tx_max_retries,
-            sqlite_writer: Default::default(),
-        })
+        let backend = target.backend();
+        let pool = conn::build_pool(target, settings);
+        let sqlite_writer = std::sync::Arc::new(std::sync::Mutex::new(()));
+        let group_commit = settings.group_commit.enabled(backend).then(|| {
+            let group = group::GroupSettings {
+                lanes: settings.group_commit_lanes,
+                max_batch: settings.group_commit_max_batch,
+                max_queue: settings.group_commit_max_queue,
+                window: std::time::Duration::from_micros(settings.group_commit_window_us),
+                max_retries: settings.tx_max_retries,
+            };
+            std::sync::Arc::new(group::GroupCommit::start(pool.clone(), backend, sqlite_writer.clone(), group))
+        });
+        Ok(Self { backend, pool, max_retries: settings.tx_max_retries, sqlite_writer, group_commit })
+    }
+
+    /// Group commit for money operations, when it is on.
+    pub fn group_commit(&self) -> Option<&group::GroupCommit> {
+        self.group_commit.as_deref()
     }
 
     pub fn backend(&self) -> Backend {

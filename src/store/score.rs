@@ -1,12 +1,12 @@
 //! What the score reads, gathered in one round trip.
 
-use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Text, Timestamp};
+use diesel::sql_types::Timestamp;
 use uuid::Uuid;
 
-use super::money::state_from_row;
-use super::schema::money_accounts as ma;
+use super::money::{FullRow, full_columns, state_from_row};
+use super::schema::{money_accounts as ma, users};
 use super::{DbConn, StoreError};
 use crate::domain::account::AccountState;
 use crate::domain::score::{self, ScoreInputs, ScoreModel};
@@ -24,42 +24,6 @@ pub struct Ctx<'a> {
 pub struct Summary {
     pub value: i64,
     pub eligible_for_upgrade: bool,
-}
-
-#[derive(QueryableByName)]
-struct Row {
-    #[diesel(sql_type = BigInt)]
-    wallet_minor: i64,
-    #[diesel(sql_type = BigInt)]
-    vault_minor: i64,
-    #[diesel(sql_type = Text)]
-    line: String,
-    #[diesel(sql_type = BigInt)]
-    general_limit_minor: i64,
-    #[diesel(sql_type = BigInt)]
-    held_minor: i64,
-    #[diesel(sql_type = BigInt)]
-    principal_minor: i64,
-    #[diesel(sql_type = BigInt)]
-    fees_minor: i64,
-    #[diesel(sql_type = BigInt)]
-    late_fees_minor: i64,
-    #[diesel(sql_type = Timestamp)]
-    opened_at: NaiveDateTime,
-    #[diesel(sql_type = BigInt)]
-    on_time_installments: i64,
-    #[diesel(sql_type = BigInt)]
-    overdue_installments: i64,
-    #[diesel(sql_type = BigInt)]
-    overdue_days: i64,
-    #[diesel(sql_type = BigInt)]
-    collateral_settlements: i64,
-    #[diesel(sql_type = BigInt)]
-    vault_floor_minor: i64,
-    #[diesel(sql_type = Text)]
-    status: String,
-    #[diesel(sql_type = Bool)]
-    overdue_now: bool,
 }
 
 /// Everything about a user the account view and the score need, as of `now`.
@@ -83,39 +47,33 @@ pub fn lower_vault_floor(conn: &mut DbConn, user_id: Uuid) -> Result<(), StoreEr
 }
 
 pub fn standing(conn: &mut DbConn, user_id: Uuid, now: DateTime<Utc>) -> Result<Standing, StoreError> {
-    let row: Row = diesel::sql_query(
-        "SELECT m.wallet_minor, m.vault_minor, m.line, m.general_limit_minor, m.held_minor, m.principal_minor, \
-                m.fees_minor, m.late_fees_minor, m.opened_at, m.on_time_installments, m.overdue_installments, \
-                m.overdue_days, m.collateral_settlements, m.vault_floor_minor, u.status, \
-                m.overdue_count > 0 AS overdue_now \
-         FROM money_accounts m JOIN users u ON u.id = m.user_id WHERE m.user_id = $1",
-    )
-    .bind::<Text, _>(user_id.to_string())
-    .get_result(conn)?;
-    let state = state_from_row((
-        row.wallet_minor,
-        row.vault_minor,
-        row.line,
-        row.general_limit_minor,
-        row.held_minor,
-        row.principal_minor,
-        row.fees_minor,
-        row.late_fees_minor,
-    ))?;
+    let (row, status): (FullRow, String) = ma::table
+        .inner_join(users::table)
+        .filter(ma::user_id.eq(user_id.to_string()))
+        .select((full_columns!(), users::status))
+        .first(conn)?;
     let status =
-        UserStatus::from_db(&row.status).ok_or_else(|| StoreError::Corrupt(format!("users.status of {user_id}")))?;
-    let inputs = ScoreInputs {
+        UserStatus::from_db(&status).ok_or_else(|| StoreError::Corrupt(format!("users.status of {user_id}")))?;
+    let inputs = inputs(&row, status, now)?;
+    Ok(Standing { state: inputs.account, status, inputs })
+}
+
+/// What the score rates, from the account row as `full_columns!` selects it, as of `now`.
+pub fn inputs(row: &FullRow, status: UserStatus, now: DateTime<Utc>) -> Result<ScoreInputs, StoreError> {
+    let (state_row, opened_at, history) = row;
+    let (on_time, overdue, overdue_days, settlements, vault_floor, overdue_count) = *history;
+    let state = state_from_row(state_row.clone())?;
+    Ok(ScoreInputs {
         account: state,
-        account_age_days: (now.naive_utc() - row.opened_at).num_days(),
-        on_time_installments: row.on_time_installments,
-        overdue_installments: row.overdue_installments,
-        overdue_days: row.overdue_days,
-        collateral_settlements: row.collateral_settlements,
-        vault_floor_90d_minor: row.vault_floor_minor.min(state.vault_minor),
-        overdue_now: row.overdue_now,
+        account_age_days: (now.naive_utc() - *opened_at).num_days(),
+        on_time_installments: on_time,
+        overdue_installments: overdue,
+        overdue_days,
+        collateral_settlements: settlements,
+        vault_floor_90d_minor: vault_floor.min(state.vault_minor),
+        overdue_now: overdue_count > 0,
         frozen: status == UserStatus::Frozen,
-    };
-    Ok(Standing { state, status, inputs })
+    })
 }
 
 /// Recomputes every user's 90-day vault floor from the movement snapshots, so lows that

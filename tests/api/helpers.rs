@@ -135,6 +135,10 @@ pub fn test_settings(database_url: &str, dir: &TempDir, extra: &[(&str, &str)]) 
         ("auth.jwt_secret".into(), "test-secret-test-secret-test-secret-0123".into()),
         ("log.level".into(), std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into())),
     ];
+    // `VAULTLINE_TEST_GROUP_COMMIT=on|off|auto` runs every test with group commit so.
+    if let Ok(on) = std::env::var("VAULTLINE_TEST_GROUP_COMMIT") {
+        overrides.push(("database.group_commit".into(), on));
+    }
     overrides.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     Settings::load(&Sources { overrides, ..Sources::default() }).expect("test settings load")
 }

@@ -8,6 +8,7 @@ mod cli;
 mod credit;
 mod differential;
 mod errors;
+mod group_commit;
 mod ledger;
 mod money;
 mod operations;

@@ -1,3 +1,4 @@
+DROP FUNCTION vl_batch(text[], text[], text[], text[], text[], text[], bigint[], text[], text[], timestamp[]);
 DROP FUNCTION vl_repay(text, text, text, text, bigint, timestamp);
 DROP FUNCTION vl_void(text, text, text, timestamp);
 DROP FUNCTION vl_capture(text, text, text, text, text, int, numeric, timestamp);

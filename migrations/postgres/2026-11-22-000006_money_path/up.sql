@@ -474,3 +474,44 @@ BEGIN
     PERFORM vl_record(p_entry, 'repayment', p_amount, NULL, NULL, p_now, 'active', a);
     RETURN QUERY SELECT * FROM vl_answer('fresh', p_user, p_entry);
 END $$;
+
+-- ---------------------------------------------------------------- group commit
+-- Several callers' money operations in one statement, so one transaction and one commit
+-- (TigerBeetle-style batching). Each runs in its own subtransaction (the EXCEPTION block):
+-- a refusal or error undoes that operation only and is answered to its caller alone.
+-- Every account the batch may touch is locked first, in user-id order, so batches (of
+-- this or another instance) never deadlock with each other or with single operations.
+CREATE FUNCTION vl_batch(p_ops text[], p_users text[], p_keys text[], p_hashes text[], p_entries text[],
+                         p_limit_ids text[], p_amounts bigint[], p_tos text[], p_notes text[], p_nows timestamp[])
+RETURNS TABLE (idx int, error text, detail text, answer text) LANGUAGE plpgsql AS $$
+DECLARE
+    i int;
+    r vl_answer;
+    v_error text;
+    v_detail text;
+BEGIN
+    PERFORM 1 FROM money_accounts
+     WHERE user_id IN (SELECT unnest(p_users) UNION SELECT id FROM users WHERE username = ANY (p_tos))
+     ORDER BY user_id COLLATE "C" FOR UPDATE;
+    FOR i IN 1 .. coalesce(cardinality(p_ops), 0) LOOP
+        BEGIN
+            CASE p_ops[i]
+            WHEN 'transfer' THEN
+                SELECT * INTO STRICT r FROM vl_transfer(p_users[i], p_keys[i], p_hashes[i], p_entries[i], p_tos[i],
+                                                        p_amounts[i], p_notes[i], p_nows[i]);
+            WHEN 'repayment' THEN
+                SELECT * INTO STRICT r FROM vl_repay(p_users[i], p_keys[i], p_hashes[i], p_entries[i], p_amounts[i],
+                                                     p_nows[i]);
+            ELSE
+                SELECT * INTO STRICT r FROM vl_move(p_ops[i], p_users[i], p_keys[i], p_hashes[i], p_entries[i],
+                                                    p_limit_ids[i], p_amounts[i], p_nows[i]);
+            END CASE;
+            idx := i; error := NULL; detail := NULL; answer := row_to_json(r)::text;
+            RETURN NEXT;
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS v_error = MESSAGE_TEXT, v_detail = PG_EXCEPTION_DETAIL;
+            idx := i; error := v_error; detail := v_detail; answer := NULL;
+            RETURN NEXT;
+        END;
+    END LOOP;
+END $$;

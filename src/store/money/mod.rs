@@ -38,8 +38,30 @@ macro_rules! state_columns {
 }
 pub(crate) use state_columns;
 
+/// The account row with everything a movement keeps: the state, when the account was
+/// opened, and the credit history (as `full_columns!` selects it).
+macro_rules! full_columns {
+    () => {
+        (
+            $crate::store::money::state_columns!(),
+            $crate::store::schema::money_accounts::opened_at,
+            (
+                $crate::store::schema::money_accounts::on_time_installments,
+                $crate::store::schema::money_accounts::overdue_installments,
+                $crate::store::schema::money_accounts::overdue_days,
+                $crate::store::schema::money_accounts::collateral_settlements,
+                $crate::store::schema::money_accounts::vault_floor_minor,
+                $crate::store::schema::money_accounts::overdue_count,
+            ),
+        )
+    };
+}
+pub(crate) use full_columns;
+
 pub type StateRow = (i64, i64, String, i64, i64, i64, i64, i64);
-pub(super) type FullRow = (StateRow, chrono::NaiveDateTime);
+/// On-time parts, overdue parts, overdue days, settlements, vault floor, parts overdue now.
+pub type HistoryRow = (i64, i64, i64, i64, i64, i64);
+pub type FullRow = (StateRow, chrono::NaiveDateTime, HistoryRow);
 
 pub fn state_from_row(row: StateRow) -> Result<AccountState, StoreError> {
     let (wallet, vault, line, general_limit, held, principal, fees, late_fees) = row;
@@ -140,8 +162,11 @@ pub struct Call {
 pub type Answer = Answered<Movement>;
 
 /// Applies `op` at most once per (caller, key): one round trip on PostgreSQL, one write
-/// transaction on SQLite.
+/// transaction on SQLite; with group commit on, in a batch shared with concurrent requests.
 pub async fn apply(db: &Db, call: Call, op: MoneyOp) -> Result<Answer, StoreError> {
+    if let Some(group) = db.group_commit() {
+        return group.submit(call, op).await;
+    }
     match db.backend() {
         Backend::Postgres => db.statement(move |conn| pg::run(conn, &call, &op)).await,
         Backend::Sqlite => db.write(move |conn| sqlite::run(conn, &call, &op)).await,
@@ -154,4 +179,20 @@ pub fn apply_on(conn: &mut DbConn, max_retries: u32, call: &Call, op: &MoneyOp) 
         Backend::Postgres => super::tx::retrying(conn, max_retries, |c| pg::run(c, call, op)),
         Backend::Sqlite => super::transaction(conn, max_retries, |c| sqlite::run(c, call, op)),
     }
+}
+
+pub(super) fn pg_batch(
+    conn: &mut DbConn,
+    batch: &[(Call, MoneyOp)],
+    max_retries: u32,
+) -> Vec<Result<Answer, StoreError>> {
+    pg::run_batch(conn, batch, max_retries)
+}
+
+pub(super) fn sqlite_batch(
+    conn: &mut DbConn,
+    batch: &[(Call, MoneyOp)],
+    max_retries: u32,
+) -> Vec<Result<Answer, StoreError>> {
+    sqlite::run_batch(conn, batch, max_retries)
 }

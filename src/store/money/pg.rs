@@ -52,8 +52,97 @@ pub fn run(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Answer, Store
     };
     match answered {
         Ok(row) => row.into_answer(),
-        Err(e) => refused(conn, call, op, e),
+        Err(error) => match raised(&error) {
+            Some((code, detail)) => refused(conn, call, op, code, detail),
+            None => Err(error.into()),
+        },
     }
+}
+
+#[derive(QueryableByName)]
+struct BatchRow {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    idx: i32,
+    #[diesel(sql_type = Nullable<Text>)]
+    error: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    detail: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    answer: Option<String>,
+}
+
+/// Group commit: every operation of `batch` in one call of `vl_batch`, so one round trip,
+/// one transaction and one commit for all; each answered on its own. An operation that
+/// failed for any reason but a refusal runs again alone, where it gets its own retries.
+pub fn run_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)], max_retries: u32) -> Vec<Result<Answer, StoreError>> {
+    let rows = match send_batch(conn, batch) {
+        Ok(rows) if rows.len() == batch.len() => rows,
+        // Nothing of the batch was written: each runs alone.
+        _ => {
+            return batch
+                .iter()
+                .map(|(call, op)| crate::store::tx::retrying(conn, max_retries, |c| run(c, call, op)))
+                .collect();
+        }
+    };
+    let mut answers: Vec<Result<Answer, StoreError>> = Vec::with_capacity(batch.len());
+    for (row, (call, op)) in rows.into_iter().zip(batch) {
+        debug_assert_eq!(usize::try_from(row.idx).ok(), Some(answers.len() + 1), "vl_batch answers in order");
+        let answer = match (row.answer, row.error) {
+            (Some(json), _) => serde_json::from_str::<AnswerRow>(&json)
+                .map_err(|e| StoreError::Corrupt(format!("batch answer: {e}")))
+                .and_then(AnswerRow::into_answer),
+            (None, Some(message)) => match message.strip_prefix("vaultline:") {
+                Some(code) => refused(conn, call, op, code, row.detail.as_deref().unwrap_or_default()),
+                None => crate::store::tx::retrying(conn, max_retries, |c| run(c, call, op)),
+            },
+            (None, None) => Err(StoreError::Corrupt("vl_batch answered neither row nor error".into())),
+        };
+        answers.push(answer);
+    }
+    answers
+}
+
+fn send_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)]) -> Result<Vec<BatchRow>, DieselError> {
+    use diesel::sql_types::Array;
+    let mut cols: [Vec<String>; 6] = Default::default();
+    let (mut amounts, mut tos, mut notes, mut nows) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (call, op) in batch {
+        let (to, note) = match op {
+            MoneyOp::Transfer { to, note, .. } => (Some(to.to_string()), note.as_ref().map(|n| n.as_str().to_owned())),
+            _ => (None, None),
+        };
+        let fields = [
+            op.name().to_owned(),
+            call.user_id.to_string(),
+            call.key.clone(),
+            call.request_hash.clone(),
+            Uuid::now_v7().to_string(),
+            Uuid::now_v7().to_string(),
+        ];
+        for (col, field) in cols.iter_mut().zip(fields) {
+            col.push(field);
+        }
+        amounts.push(op.amount().minor());
+        tos.push(to);
+        notes.push(note);
+        nows.push(call.now.naive_utc());
+    }
+    let [ops, users, keys, hashes, entries, limit_ids] = cols;
+    // Arrays exist on PostgreSQL only, so this speaks to the concrete connection.
+    let DbConn::Pg(conn) = conn else { unreachable!("group commit on PostgreSQL runs on a PostgreSQL connection") };
+    diesel::sql_query("SELECT * FROM vl_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+        .bind::<Array<Text>, _>(ops)
+        .bind::<Array<Text>, _>(users)
+        .bind::<Array<Text>, _>(keys)
+        .bind::<Array<Text>, _>(hashes)
+        .bind::<Array<Text>, _>(entries)
+        .bind::<Array<Text>, _>(limit_ids)
+        .bind::<Array<BigInt>, _>(amounts)
+        .bind::<Array<Nullable<Text>>, _>(tos)
+        .bind::<Array<Nullable<Text>>, _>(notes)
+        .bind::<Array<Timestamp>, _>(nows)
+        .load(conn)
 }
 
 /// The code and DETAIL of a refusal raised by a money function (`vaultline:<code>`).
@@ -63,9 +152,8 @@ pub(crate) fn raised(error: &DieselError) -> Option<(&str, &str)> {
     Some((code, info.details().unwrap_or_default()))
 }
 
-/// A refusal raised by the function, or a real error.
-fn refused(conn: &mut DbConn, call: &Call, op: &MoneyOp, error: DieselError) -> Result<Answer, StoreError> {
-    let Some((code, detail)) = raised(&error) else { return Err(error.into()) };
+/// Answers a refusal the function raised (`vaultline:<code>` with its DETAIL).
+fn refused(conn: &mut DbConn, call: &Call, op: &MoneyOp, code: &str, detail: &str) -> Result<Answer, StoreError> {
     let refusal = match code {
         "account_frozen" => Refusal::AccountFrozen,
         "recipient_not_found" => Refusal::RecipientNotFound,
@@ -111,7 +199,7 @@ pub(crate) fn account_from_detail(detail: &str) -> Result<AccountState, StoreErr
 }
 
 /// A row of type `vl_answer`: the caller's movement and when their account was opened.
-#[derive(QueryableByName)]
+#[derive(QueryableByName, serde::Deserialize)]
 struct AnswerRow {
     #[diesel(sql_type = Text)]
     outcome: String,

@@ -8,7 +8,7 @@ use diesel::dsl::exists;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::{Answer, Call, FullRow, MoneyOp, state_columns, state_from_row};
+use super::{Answer, Call, FullRow, MoneyOp, full_columns, state_from_row};
 use crate::domain::account::{CreditLine, Refusal};
 use crate::domain::money::Amount;
 use crate::domain::movement::{Movement, MovementKind};
@@ -69,7 +69,7 @@ fn single(
     let (uid, x) = (user_id.to_string(), amount.minor());
     let account = ma::table.filter(ma::user_id.eq(&uid)).filter(active!(&uid));
     let exposure = ma::held_minor + ma::principal_minor + ma::fees_minor + ma::late_fees_minor;
-    let returning = (state_columns!(), ma::opened_at);
+    let returning = full_columns!();
     let (wallet, vault) = (account_id(user_id, UserAccount::Wallet), account_id(user_id, UserAccount::Vault));
     let (row, kind, legs): (Option<FullRow>, MovementKind, [(String, i64); 2]) = match op {
         MoneyOp::Deposit(_) => (
@@ -117,7 +117,7 @@ fn single(
         MoneyOp::Transfer { .. } | MoneyOp::Repayment(_) => unreachable!("these have their own paths"),
     };
     let Some(row) = row else { return Err(refusal(conn, user_id, op)) };
-    let state = state_from_row(row.0)?;
+    let state = state_from_row(row.0.clone())?;
     if kind == MovementKind::VaultUnlock {
         crate::store::score::lower_vault_floor(conn, user_id)?;
     }
@@ -131,7 +131,8 @@ fn single(
         limits::record(conn, user_id, state.line, before, state.vault_minor, reason, now)?;
     }
     let entry = ledger::post_entry(conn, kind.as_str(), Some(user_id), now, &legs)?;
-    ledger::record(conn, user_id, entry, kind, x, None, None, now)
+    let view = ledger::View { kind, amount_minor: x, counterparty: None, note: None, now };
+    ledger::record_after(conn, user_id, entry, view, UserStatus::Active, &row)
 }
 
 /// Moves money between two wallets. Rows are updated in user-id order so two opposite
@@ -154,7 +155,8 @@ fn transfer(
         .find(|(id, _, _)| *id == from.to_string())
         .map(|(_, name, _)| name.clone())
         .ok_or_else(|| StoreError::Corrupt(format!("sender {from} has no user row")))?;
-    let Some((recipient, _, _)) = parties.iter().find(|(_, name, _)| name == to.as_str()).cloned() else {
+    let Some((recipient, _, recipient_status)) = parties.iter().find(|(_, name, _)| name == to.as_str()).cloned()
+    else {
         return Err(StoreError::Refused(Refusal::RecipientNotFound));
     };
     let to_id = Uuid::parse_str(&recipient).map_err(|_| StoreError::Corrupt(format!("users.id {recipient}")))?;
@@ -166,14 +168,14 @@ fn transfer(
     let debit = |conn: &mut DbConn| -> Result<Option<FullRow>, StoreError> {
         Ok(diesel::update(ma::table.filter(ma::user_id.eq(&uid)).filter(ma::wallet_minor.ge(x)).filter(active!(&uid)))
             .set(ma::wallet_minor.eq(ma::wallet_minor - x))
-            .returning((state_columns!(), ma::opened_at))
+            .returning(full_columns!())
             .get_result(conn)
             .optional()?)
     };
     let credit = |conn: &mut DbConn| -> Result<FullRow, StoreError> {
         Ok(diesel::update(ma::table.filter(ma::user_id.eq(&recipient)))
             .set(ma::wallet_minor.eq(ma::wallet_minor + x))
-            .returning((state_columns!(), ma::opened_at))
+            .returning(full_columns!())
             .get_result(conn)?)
     };
     let (sent, received) = if from < to_id {
@@ -184,14 +186,45 @@ fn transfer(
         let received = credit(conn)?;
         (debit(conn)?, Some(received))
     };
-    if sent.is_none() || received.is_none() {
+    let (Some(sent), Some(received)) = (sent, received) else {
         let op = MoneyOp::Transfer { to: to.clone(), amount, note: None };
         return Err(refusal(conn, from, &op));
-    }
+    };
+    let recipient_status = UserStatus::from_db(&recipient_status)
+        .ok_or_else(|| StoreError::Corrupt(format!("users.status of {recipient}")))?;
     let legs = [(account_id(from, UserAccount::Wallet), -x), (account_id(to_id, UserAccount::Wallet), x)];
     let id = ledger::post_entry(conn, "transfer", Some(from), now, &legs)?;
-    let outgoing =
-        ledger::record(conn, from, id, MovementKind::TransferOut, x, Some(to.to_string()), note.clone(), now)?;
-    ledger::record(conn, to_id, id, MovementKind::TransferIn, x, Some(sender_name), note, now)?;
+    let out = ledger::View {
+        kind: MovementKind::TransferOut,
+        amount_minor: x,
+        counterparty: Some(to.to_string()),
+        note: note.clone(),
+        now,
+    };
+    let outgoing = ledger::record_after(conn, from, id, out, UserStatus::Active, &sent)?;
+    let incoming =
+        ledger::View { kind: MovementKind::TransferIn, amount_minor: x, counterparty: Some(sender_name), note, now };
+    ledger::record_after(conn, to_id, id, incoming, recipient_status, &received)?;
     Ok(outgoing)
+}
+
+/// Group commit on SQLite: the whole batch in one write transaction (one commit, one WAL
+/// write of each page it touched), each operation inside its own savepoint so a refusal
+/// undoes that operation only.
+pub fn run_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)], max_retries: u32) -> Vec<Result<Answer, StoreError>> {
+    let mut answers = Vec::with_capacity(batch.len());
+    let committed = crate::store::transaction(conn, max_retries, |c| {
+        answers.clear();
+        for (call, op) in batch {
+            answers.push(c.transaction::<_, StoreError, _>(|c| run(c, call, op)));
+        }
+        Ok(())
+    });
+    match committed {
+        Ok(()) => answers,
+        // Nothing of the batch was written.
+        Err(e) => {
+            batch.iter().map(|_| Err(StoreError::Unavailable(format!("the batch did not commit: {e}")))).collect()
+        }
+    }
 }
