@@ -104,6 +104,14 @@ scenario() {
   CHECK=$(grep -Eo 'balances_match=[a-z]+' "$WORK/$backend-$label.log" || true)
 }
 
+# The ledger check after a backend's runs: every invariant recomputed from the journal.
+ledger_check() { # $1 = backend, $2 = database URL
+  local verdict=clean
+  "$BIN" --database-url "$2" ledger check > "$WORK/$1-ledger.json" 2>&1 || { verdict="VIOLATIONS"; cat "$WORK/$1-ledger.json"; }
+  ROWS+=("$(printf '%-9s %-16s ledger check after every run above: %s (%s entries)' "$1" "ledger" "$verdict" \
+    "$(grep -Eo '"entries": [0-9]+' "$WORK/$1-ledger.json" | grep -Eo '[0-9]+')")")
+}
+
 ratio() { awk -v a="$1" -v b="$PGBENCH_TPS" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
 run_backend() { # $1 = label, $2 = database URL
@@ -135,6 +143,7 @@ run_backend() { # $1 = label, $2 = database URL
     fi
   done
   stop_service
+  ledger_check "$backend" "$url"
 }
 
 psql_admin -c "DROP DATABASE IF EXISTS vaultline_bench" -c "CREATE DATABASE vaultline_bench"

@@ -241,9 +241,12 @@ async fn main() -> Result<(), String> {
         let scenario = args.scenario;
         let is_flooder = scenario == Scenario::LoginFlood && client_no % 2 == 1;
         let pace = (args.rate > 0.0).then(|| Duration::from_secs_f64(args.concurrency as f64 / args.rate));
+        // Clients start evenly spread over one pace, so a paced load arrives as a steady
+        // stream (one request every pace / C), not as bursts of C requests at once.
+        let offset = pace.map_or(Duration::ZERO, |p| p.mul_f64(client_no as f64 / args.concurrency as f64));
         clients.push(tokio::spawn(async move {
             let mut stats = Stats::default();
-            let mut next_start = Instant::now();
+            let mut next_start = Instant::now() + offset;
             let mut seed = 0x9E37_79B9_7F4A_7C15_u64 ^ (client_no as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D);
             while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
                 if let Some(pace) = pace {
