@@ -59,10 +59,14 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum BillingCommand {
-    /// Bill as of a date (default today, UTC); idempotent, prints the counts as JSON.
+    /// Bill as of a date (default today, UTC; never later unless credit.allow_future_billing);
+    /// idempotent, prints the counts as JSON.
     Run {
         #[arg(long, value_name = "YYYY-MM-DD")]
         as_of: Option<chrono::NaiveDate>,
+        /// Print what the run would do, per user, and write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -133,7 +137,7 @@ fn execute(cli: Cli) -> Result<(), Failure> {
         Command::Migrate => migrate(&settings),
         Command::Admin { command: AdminCommand::Create { username } } => create_admin(&settings, &username),
         Command::Ledger { command: LedgerCommand::Check } => ledger_check(&settings),
-        Command::Billing { command: BillingCommand::Run { as_of } } => billing_run(&settings, as_of),
+        Command::Billing { command: BillingCommand::Run { as_of, dry_run } } => billing_run(&settings, as_of, dry_run),
     }
 }
 
@@ -205,15 +209,24 @@ fn ledger_check(settings: &Settings) -> Result<(), Failure> {
     if report.ok { Ok(()) } else { Err(Failure::runtime(format!("{} violation(s)", report.violations.len()))) }
 }
 
-fn billing_run(settings: &Settings, as_of: Option<chrono::NaiveDate>) -> Result<(), Failure> {
+fn billing_run(settings: &Settings, as_of: Option<chrono::NaiveDate>, dry_run: bool) -> Result<(), Failure> {
+    let today = crate::domain::time::now().date_naive();
+    let as_of = as_of.unwrap_or(today);
+    crate::domain::credit::check_billing_date(as_of, today, settings.credit.allow_future_billing)
+        .map_err(Failure::config)?;
     let db = open_db(settings)?;
     db.migrate().map_err(|e| Failure::runtime(format!("migration failed: {e}")))?;
-    let as_of = as_of.unwrap_or_else(|| crate::domain::time::now().date_naive());
     let mut conn = db.conn().map_err(Failure::runtime)?;
     let rules = settings.credit.billing_rules();
-    let counts =
-        store::credit::run_billing(&mut conn, as_of, &rules, &settings.score, settings.database.tx_max_retries)
-            .map_err(Failure::runtime)?;
+    let counts = store::credit::run_billing(
+        &mut conn,
+        as_of,
+        &rules,
+        &settings.score,
+        settings.database.tx_max_retries,
+        dry_run,
+    )
+    .map_err(Failure::runtime)?;
     println!("{}", serde_json::to_string_pretty(&counts).map_err(Failure::runtime)?);
     Ok(())
 }

@@ -95,6 +95,10 @@ pub struct CreditSettings {
     pub statement_lead_days: u32,
     pub late_fee_rate_per_day: rust_decimal::Decimal,
     pub grace_days: u32,
+    /// Most late fees an installment can carry, as a fraction of its principal.
+    pub late_fee_cap: rust_decimal::Decimal,
+    /// Tests only: lets billing run as of a future date.
+    pub allow_future_billing: bool,
     pub general_limit_max: String,
     pub billing_job_enabled: bool,
     pub billing_job_interval_secs: u64,
@@ -108,6 +112,7 @@ impl CreditSettings {
             late_fee_rate_per_day: self.late_fee_rate_per_day,
             grace_days: self.grace_days,
             hold_days: self.hold_days,
+            late_fee_cap: self.late_fee_cap,
         }
     }
 }
@@ -219,6 +224,13 @@ impl Settings {
         let settings: Settings =
             builder.build().and_then(|c| c.try_deserialize()).map_err(|e| ConfigError(one_line(&e.to_string())))?;
         settings.validate()?;
+        if sources.profile.as_deref() == Some("production") && settings.credit.allow_future_billing {
+            return Err(ConfigError(
+                "credit.allow_future_billing: must be false in the production profile (it lets one admin \
+                 request charge years of late fees)"
+                    .into(),
+            ));
+        }
         Ok(settings)
     }
 
@@ -304,6 +316,9 @@ impl Settings {
         }
         if c.statement_lead_days > 27 {
             return bad("credit.statement_lead_days", "must be 0..=27");
+        }
+        if !(c.late_fee_cap >= rust_decimal::Decimal::ZERO && c.late_fee_cap <= rust_decimal::Decimal::ONE) {
+            return bad("credit.late_fee_cap", "must be a fraction in 0..=1, e.g. \"0.5\"");
         }
         if !fraction(c.late_fee_rate_per_day) {
             return bad("credit.late_fee_rate_per_day", "must be a fraction in 0..1, e.g. \"0.0005\"");
@@ -409,5 +424,18 @@ mod tests {
             .unwrap();
         assert!(!s.auth.allow_generated_secret);
         assert_eq!(s.server.bind, "0.0.0.0:8080");
+    }
+
+    #[test]
+    fn production_profile_refuses_future_billing() {
+        let dir = Some(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/config")));
+        let overrides = vec![("credit.allow_future_billing".to_owned(), "true".to_owned())];
+        let sources =
+            Sources { config_dir: dir.clone(), profile: Some("production".into()), overrides, ..Sources::default() };
+        let err = Settings::load(&sources).unwrap_err().to_string();
+        assert!(err.contains("credit.allow_future_billing: must be false"), "{err}");
+        // Elsewhere (a test suite's settings) it is allowed.
+        let overrides = vec![("credit.allow_future_billing".to_owned(), "true".to_owned())];
+        assert!(Settings::load(&Sources { config_dir: dir, overrides, ..Sources::default() }).is_ok());
     }
 }

@@ -60,11 +60,12 @@ pub fn spawn_cleanup(state: web::Data<AppState>) {
 pub async fn billing_once(
     state: &AppState,
     as_of: chrono::NaiveDate,
-) -> Result<crate::store::credit::BillingCounts, StoreError> {
+    dry_run: bool,
+) -> Result<crate::store::credit::BillingReport, StoreError> {
     let rules = state.settings.credit.billing_rules();
     let model = state.settings.score.clone();
     let retries = state.db.max_retries();
-    state.db.read(move |conn| crate::store::credit::run_billing(conn, as_of, &rules, &model, retries)).await
+    state.db.read(move |conn| crate::store::credit::run_billing(conn, as_of, &rules, &model, retries, dry_run)).await
 }
 
 /// Bills for today's date every `credit.billing_job_interval_secs`: each run is
@@ -79,8 +80,8 @@ pub fn spawn_billing(state: web::Data<AppState>) {
         loop {
             ticker.tick().await;
             let today = time::now().date_naive();
-            match billing_once(&state, today).await {
-                Ok(counts) => tracing::info!(?counts, %today, "billing run"),
+            match billing_once(&state, today, false).await {
+                Ok(report) => tracing::info!(counts = ?report.counts, %today, "billing run"),
                 Err(error) => tracing::warn!(%error, "billing run failed; will retry"),
             }
         }

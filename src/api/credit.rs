@@ -271,6 +271,9 @@ pub struct BillView {
     overdue: Vec<InstallmentView>,
     /// What settles every due and overdue installment now.
     total_due: String,
+    /// Late fees of one installment stop at this fraction of its principal (`credit.late_fee_cap`).
+    #[schema(example = "0.5")]
+    late_fee_cap: String,
 }
 
 /// Due and overdue installments, as billing has left them, and what they total.
@@ -290,6 +293,7 @@ pub async fn bill(state: web::Data<AppState>, caller: AuthUser) -> Result<HttpRe
         due: view("due"),
         overdue: view("overdue"),
         total_due: state.money.format(total),
+        late_fee_cap: state.settings.credit.late_fee_cap.normalize().to_string(),
     }))
 }
 

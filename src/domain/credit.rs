@@ -207,6 +207,15 @@ pub struct BillingRules {
     pub late_fee_rate_per_day: Decimal,
     pub grace_days: u32,
     pub hold_days: u32,
+    /// Late fees of one installment stop at this fraction of its principal.
+    pub late_fee_cap: Decimal,
+}
+
+impl BillingRules {
+    /// The most late fees an installment of `principal_minor` can carry.
+    pub fn late_fee_cap_minor(&self, principal_minor: i64) -> i64 {
+        schedule::apply_rate(principal_minor, self.late_fee_cap)
+    }
 }
 
 /// What billing as of a date did to one installment.
@@ -249,13 +258,24 @@ pub fn bill(item: &mut Installment, as_of: NaiveDate, rules: &BillingRules) -> B
             item.days_overdue = days;
         }
         let overdue = item.principal_owed() + item.fee_owed();
-        let total = schedule::late_fee_total(overdue, item.due_date, as_of, rules.late_fee_rate_per_day);
+        let total = schedule::late_fee_total(overdue, item.due_date, as_of, rules.late_fee_rate_per_day)
+            .min(rules.late_fee_cap_minor(item.principal_minor));
         if total > item.late_fee_minor {
             step.late_fee_charged_minor = total - item.late_fee_minor;
             item.late_fee_minor = total;
         }
     }
     step
+}
+
+/// A billing run may not take a date later than today (UTC) unless the service runs with
+/// `credit.allow_future_billing` (tests): a run dated years ahead would charge years of
+/// late fees and settle every secured user's debt from their vault at once.
+pub fn check_billing_date(as_of: NaiveDate, today: NaiveDate, allow_future: bool) -> Result<(), String> {
+    if as_of > today && !allow_future {
+        return Err(format!("as_of {as_of} is later than today ({today}, UTC): billing cannot run ahead"));
+    }
+    Ok(())
 }
 
 /// Overdue past the grace period: a secured line settles this from the vault.
@@ -276,7 +296,20 @@ mod tests {
             late_fee_rate_per_day: Decimal::from_str("0.0005").unwrap(),
             grace_days: 30,
             hold_days: 15,
+            late_fee_cap: Decimal::from_str("0.5").unwrap(),
         }
+    }
+
+    #[test]
+    fn late_fees_stop_at_the_cap_and_never_go_down() {
+        let mut item = part("2026-01-10", 10_000);
+        bill(&mut item, d("2026-01-20"), &rules());
+        assert_eq!(item.late_fee_minor, 50, "0.05% of 100.00 for 10 days");
+        // 4,000 days at 0.05% would be 200%: it stops at 50% of the principal.
+        let step = bill(&mut item, d("2037-01-01"), &rules());
+        assert_eq!(item.late_fee_minor, 50_00);
+        assert_eq!(step.late_fee_charged_minor, 50_00 - 50);
+        assert_eq!(bill(&mut item, d("2099-01-01"), &rules()).late_fee_charged_minor, 0);
     }
 
     fn part(due: &str, principal: i64) -> Installment {

@@ -631,21 +631,64 @@ pub fn bill_user(
     Ok(counts)
 }
 
+/// One user's share of a billing run (listed by dry runs).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct UserCounts {
+    pub user_id: String,
+    #[serde(flatten)]
+    pub counts: BillingCounts,
+}
+
+/// What a billing run did, or with `dry_run` would do.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BillingReport {
+    #[serde(flatten)]
+    pub counts: BillingCounts,
+    pub dry_run: bool,
+    /// Dry runs: each user the run would change, at most `DRY_RUN_LIST_LIMIT`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub users: Option<Vec<UserCounts>>,
+    /// Dry runs: users the run would change beyond the list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub users_not_listed: Option<u64>,
+}
+
+pub const DRY_RUN_LIST_LIMIT: usize = 500;
+
 /// Bills every user with something to bill, each in their own transaction (retried on
-/// contention). Safe to run twice, or from two instances at once.
+/// contention). Safe to run twice, or from two instances at once. A dry run does the same
+/// work in transactions that are rolled back, so it writes nothing.
 pub fn run_billing(
     conn: &mut DbConn,
     as_of: NaiveDate,
     rules: &BillingRules,
     score: &crate::domain::score::ScoreModel,
     max_retries: u32,
-) -> Result<BillingCounts, StoreError> {
-    let mut counts = BillingCounts::default();
-    super::transaction(conn, max_retries, |c| super::score::refresh_vault_floors(c, crate::domain::time::now()))?;
-    for user_id in billing_candidates(conn, as_of, rules.hold_days)? {
-        counts += super::transaction(conn, max_retries, |c| {
-            bill_user(c, user_id, as_of, rules, &Ctx { now: crate::domain::time::now(), score })
-        })?;
+    dry_run: bool,
+) -> Result<BillingReport, StoreError> {
+    let mut report = BillingReport { dry_run, ..BillingReport::default() };
+    if !dry_run {
+        super::transaction(conn, max_retries, |c| super::score::refresh_vault_floors(c, crate::domain::time::now()))?;
     }
-    Ok(counts)
+    let mut listed = Vec::new();
+    let mut not_listed = 0_u64;
+    for user_id in billing_candidates(conn, as_of, rules.hold_days)? {
+        let bill =
+            |c: &mut DbConn| bill_user(c, user_id, as_of, rules, &Ctx { now: crate::domain::time::now(), score });
+        let counts =
+            if dry_run { super::tx::rolled_back(conn, bill)? } else { super::transaction(conn, max_retries, bill)? };
+        if dry_run && counts != BillingCounts::default() {
+            if listed.len() < DRY_RUN_LIST_LIMIT {
+                listed.push(UserCounts { user_id: user_id.to_string(), counts: counts.clone() });
+            } else {
+                not_listed += 1;
+            }
+        }
+        report.counts += counts;
+    }
+    if dry_run {
+        report.users = Some(listed);
+        report.users_not_listed = Some(not_listed);
+    }
+    Ok(report)
 }

@@ -44,6 +44,17 @@ where
     retrying(conn, max_retries, |c| attempt(c, &mut f))
 }
 
+/// Runs `f` inside a transaction that is always rolled back: what it would do, undone.
+pub fn rolled_back<T, F>(conn: &mut DbConn, f: F) -> Result<T, StoreError>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, StoreError>,
+{
+    begin(conn)?;
+    let outcome = f(conn);
+    <DbConn as diesel::Connection>::TransactionManager::rollback_transaction(conn)?;
+    outcome
+}
+
 /// Runs `f` (a transaction, or one statement that is a transaction by itself) again, up to
 /// `max_retries` times, while it fails in a way a fresh attempt can cure.
 pub fn retrying<T, F>(conn: &mut DbConn, max_retries: u32, mut f: F) -> Result<T, StoreError>

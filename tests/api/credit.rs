@@ -45,7 +45,7 @@ async fn bill_as_of(app: &TestApp, admin: &str, date: NaiveDate) -> Value {
 
 fn counts(due: u64, overdue: u64, late: u64, settled: u64) -> Value {
     json!({"installments_due": due, "installments_overdue": overdue, "late_fees_charged": late,
-           "collateral_settlements": settled, "holds_expired": 0})
+           "collateral_settlements": settled, "holds_expired": 0, "dry_run": false})
 }
 
 async fn buy(app: &TestApp, token: &str, merchant_id: &str, amount: &str, n: u32) -> reqwest::Response {
@@ -413,16 +413,23 @@ async fn merchants_and_billing_are_admin_routes(backend: Backend) {
     assert_eq!(names, ["Second", "First"]);
     assert_problem(app.get("/v1/merchants").await, 401, "unauthorized").await;
 
-    // The CLI runs billing too, and prints the counts.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vaultline"))
-        .args(["--database-url", &app.settings.database.url, "billing", "run", "--as-of", "2026-12-10"])
-        .env("RUST_LOG", "off")
-        .env_remove("VAULTLINE_PROFILE")
-        .output()
-        .unwrap();
+    // The CLI runs billing too, and prints the counts; never for a date later than today.
+    let cli = |as_of: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_vaultline"))
+            .args(["--database-url", &app.settings.database.url, "billing", "run", "--as-of", as_of])
+            .env("RUST_LOG", "off")
+            .env_remove("VAULTLINE_PROFILE")
+            .env_remove("VAULTLINE__CREDIT__ALLOW_FUTURE_BILLING")
+            .output()
+            .unwrap()
+    };
+    let out = cli("2026-01-10");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed["installments_due"], 0);
+    let out = cli("2099-01-01");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("later than today"));
 
     // Both admin actions are in the audit log.
     app.post_as_admin("/v1/admin/billing/run", &admin, &json!({"as_of": "2026-12-10"}))

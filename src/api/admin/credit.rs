@@ -7,6 +7,7 @@ use crate::api::AppState;
 use crate::api::credit::MerchantView;
 use crate::api::json::JsonBody;
 use crate::auth::extract::AdminUser;
+use crate::domain::credit::check_billing_date;
 use crate::domain::time;
 use crate::error::ApiError;
 use crate::store;
@@ -51,16 +52,20 @@ pub async fn create_merchant(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BillingRequest {
+    /// Not later than today (UTC), unless the service runs with `credit.allow_future_billing`.
     #[schema(example = "2026-12-10")]
     as_of: String,
+    /// Answer what the run would do, per user, and write nothing.
+    #[serde(default)]
+    dry_run: bool,
 }
 
 /// Bill as of a date: mark installments due and overdue, charge late fees, settle secured
 /// debt past the grace period from the vault, void expired holds. Idempotent per date.
 #[utoipa::path(tag = "admin", path = "/v1/admin/billing/run", security(("bearer" = [])), request_body = BillingRequest,
     responses(
-        (status = 200, description = "`{installments_due, installments_overdue, late_fees_charged, collateral_settlements, holds_expired}`", body = Object),
-        (status = 422, description = "`validation_error`: as_of is not a date", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 200, description = "`{installments_due, installments_overdue, late_fees_charged, collateral_settlements, holds_expired, dry_run}`; a dry run also lists `users` (each with its counts, at most 500) and `users_not_listed`", body = Object),
+        (status = 422, description = "`validation_error`: as_of is not a date, or later than today", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 #[post("/billing/run")]
 pub async fn run_billing(
@@ -70,12 +75,16 @@ pub async fn run_billing(
 ) -> Result<HttpResponse, ApiError> {
     let as_of = NaiveDate::parse_from_str(&body.value.as_of, "%Y-%m-%d")
         .map_err(|_| ApiError::Validation("as_of must be a date, YYYY-MM-DD".into()))?;
-    let counts = crate::jobs::billing_once(&state, as_of).await?;
+    let allow_future = state.settings.credit.allow_future_billing;
+    check_billing_date(as_of, time::now().date_naive(), allow_future).map_err(ApiError::Validation)?;
+    let dry_run = body.value.dry_run;
+    let report = crate::jobs::billing_once(&state, as_of, dry_run).await?;
     // Billing spans one transaction per user, so its audit entry follows the run.
-    let (actor, details) = (admin.0.id, serde_json::json!({"as_of": as_of.to_string(), "counts": &counts}));
+    let details = serde_json::json!({"as_of": as_of.to_string(), "dry_run": dry_run, "counts": &report.counts});
+    let actor = admin.0.id;
     state
         .db
         .write(move |conn| store::admin::audit(conn, actor, "billing.run", None, None, &details, time::now()))
         .await?;
-    Ok(HttpResponse::Ok().json(counts))
+    Ok(HttpResponse::Ok().json(report))
 }
