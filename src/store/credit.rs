@@ -476,17 +476,16 @@ fn pay_debt(
         // Settled by billing, whatever the user's status: read it with the rest.
         return ledger::record(conn, user_id, entry, kind, y, None, None, now);
     }
-    // Repaid by the user, who is active (a frozen user was refused).
+    // Repaid by the user, who may be frozen.
     let view = ledger::View { kind, amount_minor: y, counterparty: None, note: None, now };
-    ledger::record_after(conn, user_id, entry, view, UserStatus::Active, &row)
+    let status = super::users::status(conn, user_id)?;
+    ledger::record_after(conn, user_id, entry, view, status, &row)
 }
 
 /// Pays from the wallet: late fees, then billed fees, then principal, oldest due first.
+/// A frozen user may repay: debt is debt, and paying it moves no money out of reach.
 pub fn repay(conn: &mut DbConn, user_id: Uuid, amount: Amount, now: DateTime<Utc>) -> Result<Movement, StoreError> {
     lock_account(conn, user_id)?;
-    if frozen(conn, user_id)? {
-        return Err(StoreError::Refused(Refusal::AccountFrozen));
-    }
     let mut items = unpaid_installments(conn, user_id)?;
     let allocation = credit::allocate(&items, amount.minor()).map_err(|r| {
         StoreError::Refused(match r {

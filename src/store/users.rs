@@ -57,6 +57,12 @@ pub fn insert(conn: &mut DbConn, new: &NewUser<'_>, now: DateTime<Utc>) -> Resul
     by_id(conn, id)?.ok_or_else(|| StoreError::Corrupt(format!("user {id} vanished after insert")))
 }
 
+/// The user's status as this transaction sees it.
+pub fn status(conn: &mut DbConn, id: Uuid) -> Result<UserStatus, StoreError> {
+    let status: String = users::table.filter(users::id.eq(id.to_string())).select(users::status).first(conn)?;
+    UserStatus::from_db(&status).ok_or_else(|| StoreError::Corrupt(format!("users.status of {id}")))
+}
+
 pub fn by_id(conn: &mut DbConn, id: Uuid) -> Result<Option<User>, StoreError> {
     users::table
         .filter(users::id.eq(id.to_string()))

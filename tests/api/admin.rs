@@ -298,18 +298,26 @@ async fn freezing_blocks_every_movement_until_unfrozen(backend: Backend) {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.json::<Value>().await.unwrap()["status"], "frozen");
 
+    // Frozen means no money leaves on the user's own initiative: these are refused ...
     let attempts = [
-        ("/v1/wallet/deposits".to_owned(), json!({"amount": "1.00"})),
         ("/v1/wallet/withdrawals".to_owned(), json!({"amount": "1.00"})),
         ("/v1/transfers".to_owned(), json!({"to_username": "bob_99", "amount": "1.00"})),
-        ("/v1/vault/lock".to_owned(), json!({"amount": "1.00"})),
         ("/v1/vault/unlock".to_owned(), json!({"amount": "1.00"})),
         ("/v1/credit/purchases".to_owned(), json!({"merchant_id": merchant, "amount": "1.00", "installments": 1})),
         (format!("/v1/credit/purchases/{}/confirm-receipt", held["id"].as_str().unwrap()), json!(null)),
-        ("/v1/credit/repayments".to_owned(), json!({"amount": "1.00"})),
     ];
     for (path, body) in &attempts {
         assert_problem(app.post_money(path, &ann, body).await, 403, "account_frozen").await;
+    }
+    // ... and money in, locking savings and repaying are not.
+    for (path, body) in [
+        ("/v1/wallet/deposits", json!({"amount": "1.00"})),
+        ("/v1/vault/lock", json!({"amount": "1.00"})),
+        ("/v1/credit/repayments", json!({"amount": "1.00"})),
+    ] {
+        let res = app.post_money(path, &ann, &body).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "{path}");
+        assert_eq!(res.json::<Value>().await.unwrap()["account"]["status"], "frozen", "{path}");
     }
     assert_eq!(app.account(&ann).await["status"], "frozen");
     assert_eq!(score(&app, &ann).await["eligible_for_upgrade"], false);

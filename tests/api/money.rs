@@ -264,18 +264,26 @@ async fn frozen_users_read_but_cannot_move_money(backend: Backend) {
     let freeze = json!({"reason": "test"});
     app.post_as_admin(&format!("/v1/admin/users/{ann_id}/freeze"), &admin, &freeze).await.error_for_status().unwrap();
 
+    // Frozen: no money leaves on the user's own initiative.
     for (path, body) in [
-        ("/v1/wallet/deposits", json!({"amount": "1.00"})),
         ("/v1/wallet/withdrawals", json!({"amount": "1.00"})),
-        ("/v1/vault/lock", json!({"amount": "1.00"})),
         ("/v1/vault/unlock", json!({"amount": "1.00"})),
         ("/v1/transfers", json!({"to_username": "bob_99", "amount": "1.00"})),
     ] {
         assert_problem(app.post_money(path, &ann, &body).await, 403, "account_frozen").await;
     }
+    // Money in, and savings locked away, stay allowed; the movement shows the frozen status.
+    for (path, body) in
+        [("/v1/wallet/deposits", json!({"amount": "1.00"})), ("/v1/vault/lock", json!({"amount": "1.00"}))]
+    {
+        let res = app.post_money(path, &ann, &body).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "{path}");
+        assert_eq!(res.json::<Value>().await.unwrap()["account"]["status"], "frozen");
+    }
     let account = app.account(&ann).await;
     assert_eq!(account["status"], "frozen");
     assert_eq!(account["wallet"]["balance"], "90.00");
+    assert_eq!(account["vault"]["balance"], "11.00");
     assert_eq!(app.get_as("/v1/transactions", &ann).await.status(), StatusCode::OK);
     assert_eq!(app.get_as("/v1/me", &ann).await.status(), StatusCode::OK);
     // Logging in still works for a frozen user.

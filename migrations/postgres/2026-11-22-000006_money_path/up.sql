@@ -140,6 +140,7 @@ DECLARE
     v_replay text := vl_claim_movement(p_user, p_key, p_hash, p_entry, p_now);
     v_wallet text := p_user || ':wallet';
     v_vault text := p_user || ':vault';
+    v_status text;
     a money_accounts;
 BEGIN
     IF v_replay IS NOT NULL THEN
@@ -149,7 +150,9 @@ BEGIN
     IF p_amount <= 0 THEN
         PERFORM vl_refuse('corrupt', 'amount must be positive');
     END IF;
-    IF (SELECT status FROM users WHERE id = p_user) IS DISTINCT FROM 'active' THEN
+    -- Frozen: no money leaves on the user's own initiative (deposits and locks stay allowed).
+    v_status := (SELECT status FROM users WHERE id = p_user);
+    IF v_status IS DISTINCT FROM 'active' AND p_op IN ('withdrawal', 'vault_unlock') THEN
         PERFORM vl_refuse('account_frozen');
     END IF;
     CASE p_op
@@ -186,7 +189,7 @@ BEGIN
                 a.vault_minor + CASE p_op WHEN 'vault_lock' THEN -p_amount ELSE p_amount END,
                 a.vault_minor, p_op, p_now);
     END IF;
-    PERFORM vl_record(p_entry, p_op, p_amount, NULL, NULL, p_now, 'active', a);
+    PERFORM vl_record(p_entry, p_op, p_amount, NULL, NULL, p_now, v_status, a);
     RETURN QUERY SELECT * FROM vl_answer('fresh', p_user, p_entry);
 END $$;
 
@@ -400,6 +403,7 @@ DECLARE
     a money_accounts;
     v_owed bigint;
     v_late bigint; v_fees bigint; v_principal bigint; v_on_time bigint; v_overdue_paid bigint;
+    v_status text;
 BEGIN
     IF v_replay IS NOT NULL THEN
         RETURN QUERY SELECT * FROM vl_answer('replay', p_user, v_replay);
@@ -409,9 +413,8 @@ BEGIN
         PERFORM vl_refuse('corrupt', 'amount must be positive');
     END IF;
     SELECT * INTO a FROM money_accounts WHERE user_id = p_user FOR UPDATE;
-    IF (SELECT status FROM users WHERE id = p_user) IS DISTINCT FROM 'active' THEN
-        PERFORM vl_refuse('account_frozen');
-    END IF;
+    -- A frozen user may repay: debt is debt, and paying it moves no money out of reach.
+    v_status := (SELECT status FROM users WHERE id = p_user);
     SELECT coalesce(sum(late_fee_minor - late_fee_paid_minor
                         + CASE WHEN fee_billed THEN fee_minor - fee_paid_minor ELSE 0 END
                         + principal_minor - principal_paid_minor), 0)
@@ -471,7 +474,7 @@ BEGIN
      WHERE user_id = p_user RETURNING * INTO a;
     PERFORM vl_post(p_entry, 'repayment', p_user, p_now, ARRAY[p_user || ':wallet', p_user || ':credit'],
                     ARRAY[-p_amount, p_amount]);
-    PERFORM vl_record(p_entry, 'repayment', p_amount, NULL, NULL, p_now, 'active', a);
+    PERFORM vl_record(p_entry, 'repayment', p_amount, NULL, NULL, p_now, v_status, a);
     RETURN QUERY SELECT * FROM vl_answer('fresh', p_user, p_entry);
 END $$;
 

@@ -67,7 +67,9 @@ fn single(
     now: DateTime<Utc>,
 ) -> Result<Movement, StoreError> {
     let (uid, x) = (user_id.to_string(), amount.minor());
-    let account = ma::table.filter(ma::user_id.eq(&uid)).filter(active!(&uid));
+    let account = ma::table.filter(ma::user_id.eq(&uid));
+    // Frozen: no money leaves on the user's own initiative (deposits and locks stay allowed).
+    let active = ma::table.filter(ma::user_id.eq(&uid)).filter(active!(&uid));
     let exposure = ma::held_minor + ma::principal_minor + ma::fees_minor + ma::late_fees_minor;
     let returning = full_columns!();
     let (wallet, vault) = (account_id(user_id, UserAccount::Wallet), account_id(user_id, UserAccount::Vault));
@@ -82,7 +84,7 @@ fn single(
             [(EXTERNAL_FUNDING.to_owned(), -x), (wallet, x)],
         ),
         MoneyOp::Withdrawal(_) => (
-            diesel::update(account.filter(ma::wallet_minor.ge(x)))
+            diesel::update(active.filter(ma::wallet_minor.ge(x)))
                 .set(ma::wallet_minor.eq(ma::wallet_minor - x))
                 .returning(returning)
                 .get_result(conn)
@@ -103,7 +105,7 @@ fn single(
         // and the change are one statement, so no concurrent spend can slip between them.
         MoneyOp::VaultUnlock(_) => (
             diesel::update(
-                account
+                active
                     .filter(ma::vault_minor.ge(x))
                     .filter(ma::line.eq(CreditLine::General.as_str()).or((ma::vault_minor - x).ge(exposure))),
             )
@@ -132,7 +134,11 @@ fn single(
     }
     let entry = ledger::post_entry(conn, kind.as_str(), Some(user_id), now, &legs)?;
     let view = ledger::View { kind, amount_minor: x, counterparty: None, note: None, now };
-    ledger::record_after(conn, user_id, entry, view, UserStatus::Active, &row)
+    let status = match op {
+        MoneyOp::Withdrawal(_) | MoneyOp::VaultUnlock(_) => UserStatus::Active,
+        _ => crate::store::users::status(conn, user_id)?,
+    };
+    ledger::record_after(conn, user_id, entry, view, status, &row)
 }
 
 /// Moves money between two wallets. Rows are updated in user-id order so two opposite
