@@ -265,8 +265,10 @@ impl Settings {
         {
             return bad("database.group_commit_lanes", "must be 1..=16 and below database.pool_size");
         }
-        if !(1..=256).contains(&self.database.group_commit_max_batch) {
-            return bad("database.group_commit_max_batch", "must be 1..=256");
+        // PostgreSQL keeps 64 subtransaction ids per transaction in memory; a batch runs each
+        // operation in one, and more would slow every snapshot of the server.
+        if !(1..=64).contains(&self.database.group_commit_max_batch) {
+            return bad("database.group_commit_max_batch", "must be 1..=64");
         }
         if !(1..=1_000_000).contains(&self.database.group_commit_max_queue) {
             return bad("database.group_commit_max_queue", "must be 1..=1000000");

@@ -84,6 +84,11 @@ pub fn set_status(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<User>, StoreError> {
+    // The account row first: every money operation holds it while it checks the status, so
+    // once this commits no operation that was waiting behind it can move money out.
+    diesel::update(ma::table.filter(ma::user_id.eq(target.to_string())))
+        .set(ma::wallet_minor.eq(ma::wallet_minor))
+        .execute(conn)?;
     let before: Option<String> =
         users::table.filter(users::id.eq(target.to_string())).select(users::status).first(conn).optional()?;
     let Some(before) = before else { return Ok(None) };

@@ -674,8 +674,11 @@ pub fn run_billing(
     for user_id in billing_candidates(conn, as_of, rules.hold_days)? {
         let bill =
             |c: &mut DbConn| bill_user(c, user_id, as_of, rules, &Ctx { now: crate::domain::time::now(), score });
-        let counts =
-            if dry_run { super::tx::rolled_back(conn, bill)? } else { super::transaction(conn, max_retries, bill)? };
+        let counts = if dry_run {
+            super::tx::retrying(conn, max_retries, |c| super::tx::rolled_back(c, bill))?
+        } else {
+            super::transaction(conn, max_retries, bill)?
+        };
         if dry_run && counts != BillingCounts::default() {
             if listed.len() < DRY_RUN_LIST_LIMIT {
                 listed.push(UserCounts { user_id: user_id.to_string(), counts: counts.clone() });

@@ -105,20 +105,38 @@ fn run_lane(shared: &Shared, pool: &Pool, backend: Backend, writer: &Mutex<()>, 
         let (ops, replies): (Vec<(Call, MoneyOp)>, Vec<_>) =
             batch.into_iter().map(|p| ((p.call, p.op), p.reply)).unzip();
         metrics::histogram!("money_group_commit_batch_size", "backend" => backend.as_str()).record(ops.len() as f64);
-        let answers = match pool.get() {
-            Ok(mut conn) => match backend {
-                Backend::Postgres => super::money::pg_batch(&mut conn, &ops, settings.max_retries),
-                Backend::Sqlite => {
-                    let _turn = writer.lock().unwrap_or_else(PoisonError::into_inner);
-                    super::money::sqlite_batch(&mut conn, &ops, settings.max_retries)
-                }
-            },
-            Err(e) => ops.iter().map(|_| Err(StoreError::Unavailable(e.to_string()))).collect(),
-        };
+        // A panic must not take the lane (and every later money request) with it: the batch
+        // is answered with an error (its transaction was rolled back, the connection dropped as
+        // broken), and the lane goes on.
+        let run = std::panic::AssertUnwindSafe(|| run_batch(pool, backend, writer, &ops, settings.max_retries));
+        let answers = std::panic::catch_unwind(run).unwrap_or_else(|_| {
+            tracing::error!(size = ops.len(), "a group-commit batch panicked; its requests fail");
+            ops.iter().map(|_| Err(StoreError::Unavailable("the batch failed".into()))).collect()
+        });
         debug_assert_eq!(answers.len(), replies.len(), "one answer per request");
         for (reply, answer) in replies.into_iter().zip(answers) {
             // The caller may have gone (client disconnected); the effect stands either way.
             let _ = reply.send(answer);
+        }
+    }
+}
+
+fn run_batch(
+    pool: &Pool,
+    backend: Backend,
+    writer: &Mutex<()>,
+    ops: &[(Call, MoneyOp)],
+    max_retries: u32,
+) -> Vec<Result<Answer, StoreError>> {
+    let mut conn = match pool.get() {
+        Ok(conn) => conn,
+        Err(e) => return ops.iter().map(|_| Err(StoreError::Unavailable(e.to_string()))).collect(),
+    };
+    match backend {
+        Backend::Postgres => super::money::pg_batch(&mut conn, ops, max_retries),
+        Backend::Sqlite => {
+            let _turn = writer.lock().unwrap_or_else(PoisonError::into_inner);
+            super::money::sqlite_batch(&mut conn, ops, max_retries)
         }
     }
 }

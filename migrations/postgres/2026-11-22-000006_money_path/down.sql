@@ -1,3 +1,12 @@
+-- Keys answered by movements or purchase snapshots cannot be kept by the older schema, and
+-- dropping them would let a client's retry apply its money operation a second time: revert
+-- only once they have expired (jobs.idempotency_retention_hours after the last such answer).
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM idempotency_keys WHERE answer <> 'body') THEN
+        RAISE EXCEPTION 'idempotency keys still answer with movements; revert after they expire';
+    END IF;
+END $$;
 DROP FUNCTION vl_batch(text[], text[], text[], text[], text[], text[], bigint[], text[], text[], timestamp[]);
 DROP FUNCTION vl_repay(text, text, text, text, bigint, timestamp);
 DROP FUNCTION vl_void(text, text, text, timestamp);
@@ -16,7 +25,6 @@ DROP FUNCTION vl_claim_movement(text, text, text, text, timestamp);
 DROP FUNCTION vl_claim(text, text, text, int, text, text, text, timestamp);
 DROP FUNCTION vl_refuse_rule(text);
 DROP FUNCTION vl_refuse(text, text);
-DELETE FROM idempotency_keys WHERE answer <> 'body';
 ALTER TABLE idempotency_keys DROP CONSTRAINT idempotency_answer, DROP COLUMN entry_id, DROP COLUMN answer,
     ALTER COLUMN response_body SET NOT NULL;
 ALTER TABLE movements ADD COLUMN score_value INTEGER NOT NULL DEFAULT 0,

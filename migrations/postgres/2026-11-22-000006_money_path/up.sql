@@ -140,6 +140,8 @@ DECLARE
     v_replay text := vl_claim_movement(p_user, p_key, p_hash, p_entry, p_now);
     v_wallet text := p_user || ':wallet';
     v_vault text := p_user || ':vault';
+    v_from text;
+    v_to text;
     v_status text;
     a money_accounts;
 BEGIN
@@ -150,24 +152,19 @@ BEGIN
     IF p_amount <= 0 THEN
         PERFORM vl_refuse('corrupt', 'amount must be positive');
     END IF;
-    -- Frozen: no money leaves on the user's own initiative (deposits and locks stay allowed).
-    v_status := (SELECT status FROM users WHERE id = p_user);
-    IF v_status IS DISTINCT FROM 'active' AND p_op IN ('withdrawal', 'vault_unlock') THEN
-        PERFORM vl_refuse('account_frozen');
-    END IF;
     CASE p_op
     WHEN 'deposit' THEN
         UPDATE money_accounts SET wallet_minor = wallet_minor + p_amount
          WHERE user_id = p_user RETURNING * INTO a;
-        PERFORM vl_post(p_entry, p_op, p_user, p_now, ARRAY['sys:external_funding', v_wallet], ARRAY[-p_amount, p_amount]);
+        v_from := 'sys:external_funding'; v_to := v_wallet;
     WHEN 'withdrawal' THEN
         UPDATE money_accounts SET wallet_minor = wallet_minor - p_amount
          WHERE user_id = p_user AND wallet_minor >= p_amount RETURNING * INTO a;
-        PERFORM vl_post(p_entry, p_op, p_user, p_now, ARRAY[v_wallet, 'sys:external_funding'], ARRAY[-p_amount, p_amount]);
+        v_from := v_wallet; v_to := 'sys:external_funding';
     WHEN 'vault_lock' THEN
         UPDATE money_accounts SET wallet_minor = wallet_minor - p_amount, vault_minor = vault_minor + p_amount
          WHERE user_id = p_user AND wallet_minor >= p_amount RETURNING * INTO a;
-        PERFORM vl_post(p_entry, p_op, p_user, p_now, ARRAY[v_wallet, v_vault], ARRAY[-p_amount, p_amount]);
+        v_from := v_wallet; v_to := v_vault;
     WHEN 'vault_unlock' THEN
         -- On a secured line the vault may not drop below the exposure it pledges.
         UPDATE money_accounts SET vault_minor = vault_minor - p_amount, wallet_minor = wallet_minor + p_amount,
@@ -175,13 +172,21 @@ BEGIN
          WHERE user_id = p_user AND vault_minor >= p_amount
            AND (line = 'general' OR vault_minor - p_amount >= held_minor + principal_minor + fees_minor + late_fees_minor)
         RETURNING * INTO a;
-        PERFORM vl_post(p_entry, p_op, p_user, p_now, ARRAY[v_vault, v_wallet], ARRAY[-p_amount, p_amount]);
+        v_from := v_vault; v_to := v_wallet;
     ELSE
         PERFORM vl_refuse('corrupt', 'unknown operation ' || p_op);
     END CASE;
+    -- Frozen: no money leaves on the user's own initiative (deposits and locks stay allowed).
+    -- Read after the UPDATE took the account row's lock: a freeze locks that row before it
+    -- commits, so an operation queued behind a freeze sees it.
+    v_status := (SELECT status FROM users WHERE id = p_user);
+    IF v_status IS DISTINCT FROM 'active' AND p_op IN ('withdrawal', 'vault_unlock') THEN
+        PERFORM vl_refuse('account_frozen');
+    END IF;
     IF a.user_id IS NULL THEN
         PERFORM vl_refuse_rule(p_user);
     END IF;
+    PERFORM vl_post(p_entry, p_op, p_user, p_now, ARRAY[v_from, v_to], ARRAY[-p_amount, p_amount]);
     -- On a secured line the limit is the vault: a vault change is a limit change.
     IF a.line = 'secured' AND p_op IN ('vault_lock', 'vault_unlock') THEN
         INSERT INTO limit_history (id, user_id, line, limit_before, limit_after, reason, created_at)
@@ -217,15 +222,17 @@ BEGIN
     IF v_to_id = p_user THEN
         PERFORM vl_refuse('self_transfer');
     END IF;
-    SELECT username, status INTO v_from_name, v_from_status FROM users WHERE id = p_user;
-    IF v_from_status IS DISTINCT FROM 'active' THEN
-        PERFORM vl_refuse('account_frozen');
-    END IF;
+    SELECT username INTO v_from_name FROM users WHERE id = p_user;
     IF v_to_id COLLATE "C" < p_user COLLATE "C" THEN
         UPDATE money_accounts SET wallet_minor = wallet_minor + p_amount WHERE user_id = v_to_id RETURNING * INTO b;
     END IF;
     UPDATE money_accounts SET wallet_minor = wallet_minor - p_amount
      WHERE user_id = p_user AND wallet_minor >= p_amount RETURNING * INTO a;
+    -- After the sender's row lock (see vl_move): a freeze committed before is seen.
+    v_from_status := (SELECT status FROM users WHERE id = p_user);
+    IF v_from_status IS DISTINCT FROM 'active' THEN
+        PERFORM vl_refuse('account_frozen');
+    END IF;
     IF a.user_id IS NULL THEN
         PERFORM vl_refuse_rule(p_user);
     END IF;
@@ -282,14 +289,15 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM merchants WHERE id = p_merchant) THEN
         PERFORM vl_refuse('not_found', 'merchant');
     END IF;
-    IF (SELECT status FROM users WHERE id = p_user) IS DISTINCT FROM 'active' THEN
-        PERFORM vl_refuse('account_frozen');
-    END IF;
     UPDATE money_accounts SET held_minor = held_minor + p_amount
      WHERE user_id = p_user AND overdue_count = 0
        AND CASE line WHEN 'secured' THEN vault_minor ELSE general_limit_minor END
            - (held_minor + principal_minor + fees_minor + late_fees_minor) >= p_amount
     RETURNING * INTO a;
+    -- After the account row lock (see vl_move): a freeze committed before is seen.
+    IF (SELECT status FROM users WHERE id = p_user) IS DISTINCT FROM 'active' THEN
+        PERFORM vl_refuse('account_frozen');
+    END IF;
     IF a.user_id IS NULL THEN
         IF (SELECT overdue_count FROM money_accounts WHERE user_id = p_user) > 0 THEN
             PERFORM vl_refuse('account_delinquent');

@@ -1,4 +1,9 @@
-DELETE FROM idempotency_keys WHERE answer <> 'body';
+-- Keys answered by movements cannot be kept by the older schema, and dropping them would let
+-- a client's retry apply its money operation a second time: this fails (CHECK) while any
+-- remain; revert once they have expired (jobs.idempotency_retention_hours).
+CREATE TEMP TABLE revert_guard (movement_keys INTEGER CHECK (movement_keys = 0));
+INSERT INTO revert_guard SELECT count(*) FROM idempotency_keys WHERE answer <> 'body';
+DROP TABLE revert_guard;
 CREATE TABLE idempotency_keys_old (
     user_id         TEXT NOT NULL REFERENCES users (id),
     idem_key        TEXT NOT NULL,
