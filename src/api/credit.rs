@@ -301,8 +301,7 @@ pub async fn bill(state: web::Data<AppState>, caller: AuthUser) -> Result<HttpRe
 #[utoipa::path(tag = "credit", security(("bearer" = [])), request_body = AmountRequest,
     params(("Idempotency-Key" = String, Header, description = "1 to 255 printable ASCII characters")),
     responses(
-        (status = 201, description = "The repayment movement", body = MovementView),
-        (status = 403, description = "`account_frozen`", body = crate::error::Problem, content_type = PROBLEM),
+        (status = 201, description = "The repayment movement (a frozen user may repay)", body = MovementView),
         (status = 422, description = "`insufficient_funds`, `nothing_to_repay`, `overpayment`, `invalid_amount`", body = crate::error::Problem, content_type = PROBLEM),
     ))]
 #[post("/v1/credit/repayments")]

@@ -119,7 +119,8 @@ fn amount_of(body: &AmountRequest, money: &MoneyPolicy) -> Result<Amount, ApiErr
 }
 
 macro_rules! money_route {
-    ($name:ident, $path:literal, $op:ident, $summary:literal, $errors:literal) => {
+    // `$frozen`: the 403 response, for the routes a frozen user may not use (empty otherwise).
+    ($name:ident, $path:literal, $op:ident, $summary:literal, $errors:literal, [$($frozen:tt)*]) => {
         #[doc = $summary]
         #[utoipa::path(tag = "money", security(("bearer" = [])), request_body = AmountRequest,
             params(("Idempotency-Key" = String, Header, description = "1 to 255 printable ASCII characters")),
@@ -127,7 +128,7 @@ macro_rules! money_route {
                 (status = 201, description = "The movement, with the account right after it", body = MovementView),
                 (status = 400, description = "`validation_error`, `idempotency_key_required`", body = crate::error::Problem, content_type = "application/problem+json"),
                 (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = "application/problem+json"),
-                (status = 403, description = "`account_frozen`", body = crate::error::Problem, content_type = "application/problem+json"),
+                $($frozen)*
                 (status = 422, description = $errors, body = crate::error::Problem, content_type = "application/problem+json"),
             ))]
         #[post($path)]
@@ -149,28 +150,42 @@ money_route!(
     "/v1/wallet/deposits",
     Deposit,
     "Add money to the wallet from the user's linked funding source.",
-    "`invalid_amount`, `validation_error`, `idempotency_key_reused`"
+    "`invalid_amount`, `validation_error`, `idempotency_key_reused`",
+    []
 );
 money_route!(
     withdraw,
     "/v1/wallet/withdrawals",
     Withdrawal,
     "Take money out of the wallet to the linked funding source.",
-    "`insufficient_funds`, `invalid_amount`, `validation_error`, `idempotency_key_reused`"
+    "`insufficient_funds`, `invalid_amount`, `validation_error`, `idempotency_key_reused`",
+    [(
+        status = 403,
+        description = "`account_frozen`: no money leaves a frozen account on its owner's initiative",
+        body = crate::error::Problem,
+        content_type = "application/problem+json"
+    ),]
 );
 money_route!(
     lock,
     "/v1/vault/lock",
     VaultLock,
     "Move money from the wallet into the vault (a secured line's limit rises with it).",
-    "`insufficient_funds`, `invalid_amount`, `validation_error`, `idempotency_key_reused`"
+    "`insufficient_funds`, `invalid_amount`, `validation_error`, `idempotency_key_reused`",
+    []
 );
 money_route!(
     unlock,
     "/v1/vault/unlock",
     VaultUnlock,
     "Move money from the vault back to the wallet, up to `unlockable` on a secured line.",
-    "`vault_pledged`, `insufficient_funds`, `invalid_amount`, `validation_error`, `idempotency_key_reused`"
+    "`vault_pledged`, `insufficient_funds`, `invalid_amount`, `validation_error`, `idempotency_key_reused`",
+    [(
+        status = 403,
+        description = "`account_frozen`: no money leaves a frozen account on its owner's initiative",
+        body = crate::error::Problem,
+        content_type = "application/problem+json"
+    ),]
 );
 
 /// Send money from the wallet to another user's wallet.
