@@ -31,7 +31,7 @@ pub struct RegisterResponse {
 }
 
 /// Create an account (role `user`, secured credit line).
-#[utoipa::path(tag = "auth", request_body = RegisterRequest, responses(
+#[utoipa::path(operation_id = "register", tag = "auth", request_body = RegisterRequest, responses(
     (status = 201, description = "Registered", body = RegisterResponse),
     (status = 409, description = "`username_taken`", body = crate::error::Problem, content_type = "application/problem+json"),
     (status = 422, description = "`validation_error`", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -95,7 +95,7 @@ impl From<IssuedTokens> for Tokens {
 }
 
 /// Exchange a username and password for tokens.
-#[utoipa::path(tag = "auth", request_body = LoginRequest, responses(
+#[utoipa::path(operation_id = "login", tag = "auth", request_body = LoginRequest, responses(
     (status = 200, description = "A new token pair", body = Tokens),
     (status = 401, description = "`invalid_credentials`, the same for an unknown user and a wrong password", body = crate::error::Problem, content_type = "application/problem+json"),
     (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -120,7 +120,7 @@ pub struct RefreshRequest {
 
 /// Rotate a refresh token: the presented one is spent and a new pair issued. Presenting
 /// a spent token again revokes its whole family.
-#[utoipa::path(tag = "auth", request_body = RefreshRequest, responses(
+#[utoipa::path(operation_id = "refreshTokens", tag = "auth", request_body = RefreshRequest, responses(
     (status = 200, description = "A new token pair", body = Tokens),
     (status = 401, description = "`unauthorized`: unknown, expired, revoked or reused token", body = crate::error::Problem, content_type = "application/problem+json"),
 ))]
@@ -131,7 +131,7 @@ pub async fn refresh(state: web::Data<AppState>, body: JsonBody<RefreshRequest>)
 }
 
 /// Revoke the refresh token's family (this device's session).
-#[utoipa::path(tag = "auth", request_body = RefreshRequest, responses((status = 204, description = "Logged out")))]
+#[utoipa::path(operation_id = "logout", tag = "auth", request_body = RefreshRequest, responses((status = 204, description = "Logged out")))]
 #[post("/v1/auth/logout")]
 pub async fn logout(state: web::Data<AppState>, body: JsonBody<RefreshRequest>) -> Result<HttpResponse, ApiError> {
     session::logout(&state, &body.into_inner().refresh_token).await?;

@@ -38,7 +38,7 @@ impl From<&store::credit::Merchant> for MerchantView {
 }
 
 /// Merchants a user can buy from, newest first.
-#[utoipa::path(tag = "credit", security(("bearer" = [])), params(PageQuery), responses(
+#[utoipa::path(operation_id = "listMerchants", tag = "credit", security(("bearer" = [])), params(PageQuery), responses(
     (status = 200, description = "A page of merchants", body = inline(Page<MerchantView>)),
     (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = PROBLEM),
 ))]
@@ -78,7 +78,7 @@ fn refuse(code: ErrorCode, detail: impl Into<String>) -> ApiError {
 }
 
 /// Authorise a purchase on credit: a hold that raises the exposure now.
-#[utoipa::path(tag = "credit", security(("bearer" = [])), request_body = PurchaseRequest,
+#[utoipa::path(operation_id = "createPurchase", tag = "credit", security(("bearer" = [])), request_body = PurchaseRequest,
     params(("Idempotency-Key" = String, Header, description = "1 to 255 printable ASCII characters")),
     responses(
         (status = 201, description = "The purchase, `authorized`", body = PurchaseView),
@@ -158,7 +158,7 @@ async fn authorize_in_one_call(state: &AppState, call: Call, hold: Purchase) -> 
 }
 
 /// The buyer has the goods: the hold is captured, the merchant paid in full, the schedule starts.
-#[utoipa::path(tag = "credit", security(("bearer" = [])),
+#[utoipa::path(operation_id = "confirmReceipt", tag = "credit", security(("bearer" = [])),
     params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 printable ASCII characters")),
     responses(
         (status = 200, description = "The purchase, `captured`, with its schedule", body = PurchaseView),
@@ -206,7 +206,7 @@ pub async fn confirm_receipt(
 }
 
 /// Cancel an authorised purchase: the hold is voided.
-#[utoipa::path(tag = "credit", security(("bearer" = [])), params(("id" = String, Path)), responses(
+#[utoipa::path(operation_id = "cancelPurchase", tag = "credit", security(("bearer" = [])), params(("id" = String, Path)), responses(
     (status = 200, description = "The purchase, `voided`", body = PurchaseView),
     (status = 404, description = "`not_found`", body = crate::error::Problem, content_type = PROBLEM),
     (status = 409, description = "`invalid_state`: only an authorized purchase can be cancelled", body = crate::error::Problem, content_type = PROBLEM),
@@ -229,7 +229,7 @@ pub async fn cancel(
 }
 
 /// The caller's purchases with their schedules, newest first.
-#[utoipa::path(tag = "credit", security(("bearer" = [])), params(PageQuery), responses(
+#[utoipa::path(operation_id = "listPurchases", tag = "credit", security(("bearer" = [])), params(PageQuery), responses(
     (status = 200, description = "A page of purchases", body = inline(Page<PurchaseView>)),
 ))]
 #[get("/v1/credit/purchases")]
@@ -247,7 +247,7 @@ pub async fn purchases(
 }
 
 /// One of the caller's purchases; another user's answers 404.
-#[utoipa::path(tag = "credit", security(("bearer" = [])), params(("id" = String, Path)), responses(
+#[utoipa::path(operation_id = "getPurchase", tag = "credit", security(("bearer" = [])), params(("id" = String, Path)), responses(
     (status = 200, description = "The purchase", body = PurchaseView),
     (status = 404, description = "`not_found`", body = crate::error::Problem, content_type = PROBLEM),
 ))]
@@ -277,7 +277,7 @@ pub struct BillView {
 }
 
 /// Due and overdue installments, as billing has left them, and what they total.
-#[utoipa::path(tag = "credit", security(("bearer" = [])), responses(
+#[utoipa::path(operation_id = "getBill", tag = "credit", security(("bearer" = [])), responses(
     (status = 200, description = "The bill", body = BillView),
 ))]
 #[get("/v1/credit/bill")]
@@ -298,7 +298,7 @@ pub async fn bill(state: web::Data<AppState>, caller: AuthUser) -> Result<HttpRe
 }
 
 /// Pay back from the wallet: late fees, then billed fees, then principal, oldest due first.
-#[utoipa::path(tag = "credit", security(("bearer" = [])), request_body = AmountRequest,
+#[utoipa::path(operation_id = "repay", tag = "credit", security(("bearer" = [])), request_body = AmountRequest,
     params(("Idempotency-Key" = String, Header, description = "1 to 255 printable ASCII characters")),
     responses(
         (status = 201, description = "The repayment movement (a frozen user may repay)", body = MovementView),

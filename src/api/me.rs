@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use crate::store::users;
 
 /// The caller's user record.
-#[utoipa::path(tag = "me", security(("bearer" = [])), responses(
+#[utoipa::path(operation_id = "getMe", tag = "me", security(("bearer" = [])), responses(
     (status = 200, description = "The caller", body = UserView),
     (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = "application/problem+json"),
 ))]

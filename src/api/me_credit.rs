@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::store;
 
 /// The caller's score, whether they can be upgraded, and what moves it.
-#[utoipa::path(tag = "me", security(("bearer" = [])), responses(
+#[utoipa::path(operation_id = "getMyScore", tag = "me", security(("bearer" = [])), responses(
     (status = 200, description = "The score with each factor's effect", body = ScoreView),
     (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = "application/problem+json"),
 ))]
@@ -39,7 +39,7 @@ pub struct LimitChangeView {
 }
 
 /// Every change of the caller's credit limit, newest first.
-#[utoipa::path(tag = "credit", security(("bearer" = [])), params(PageQuery), responses(
+#[utoipa::path(operation_id = "listLimitHistory", tag = "credit", security(("bearer" = [])), params(PageQuery), responses(
     (status = 200, description = "A page of limit changes", body = inline(Page<LimitChangeView>)),
     (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = "application/problem+json"),
 ))]

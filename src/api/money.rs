@@ -189,7 +189,7 @@ money_route!(
 );
 
 /// Send money from the wallet to another user's wallet.
-#[utoipa::path(tag = "money", security(("bearer" = [])), request_body = TransferRequest,
+#[utoipa::path(operation_id = "transfer", tag = "money", security(("bearer" = [])), request_body = TransferRequest,
     params(("Idempotency-Key" = String, Header, description = "1 to 255 printable ASCII characters")),
     responses(
         (status = 201, description = "The sender's `transfer_out` movement", body = MovementView),
@@ -216,7 +216,7 @@ pub async fn transfer(
 }
 
 /// The caller's wallet, vault, credit line and score.
-#[utoipa::path(tag = "money", security(("bearer" = [])), responses(
+#[utoipa::path(operation_id = "getMyAccount", tag = "money", security(("bearer" = [])), responses(
     (status = 200, description = "The account", body = AccountView),
     (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = "application/problem+json"),
 ))]
@@ -228,7 +228,7 @@ pub async fn account(state: web::Data<AppState>, caller: AuthUser) -> Result<Htt
 }
 
 /// Movements touching the caller, newest first.
-#[utoipa::path(tag = "money", security(("bearer" = [])), params(PageQuery), responses(
+#[utoipa::path(operation_id = "listTransactions", tag = "money", security(("bearer" = [])), params(PageQuery), responses(
     (status = 200, description = "A page of movements", body = inline(Page<MovementView>)),
     (status = 400, description = "`validation_error`: bad limit or cursor", body = crate::error::Problem, content_type = "application/problem+json"),
     (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = "application/problem+json"),

@@ -62,6 +62,19 @@ async fn openapi_and_docs(backend: Backend) {
     assert_eq!(res.status(), StatusCode::OK);
     let doc: Value = res.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    // Client generators need one unique operationId per operation.
+    let mut ids: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .map(|op| op["operationId"].as_str().expect("every operation has an operationId"))
+        .collect();
+    let count = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "operationIds repeat: {ids:?}");
+    assert!(ids.contains(&"listUsers") && ids.contains(&"listAuditLog"), "{ids:?}");
     for (path, method) in [
         ("/healthz", "get"),
         ("/readyz", "get"),

@@ -33,7 +33,7 @@ pub struct AuditEntryView {
 }
 
 /// Every admin action, newest first.
-#[utoipa::path(tag = "admin", path = "/v1/admin/audit-log", security(("bearer" = [])), params(AuditFilter, PageQuery),
+#[utoipa::path(operation_id = "listAuditLog", tag = "admin", path = "/v1/admin/audit-log", security(("bearer" = [])), params(AuditFilter, PageQuery),
     responses((status = 200, description = "A page of audit entries", body = inline(Page<AuditEntryView>))))]
 #[get("/audit-log")]
 pub async fn list(

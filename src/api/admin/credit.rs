@@ -20,7 +20,7 @@ pub struct MerchantRequest {
 }
 
 /// Add a merchant users can buy from.
-#[utoipa::path(tag = "admin", path = "/v1/admin/merchants", security(("bearer" = [])), request_body = MerchantRequest,
+#[utoipa::path(operation_id = "createMerchant", tag = "admin", path = "/v1/admin/merchants", security(("bearer" = [])), request_body = MerchantRequest,
     responses(
         (status = 201, description = "The merchant", body = MerchantView),
         (status = 422, description = "`validation_error`", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -62,7 +62,7 @@ pub struct BillingRequest {
 
 /// Bill as of a date: mark installments due and overdue, charge late fees, settle secured
 /// debt past the grace period from the vault, void expired holds. Idempotent per date.
-#[utoipa::path(tag = "admin", path = "/v1/admin/billing/run", security(("bearer" = [])), request_body = BillingRequest,
+#[utoipa::path(operation_id = "runBilling", tag = "admin", path = "/v1/admin/billing/run", security(("bearer" = [])), request_body = BillingRequest,
     responses(
         (status = 200, description = "`{installments_due, installments_overdue, late_fees_charged, collateral_settlements, holds_expired, dry_run}`; a dry run also lists `users` (each with its counts, at most 500) and `users_not_listed`", body = Object),
         (status = 422, description = "`validation_error`: as_of is not a date, or later than today", body = crate::error::Problem, content_type = "application/problem+json"),

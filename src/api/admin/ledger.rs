@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::store::ledger_check;
 
 /// Every ledger invariant, recomputed from the journal.
-#[utoipa::path(tag = "admin", path = "/v1/admin/ledger/check", security(("bearer" = [])), responses(
+#[utoipa::path(operation_id = "checkLedger", tag = "admin", path = "/v1/admin/ledger/check", security(("bearer" = [])), responses(
     (status = 200, description = "`{ok, entries, violations: [{invariant, detail}]}`", body = Object),
     (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = "application/problem+json"),
     (status = 403, description = "`forbidden`: not an admin", body = crate::error::Problem, content_type = "application/problem+json"),

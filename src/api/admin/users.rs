@@ -38,7 +38,7 @@ fn eligible(conn: &mut DbConn, user: &User, model: &score::ScoreModel) -> Result
 }
 
 /// Users whose username contains `q`, newest first; `eligible` filters by upgrade eligibility.
-#[utoipa::path(tag = "admin", path = "/v1/admin/users", security(("bearer" = [])), params(UserSearch, PageQuery), responses(
+#[utoipa::path(operation_id = "listUsers", tag = "admin", path = "/v1/admin/users", security(("bearer" = [])), params(UserSearch, PageQuery), responses(
     (status = 200, description = "A page of users", body = inline(Page<UserView>)),
     (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = PROBLEM),
     (status = 403, description = "`forbidden`: not an admin", body = crate::error::Problem, content_type = PROBLEM),
@@ -105,7 +105,7 @@ pub struct UserDetail {
 }
 
 /// One user with their account and score.
-#[utoipa::path(tag = "admin", path = "/v1/admin/users/{id}", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(operation_id = "getUser", tag = "admin", path = "/v1/admin/users/{id}", security(("bearer" = [])), params(("id" = String, Path)),
     responses(
         (status = 200, description = "The user, account and score", body = UserDetail),
         (status = 404, description = "`not_found`", body = crate::error::Problem, content_type = PROBLEM),
@@ -164,7 +164,7 @@ pub struct CreditLineRequest {
 }
 
 /// Upgrade to a general line, adjust its limit, or downgrade to a secured line.
-#[utoipa::path(tag = "admin", path = "/v1/admin/users/{id}/credit-line", security(("bearer" = [])),
+#[utoipa::path(operation_id = "changeCreditLine", tag = "admin", path = "/v1/admin/users/{id}/credit-line", security(("bearer" = [])),
     params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 printable ASCII characters")),
     request_body = CreditLineRequest,
     responses(
@@ -245,7 +245,7 @@ async fn set_status(
 }
 
 /// Freeze a user: they can still log in and read, but no money moves.
-#[utoipa::path(tag = "admin", path = "/v1/admin/users/{id}/freeze", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(operation_id = "freezeUser", tag = "admin", path = "/v1/admin/users/{id}/freeze", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = ReasonRequest, responses(
         (status = 200, description = "The user, frozen", body = UserView),
         (status = 403, description = "`forbidden`", body = crate::error::Problem, content_type = PROBLEM),
@@ -262,7 +262,7 @@ pub async fn freeze(
 }
 
 /// Unfreeze a user.
-#[utoipa::path(tag = "admin", path = "/v1/admin/users/{id}/unfreeze", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(operation_id = "unfreezeUser", tag = "admin", path = "/v1/admin/users/{id}/unfreeze", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = ReasonRequest, responses(
         (status = 200, description = "The user, active", body = UserView),
         (status = 403, description = "`forbidden`", body = crate::error::Problem, content_type = PROBLEM),
