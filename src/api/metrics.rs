@@ -21,6 +21,27 @@ pub fn handle() -> &'static PrometheusHandle {
         let handle = recorder.handle();
         // Fails only if another recorder is installed already; then ours stays unused.
         let _ = metrics::set_global_recorder(recorder);
+        describe();
         handle
     })
+}
+
+/// HELP text for every metric the service records (Prometheus and promtool expect one).
+fn describe() {
+    metrics::describe_counter!("http_requests_total", "HTTP requests answered, by route pattern, method and status");
+    metrics::describe_histogram!(
+        "http_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time to answer an HTTP request, by route pattern and method"
+    );
+    metrics::describe_gauge!("db_pool_connections_in_use", "Database connections checked out of the pool");
+    metrics::describe_gauge!("db_pool_connections_idle", "Database connections open and idle in the pool");
+    metrics::describe_counter!(
+        "db_transaction_retries_total",
+        "Transactions retried after a serialization failure, deadlock or busy database, by backend"
+    );
+    metrics::describe_histogram!(
+        "money_group_commit_batch_size",
+        "Money requests committed together in one group-commit batch, by backend"
+    );
 }

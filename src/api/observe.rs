@@ -23,6 +23,14 @@ fn incoming_id(req: &ServiceRequest) -> Option<String> {
     ok.then(|| value.to_owned())
 }
 
+/// The method as a metric label: the standard ones by name, anything a client makes up as
+/// `other`, so a client cannot add label values (and series) at will.
+fn method_label(method: &actix_web::http::Method) -> String {
+    const KNOWN: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"];
+    let name = method.as_str();
+    if KNOWN.contains(&name) { name.to_owned() } else { "other".to_owned() }
+}
+
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -38,7 +46,7 @@ pub async fn observe(
     let elapsed = started.elapsed();
     let status = res.status();
     let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
-    let method = res.request().method().to_string();
+    let method = method_label(res.request().method());
     metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method.clone(),
         "status" => status.as_str().to_owned())
     .increment(1);

@@ -46,6 +46,11 @@ async fn metrics_count_requests(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.get("/healthz").await;
     app.get("/nowhere").await;
+    // Made-up methods share one label value instead of each adding series.
+    for made_up in ["BREW", "PROPFIND", "X-ONE-OFF"] {
+        let method = reqwest::Method::from_bytes(made_up.as_bytes()).unwrap();
+        app.client.request(method, app.url("/healthz")).send().await.unwrap();
+    }
     let res = app.get("/metrics").await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
@@ -54,6 +59,14 @@ async fn metrics_count_requests(backend: Backend) {
     assert!(text.contains(r#"status="404""#), "{text}");
     assert!(text.contains("http_request_duration_seconds_bucket"), "{text}");
     assert!(text.contains("db_pool_connections_in_use"), "{text}");
+    assert!(text.contains(r#"method="other""#), "{text}");
+    for made_up in ["BREW", "PROPFIND", "X-ONE-OFF"] {
+        assert!(!text.contains(made_up), "{made_up} became a label value");
+    }
+    // Every metric family carries HELP text.
+    for family in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")).map(|l| l.split(' ').next().unwrap()) {
+        assert!(text.contains(&format!("# HELP {family} ")), "no HELP for {family}");
+    }
 }
 
 async fn openapi_and_docs(backend: Backend) {
