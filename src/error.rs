@@ -40,6 +40,9 @@ pub enum ErrorCode {
     RateLimited,
     ServiceUnavailable,
     Internal,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
 }
 
 impl ErrorCode {
@@ -91,6 +94,9 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::ServiceUnavailable => "service_unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
         }
     }
 }
@@ -109,6 +115,9 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The path exists, the method does not; `allow` lists the methods that do (405).
+    #[error("{method} is not allowed here; allowed: {allow}")]
+    MethodNotAllowed { method: String, allow: String },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -139,10 +148,10 @@ pub enum ApiError {
 impl ApiError {
     pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::BadRequest(_)
-            | ApiError::Validation(_)
-            | ApiError::PayloadTooLarge { .. }
-            | ApiError::UnsupportedMediaType(_) => ErrorCode::ValidationError,
+            ApiError::BadRequest(_) | ApiError::Validation(_) => ErrorCode::ValidationError,
+            ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            ApiError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             ApiError::InvalidAmount(_) => ErrorCode::InvalidAmount,
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::Unauthorized(_) => ErrorCode::Unauthorized,
@@ -165,6 +174,7 @@ impl ApiError {
             ApiError::InvalidAmount(_) => "Invalid amount",
             ApiError::PayloadTooLarge { .. } => "Request body too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
+            ApiError::MethodNotAllowed { .. } => "Method not allowed",
             ApiError::NotFound(_) => "Not found",
             ApiError::Unauthorized(_) => "Unauthorized",
             ApiError::Forbidden(_) => "Forbidden",
@@ -226,7 +236,21 @@ pub struct Problem {
     pub title: &'static str,
     pub status: u16,
     pub detail: String,
+    /// Stable and machine-readable: one of `ErrorCode`, or a code a later version adds
+    /// (treat an unknown code by the HTTP status), hence also any string.
+    #[schema(schema_with = code_schema)]
     pub code: ErrorCode,
+}
+
+fn code_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, Type};
+    use utoipa::openapi::{Ref, RefOr};
+    Schema::AnyOf(
+        AnyOfBuilder::new()
+            .item(RefOr::Ref(Ref::from_schema_name("ErrorCode")))
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .build(),
+    )
 }
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
@@ -238,6 +262,7 @@ impl ResponseError for ApiError {
             ApiError::Validation(_) | ApiError::InvalidAmount(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -278,6 +303,11 @@ impl ResponseError for ApiError {
             }
             ApiError::ServiceUnavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            ApiError::MethodNotAllowed { allow, .. } => {
+                if let Ok(value) = HeaderValue::from_str(allow) {
+                    response.insert_header((header::ALLOW, value));
+                }
             }
             _ => {}
         }

@@ -43,6 +43,8 @@ impl Application {
         let port = listener.local_addr().map_err(|source| StartupError::Bind { addr, source })?.port();
 
         let body_limit = settings.server.max_body_bytes;
+        let document = api::openapi::document(&state.money, &state.limits);
+        let route_table = web::Data::new(api::routing::RouteTable::from_document(&document));
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -50,9 +52,11 @@ impl Application {
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(api::json::query_config())
                 .app_data(api::json::path_config())
+                .app_data(route_table.clone())
+                .wrap(from_fn(api::routing::head_as_get))
                 .wrap(from_fn(api::observe::observe))
-                .configure(api::routes)
-                .default_service(web::to(api::json::no_route))
+                .configure(|cfg| api::routes(cfg, &document))
+                .default_service(web::to(api::routing::no_route))
         })
         .shutdown_timeout(settings.server.shutdown_timeout_secs);
         if settings.server.workers > 0 {

@@ -12,19 +12,25 @@ use super::idempotency::{self, IdempotencyKey};
 use super::json::JsonBody;
 use super::money::{AmountRequest, store_error};
 use super::money_input::MoneyText;
-use super::page::{Page, PageQuery};
+use super::page::{Page, PageQuery, page_schema};
 use crate::auth::extract::AuthUser;
 use crate::domain::credit::{Purchase, PurchaseState};
 use crate::domain::movement::Movement;
-use crate::domain::{schedule, time};
+use crate::domain::{schedule, text, time};
+
+pub const DESCRIPTION_MAX_CHARS: usize = 200;
 use crate::error::{ApiError, ErrorCode};
 use crate::store::money::{Call, MoneyOp};
 use crate::store::score::Ctx;
 use crate::store::{self, Backend, credit::NewPurchase};
 
+page_schema!(MerchantPage, MerchantView);
+page_schema!(PurchasePage, PurchaseView);
+
 const PROBLEM: &str = "application/problem+json";
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = Merchant)]
 pub struct MerchantView {
     #[schema(format = Uuid)]
     pub id: String,
@@ -39,7 +45,7 @@ impl From<&store::credit::Merchant> for MerchantView {
 
 /// Merchants a user can buy from, newest first.
 #[utoipa::path(operation_id = "listMerchants", tag = "credit", security(("bearer" = [])), params(PageQuery), responses(
-    (status = 200, description = "A page of merchants", body = inline(Page<MerchantView>)),
+    (status = 200, description = "A page of merchants", body = MerchantPage),
     (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = PROBLEM),
 ))]
 #[get("/v1/merchants")]
@@ -65,7 +71,7 @@ pub struct PurchaseRequest {
     /// 1, 3, 6, 12 or 24.
     #[schema(example = 3)]
     installments: i64,
-    /// At most 200 characters.
+    /// At most 200 characters of visible text; empty means none.
     description: Option<String>,
 }
 
@@ -105,12 +111,11 @@ pub async fn create_purchase(
     }
     let merchant_id = Uuid::parse_str(&body.value.merchant_id)
         .map_err(|_| ApiError::Refused { code: ErrorCode::NotFound, detail: "no such merchant".into() })?;
-    let description = match body.value.description.as_deref().map(str::trim) {
-        Some(d) if d.chars().count() > 200 || d.chars().any(char::is_control) => {
-            return Err(ApiError::Validation("description must be at most 200 printable characters".into()));
+    let description = match body.value.description.as_deref() {
+        Some(text) => {
+            text::optional_visible("description", text, DESCRIPTION_MAX_CHARS).map_err(ApiError::Validation)?
         }
-        Some("") | None => None,
-        Some(d) => Some(d.to_owned()),
+        None => None,
     };
     let user_id = caller.id();
     let fingerprint = idempotency::fingerprint(&req, &body.raw);
@@ -230,7 +235,7 @@ pub async fn cancel(
 
 /// The caller's purchases with their schedules, newest first.
 #[utoipa::path(operation_id = "listPurchases", tag = "credit", security(("bearer" = [])), params(PageQuery), responses(
-    (status = 200, description = "A page of purchases", body = inline(Page<PurchaseView>)),
+    (status = 200, description = "A page of purchases", body = PurchasePage),
 ))]
 #[get("/v1/credit/purchases")]
 pub async fn purchases(
@@ -264,6 +269,7 @@ pub async fn purchase_by_id(
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = Bill)]
 pub struct BillView {
     #[schema(format = Date)]
     as_of: String,

@@ -26,11 +26,9 @@ pub struct UserView {
     pub id: String,
     pub username: String,
     pub display_name: String,
-    /// `user` or `admin`.
-    #[schema(example = "user")]
+    #[schema(value_type = crate::domain::user::Role)]
     pub role: &'static str,
-    /// `active` or `frozen`.
-    #[schema(example = "active")]
+    #[schema(value_type = crate::domain::user::UserStatus)]
     pub status: &'static str,
     #[schema(format = DateTime)]
     pub created_at: String,
@@ -50,12 +48,14 @@ impl From<&User> for UserView {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = Wallet)]
 pub struct WalletView {
     #[schema(example = "100.00")]
     pub balance: String,
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = Vault)]
 pub struct VaultView {
     pub balance: String,
     /// What the vault holds back for the exposure (secured line).
@@ -64,9 +64,9 @@ pub struct VaultView {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = Credit)]
 pub struct CreditView {
-    /// `secured` or `general`.
-    #[schema(example = "secured")]
+    #[schema(value_type = crate::domain::account::CreditLine)]
     pub line: &'static str,
     pub limit: String,
     pub held: String,
@@ -91,7 +91,7 @@ pub struct AccountView {
     pub user_id: String,
     #[schema(example = "CNY")]
     pub currency: String,
-    /// `active` or `frozen`.
+    #[schema(value_type = crate::domain::user::UserStatus)]
     pub status: &'static str,
     pub wallet: WalletView,
     pub vault: VaultView,
@@ -149,9 +149,7 @@ pub struct MovementView {
     /// The journal entry's id (both sides of a transfer share it).
     #[schema(format = Uuid)]
     pub id: String,
-    /// deposit, withdrawal, transfer_out, transfer_in, vault_lock, vault_unlock,
-    /// purchase_capture, repayment, fee, late_fee or collateral_settlement.
-    #[schema(example = "deposit")]
+    #[schema(value_type = crate::domain::movement::MovementKind)]
     pub kind: &'static str,
     #[schema(example = "100.00")]
     pub amount: String,
@@ -202,8 +200,7 @@ pub struct InstallmentView {
     pub late_fee: String,
     /// Principal, fee and late fee paid so far.
     pub paid: String,
-    /// `pending`, `due`, `overdue` or `paid`.
-    #[schema(example = "pending")]
+    #[schema(value_type = crate::domain::credit::InstallmentState)]
     pub state: &'static str,
 }
 
@@ -233,8 +230,7 @@ pub struct PurchaseView {
     pub installments: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// `authorized`, `captured` or `voided`.
-    #[schema(example = "authorized")]
+    #[schema(value_type = crate::domain::credit::PurchaseState)]
     pub state: &'static str,
     #[schema(format = DateTime)]
     pub created_at: String,
@@ -258,6 +254,7 @@ impl PurchaseView {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = ScoreFactor)]
 pub struct FactorView {
     pub name: &'static str,
     /// Signed score points.

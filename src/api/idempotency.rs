@@ -19,9 +19,12 @@ use crate::store::{DbConn, StoreError};
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
-const MAX_LEN: usize = 255;
+pub const MAX_LEN: usize = 255;
+/// What the OpenAPI document publishes for the header: exactly the check below.
+pub const KEY_PATTERN: &str = "^[!-~](?:[ -~]{0,253}[!-~])?$";
 
-/// 1..=255 printable ASCII characters, from the `Idempotency-Key` header.
+/// 1..=255 printable ASCII characters, not starting or ending with a space (HTTP would
+/// strip those), from the `Idempotency-Key` header.
 #[derive(Clone, Debug)]
 pub struct IdempotencyKey(String);
 
@@ -31,19 +34,25 @@ impl IdempotencyKey {
     }
 }
 
+/// Exactly what `KEY_PATTERN` says.
+fn valid_key(bytes: &[u8]) -> bool {
+    (1..=MAX_LEN).contains(&bytes.len())
+        && bytes.iter().all(|b| (0x20..=0x7e).contains(b))
+        && bytes.first() != Some(&b' ')
+        && bytes.last() != Some(&b' ')
+}
+
 impl FromRequest for IdempotencyKey {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let Some(value) = req.headers().get(HEADER) else { return ready(Err(ApiError::IdempotencyKeyRequired)) };
-        let bytes = value.as_bytes();
-        let valid = (1..=MAX_LEN).contains(&bytes.len()) && bytes.iter().all(|b| (0x20..=0x7e).contains(b));
-        ready(match (valid, value.to_str()) {
+        ready(match (valid_key(value.as_bytes()), value.to_str()) {
             (true, Ok(text)) => Ok(IdempotencyKey(text.to_owned())),
-            _ => {
-                Err(ApiError::BadRequest(format!("Idempotency-Key must be 1 to {MAX_LEN} printable ASCII characters")))
-            }
+            _ => Err(ApiError::BadRequest(format!(
+                "Idempotency-Key must be 1 to {MAX_LEN} printable ASCII characters, no space at either end"
+            ))),
         })
     }
 }
@@ -153,6 +162,16 @@ pub fn respond(stored: StoredResponse, replayed: bool) -> Result<HttpResponse, A
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_check_and_published_pattern_agree() {
+        let pattern = regex::Regex::new(KEY_PATTERN).unwrap();
+        let long = "k".repeat(255);
+        let too_long = "k".repeat(256);
+        for key in ["a", "order-1", "a b", "~!@", " a", "a ", " ", "", "tab\there", "é", &long, &too_long] {
+            assert_eq!(valid_key(key.as_bytes()), pattern.is_match(key), "{key:?}");
+        }
+    }
 
     #[test]
     fn canonical_json_ignores_order_and_spacing() {

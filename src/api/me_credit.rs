@@ -6,11 +6,13 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::dto::{ScoreView, timestamp};
-use super::page::{Page, PageQuery};
+use super::page::{Page, PageQuery, page_schema};
 use crate::auth::extract::AuthUser;
 use crate::domain::{score, time};
 use crate::error::ApiError;
 use crate::store;
+
+page_schema!(LimitChangePage, LimitChangeView);
 
 /// The caller's score, whether they can be upgraded, and what moves it.
 #[utoipa::path(operation_id = "getMyScore", tag = "me", security(("bearer" = [])), responses(
@@ -25,14 +27,16 @@ pub async fn my_score(state: web::Data<AppState>, caller: AuthUser) -> Result<Ht
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = LimitChange)]
 pub struct LimitChangeView {
     #[schema(format = Uuid)]
     id: String,
     /// The line after the change.
+    #[schema(value_type = crate::domain::account::CreditLine)]
     line: String,
     limit_before: String,
     limit_after: String,
-    /// vault_lock, vault_unlock, upgrade, downgrade, collateral_settlement or admin_adjustment.
+    #[schema(value_type = crate::store::limits::LimitReason)]
     reason: String,
     #[schema(format = DateTime)]
     created_at: String,
@@ -40,7 +44,7 @@ pub struct LimitChangeView {
 
 /// Every change of the caller's credit limit, newest first.
 #[utoipa::path(operation_id = "listLimitHistory", tag = "credit", security(("bearer" = [])), params(PageQuery), responses(
-    (status = 200, description = "A page of limit changes", body = inline(Page<LimitChangeView>)),
+    (status = 200, description = "A page of limit changes", body = LimitChangePage),
     (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = "application/problem+json"),
 ))]
 #[get("/v1/credit/limit-history")]

@@ -15,12 +15,12 @@ pub mod observe;
 pub mod openapi;
 mod ops;
 mod page;
+pub mod routing;
 
 use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
-use utoipa::OpenApi;
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::auth::password::PasswordService;
 use crate::auth::tokens::TokenService;
@@ -39,8 +39,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
 }
 
-/// Registers every route.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// Registers every route; `document` is the OpenAPI document served at `/openapi.json`.
+pub fn routes(cfg: &mut web::ServiceConfig, document: &serde_json::Value) {
     cfg.service(auth::register)
         .service(auth::login)
         .service(auth::refresh)
@@ -71,5 +71,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::resource("/docs")
                 .get(|| async { HttpResponse::PermanentRedirect().insert_header(("location", "/docs/")).finish() }),
         )
-        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi::ApiDoc::openapi()));
+        .service(
+            SwaggerUi::new("/docs/{_:.*}")
+                .external_url_unchecked("/openapi.json", document.clone())
+                // No validator badge: it would send the document to a third party and show a
+                // broken image offline.
+                .config(Config::new(["/openapi.json"]).validator_url("none")),
+        );
 }

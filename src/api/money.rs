@@ -10,7 +10,7 @@ use super::dto::{AccountView, MovementView};
 use super::idempotency::{self, IdempotencyKey};
 use super::json::JsonBody;
 use super::money_input::MoneyText;
-use super::page::{Page, PageQuery};
+use super::page::{Page, PageQuery, page_schema};
 use crate::auth::extract::AuthUser;
 use crate::domain::account::Refusal;
 use crate::domain::money::{Amount, MoneyPolicy};
@@ -20,6 +20,8 @@ use crate::domain::user::Username;
 use crate::error::{ApiError, ErrorCode};
 use crate::store::money::{Call, MoneyOp};
 use crate::store::{self, StoreError};
+
+page_schema!(MovementPage, MovementView);
 
 /// Words a refusal for the caller, with amounts in the currency's format.
 pub fn store_error(e: StoreError, money: &MoneyPolicy) -> ApiError {
@@ -229,7 +231,7 @@ pub async fn account(state: web::Data<AppState>, caller: AuthUser) -> Result<Htt
 
 /// Movements touching the caller, newest first.
 #[utoipa::path(operation_id = "listTransactions", tag = "money", security(("bearer" = [])), params(PageQuery), responses(
-    (status = 200, description = "A page of movements", body = inline(Page<MovementView>)),
+    (status = 200, description = "A page of movements", body = MovementPage),
     (status = 400, description = "`validation_error`: bad limit or cursor", body = crate::error::Problem, content_type = "application/problem+json"),
     (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = "application/problem+json"),
 ))]

@@ -4,7 +4,8 @@
 /// stay far below `i64::MAX`.
 pub const BALANCE_CEILING_MINOR: i64 = 100_000_000_000_000_000;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum CreditLine {
     /// The limit equals the vault balance, and the vault pledges the exposure.
     Secured,

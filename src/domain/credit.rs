@@ -7,7 +7,8 @@ use uuid::Uuid;
 
 use super::schedule;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum PurchaseState {
     Authorized,
     Captured,
@@ -30,7 +31,8 @@ impl PurchaseState {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum InstallmentState {
     Pending,
     Due,

@@ -6,5 +6,6 @@ pub mod money;
 pub mod movement;
 pub mod schedule;
 pub mod score;
+pub mod text;
 pub mod time;
 pub mod user;

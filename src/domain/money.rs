@@ -58,9 +58,9 @@ pub struct MoneyPolicy {
 
 impl MoneyPolicy {
     pub fn new(currency: Currency, max_amount_minor: i64) -> Result<Self, String> {
-        if max_amount_minor <= 0 || max_amount_minor > ABSOLUTE_MAX_MINOR {
+        if max_amount_minor < 10_i64.pow(currency.places()) || max_amount_minor > ABSOLUTE_MAX_MINOR {
             return Err(format!(
-                "the maximum amount must be above zero and at most {}",
+                "the maximum amount must be at least 1 and at most {}",
                 currency.format_minor(ABSOLUTE_MAX_MINOR)
             ));
         }
@@ -114,7 +114,9 @@ pub enum AmountError {
     NotAString,
     #[error("amount must not be empty")]
     Empty,
-    #[error("amount must be digits with an optional decimal point (no sign, exponent, spaces or separators)")]
+    #[error(
+        "amount must be digits with an optional decimal point (no sign, exponent, leading zeros, spaces or separators)"
+    )]
     Malformed,
     #[error("amount has more than {places} decimal places")]
     TooManyPlaces { places: u32 },
@@ -137,7 +139,9 @@ fn parse_minor(text: &str, places: u32) -> Result<i64, AmountError> {
         None => (text, None),
     };
     let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if !all_digits(whole) || fraction.is_some_and(|f| !all_digits(f)) {
+    // One way to write each amount: "007.50" is refused like any other stray character.
+    let leading_zero = whole.len() > 1 && whole.starts_with('0');
+    if !all_digits(whole) || leading_zero || fraction.is_some_and(|f| !all_digits(f)) {
         return Err(AmountError::Malformed);
     }
     let fraction = fraction.unwrap_or("");
@@ -177,7 +181,6 @@ mod tests {
             ("12.5", 1_250),
             ("0.01", 1),
             ("0.1", 10),
-            ("007.00", 700),
             ("1000000.00", 100_000_000),
             ("1000000", 100_000_000),
         ] {
@@ -190,7 +193,7 @@ mod tests {
         let p = cny();
         let malformed = [
             "-1", "+1", "1e3", "1E3", "1.2e1", " 1", "1 ", "1 000", "1,000", "1_000", "NaN", "nan", "inf", "Infinity",
-            ".5", "5.", ".", "1.2.3", "0x10", "１", "1.0\n", "\t1", "12abc", "--1",
+            ".5", "5.", ".", "1.2.3", "0x10", "１", "1.0\n", "\t1", "12abc", "--1", "007.00", "00", "01",
         ];
         for text in malformed {
             assert_eq!(p.parse(text), Err(AmountError::Malformed), "{text:?}");
@@ -198,7 +201,7 @@ mod tests {
         assert_eq!(p.parse(""), Err(AmountError::Empty));
         assert_eq!(p.parse("1.001"), Err(AmountError::TooManyPlaces { places: 2 }));
         assert_eq!(p.parse("0.000"), Err(AmountError::TooManyPlaces { places: 2 }));
-        for zero in ["0", "0.0", "0.00", "000"] {
+        for zero in ["0", "0.0", "0.00"] {
             assert_eq!(p.parse(zero), Err(AmountError::Zero), "{zero}");
         }
         assert!(matches!(p.parse("1000000.01"), Err(AmountError::TooLarge { .. })));
@@ -231,6 +234,7 @@ mod tests {
         assert!(Currency::new("CNY", 5).is_err());
         let c = Currency::new("CNY", 2).unwrap();
         assert!(MoneyPolicy::from_config(c.clone(), "0").is_err());
+        assert!(MoneyPolicy::from_config(c.clone(), "0.99").is_err(), "a maximum below one major unit");
         assert!(MoneyPolicy::from_config(c.clone(), "abc").is_err());
         assert!(MoneyPolicy::from_config(c, "100000000000000.00").is_err());
     }

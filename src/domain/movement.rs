@@ -7,7 +7,8 @@ use super::account::AccountState;
 use super::score::ScoreInputs;
 use super::user::UserStatus;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum MovementKind {
     Deposit,
     Withdrawal,
@@ -82,26 +83,16 @@ impl Movement {
     }
 }
 
-/// A transfer note: trimmed, at most 140 characters, no control characters.
+/// A transfer note: at most 140 characters of visible text (see [`super::text`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Note(String);
 
 impl Note {
     pub const MAX_CHARS: usize = 140;
 
-    /// `None` for an empty or blank note.
+    /// `None` for an empty note.
     pub fn parse(text: &str) -> Result<Option<Self>, String> {
-        let trimmed = text.trim();
-        if trimmed.is_empty() {
-            return Ok(None);
-        }
-        if trimmed.chars().count() > Self::MAX_CHARS {
-            return Err(format!("note must be at most {} characters", Self::MAX_CHARS));
-        }
-        if trimmed.chars().any(char::is_control) {
-            return Err("note must not contain control characters".to_owned());
-        }
-        Ok(Some(Self(trimmed.to_owned())))
+        Ok(super::text::optional_visible("note", text, Self::MAX_CHARS)?.map(Self))
     }
 
     pub fn as_str(&self) -> &str {
@@ -123,8 +114,10 @@ mod tests {
 
     #[test]
     fn notes() {
-        assert_eq!(Note::parse("  lunch ").unwrap().unwrap().as_str(), "lunch");
-        assert_eq!(Note::parse("   ").unwrap(), None);
+        assert_eq!(Note::parse("lunch").unwrap().unwrap().as_str(), "lunch");
+        assert_eq!(Note::parse("").unwrap(), None);
+        assert!(Note::parse("  lunch ").is_err(), "kept as sent, so spaces at the ends are refused");
+        assert!(Note::parse("   ").is_err());
         assert!(Note::parse(&"n".repeat(140)).unwrap().is_some());
         assert!(Note::parse(&"n".repeat(141)).is_err());
         assert!(Note::parse("a\u{0000}b").is_err());

@@ -62,7 +62,7 @@ impl fmt::Debug for Password {
     }
 }
 
-/// Trimmed, 1..=64 characters, no control characters.
+/// 1..=64 characters of visible text (see [`super::text`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DisplayName(String);
 
@@ -70,17 +70,7 @@ impl DisplayName {
     pub const MAX_CHARS: usize = 64;
 
     pub fn parse(text: &str) -> Result<Self, String> {
-        let trimmed = text.trim();
-        if trimmed.is_empty() {
-            return Err("display_name must not be blank".to_owned());
-        }
-        if trimmed.chars().count() > Self::MAX_CHARS {
-            return Err(format!("display_name must be at most {} characters", Self::MAX_CHARS));
-        }
-        if trimmed.chars().any(char::is_control) {
-            return Err("display_name must not contain control characters".to_owned());
-        }
-        Ok(Self(trimmed.to_owned()))
+        super::text::visible("display_name", text, Self::MAX_CHARS).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -88,7 +78,8 @@ impl DisplayName {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum Role {
     User,
     Admin,
@@ -111,7 +102,8 @@ impl Role {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum UserStatus {
     Active,
     Frozen,
@@ -171,7 +163,8 @@ mod tests {
 
     #[test]
     fn display_names() {
-        assert_eq!(DisplayName::parse("  Ann Lee ").unwrap().as_str(), "Ann Lee");
+        assert_eq!(DisplayName::parse("Ann Lee").unwrap().as_str(), "Ann Lee");
+        assert!(DisplayName::parse("  Ann Lee ").is_err(), "kept as sent, so spaces at the ends are refused");
         assert!(DisplayName::parse("   ").is_err());
         assert!(DisplayName::parse(&"x".repeat(65)).is_err());
         assert!(DisplayName::parse("a\u{0007}b").is_err());

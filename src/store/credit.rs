@@ -499,7 +499,7 @@ pub fn repay(conn: &mut DbConn, user_id: Uuid, amount: Amount, now: DateTime<Utc
 // ---------------------------------------------------------------- billing
 
 /// What one billing run did.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct BillingCounts {
     pub installments_due: u64,
     pub installments_overdue: u64,
@@ -631,7 +631,7 @@ pub fn bill_user(
 }
 
 /// One user's share of a billing run (listed by dry runs).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct UserCounts {
     pub user_id: String,
     #[serde(flatten)]
@@ -639,7 +639,7 @@ pub struct UserCounts {
 }
 
 /// What a billing run did, or with `dry_run` would do.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct BillingReport {
     #[serde(flatten)]
     pub counts: BillingCounts,

@@ -10,7 +10,7 @@ use crate::domain::account::BALANCE_CEILING_MINOR;
 /// At most this many violations of one kind are listed; the count says if there were more.
 const LIST_LIMIT: i64 = 50;
 
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Violation {
     /// Which invariant: `entry_balanced`, `ledger_total_zero`, `stored_balance`,
     /// `non_negative`, `credit_state`, `money_conserved`.
@@ -18,7 +18,7 @@ pub struct Violation {
     pub detail: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LedgerReport {
     pub ok: bool,
     pub entries: i64,

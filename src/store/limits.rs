@@ -9,7 +9,8 @@ use super::schema::limit_history as lh;
 use super::{DbConn, StoreError};
 use crate::domain::account::CreditLine;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum LimitReason {
     VaultLock,
     VaultUnlock,

@@ -266,12 +266,15 @@ async fn purchase_refusals(backend: Backend) {
     .await;
     app.post_as_admin(&format!("/v1/admin/users/{ann_id}/unfreeze"), &admin, &reason).await.error_for_status().unwrap();
 
+    // A description is kept as sent, so one with spaces at either end is refused.
+    let spaced = json!({"merchant_id": shop, "amount": "100.00", "installments": 24, "description": " a bike "});
+    assert_problem(app.post_money("/v1/credit/purchases", &ann, &spaced).await, 422, "validation_error").await;
     // The whole limit can be used, and nothing more.
     let res = app
         .post_money(
             "/v1/credit/purchases",
             &ann,
-            &json!({"merchant_id": shop, "amount": "100.00", "installments": 24, "description": " a bike "}),
+            &json!({"merchant_id": shop, "amount": "100.00", "installments": 24, "description": "a bike"}),
         )
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);

@@ -8,6 +8,7 @@ use crate::on_both_backends;
 
 on_both_backends!(
     unknown_route_is_404,
+    http_method_semantics,
     malformed_json_is_400,
     wrong_content_type_is_415,
     huge_body_is_413,
@@ -20,9 +21,46 @@ async fn unknown_route_is_404(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let body = assert_problem(app.get("/v1/nowhere").await, 404, "not_found").await;
     assert_eq!(body["detail"], "no route for GET /v1/nowhere");
-    // A known path with a method it does not serve names no resource either.
-    assert_problem(app.get("/v1/auth/register").await, 404, "not_found").await;
-    assert_problem(app.client.delete(app.url("/healthz")).send().await.unwrap(), 404, "not_found").await;
+}
+
+/// A known path with a method it does not serve: 405 with `Allow`; OPTIONS lists the methods;
+/// HEAD is served wherever GET is, with GET's headers and no body.
+async fn http_method_semantics(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let res = app.get("/v1/auth/register").await;
+    assert_eq!(res.headers()["allow"], "POST, OPTIONS");
+    assert_problem(res, 405, "method_not_allowed").await;
+    let res = app.client.delete(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(res.headers()["allow"], "GET, HEAD, OPTIONS");
+    let body = assert_problem(res, 405, "method_not_allowed").await;
+    assert_eq!(body["detail"], "DELETE is not allowed here; allowed: GET, HEAD, OPTIONS");
+    // Path parameters match any id; the admin scope checks the caller first.
+    let res = app.client.put(app.url("/v1/credit/purchases/some-id")).send().await.unwrap();
+    assert_eq!(res.headers()["allow"], "GET, HEAD, OPTIONS");
+    assert_problem(res, 405, "method_not_allowed").await;
+    assert_problem(app.client.delete(app.url("/v1/admin/users")).send().await.unwrap(), 401, "unauthorized").await;
+    let admin = app.admin_token("root_admin").await;
+    let res = app.client.delete(app.url("/v1/admin/users")).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(res.headers()["allow"], "GET, HEAD, OPTIONS");
+    assert_problem(res, 405, "method_not_allowed").await;
+
+    let res = app.client.request(reqwest::Method::OPTIONS, app.url("/v1/credit/purchases")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(res.headers()["allow"], "GET, HEAD, POST, OPTIONS");
+    let res = app.client.request(reqwest::Method::OPTIONS, app.url("/v1/nowhere")).send().await.unwrap();
+    assert_problem(res, 404, "not_found").await;
+
+    let get = app.get("/healthz").await;
+    let head = app.client.head(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(head.headers()["content-type"], get.headers()["content-type"]);
+    assert!(head.headers().contains_key("x-request-id"));
+    assert_eq!(head.bytes().await.unwrap().len(), 0, "HEAD answers carry no body");
+    let res = app.client.head(app.url("/v1/auth/register")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(res.headers()["allow"], "POST, OPTIONS");
+    let res = app.client.head(app.url("/v1/me")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "HEAD is checked like GET");
 }
 
 async fn malformed_json_is_400(backend: Backend) {
@@ -48,7 +86,7 @@ async fn wrong_content_type_is_415(backend: Backend) {
         if let Some(ct) = content_type {
             req = req.header("content-type", ct);
         }
-        assert_problem(req.send().await.unwrap(), 415, "validation_error").await;
+        assert_problem(req.send().await.unwrap(), 415, "unsupported_media_type").await;
     }
     // Nothing was created: the name is still free.
     app.register("ann_lee").await;
@@ -60,7 +98,7 @@ async fn huge_body_is_413(backend: Backend) {
     let res = app
         .post_json("/v1/auth/register", &json!({"username": "big_body", "password": PASSWORD, "display_name": padding}))
         .await;
-    assert_problem(res, 413, "validation_error").await;
+    assert_problem(res, 413, "payload_too_large").await;
     // Without a length up front (chunked) the limit holds as well.
     let chunks: Vec<Result<String, std::io::Error>> =
         vec![Ok("{\"username\":\"big_body\",\"display_name\":\"".into()), Ok("y".repeat(80 * 1024)), Ok("\"}".into())];
@@ -72,7 +110,7 @@ async fn huge_body_is_413(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_problem(res, 413, "validation_error").await;
+    assert_problem(res, 413, "payload_too_large").await;
     app.register("big_body").await;
 }
 

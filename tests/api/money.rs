@@ -123,7 +123,7 @@ async fn transfers_move_money_between_users(backend: Backend) {
     app.deposit(&ann, "100.00").await;
 
     let res = app
-        .post_money("/v1/transfers", &ann, &json!({"to_username": "bob_99", "amount": "30.00", "note": "  lunch  "}))
+        .post_money("/v1/transfers", &ann, &json!({"to_username": "bob_99", "amount": "30.00", "note": "lunch"}))
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let out: Value = res.json().await.unwrap();

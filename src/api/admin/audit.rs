@@ -4,10 +4,12 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::AppState;
 use crate::api::dto::timestamp;
-use crate::api::page::{Page, PageQuery};
+use crate::api::page::{Page, PageQuery, page_schema};
 use crate::auth::extract::AdminUser;
 use crate::error::ApiError;
 use crate::store;
+
+page_schema!(AuditEntryPage, AuditEntryView);
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -17,6 +19,7 @@ pub struct AuditFilter {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = AuditEntry)]
 pub struct AuditEntryView {
     id: String,
     actor_id: String,
@@ -34,7 +37,7 @@ pub struct AuditEntryView {
 
 /// Every admin action, newest first.
 #[utoipa::path(operation_id = "listAuditLog", tag = "admin", path = "/v1/admin/audit-log", security(("bearer" = [])), params(AuditFilter, PageQuery),
-    responses((status = 200, description = "A page of audit entries", body = inline(Page<AuditEntryView>))))]
+    responses((status = 200, description = "A page of audit entries", body = AuditEntryPage)))]
 #[get("/audit-log")]
 pub async fn list(
     state: web::Data<AppState>,

@@ -8,14 +8,16 @@ use crate::api::credit::MerchantView;
 use crate::api::json::JsonBody;
 use crate::auth::extract::AdminUser;
 use crate::domain::credit::check_billing_date;
-use crate::domain::time;
+use crate::domain::{text, time};
+
+pub const MERCHANT_NAME_MAX_CHARS: usize = 100;
 use crate::error::ApiError;
 use crate::store;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MerchantRequest {
-    /// 1 to 100 characters, trimmed.
+    /// 1 to 100 characters of visible text.
     name: String,
 }
 
@@ -31,10 +33,7 @@ pub async fn create_merchant(
     admin: AdminUser,
     body: JsonBody<MerchantRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = body.value.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::Validation("name must be 1 to 100 printable characters".into()));
-    }
+    let name = text::visible("name", &body.value.name, MERCHANT_NAME_MAX_CHARS).map_err(ApiError::Validation)?;
     let actor = admin.0.id;
     let merchant = state
         .db
@@ -60,11 +59,24 @@ pub struct BillingRequest {
     dry_run: bool,
 }
 
+/// Exactly `YYYY-MM-DD` (chrono alone would take `2026-1-5`), as the document's pattern says.
+fn parse_date(text: &str) -> Option<NaiveDate> {
+    let b = text.as_bytes();
+    let shape = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !shape {
+        return None;
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+}
+
 /// Bill as of a date: mark installments due and overdue, charge late fees, settle secured
 /// debt past the grace period from the vault, void expired holds. Idempotent per date.
 #[utoipa::path(operation_id = "runBilling", tag = "admin", path = "/v1/admin/billing/run", security(("bearer" = [])), request_body = BillingRequest,
     responses(
-        (status = 200, description = "`{installments_due, installments_overdue, late_fees_charged, collateral_settlements, holds_expired, dry_run}`; a dry run also lists `users` (each with its counts, at most 500) and `users_not_listed`", body = Object),
+        (status = 200, description = "What the run did; a dry run also lists `users` (each with its counts, at most 500) and `users_not_listed`", body = crate::store::credit::BillingReport),
         (status = 422, description = "`validation_error`: as_of is not a date, or later than today", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 #[post("/billing/run")]
@@ -73,8 +85,8 @@ pub async fn run_billing(
     admin: AdminUser,
     body: JsonBody<BillingRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let as_of = NaiveDate::parse_from_str(&body.value.as_of, "%Y-%m-%d")
-        .map_err(|_| ApiError::Validation("as_of must be a date, YYYY-MM-DD".into()))?;
+    let as_of =
+        parse_date(&body.value.as_of).ok_or_else(|| ApiError::Validation("as_of must be a date, YYYY-MM-DD".into()))?;
     let allow_future = state.settings.credit.allow_future_billing;
     check_billing_date(as_of, time::now().date_naive(), allow_future).map_err(ApiError::Validation)?;
     let dry_run = body.value.dry_run;

@@ -37,6 +37,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(ledger::check)
             .service(credit::create_merchant)
             .service(credit::run_billing)
-            .default_service(web::to(super::json::no_route)),
+            .default_service(web::to(super::routing::no_route)),
     );
 }

@@ -10,14 +10,16 @@ use crate::api::idempotency::{self, IdempotencyKey};
 use crate::api::json::JsonBody;
 use crate::api::money::store_error;
 use crate::api::money_input::MoneyText;
-use crate::api::page::{Page, PageQuery};
+use crate::api::page::{Page, PageQuery, page_schema};
 use crate::auth::extract::AdminUser;
 use crate::domain::user::{User, UserStatus};
-use crate::domain::{score, time};
+use crate::domain::{score, text, time};
 use crate::error::ApiError;
 use crate::store::admin::LineChange;
 use crate::store::score::{Ctx, Standing};
 use crate::store::{self, DbConn, StoreError};
+
+page_schema!(UserPage, UserView);
 
 const PROBLEM: &str = "application/problem+json";
 /// An `eligible` search rates at most this many users per request, then hands back a cursor.
@@ -27,6 +29,7 @@ const MAX_RATED_PER_PAGE: u32 = 500;
 #[into_params(parameter_in = Query)]
 pub struct UserSearch {
     /// Part of a username (case-insensitive).
+    #[param(max_length = 64)]
     q: Option<String>,
     /// Only users who qualify (true) or do not qualify (false) for an upgrade now.
     eligible: Option<bool>,
@@ -39,7 +42,7 @@ fn eligible(conn: &mut DbConn, user: &User, model: &score::ScoreModel) -> Result
 
 /// Users whose username contains `q`, newest first; `eligible` filters by upgrade eligibility.
 #[utoipa::path(operation_id = "listUsers", tag = "admin", path = "/v1/admin/users", security(("bearer" = [])), params(UserSearch, PageQuery), responses(
-    (status = 200, description = "A page of users", body = inline(Page<UserView>)),
+    (status = 200, description = "A page of users", body = UserPage),
     (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = PROBLEM),
     (status = 403, description = "`forbidden`: not an admin", body = crate::error::Problem, content_type = PROBLEM),
 ))]
@@ -52,10 +55,11 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let page = page.parse()?;
     let search = search.into_inner();
-    let q = search.q.unwrap_or_default().to_lowercase();
+    let q = search.q.unwrap_or_default();
     if q.chars().count() > 64 {
         return Err(ApiError::BadRequest("q must be at most 64 characters".into()));
     }
+    let q = q.to_lowercase();
     let limit = page.limit;
     let model = state.settings.score.clone();
     let (rows, cursor) = state
@@ -133,12 +137,11 @@ pub async fn detail(
     }))
 }
 
+/// Why an admin acted, as the audit log keeps it.
+pub const REASON_MAX_CHARS: usize = 500;
+
 fn reason_of(text: &str) -> Result<String, ApiError> {
-    let reason = text.trim();
-    if reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(char::is_control) {
-        return Err(ApiError::Validation("reason must be 1 to 500 printable characters".into()));
-    }
-    Ok(reason.to_owned())
+    text::visible("reason", text, REASON_MAX_CHARS).map_err(ApiError::Validation)
 }
 
 fn not_self(admin: &AdminUser, target: Uuid, what: &str) -> Result<(), ApiError> {

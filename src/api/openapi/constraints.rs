@@ -1,0 +1,133 @@
+//! The input rules the server enforces, written into the document from the same constants
+//! and patterns the parsers use: amounts (from this configuration's currency and maxima),
+//! visible text, usernames, passwords, installment counts, dates and header formats.
+
+use serde_json::{Value, json};
+
+use super::amount_pattern;
+use crate::api::admin::credit::MERCHANT_NAME_MAX_CHARS;
+use crate::api::admin::users::REASON_MAX_CHARS;
+use crate::api::credit::DESCRIPTION_MAX_CHARS;
+use crate::api::idempotency;
+use crate::api::page::CURSOR_PATTERN;
+use crate::domain::money::MoneyPolicy;
+use crate::domain::movement::Note;
+use crate::domain::schedule::ALLOWED_COUNTS;
+use crate::domain::text;
+use crate::domain::user::{DisplayName, Password, Username};
+
+/// Characters a password may not contain: control characters (`char::is_control`).
+const NO_CONTROL: &str = r"^[^\u0000-\u001F\u007F-\u009F]*$";
+pub const DATE_PATTERN: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$";
+
+pub fn apply(doc: &mut Value, money: &MoneyPolicy, limits: &MoneyPolicy) {
+    let amount = amount_schema(money);
+    let visible = |max: usize| json!({"type": "string", "minLength": 1, "maxLength": max, "pattern": text::pattern()});
+    let optional_visible = |max: usize| {
+        json!({"type": ["string", "null"], "maxLength": max, "pattern": text::optional_pattern(),
+               "description": "Visible text; empty or null means none"})
+    };
+    let schemas = &mut doc["components"]["schemas"];
+    for name in ["AmountRequest", "TransferRequest", "PurchaseRequest"] {
+        set(schemas, name, "amount", amount.clone());
+    }
+    schemas["CreditLineRequest"] = credit_line_request(amount_schema(limits), visible(REASON_MAX_CHARS));
+    set(schemas, "ReasonRequest", "reason", visible(REASON_MAX_CHARS));
+    set(schemas, "MerchantRequest", "name", visible(MERCHANT_NAME_MAX_CHARS));
+    set(schemas, "TransferRequest", "note", optional_visible(Note::MAX_CHARS));
+    set(schemas, "PurchaseRequest", "description", optional_visible(DESCRIPTION_MAX_CHARS));
+    set(schemas, "PurchaseRequest", "merchant_id", json!({"type": "string", "format": "uuid"}));
+    set(schemas, "PurchaseRequest", "installments", json!({"type": "integer", "enum": ALLOWED_COUNTS}));
+    set(
+        schemas,
+        "RegisterRequest",
+        "username",
+        json!({"type": "string", "minLength": Username::MIN_LEN, "maxLength": Username::MAX_LEN,
+               "pattern": format!("^[a-z0-9_]{{{},{}}}$", Username::MIN_LEN, Username::MAX_LEN), "example": "ann_lee"}),
+    );
+    set(
+        schemas,
+        "RegisterRequest",
+        "password",
+        json!({"type": "string", "minLength": Password::MIN_CHARS, "maxLength": Password::MAX_CHARS,
+               "pattern": NO_CONTROL, "format": "password"}),
+    );
+    let mut display_name = visible(DisplayName::MAX_CHARS);
+    display_name["type"] = json!(["string", "null"]);
+    set(schemas, "RegisterRequest", "display_name", display_name);
+    set(
+        schemas,
+        "BillingRequest",
+        "as_of",
+        json!({"type": "string", "format": "date", "pattern": DATE_PATTERN, "example": "2026-12-10"}),
+    );
+    for (name, schema) in schemas.as_object_mut().expect("schemas").iter_mut() {
+        if name.ends_with("Page") {
+            schema["properties"]["next_cursor"]["pattern"] = json!(CURSOR_PATTERN);
+        }
+    }
+    header_and_query_rules(doc);
+}
+
+/// Two shapes: a general line names its limit; a secured line's limit is the vault, so it has none.
+fn credit_line_request(limit: Value, reason: Value) -> Value {
+    let shape = |line: &str, limit: Value, required: Value, description: &str| {
+        json!({
+            "type": "object",
+            "description": description,
+            "required": required,
+            "additionalProperties": false,
+            "properties": {
+                "line": {"type": "string", "enum": [line]},
+                "limit": limit,
+                "reason": reason,
+                "override": {"type": ["boolean", "null"], "description": "Upgrade even below the score threshold"}
+            }
+        })
+    };
+    json!({"oneOf": [
+        shape("general", limit, json!(["line", "limit", "reason"]), "Upgrade to, or change the limit of, a general line"),
+        shape("secured", json!({"type": "null"}), json!(["line", "reason"]), "Downgrade to a secured line"),
+    ]})
+}
+
+fn amount_schema(policy: &MoneyPolicy) -> Value {
+    let places = policy.currency().places();
+    json!({
+        "type": "string",
+        "pattern": amount_pattern(policy.max_amount_minor(), places),
+        "description": format!(
+            "Major units as text, at most {places} decimal places, above zero and at most {}",
+            policy.format(policy.max_amount_minor())
+        ),
+        "example": "100.00"
+    })
+}
+
+/// Replaces one property's schema; a missing schema or property is a bug in this table.
+fn set(schemas: &mut Value, schema: &str, property: &str, value: Value) {
+    let slot = &mut schemas[schema]["properties"][property];
+    assert!(!slot.is_null(), "the document has no property {schema}.{property}");
+    let description = slot.get("description").cloned();
+    *slot = value;
+    if let (Some(description), None) = (description, slot.get("description")) {
+        slot["description"] = description;
+    }
+}
+
+fn header_and_query_rules(doc: &mut Value) {
+    let Some(paths) = doc["paths"].as_object_mut() else { return };
+    for operation in paths.values_mut().filter_map(Value::as_object_mut).flat_map(|ops| ops.values_mut()) {
+        let Some(parameters) = operation.get_mut("parameters").and_then(Value::as_array_mut) else { continue };
+        for parameter in parameters.iter_mut().filter(|p| p["name"] == "cursor" && p["in"] == "query") {
+            parameter["schema"]["pattern"] = json!(CURSOR_PATTERN);
+        }
+        for parameter in parameters.iter_mut().filter(|p| p["name"] == "Idempotency-Key") {
+            parameter["schema"] = json!({"type": "string", "minLength": 1, "maxLength": idempotency::MAX_LEN,
+                                         "pattern": idempotency::KEY_PATTERN});
+            parameter["description"] = json!(
+                "Makes the request safe to retry: the same key and body answer the first result again (header `Idempotent-Replayed: true`). 1 to 255 printable ASCII characters, no space at either end; a UUID is a good key."
+            );
+        }
+    }
+}

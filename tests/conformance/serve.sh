@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Starts a fresh Vaultline on one backend for the conformance tools and seeds it:
+# an admin, a user with money in the wallet and the vault, a merchant.
+# Usage: serve.sh sqlite|postgres WORKDIR   (prints shell assignments to eval:
+#   BASE, USER_TOKEN, ADMIN_TOKEN, SERVICE_PID, MERCHANT_ID, PEER)
+# Needs: target/debug/vaultline (or VAULTLINE_BIN), curl, python3; for postgres, createdb/psql
+# reaching $PG_URL (default postgres://postgres@127.0.0.1:5432/postgres).
+set -euo pipefail
+backend=$1 work=$2
+bin=${VAULTLINE_BIN:-target/debug/vaultline}
+pg_url=${PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+mkdir -p "$work"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+case $backend in
+  sqlite) db_url="sqlite://$work/vaultline.db" ;;
+  postgres)
+    db="vl_conformance_$$_$port"
+    psql -q "$pg_url" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+    db_url="${pg_url%/*}/$db" ;;
+  *) echo "backend must be sqlite or postgres" >&2; exit 2 ;;
+esac
+export VAULTLINE__DATABASE__URL=$db_url VAULTLINE__SERVER__DATA_DIR=$work VAULTLINE__SERVER__BIND=127.0.0.1:$port
+export VAULTLINE__LOG__LEVEL=${VAULTLINE__LOG__LEVEL:-warn} VAULTLINE__CREDIT__ALLOW_FUTURE_BILLING=true
+"$bin" migrate >/dev/null
+VAULTLINE_ADMIN_PASSWORD='conformance admin pass' "$bin" admin create --username ops_admin >/dev/null
+"$bin" serve >"$work/service.log" 2>&1 &
+pid=$!
+base="http://127.0.0.1:$port"
+for _ in $(seq 1 100); do curl -fs "$base/readyz" >/dev/null && break; sleep 0.1; done
+curl -fs "$base/readyz" >/dev/null || { cat "$work/service.log" >&2; exit 1; }
+
+post() { # post PATH BODY [TOKEN] -> body
+  local auth=()
+  [ -n "${3:-}" ] && auth=(-H "authorization: Bearer $3")
+  curl -fsS -X POST "$base$1" -H 'content-type: application/json' -H "idempotency-key: seed-$RANDOM-$RANDOM" \
+    "${auth[@]}" -d "$2"
+}
+field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+login() { post /v1/auth/login "{\"username\":\"$1\",\"password\":\"$2\"}" | field "['access_token']"; }
+
+post /v1/auth/register '{"username":"fuzz_user","password":"fuzzing password 1"}' >/dev/null
+post /v1/auth/register '{"username":"fuzz_peer","password":"fuzzing password 2"}' >/dev/null
+user_token=$(login fuzz_user 'fuzzing password 1')
+admin_token=$(login ops_admin 'conformance admin pass')
+post /v1/wallet/deposits '{"amount":"500000.00"}' "$user_token" >/dev/null
+post /v1/vault/lock '{"amount":"200000.00"}' "$user_token" >/dev/null
+merchant=$(post /v1/admin/merchants '{"name":"Fuzz Mart"}' "$admin_token" | field "['id']")
+cat <<OUT
+BASE=$base
+USER_TOKEN=$user_token
+ADMIN_TOKEN=$admin_token
+SERVICE_PID=$pid
+MERCHANT_ID=$merchant
+CONFORMANCE_DB_URL=$db_url
+OUT
