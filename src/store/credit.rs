@@ -633,6 +633,7 @@ pub fn bill_user(
 /// One user's share of a billing run (listed by dry runs).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct UserCounts {
+    #[schema(format = Uuid)]
     pub user_id: String,
     #[serde(flatten)]
     pub counts: BillingCounts,

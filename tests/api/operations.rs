@@ -153,6 +153,13 @@ async fn openapi_and_docs(backend: Backend) {
     }
     let init = app.get("/docs/swagger-initializer.js").await.text().await.unwrap();
     assert!(init.contains("/openapi.json"), "{init}");
+    // Without this, Swagger UI sends the document to validator.swagger.io whenever the host
+    // is not localhost (a request to a third party, and a broken badge offline).
+    assert!(init.contains(r#""validatorUrl": "none""#), "{init}");
+    // The served document is the completed one: shared statuses, servers, public security.
+    assert_eq!(doc["servers"][0]["url"], "/");
+    assert_eq!(doc["paths"]["/v1/auth/login"]["post"]["security"], serde_json::json!([]));
+    assert!(doc["paths"]["/v1/me"]["get"]["responses"]["401"].is_object());
 }
 
 /// Answers 503 problem+json while the database cannot be reached, and 200 again once it

@@ -6,6 +6,8 @@ insufficient_funds) are fine; a validation refusal means the schema promises les
 server enforces.
 """
 
+import uuid
+
 import schemathesis
 
 MALFORMED_CODES = {
@@ -38,3 +40,24 @@ def valid_input_is_never_called_malformed(ctx, response, case):
         if code in MALFORMED_CODES:
             raise AssertionError(f"schema-valid request refused as {code}: {response.text[:300]}")
     return None
+
+
+KEY_HEADER = "Idempotency-Key"
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    """Give every schema-valid request its own Idempotency-Key.
+
+    Hypothesis draws keys from a small space ("0", "00", ...), so most money requests would
+    replay an earlier key with another body and get 422 idempotency_key_reused: a correct
+    answer, but one that keeps the fuzzer away from the money rules. A unique suffix keeps the
+    key valid and lets each request reach them. Key reuse itself is tested by the API tests.
+    Invalid keys (negative cases) are sent unchanged.
+    """
+    if not _is_positive(case):
+        return
+    headers = case.headers or {}
+    key = headers.get(KEY_HEADER)
+    if isinstance(key, str) and 0 < len(key) <= 200 and not key.endswith(" "):
+        headers[KEY_HEADER] = f"{key}-{uuid.uuid4().hex[:16]}"

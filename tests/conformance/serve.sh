@@ -2,7 +2,8 @@
 # Starts a fresh Vaultline on one backend for the conformance tools and seeds it:
 # an admin, a user with money in the wallet and the vault, a merchant.
 # Usage: serve.sh sqlite|postgres WORKDIR   (prints shell assignments to eval:
-#   BASE, USER_TOKEN, ADMIN_TOKEN, SERVICE_PID, MERCHANT_ID, PEER)
+#   BASE, USER_TOKEN, ADMIN_TOKEN, SERVICE_PID, MERCHANT_ID, CONFORMANCE_DB_URL)
+# The second user is `bob_99`, the name the document gives as the transfer example.
 # Needs: target/debug/vaultline (or VAULTLINE_BIN), curl, python3; for postgres, createdb/psql
 # reaching $PG_URL (default postgres://postgres@127.0.0.1:5432/postgres).
 set -euo pipefail
@@ -39,7 +40,7 @@ field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 login() { post /v1/auth/login "{\"username\":\"$1\",\"password\":\"$2\"}" | field "['access_token']"; }
 
 post /v1/auth/register '{"username":"fuzz_user","password":"fuzzing password 1"}' >/dev/null
-post /v1/auth/register '{"username":"fuzz_peer","password":"fuzzing password 2"}' >/dev/null
+post /v1/auth/register '{"username":"bob_99","password":"fuzzing password 2"}' >/dev/null
 user_token=$(login fuzz_user 'fuzzing password 1')
 admin_token=$(login ops_admin 'conformance admin pass')
 post /v1/wallet/deposits '{"amount":"500000.00"}' "$user_token" >/dev/null

@@ -21,11 +21,15 @@ pub struct AuditFilter {
 #[derive(Serialize, ToSchema)]
 #[schema(as = AuditEntry)]
 pub struct AuditEntryView {
+    #[schema(format = Uuid)]
     id: String,
+    #[schema(format = Uuid)]
     actor_id: String,
     /// e.g. credit_line.upgrade, credit_line.downgrade, credit_line.adjust, user.freeze,
     /// user.unfreeze, merchant.create, billing.run.
     action: String,
+    /// The user or merchant acted on.
+    #[schema(format = Uuid)]
     target_id: Option<String>,
     reason: Option<String>,
     /// What changed: `before` and `after`, or the outcome.

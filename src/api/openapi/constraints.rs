@@ -31,7 +31,13 @@ pub fn apply(doc: &mut Value, money: &MoneyPolicy, limits: &MoneyPolicy) {
     for name in ["AmountRequest", "TransferRequest", "PurchaseRequest"] {
         set(schemas, name, "amount", amount.clone());
     }
-    schemas["CreditLineRequest"] = credit_line_request(amount_schema(limits), visible(REASON_MAX_CHARS));
+    let (general, secured) = credit_line_requests(amount_schema(limits), visible(REASON_MAX_CHARS));
+    schemas["GeneralLineRequest"] = general;
+    schemas["SecuredLineRequest"] = secured;
+    schemas["CreditLineRequest"] = json!({"oneOf": [
+        {"$ref": "#/components/schemas/GeneralLineRequest"},
+        {"$ref": "#/components/schemas/SecuredLineRequest"},
+    ]});
     set(schemas, "ReasonRequest", "reason", visible(REASON_MAX_CHARS));
     set(schemas, "MerchantRequest", "name", visible(MERCHANT_NAME_MAX_CHARS));
     set(schemas, "TransferRequest", "note", optional_visible(Note::MAX_CHARS));
@@ -70,7 +76,7 @@ pub fn apply(doc: &mut Value, money: &MoneyPolicy, limits: &MoneyPolicy) {
 }
 
 /// Two shapes: a general line names its limit; a secured line's limit is the vault, so it has none.
-fn credit_line_request(limit: Value, reason: Value) -> Value {
+fn credit_line_requests(limit: Value, reason: Value) -> (Value, Value) {
     let shape = |line: &str, limit: Value, required: Value, description: &str| {
         json!({
             "type": "object",
@@ -85,10 +91,15 @@ fn credit_line_request(limit: Value, reason: Value) -> Value {
             }
         })
     };
-    json!({"oneOf": [
-        shape("general", limit, json!(["line", "limit", "reason"]), "Upgrade to, or change the limit of, a general line"),
+    (
+        shape(
+            "general",
+            limit,
+            json!(["line", "limit", "reason"]),
+            "Upgrade to, or change the limit of, a general line",
+        ),
         shape("secured", json!({"type": "null"}), json!(["line", "reason"]), "Downgrade to a secured line"),
-    ]})
+    )
 }
 
 fn amount_schema(policy: &MoneyPolicy) -> Value {
@@ -119,6 +130,9 @@ fn header_and_query_rules(doc: &mut Value) {
     let Some(paths) = doc["paths"].as_object_mut() else { return };
     for operation in paths.values_mut().filter_map(Value::as_object_mut).flat_map(|ops| ops.values_mut()) {
         let Some(parameters) = operation.get_mut("parameters").and_then(Value::as_array_mut) else { continue };
+        for parameter in parameters.iter_mut().filter(|p| p["name"] == "id" && p["in"] == "path") {
+            parameter["schema"] = json!({"type": "string", "format": "uuid"});
+        }
         for parameter in parameters.iter_mut().filter(|p| p["name"] == "cursor" && p["in"] == "query") {
             parameter["schema"]["pattern"] = json!(CURSOR_PATTERN);
         }
