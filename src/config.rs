@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::domain::limits::{RequestBudget, VelocityLimits};
 use crate::domain::money::{Currency, MoneyPolicy};
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
@@ -22,7 +23,19 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub log: LogSettings,
     pub jobs: JobSettings,
+    pub limits: LimitSettings,
     pub score: crate::domain::score::ScoreModel,
+}
+
+/// Velocity limits (issue 13): each 0 means "no limit".
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    pub money_requests_per_window: i64,
+    pub money_requests_window_secs: i64,
+    /// Major units as text; "0" for no cap.
+    pub outflow_24h_max: String,
+    pub vault_unlocks_per_day: i64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -237,6 +250,16 @@ impl Settings {
     /// Checks every value a type cannot, naming the key at fault.
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, why: &str| Err(ConfigError(format!("{key}: {why}")));
+        if !(0..=1_000_000).contains(&self.limits.money_requests_per_window) {
+            return bad("limits.money_requests_per_window", "must be 0..=1000000 (0: no limit)");
+        }
+        if !(1..=86_400).contains(&self.limits.money_requests_window_secs) {
+            return bad("limits.money_requests_window_secs", "must be 1..=86400");
+        }
+        if !(0..=10_000).contains(&self.limits.vault_unlocks_per_day) {
+            return bad("limits.vault_unlocks_per_day", "must be 0..=10000 (0: no limit)");
+        }
+        self.velocity_limits()?;
         if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
             return bad("server.bind", "must be an address and port such as 127.0.0.1:8080");
         }
@@ -350,6 +373,27 @@ impl Settings {
             .map_err(|e| ConfigError(format!("currency/decimal_places: {e}")))?;
         MoneyPolicy::from_config(currency, &self.credit.general_limit_max)
             .map_err(|e| ConfigError(format!("credit.general_limit_max: {e}")))
+    }
+
+    /// The caps the money path checks with each movement.
+    pub fn velocity_limits(&self) -> Result<VelocityLimits, ConfigError> {
+        let places = self.money.decimal_places;
+        let outflow = crate::domain::money::parse_minor_text(&self.limits.outflow_24h_max, places)
+            .map_err(|e| ConfigError(format!("limits.outflow_24h_max: {e}")))?;
+        let unlocks = self.limits.vault_unlocks_per_day;
+        Ok(VelocityLimits {
+            outflow_24h_minor: (outflow > 0).then_some(outflow),
+            unlocks_per_day: (unlocks > 0).then_some(unlocks),
+        })
+    }
+
+    /// Money requests per user per window, or `None` for no limit.
+    pub fn request_budget(&self) -> Option<RequestBudget> {
+        let l = &self.limits;
+        (l.money_requests_per_window > 0).then_some(RequestBudget {
+            requests: l.money_requests_per_window,
+            window_secs: l.money_requests_window_secs,
+        })
     }
 
     pub fn money_policy(&self) -> Result<MoneyPolicy, ConfigError> {

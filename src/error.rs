@@ -43,6 +43,7 @@ pub enum ErrorCode {
     MethodNotAllowed,
     PayloadTooLarge,
     UnsupportedMediaType,
+    VelocityLimitExceeded,
 }
 
 impl ErrorCode {
@@ -62,6 +63,7 @@ impl ErrorCode {
             ErrorCode::NothingToRepay => "Nothing to repay",
             ErrorCode::Overpayment => "Overpayment",
             ErrorCode::NotEligible => "Not eligible",
+            ErrorCode::VelocityLimitExceeded => "Velocity limit exceeded",
             _ => "Refused",
         }
     }
@@ -97,6 +99,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::VelocityLimitExceeded => "velocity_limit_exceeded",
         }
     }
 }
@@ -130,6 +133,8 @@ pub enum ApiError {
     InvalidCredentials,
     #[error("too many failed logins; try again in {retry_after_secs} seconds")]
     TooManyAttempts { retry_after_secs: u64 },
+    #[error("too many money requests; try again in {retry_after_secs} seconds")]
+    RateLimited { retry_after_secs: u64 },
     #[error("this request needs an Idempotency-Key header (1 to 255 printable ASCII characters)")]
     IdempotencyKeyRequired,
     #[error("this Idempotency-Key was already used for a different request")]
@@ -159,6 +164,7 @@ impl ApiError {
             ApiError::UsernameTaken => ErrorCode::UsernameTaken,
             ApiError::InvalidCredentials => ErrorCode::InvalidCredentials,
             ApiError::TooManyAttempts { .. } => ErrorCode::TooManyAttempts,
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
             ApiError::IdempotencyKeyRequired => ErrorCode::IdempotencyKeyRequired,
             ApiError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
             ApiError::Refused { code, .. } => *code,
@@ -181,6 +187,7 @@ impl ApiError {
             ApiError::UsernameTaken => "Username taken",
             ApiError::InvalidCredentials => "Invalid credentials",
             ApiError::TooManyAttempts { .. } => "Too many attempts",
+            ApiError::RateLimited { .. } => "Rate limited",
             ApiError::IdempotencyKeyRequired => "Idempotency key required",
             ApiError::IdempotencyKeyReused => "Idempotency key reused",
             ApiError::Refused { code, .. } => code.title(),
@@ -268,7 +275,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::UsernameTaken => StatusCode::CONFLICT,
             ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyAttempts { .. } | ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::IdempotencyKeyRequired => StatusCode::BAD_REQUEST,
             ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Refused { code, .. } => match code {
@@ -295,7 +302,7 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE)));
         match self {
-            ApiError::TooManyAttempts { retry_after_secs } => {
+            ApiError::TooManyAttempts { retry_after_secs } | ApiError::RateLimited { retry_after_secs } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             ApiError::Unauthorized(_) | ApiError::InvalidCredentials => {

@@ -14,6 +14,7 @@ use crate::store::{StoreError, idempotency, sessions, throttle};
 pub struct Cleaned {
     pub idempotency_keys: usize,
     pub login_failures: usize,
+    pub request_windows: usize,
     pub refresh_tokens: usize,
 }
 
@@ -31,6 +32,8 @@ pub async fn cleanup_once(state: &AppState) -> Result<Cleaned, StoreError> {
                 idempotency_keys: idempotency::purge_before(conn, keys_before)?,
                 login_failures: throttle::purge_before(conn, failures_before)?,
                 refresh_tokens: sessions::purge_expired(conn, now)?,
+                // The longest window is a day; anything older counts for nothing.
+                request_windows: crate::store::rate::purge_before(conn, (now - TimeDelta::days(1)).naive_utc())?,
             })
         })
         .await

@@ -104,5 +104,7 @@ pub fn build_state(settings: Settings, migrate: bool) -> Result<AppState, Startu
     passwords.warm_up();
     let tokens = TokenService::new(&settings.auth, &jwt_secret).map_err(StartupError::Config)?;
     let limits = settings.limit_policy().map_err(|e| StartupError::Config(e.to_string()))?;
-    Ok(AppState { db, money, limits, passwords, tokens, settings: Arc::new(settings) })
+    let velocity = settings.velocity_limits().map_err(|e| StartupError::Config(e.to_string()))?;
+    let requests = settings.request_budget();
+    Ok(AppState { db, money, limits, passwords, tokens, velocity, requests, settings: Arc::new(settings) })
 }

@@ -101,6 +101,7 @@ pub async fn create_purchase(
     req: HttpRequest,
     body: JsonBody<PurchaseRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    super::rate::check(&state, caller.id()).await?;
     let amount = body.value.amount.parse(&state.money)?;
     let count = u32::try_from(body.value.installments)
         .ok()
@@ -120,7 +121,13 @@ pub async fn create_purchase(
     let user_id = caller.id();
     let fingerprint = idempotency::fingerprint(&req, &body.raw);
     if state.db.backend() == Backend::Postgres {
-        let call = Call { user_id, key: key.into_inner(), request_hash: fingerprint, now: time::now() };
+        let call = Call {
+            user_id,
+            key: key.into_inner(),
+            request_hash: fingerprint,
+            now: time::now(),
+            limits: state.velocity,
+        };
         let hold = Purchase {
             id: Uuid::now_v7(),
             user_id,
@@ -180,10 +187,17 @@ pub async fn confirm_receipt(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let (user_id, id) = (caller.id(), id.into_inner());
+    super::rate::check(&state, user_id).await?;
     let credit = state.settings.credit.clone();
     if state.db.backend() == Backend::Postgres {
         let fingerprint = idempotency::fingerprint(&req, b"");
-        let call = Call { user_id, key: key.into_inner(), request_hash: fingerprint, now: time::now() };
+        let call = Call {
+            user_id,
+            key: key.into_inner(),
+            request_hash: fingerprint,
+            now: time::now(),
+            limits: state.velocity,
+        };
         let answer = state
             .db
             .statement(move |conn| {
@@ -223,6 +237,7 @@ pub async fn cancel(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let (user_id, id) = (caller.id(), id.into_inner());
+    super::rate::check(&state, user_id).await?;
     let purchase = match state.db.backend() {
         Backend::Postgres => {
             state.db.statement(move |conn| store::credit_pg::void(conn, user_id, id, time::now())).await

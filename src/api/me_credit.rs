@@ -70,3 +70,73 @@ pub async fn limit_history(
         .collect();
     Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |c| c.id.clone())))
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct OutflowLimit {
+    /// The most that may leave the wallet (withdrawals and transfers out) in any 24 hours;
+    /// null: no cap.
+    limit: Option<String>,
+    used: String,
+    /// null when there is no cap.
+    available: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UnlockLimit {
+    /// Vault unlocks per calendar day (UTC); null: no cap.
+    limit: Option<i64>,
+    used: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RequestLimit {
+    /// Money requests per window; null: no limit.
+    limit: Option<i64>,
+    window_secs: Option<i64>,
+    /// Requests counted in the current window.
+    used: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = Limits)]
+pub struct LimitsView {
+    outflow_24h: OutflowLimit,
+    unlocks_today: UnlockLimit,
+    money_requests: RequestLimit,
+}
+
+/// The caller's velocity limits and what is left of each.
+#[utoipa::path(operation_id = "getMyLimits", tag = "me", security(("bearer" = [])), responses(
+    (status = 200, description = "Each limit, what it has counted and what is left", body = LimitsView),
+))]
+#[get("/v1/me/limits")]
+pub async fn limits(state: web::Data<AppState>, caller: AuthUser) -> Result<HttpResponse, ApiError> {
+    let (user_id, now) = (caller.id(), time::now());
+    let window = state.requests.map(|b| b.window_start(now).naive_utc());
+    let (outflow, unlocks, requests) = state
+        .db
+        .read(move |conn| {
+            let (outflow, unlocks) = store::rate::velocity_used(conn, user_id, now)?;
+            let requests = match window {
+                Some(start) => store::rate::requests_in(conn, user_id, start)?,
+                None => 0,
+            };
+            Ok((outflow, unlocks, requests))
+        })
+        .await?;
+    let (money, velocity) = (&state.money, state.velocity);
+    let cap = velocity.outflow_24h_minor;
+    Ok(HttpResponse::Ok().json(LimitsView {
+        outflow_24h: OutflowLimit {
+            limit: cap.map(|c| money.format(c)),
+            used: money.format(outflow),
+            available: cap.map(|c| money.format((c - outflow).max(0))),
+        },
+        unlocks_today: UnlockLimit { limit: velocity.unlocks_per_day, used: unlocks },
+        money_requests: RequestLimit {
+            limit: state.requests.map(|b| b.requests),
+            window_secs: state.requests.map(|b| b.window_secs),
+            used: requests,
+        },
+    }))
+}

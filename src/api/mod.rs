@@ -15,6 +15,7 @@ pub mod observe;
 pub mod openapi;
 mod ops;
 mod page;
+pub(crate) mod rate;
 pub mod routing;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 use crate::auth::password::PasswordService;
 use crate::auth::tokens::TokenService;
 use crate::config::Settings;
+use crate::domain::limits::{RequestBudget, VelocityLimits};
 use crate::domain::money::MoneyPolicy;
 use crate::store::Db;
 
@@ -37,6 +39,9 @@ pub struct AppState {
     pub passwords: PasswordService,
     pub tokens: TokenService,
     pub settings: Arc<Settings>,
+    /// Velocity caps checked with each movement, and the money request budget.
+    pub velocity: VelocityLimits,
+    pub requests: Option<RequestBudget>,
 }
 
 /// Registers every route; `document` is the OpenAPI document served at `/openapi.json`.
@@ -48,6 +53,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, document: &serde_json::Value) {
         .service(me::me)
         .service(me_credit::my_score)
         .service(me_credit::limit_history)
+        .service(me_credit::limits)
         .service(money::account)
         .service(money::deposit)
         .service(money::withdraw)

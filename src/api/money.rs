@@ -13,6 +13,7 @@ use super::money_input::MoneyText;
 use super::page::{Page, PageQuery, page_schema};
 use crate::auth::extract::AuthUser;
 use crate::domain::account::Refusal;
+use crate::domain::limits::Velocity;
 use crate::domain::money::{Amount, MoneyPolicy};
 use crate::domain::movement::Note;
 use crate::domain::time;
@@ -68,6 +69,18 @@ pub fn store_error(e: StoreError, money: &MoneyPolicy) -> ApiError {
                 )
             },
         ),
+        Refusal::VelocityLimitExceeded { velocity: Velocity::Outflow24h, used, limit } => (
+            ErrorCode::VelocityLimitExceeded,
+            format!(
+                "withdrawals and transfers out are limited to {} in any 24 hours; {} is left",
+                money.format(limit),
+                money.format((limit - used).max(0))
+            ),
+        ),
+        Refusal::VelocityLimitExceeded { velocity: Velocity::UnlocksToday, limit, .. } => (
+            ErrorCode::VelocityLimitExceeded,
+            format!("the vault can be unlocked at most {limit} times a day (UTC); try again tomorrow"),
+        ),
     };
     ApiError::Refused { code, detail }
 }
@@ -107,8 +120,14 @@ pub(super) async fn movement_once(
     op: MoneyOp,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = caller.id();
-    let call =
-        Call { user_id, key: key.into_inner(), request_hash: idempotency::fingerprint(req, raw), now: time::now() };
+    super::rate::check(state, user_id).await?;
+    let call = Call {
+        user_id,
+        key: key.into_inner(),
+        request_hash: idempotency::fingerprint(req, raw),
+        now: time::now(),
+        limits: state.velocity,
+    };
     let answer = store::money::apply(&state.db, call, op).await.map_err(|e| store_error(e, &state.money))?;
     let (model, money) = (&state.settings.score, &state.money);
     idempotency::respond_answered(answer, StatusCode::CREATED, |movement| {
@@ -160,7 +179,7 @@ money_route!(
     "/v1/wallet/withdrawals",
     Withdrawal,
     "Take money out of the wallet to the linked funding source.",
-    "`insufficient_funds`, `invalid_amount`, `validation_error`, `idempotency_key_reused`",
+    "`insufficient_funds`, `velocity_limit_exceeded` (the rolling 24-hour outflow cap), `invalid_amount`, `validation_error`, `idempotency_key_reused`",
     [(
         status = 403,
         description = "`account_frozen`: no money leaves a frozen account on its owner's initiative",
@@ -181,7 +200,7 @@ money_route!(
     "/v1/vault/unlock",
     VaultUnlock,
     "Move money from the vault back to the wallet, up to `unlockable` on a secured line.",
-    "`vault_pledged`, `insufficient_funds`, `invalid_amount`, `validation_error`, `idempotency_key_reused`",
+    "`vault_pledged`, `insufficient_funds`, `velocity_limit_exceeded` (unlocks per day), `invalid_amount`, `validation_error`, `idempotency_key_reused`",
     [(
         status = 403,
         description = "`account_frozen`: no money leaves a frozen account on its owner's initiative",
@@ -199,7 +218,7 @@ money_route!(
         (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "`account_frozen`", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "`recipient_not_found`", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`insufficient_funds`, `self_transfer`, `invalid_amount`, `validation_error`, `idempotency_key_reused`", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`insufficient_funds`, `self_transfer`, `velocity_limit_exceeded` (the rolling 24-hour outflow cap), `invalid_amount`, `validation_error`, `idempotency_key_reused`", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 #[post("/v1/transfers")]
 pub async fn transfer(

@@ -137,6 +137,9 @@ pub enum Refusal {
     Overpayment { owed_minor: i64 },
     #[error("the score is below the upgrade threshold")]
     NotEligible { score: i64, threshold: i64, overdue: bool, frozen: bool },
+    /// `used` and `limit` are minor units for the outflow cap, counts for unlocks.
+    #[error("a velocity limit is reached")]
+    VelocityLimitExceeded { velocity: super::limits::Velocity, used: i64, limit: i64 },
 }
 
 #[cfg(test)]

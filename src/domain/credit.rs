@@ -184,21 +184,16 @@ pub fn allocate_up_to(items: &[Installment], budget_minor: i64) -> Allocation {
     }
 }
 
-/// Applies an allocation to the installments it was computed for; answers how many of
-/// them it paid off without their ever having been overdue.
-pub fn apply(items: &mut [Installment], allocation: &Allocation) -> i64 {
-    let mut paid_on_time = 0;
+/// Applies an allocation to the installments it was computed for. On-time credit is not
+/// given here: billing gives it once a part's due date has come (see docs/SCORING.md).
+pub fn apply(items: &mut [Installment], allocation: &Allocation) {
     for (i, late, fee, principal) in &allocation.parts {
         let item = &mut items[*i];
         item.late_fee_paid_minor += late;
         item.fee_paid_minor += fee;
         item.principal_paid_minor += principal;
         item.settle_state();
-        if item.state == InstallmentState::Paid && !item.was_overdue {
-            paid_on_time += 1;
-        }
     }
-    paid_on_time
 }
 
 /// Billing parameters, from configuration.
@@ -380,7 +375,7 @@ mod tests {
         assert_eq!(items[1].owed(), 10_000);
         // Paying off an unbilled part early drops its fee.
         let allocation = allocate(&items, 20_035).unwrap();
-        assert_eq!(apply(&mut items, &allocation), 3, "none of them was ever overdue");
+        apply(&mut items, &allocation);
         assert!(items.iter().all(|i| i.state == InstallmentState::Paid), "{items:?}");
         assert_eq!(items[2].fee_minor, 0);
         assert_eq!(allocate(&items, 1), Err(RepayRefusal::NothingToRepay));

@@ -127,6 +127,11 @@ pub enum AmountError {
 }
 
 /// `digits[.digits]` with at most `places` fractional digits -> minor units (may be 0).
+/// Money text (no sign) in minor units, zero allowed: for configuration values.
+pub fn parse_minor_text(text: &str, places: u32) -> Result<i64, AmountError> {
+    parse_minor(text, places)
+}
+
 fn parse_minor(text: &str, places: u32) -> Result<i64, AmountError> {
     if text.is_empty() {
         return Err(AmountError::Empty);

@@ -17,8 +17,13 @@ pub struct ScoreModel {
     pub base: i64,
     pub age_points_per_30_days: i64,
     pub age_points_max: i64,
+    /// Points per on-time unit, up to the cap.
     pub on_time_points: i64,
     pub on_time_points_max: i64,
+    /// A part paid on time earns one unit per full step of principal (a part smaller than
+    /// one step earns nothing), at most `on_time_units_per_part_max`.
+    pub on_time_part_step_minor: i64,
+    pub on_time_units_per_part_max: i64,
     pub overdue_points: i64,
     pub overdue_day_points: i64,
     pub overdue_points_min: i64,
@@ -36,8 +41,11 @@ impl ScoreModel {
         if !(MIN..=MAX).contains(&self.threshold) || !(MIN..=MAX).contains(&self.base) {
             return Err("threshold and base must be 300..=850".into());
         }
-        if self.vault_step_minor <= 0 {
-            return Err("vault_step_minor must be above zero".into());
+        if self.vault_step_minor <= 0 || self.on_time_part_step_minor <= 0 {
+            return Err("vault_step_minor and on_time_part_step_minor must be above zero".into());
+        }
+        if !(1..=100).contains(&self.on_time_units_per_part_max) {
+            return Err("on_time_units_per_part_max must be 1..=100".into());
         }
         let rewards = [self.age_points_per_30_days, self.age_points_max, self.on_time_points, self.on_time_points_max];
         let penalties = [
@@ -53,6 +61,12 @@ impl ScoreModel {
         }
         Ok(())
     }
+}
+
+/// The on-time units a part of `principal_minor` earns when billing finds it paid by its
+/// due date: weighted by size, nothing below one step, capped per part.
+pub fn on_time_units(principal_minor: i64, model: &ScoreModel) -> i64 {
+    (principal_minor.max(0) / model.on_time_part_step_minor).min(model.on_time_units_per_part_max)
 }
 
 /// Everything the score reads: the user's own account and history.
@@ -109,7 +123,7 @@ pub fn evaluate(inputs: &ScoreInputs, model: &ScoreModel) -> Score {
     add(
         "on_time_repayments",
         (on_time * model.on_time_points).min(model.on_time_points_max),
-        format!("{} repaid on time", plural(on_time, "installment", "installments")),
+        format!("{} for installments paid by their due date", plural(on_time, "on-time unit", "on-time units")),
     );
     let overdue = inputs.overdue_installments.max(0);
     let overdue_days = inputs.overdue_days.max(0);
@@ -164,8 +178,10 @@ pub mod tests {
             base: 500,
             age_points_per_30_days: 5,
             age_points_max: 60,
-            on_time_points: 12,
+            on_time_points: 4,
             on_time_points_max: 120,
+            on_time_part_step_minor: 10_000,
+            on_time_units_per_part_max: 3,
             overdue_points: -25,
             overdue_day_points: -2,
             overdue_points_min: -200,
@@ -202,27 +218,37 @@ pub mod tests {
     }
 
     #[test]
+    fn on_time_units_grow_with_the_part_and_stop_at_the_cap() {
+        let m = model();
+        assert_eq!(on_time_units(1, &m), 0, "a part of 0.01 earns nothing");
+        assert_eq!(on_time_units(9_999, &m), 0);
+        assert_eq!(on_time_units(10_000, &m), 1);
+        assert_eq!(on_time_units(29_999, &m), 2);
+        assert_eq!(on_time_units(1_000_000, &m), 3);
+    }
+
+    #[test]
     fn a_new_user_scores_the_base_and_is_not_eligible() {
         let s = evaluate(&inputs(), &model());
         assert_eq!(s.value, 500);
         assert!(!s.eligible_for_upgrade);
         assert_eq!(s.factors.len(), 6);
         assert!(s.factors.iter().all(|f| f.impact == 0));
-        assert_eq!(s.factors[1].detail, "0 installments repaid on time: 0");
+        assert_eq!(s.factors[1].detail, "0 on-time units for installments paid by their due date: 0");
     }
 
     #[test]
     fn good_history_raises_it_to_eligibility() {
         let mut i = inputs();
         i.account_age_days = 200;
-        i.on_time_installments = 3;
+        i.on_time_installments = 9;
         i.vault_floor_90d_minor = 1_000_000;
         i.account.vault_minor = 1_000_000;
         let s = evaluate(&i, &model());
-        assert_eq!(s.factors[1].detail, "3 installments repaid on time: +36");
+        assert_eq!(s.factors[1].detail, "9 on-time units for installments paid by their due date: +36");
         assert_eq!(s.value, 500 + 30 + 36 + 80);
         assert!(!s.eligible_for_upgrade, "646 is below 650");
-        i.on_time_installments = 5;
+        i.on_time_installments = 15;
         let s = evaluate(&i, &model());
         assert_eq!(s.value, 670);
         assert!(s.eligible_for_upgrade);

@@ -18,6 +18,7 @@ use crate::domain::credit::{self, BillingRules, Installment, InstallmentState, P
 use crate::domain::money::Amount;
 use crate::domain::movement::{Movement, MovementKind};
 use crate::domain::schedule;
+use crate::domain::score::ScoreModel;
 use crate::domain::user::UserStatus;
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
@@ -425,11 +426,11 @@ fn pay_debt(
 ) -> Result<Movement, StoreError> {
     let y = allocation.late_fees_minor + allocation.fees_minor + allocation.principal_minor;
     let uid = user_id.to_string();
-    // Applied first (in memory) to learn how many parts this pays off on time; if the
+    // Applied first (in memory) to learn how many overdue parts this pays off; if the
     // update below refuses, the transaction is rolled back and nothing was saved.
     let overdue_before: Vec<usize> =
         allocation.parts.iter().map(|p| p.0).filter(|i| items[*i].state == InstallmentState::Overdue).collect();
-    let paid_on_time = credit::apply(items, allocation);
+    credit::apply(items, allocation);
     let overdue_paid = overdue_before.iter().filter(|i| items[**i].state == InstallmentState::Paid).count();
     let overdue_paid = i64::try_from(overdue_paid).expect("at most the user's installments");
     let settlements = i64::from(kind == MovementKind::CollateralSettlement);
@@ -437,7 +438,6 @@ fn pay_debt(
         ma::late_fees_minor.eq(ma::late_fees_minor - allocation.late_fees_minor),
         ma::fees_minor.eq(ma::fees_minor - allocation.fees_minor),
         ma::principal_minor.eq(ma::principal_minor - allocation.principal_minor),
-        ma::on_time_installments.eq(ma::on_time_installments + paid_on_time),
         ma::collateral_settlements.eq(ma::collateral_settlements + settlements),
         ma::overdue_count.eq(ma::overdue_count - overdue_paid),
     );
@@ -507,6 +507,8 @@ pub struct BillingCounts {
     pub collateral_settlements: u64,
     /// Holds voided because the buyer never confirmed receipt in time.
     pub holds_expired: u64,
+    /// Parts paid by their due date that earned their on-time credit in this run.
+    pub on_time_credited: u64,
 }
 
 impl std::ops::AddAssign for BillingCounts {
@@ -516,6 +518,7 @@ impl std::ops::AddAssign for BillingCounts {
         self.late_fees_charged += other.late_fees_charged;
         self.collateral_settlements += other.collateral_settlements;
         self.holds_expired += other.holds_expired;
+        self.on_time_credited += other.on_time_credited;
     }
 }
 
@@ -531,6 +534,15 @@ pub fn billing_candidates(conn: &mut DbConn, as_of: NaiveDate, hold_days: u32) -
         .distinct()
         .load(conn)?;
     ids.extend(holders);
+    let to_credit: Vec<String> = ins::table
+        .filter(ins::state.eq(InstallmentState::Paid.as_str()))
+        .filter(ins::was_overdue.eq(false))
+        .filter(ins::on_time_credited.eq(false))
+        .filter(ins::due_date.le(as_of))
+        .select(ins::user_id)
+        .distinct()
+        .load(conn)?;
+    ids.extend(to_credit);
     ids.sort();
     ids.dedup();
     ids.iter().map(|id| parse_uuid(id, "user id")).collect()
@@ -616,6 +628,8 @@ pub fn bill_user(
         debt_movement(conn, user_id, MovementKind::LateFee, LATE_FEE_INCOME, late_fees, ctx)?;
     }
 
+    counts.on_time_credited += credit_on_time(conn, user_id, as_of, ctx.score)?;
+
     let account = super::money::account(conn, user_id)?;
     if account.line == CreditLine::Secured && account.vault_minor > 0 {
         let mut overdue: Vec<Installment> =
@@ -628,6 +642,39 @@ pub fn bill_user(
         }
     }
     Ok(counts)
+}
+
+/// Gives on-time credit for the parts of `user_id` paid by a due date that has now come
+/// (`as_of`) and never overdue: each part once, so prepaying a whole schedule earns its
+/// credit month by month as the parts fall due (one part per purchase per month), and
+/// weighted by the part's size (`score::on_time_units`: a part below one step earns
+/// nothing). Answers how many parts were credited.
+fn credit_on_time(conn: &mut DbConn, user_id: Uuid, as_of: NaiveDate, model: &ScoreModel) -> Result<u64, StoreError> {
+    let uid = user_id.to_string();
+    let parts: Vec<(String, i32, i64)> = ins::table
+        .filter(ins::user_id.eq(&uid))
+        .filter(ins::state.eq(InstallmentState::Paid.as_str()))
+        .filter(ins::was_overdue.eq(false))
+        .filter(ins::on_time_credited.eq(false))
+        .filter(ins::due_date.le(as_of))
+        .select((ins::purchase_id, ins::seq, ins::principal_minor))
+        .load(conn)?;
+    if parts.is_empty() {
+        return Ok(0);
+    }
+    let mut units = 0;
+    for (purchase_id, seq, principal_minor) in &parts {
+        diesel::update(ins::table.filter(ins::purchase_id.eq(purchase_id)).filter(ins::seq.eq(seq)))
+            .set(ins::on_time_credited.eq(true))
+            .execute(conn)?;
+        units += crate::domain::score::on_time_units(*principal_minor, model);
+    }
+    if units > 0 {
+        diesel::update(ma::table.filter(ma::user_id.eq(&uid)))
+            .set(ma::on_time_installments.eq(ma::on_time_installments + units))
+            .execute(conn)?;
+    }
+    Ok(u64::try_from(parts.len()).expect("a count"))
 }
 
 /// One user's share of a billing run (listed by dry runs).

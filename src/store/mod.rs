@@ -13,6 +13,7 @@ pub mod ledger_check;
 pub mod limits;
 pub mod migrate;
 pub mod money;
+pub mod rate;
 pub mod schema;
 pub mod score;
 pub mod sessions;

@@ -2,6 +2,14 @@
 // both are used (UUIDs as TEXT, times as naive UTC TIMESTAMP).
 
 diesel::table! {
+    request_windows (user_id, window_start) {
+        user_id -> Text,
+        window_start -> Timestamp,
+        requests -> BigInt,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Text,
         username -> Text,
@@ -177,6 +185,7 @@ diesel::table! {
         state -> Text,
         was_overdue -> Bool,
         days_overdue -> Integer,
+        on_time_credited -> Bool,
     }
 }
 

@@ -9,7 +9,8 @@ use crate::on_both_backends;
 on_both_backends!(
     score_of_a_new_user,
     savings_kept_locked_for_90_days_count,
-    on_time_repayments_raise_the_score,
+    the_score_cannot_be_farmed,
+    on_time_history_raises_the_score,
     an_overdue_installment_lowers_it_and_blocks_the_upgrade,
     upgrade_refused_then_overridden_then_downgraded,
     credit_line_input_is_checked,
@@ -105,24 +106,61 @@ async fn savings_kept_locked_for_90_days_count(backend: Backend) {
     assert_eq!(score(&app, &ann).await["factors"][4]["impact"], 10);
 }
 
-async fn on_time_repayments_raise_the_score(backend: Backend) {
+/// The farming recipe of issue 13: tiny parts repaid at once used to max the on-time factor
+/// for free. Now nothing counts before a part's due date, and parts below one step (100.00)
+/// earn nothing even then.
+async fn the_score_cannot_be_farmed(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[("credit.billing_job_enabled", "false")]).await;
     let admin = app.admin_token("root_admin").await;
     let merchant = shop(&app, &admin).await;
     let ann = app.user_token("ann_lee").await;
-    app.deposit(&ann, "500.00").await;
-    app.post_money("/v1/vault/lock", &ann, &json!({"amount": "300.00"})).await.error_for_status().unwrap();
-    buy_and_confirm(&app, &ann, &merchant, "120.00", 12).await;
-    // Half the limit in use costs a little; paying back early restores it and counts on time.
+    app.deposit(&ann, "1.00").await;
+    app.post_money("/v1/vault/lock", &ann, &json!({"amount": "0.50"})).await.error_for_status().unwrap();
     let before = score(&app, &ann).await;
-    app.post_money("/v1/credit/repayments", &ann, &json!({"amount": "120.00"})).await.error_for_status().unwrap();
+    let purchase = buy_and_confirm(&app, &ann, &merchant, "0.24", 24).await;
+    app.post_money("/v1/credit/repayments", &ann, &json!({"amount": "0.24"})).await.error_for_status().unwrap();
     let after = score(&app, &ann).await;
-    assert_eq!(after["factors"][1]["detail"], "12 installments repaid on time: +120");
-    assert_eq!(after["value"], 620);
-    assert!(after["value"].as_i64() > before["value"].as_i64());
-    assert_eq!(after["eligible_for_upgrade"], false, "620 is below 650");
-    let movement = &app.all_movements(&ann, 1).await[0];
-    assert_eq!(movement["account"]["score"], json!({"value": 620, "eligible_for_upgrade": false}));
+    assert_eq!(after["value"], before["value"], "{after}");
+    assert_eq!(after["factors"][1]["impact"], 0);
+    // Every part has fallen due and was paid on time, but a part of 0.01 earns nothing.
+    let last_due = purchase["schedule"][23]["due_date"].as_str().unwrap();
+    let run = app.post_as_admin("/v1/admin/billing/run", &admin, &json!({"as_of": last_due})).await;
+    assert_eq!(run.json::<Value>().await.unwrap()["on_time_credited"], 24);
+    let later = score(&app, &ann).await;
+    assert_eq!(later["value"], before["value"], "{later}");
+    assert_eq!(later["factors"][1]["detail"], "0 on-time units for installments paid by their due date: 0");
+}
+
+/// Parts paid by their due date count once that date has come (prepaying earns nothing
+/// sooner), weighted by size: a 300.00 part earns three units of 4 points.
+async fn on_time_history_raises_the_score(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("credit.billing_job_enabled", "false")]).await;
+    let admin = app.admin_token("root_admin").await;
+    let merchant = shop(&app, &admin).await;
+    let ann = app.user_token("ann_lee").await;
+    app.deposit(&ann, "2000.00").await;
+    app.post_money("/v1/vault/lock", &ann, &json!({"amount": "1000.00"})).await.error_for_status().unwrap();
+    let purchase = buy_and_confirm(&app, &ann, &merchant, "900.00", 3).await;
+    app.post_money("/v1/credit/repayments", &ann, &json!({"amount": "900.00"})).await.error_for_status().unwrap();
+    assert_eq!(score(&app, &ann).await["factors"][1]["impact"], 0, "prepaid parts count when they fall due");
+
+    let due = |i: usize| purchase["schedule"][i]["due_date"].as_str().unwrap().to_owned();
+    let bill = |date: String| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let res = app.post_as_admin("/v1/admin/billing/run", admin, &json!({"as_of": date})).await;
+            res.json::<Value>().await.unwrap()["on_time_credited"].as_u64().unwrap()
+        }
+    };
+    assert_eq!(bill(due(0)).await, 1);
+    let s = score(&app, &ann).await;
+    assert_eq!(s["factors"][1]["detail"], "3 on-time units for installments paid by their due date: +12");
+    assert_eq!(bill(due(0)).await, 0, "each part is credited once");
+    assert_eq!(bill(due(2)).await, 2);
+    let s = score(&app, &ann).await;
+    assert_eq!(s["factors"][1]["detail"], "9 on-time units for installments paid by their due date: +36");
+    // The movement history keeps the score as it was then; the account shows it now.
+    assert_eq!(app.account(&ann).await["score"]["value"], s["value"]);
 }
 
 async fn an_overdue_installment_lowers_it_and_blocks_the_upgrade(backend: Backend) {

@@ -45,7 +45,7 @@ async fn bill_as_of(app: &TestApp, admin: &str, date: NaiveDate) -> Value {
 
 fn counts(due: u64, overdue: u64, late: u64, settled: u64) -> Value {
     json!({"installments_due": due, "installments_overdue": overdue, "late_fees_charged": late,
-           "collateral_settlements": settled, "holds_expired": 0, "dry_run": false})
+           "collateral_settlements": settled, "holds_expired": 0, "on_time_credited": 0, "dry_run": false})
 }
 
 async fn buy(app: &TestApp, token: &str, merchant_id: &str, amount: &str, n: u32) -> reqwest::Response {

@@ -132,6 +132,11 @@ pub fn test_settings(database_url: &str, dir: &TempDir, extra: &[(&str, &str)]) 
         ("auth.jwt_secret".into(), "test-secret-test-secret-test-secret-0123".into()),
         // Tests bill months and years ahead; tests/api/billing.rs checks the refusal without it.
         ("credit.allow_future_billing".into(), "true".into()),
+        // Races and long scripts send many money requests from one user; tests/api/velocity.rs
+        // switches the limits on at chosen edges.
+        ("limits.money_requests_per_window".into(), "0".into()),
+        ("limits.outflow_24h_max".into(), "0".into()),
+        ("limits.vault_unlocks_per_day".into(), "0".into()),
         ("log.level".into(), std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into())),
     ];
     // `VAULTLINE_TEST_GROUP_COMMIT=on|off|auto` runs every test with group commit so.

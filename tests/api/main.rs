@@ -15,3 +15,4 @@ mod money;
 mod operations;
 mod races;
 mod round_trips;
+mod velocity;

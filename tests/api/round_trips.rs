@@ -17,6 +17,9 @@ use vaultline::store::money::{self, Answer, Answered, Call, MoneyOp};
 
 use crate::helpers::{Backend, TestApp, minor};
 
+const CAPS: vaultline::domain::limits::VelocityLimits =
+    vaultline::domain::limits::VelocityLimits { outflow_24h_minor: Some(5_000_000), unlocks_per_day: Some(10) };
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(not(postgres_tests), ignore = "VAULTLINE_TEST_POSTGRES_URL was not set at build time")]
 async fn money_operations_are_one_round_trip_on_postgres() {
@@ -59,6 +62,8 @@ async fn money_operations_are_one_round_trip_on_postgres() {
                 key: format!("trip-{i}"),
                 request_hash: format!("hash-{i}"),
                 now: vaultline::domain::time::now(),
+                // The caps are checked inside the same call: still one round trip.
+                limits: CAPS,
             };
             let before = trips.load(Ordering::SeqCst);
             let answer = money::apply_on(&mut conn, 0, &call, &op).expect(name);
@@ -92,6 +97,7 @@ async fn money_operations_are_one_round_trip_on_postgres() {
             key: key.into(),
             request_hash: format!("hash-{key}"),
             now: vaultline::domain::time::now(),
+            limits: CAPS,
         };
         let bought = hold(12_00);
         let (buy, capture, repay) = (call("hold"), call("capture"), call("repay"));

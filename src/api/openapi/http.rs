@@ -7,6 +7,19 @@ use serde_json::{Map, Value, json};
 
 const PROBLEM: &str = "application/problem+json";
 
+/// The operations that count against the money request budget (`api::rate::check`).
+const MONEY_REQUESTS: [&str; 9] = [
+    "deposit",
+    "withdraw",
+    "transfer",
+    "lock",
+    "unlock",
+    "repay",
+    "createPurchase",
+    "confirmReceipt",
+    "cancelPurchase",
+];
+
 /// Adds the shared statuses and headers to every operation of `doc`.
 pub fn complete(doc: &mut Value) {
     doc["servers"] = json!([{"url": "/", "description": "This service"}]);
@@ -29,6 +42,7 @@ fn complete_operation(op: &mut Value) {
     let has = |place: &str| parameters(op).any(|p| p["in"] == place);
     let (query, path) = (has("query"), has("path"));
     let idempotent = parameters(op).any(|p| p["name"] == "Idempotency-Key");
+    let money_request = MONEY_REQUESTS.contains(&op["operationId"].as_str().unwrap_or_default());
     let responses = op["responses"].as_object_mut().expect("every operation has responses");
 
     if secured {
@@ -52,6 +66,14 @@ fn complete_operation(op: &mut Value) {
     }
     if path {
         add(responses, "404", &["not_found"], "no such resource (or not the caller's)");
+    }
+    if money_request {
+        add(
+            responses,
+            "429",
+            &["rate_limited"],
+            "too many money requests in this window (`limits.money_requests_per_window`)",
+        );
     }
     add(responses, "500", &["internal"], "an internal error; quote `x-request-id` when reporting it");
     add(responses, "503", &["service_unavailable"], "the database cannot be reached or the service is shedding load");

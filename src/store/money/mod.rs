@@ -17,6 +17,7 @@ pub use super::idempotency::Answered;
 use super::schema::money_accounts as ma;
 use super::{Backend, Db, DbConn, StoreError};
 use crate::domain::account::{AccountState, CreditLine, Refusal, Source};
+use crate::domain::limits::VelocityLimits;
 use crate::domain::money::Amount;
 use crate::domain::movement::{Movement, Note};
 use crate::domain::user::Username;
@@ -156,6 +157,8 @@ pub struct Call {
     pub key: String,
     pub request_hash: String,
     pub now: DateTime<Utc>,
+    /// The velocity caps, checked with the movement under the account's lock.
+    pub limits: VelocityLimits,
 }
 
 /// How a money request was answered: with its movement.

@@ -6,11 +6,12 @@
 
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
-use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
+use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
 use uuid::Uuid;
 
 use super::{Answer, Call, MoneyOp};
 use crate::domain::account::{AccountState, CreditLine, Refusal};
+use crate::domain::limits::{Velocity, VelocityLimits};
 use crate::store::idempotency::{self, Lookup, Stored};
 use crate::store::ledger::MovementRow;
 use crate::store::{DbConn, StoreError};
@@ -20,7 +21,7 @@ pub fn run(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Answer, Store
     let (user, now, x) = (call.user_id.to_string(), call.now.naive_utc(), op.amount().minor());
     let answered: Result<AnswerRow, DieselError> = match op {
         MoneyOp::Transfer { to, note, .. } => {
-            diesel::sql_query("SELECT * FROM vl_transfer($1, $2, $3, $4, $5, $6, $7, $8)")
+            diesel::sql_query("SELECT * FROM vl_transfer($1, $2, $3, $4, $5, $6, $7, $8, $9)")
                 .bind::<Text, _>(&user)
                 .bind::<Text, _>(&call.key)
                 .bind::<Text, _>(&call.request_hash)
@@ -29,6 +30,7 @@ pub fn run(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Answer, Store
                 .bind::<BigInt, _>(x)
                 .bind::<Nullable<Text>, _>(note.as_ref().map(|n| n.as_str()))
                 .bind::<Timestamp, _>(now)
+                .bind::<Nullable<BigInt>, _>(call.limits.outflow_24h_minor)
                 .get_result(conn)
         }
         MoneyOp::Repayment(_) => diesel::sql_query("SELECT * FROM vl_repay($1, $2, $3, $4, $5, $6)")
@@ -39,7 +41,7 @@ pub fn run(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Answer, Store
             .bind::<BigInt, _>(x)
             .bind::<Timestamp, _>(now)
             .get_result(conn),
-        _ => diesel::sql_query("SELECT * FROM vl_move($1, $2, $3, $4, $5, $6, $7, $8)")
+        _ => diesel::sql_query("SELECT * FROM vl_move($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
             .bind::<Text, _>(op.name())
             .bind::<Text, _>(&user)
             .bind::<Text, _>(&call.key)
@@ -48,6 +50,8 @@ pub fn run(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Answer, Store
             .bind::<Text, _>(Uuid::now_v7().to_string())
             .bind::<BigInt, _>(x)
             .bind::<Timestamp, _>(now)
+            .bind::<Nullable<BigInt>, _>(call.limits.outflow_24h_minor)
+            .bind::<Nullable<Integer>, _>(unlock_cap(&call.limits))
             .get_result(conn),
     };
     match answered {
@@ -131,7 +135,10 @@ fn send_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)]) -> Result<Vec<BatchR
     let [ops, users, keys, hashes, entries, limit_ids] = cols;
     // Arrays exist on PostgreSQL only, so this speaks to the concrete connection.
     let DbConn::Pg(conn) = conn else { unreachable!("group commit on PostgreSQL runs on a PostgreSQL connection") };
-    diesel::sql_query("SELECT * FROM vl_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+    // Every call of a batch comes from one service, so one set of caps.
+    let limits = batch.first().map(|(call, _)| call.limits).unwrap_or_default();
+    debug_assert!(batch.iter().all(|(call, _)| call.limits == limits));
+    diesel::sql_query("SELECT * FROM vl_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
         .bind::<Array<Text>, _>(ops)
         .bind::<Array<Text>, _>(users)
         .bind::<Array<Text>, _>(keys)
@@ -142,7 +149,13 @@ fn send_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)]) -> Result<Vec<BatchR
         .bind::<Array<Nullable<Text>>, _>(tos)
         .bind::<Array<Nullable<Text>>, _>(notes)
         .bind::<Array<Timestamp>, _>(nows)
+        .bind::<Nullable<BigInt>, _>(limits.outflow_24h_minor)
+        .bind::<Nullable<Integer>, _>(unlock_cap(&limits))
         .load(conn)
+}
+
+fn unlock_cap(limits: &VelocityLimits) -> Option<i32> {
+    limits.unlocks_per_day.map(|n| i32::try_from(n).unwrap_or(i32::MAX))
 }
 
 /// The code and DETAIL of a refusal raised by a money function (`vaultline:<code>`).
@@ -163,6 +176,7 @@ fn refused(conn: &mut DbConn, call: &Call, op: &MoneyOp, code: &str, detail: &st
         "overpayment" => Refusal::Overpayment {
             owed_minor: detail.parse().map_err(|_| StoreError::Corrupt(format!("overpayment detail `{detail}`")))?,
         },
+        "velocity_limit_exceeded" => velocity_from_detail(detail)?,
         "key_reused" => return Ok(Answer::Mismatch),
         // Saved by a route that stores whole bodies: a second round trip reads it.
         "stored_answer" => {
@@ -174,6 +188,15 @@ fn refused(conn: &mut DbConn, call: &Call, op: &MoneyOp, code: &str, detail: &st
         _ => return Err(StoreError::Corrupt(format!("{code}: {detail}"))),
     };
     Err(StoreError::Refused(refusal))
+}
+
+/// `outflow|unlocks,<used>,<cap>`, as `vl_check_outflow` and `vl_check_unlocks` send it.
+fn velocity_from_detail(detail: &str) -> Result<Refusal, StoreError> {
+    let corrupt = || StoreError::Corrupt(format!("velocity detail `{detail}`"));
+    let mut fields = detail.split(',');
+    let velocity = fields.next().and_then(Velocity::from_db).ok_or_else(corrupt)?;
+    let mut number = || fields.next().and_then(|n| n.parse::<i64>().ok()).ok_or_else(corrupt);
+    Ok(Refusal::VelocityLimitExceeded { velocity, used: number()?, limit: number()? })
 }
 
 /// `wallet,vault,line,general_limit,held,principal,fees,late_fees`, as `vl_refuse_rule` sends it.
