@@ -13,6 +13,9 @@ const ENV_PREFIX: &str = "VAULTLINE";
 /// Selects `config/<profile>.toml`.
 pub const PROFILE_ENV: &str = "VAULTLINE_PROFILE";
 
+/// Settings that are lists: in the environment and in overrides, comma-separated.
+const LIST_KEYS: [&str; 1] = ["server.trusted_proxies"];
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
@@ -53,6 +56,8 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
     pub data_dir: PathBuf,
     pub max_body_bytes: usize,
+    /// Proxies (CIDRs or addresses) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -141,9 +146,24 @@ pub struct AuthSettings {
     pub audience: String,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
-    pub login_max_failures: u32,
-    pub login_max_failures_per_address: u32,
+    /// Failures a (username, address) pair may have in the window before it backs off.
+    pub login_free_failures: u32,
+    pub login_backoff_base_secs: u64,
+    pub login_backoff_max_secs: u64,
     pub login_window_secs: u64,
+    /// Failures of one username (from anywhere) in the window past which every attempt at
+    /// it waits `login_friction_ms` first, and the throttle is logged.
+    pub login_user_friction_after: u32,
+    /// Distinct usernames failed from one address in the window past which attempts from
+    /// it wait `login_friction_ms` first (password spraying).
+    pub login_spray_friction_after: u32,
+    pub login_friction_ms: u64,
+    /// Logins from one address checked at once, and waiting or checked; beyond, 429.
+    pub login_concurrent_per_address: usize,
+    pub login_queue_per_address: usize,
+    /// Registrations per address per hour, and from everywhere per minute.
+    pub registrations_per_address_per_hour: u32,
+    pub registrations_per_minute: u32,
     pub password_hash_concurrency: usize,
 }
 
@@ -227,12 +247,23 @@ impl Settings {
         }
         if sources.use_env {
             builder = builder.add_source(
-                config::Environment::with_prefix(ENV_PREFIX).prefix_separator("__").separator("__").try_parsing(true),
+                config::Environment::with_prefix(ENV_PREFIX)
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key(LIST_KEYS[0]),
             );
         }
         for (key, value) in &sources.overrides {
-            builder =
-                builder.set_override(key.as_str(), value.as_str()).map_err(|e| ConfigError(format!("{key}: {e}")))?;
+            builder = if LIST_KEYS.contains(&key.as_str()) {
+                let items: Vec<String> =
+                    value.split(',').map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned).collect();
+                builder.set_override(key.as_str(), items)
+            } else {
+                builder.set_override(key.as_str(), value.as_str())
+            }
+            .map_err(|e| ConfigError(format!("{key}: {e}")))?;
         }
         let settings: Settings =
             builder.build().and_then(|c| c.try_deserialize()).map_err(|e| ConfigError(one_line(&e.to_string())))?;
@@ -316,11 +347,26 @@ impl Settings {
         if self.auth.jwt_leeway_secs > 5 {
             return bad("auth.jwt_leeway_secs", "must be 0..=5");
         }
-        if !(1..=1000).contains(&self.auth.login_max_failures) {
-            return bad("auth.login_max_failures", "must be 1..=1000");
+        let a = &self.auth;
+        if !(1..=100).contains(&a.login_free_failures) {
+            return bad("auth.login_free_failures", "must be 1..=100");
         }
-        if !(1..=100_000).contains(&self.auth.login_max_failures_per_address) {
-            return bad("auth.login_max_failures_per_address", "must be 1..=100000");
+        if a.login_backoff_base_secs == 0 || a.login_backoff_base_secs > a.login_backoff_max_secs {
+            return bad("auth.login_backoff_base_secs", "must be 1..=login_backoff_max_secs");
+        }
+        if a.login_backoff_max_secs > 86_400 || a.login_friction_ms > 10_000 {
+            return bad("auth.login_backoff_max_secs", "at most a day; login_friction_ms at most 10000");
+        }
+        if !(1..=1000).contains(&a.login_concurrent_per_address)
+            || !(a.login_concurrent_per_address..=100_000).contains(&a.login_queue_per_address)
+        {
+            return bad("auth.login_queue_per_address", "1..=1000 at once, at least as many in the queue");
+        }
+        if a.registrations_per_address_per_hour == 0 || a.registrations_per_minute == 0 {
+            return bad("auth.registrations_per_address_per_hour", "registration limits must be above zero");
+        }
+        if let Err(e) = crate::api::client::parse_proxies(&self.server.trusted_proxies) {
+            return Err(ConfigError(e));
         }
         if !(1..=86_400).contains(&self.auth.login_window_secs) {
             return bad("auth.login_window_secs", "must be 1..=86400");

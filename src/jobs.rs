@@ -24,7 +24,9 @@ pub async fn cleanup_once(state: &AppState) -> Result<Cleaned, StoreError> {
     let now = time::now();
     let keys_before =
         now - TimeDelta::hours(i64::try_from(state.settings.jobs.idempotency_retention_hours).unwrap_or(24));
-    let failures_before = now - TimeDelta::seconds(i64::try_from(state.settings.auth.login_window_secs).unwrap_or(900));
+    // Login failures count for the login window; registrations for an hour.
+    let kept = i64::try_from(state.settings.auth.login_window_secs).unwrap_or(900).max(3600);
+    let failures_before = now - TimeDelta::seconds(kept);
     state
         .db
         .write(move |conn| {

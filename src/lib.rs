@@ -10,6 +10,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod jobs;
+pub mod security;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

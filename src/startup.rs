@@ -106,5 +106,18 @@ pub fn build_state(settings: Settings, migrate: bool) -> Result<AppState, Startu
     let limits = settings.limit_policy().map_err(|e| StartupError::Config(e.to_string()))?;
     let velocity = settings.velocity_limits().map_err(|e| StartupError::Config(e.to_string()))?;
     let requests = settings.request_budget();
-    Ok(AppState { db, money, limits, passwords, tokens, velocity, requests, settings: Arc::new(settings) })
+    let proxies = api::client::parse_proxies(&settings.server.trusted_proxies).map_err(StartupError::Config)?;
+    let login_queue = Arc::default();
+    Ok(AppState {
+        db,
+        money,
+        limits,
+        passwords,
+        tokens,
+        velocity,
+        requests,
+        proxies,
+        login_queue,
+        settings: Arc::new(settings),
+    })
 }

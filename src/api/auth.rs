@@ -34,15 +34,22 @@ pub struct RegisterResponse {
 #[utoipa::path(operation_id = "register", tag = "auth", request_body = RegisterRequest, responses(
     (status = 201, description = "Registered", body = RegisterResponse),
     (status = 409, description = "`username_taken`", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 429, description = "`too_many_attempts`: too many registrations from this address, or from everywhere, with `Retry-After`", body = crate::error::Problem, content_type = "application/problem+json"),
     (status = 422, description = "`validation_error`", body = crate::error::Problem, content_type = "application/problem+json"),
 ))]
 #[post("/v1/auth/register")]
-pub async fn register(state: web::Data<AppState>, body: JsonBody<RegisterRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn register(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: JsonBody<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let username = Username::parse(&body.username).map_err(ApiError::Validation)?;
     let password = Password::parse(&body.password).map_err(ApiError::Validation)?;
     let display_name =
         body.display_name.as_deref().map(DisplayName::parse).transpose().map_err(ApiError::Validation)?;
+    // Counted before the password is hashed: a flood of registrations cannot starve logins.
+    crate::auth::throttle::admit_registration(&state, &state.client_address(&req)).await?;
 
     let hash = state.passwords.hash(password).await.map_err(|e| ApiError::from(AuthError::from(e)))?;
     let now = crate::domain::time::now();
@@ -107,8 +114,8 @@ pub async fn login(
     body: JsonBody<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let addr = req.peer_addr().map(|a| a.ip());
-    let tokens = session::login(&state, &body.username, &body.password, addr).await?;
+    let address = state.client_address(&req);
+    let tokens = session::login(&state, &body.username, &body.password, &address).await?;
     Ok(HttpResponse::Ok().insert_header(no_store()).json(Tokens::from(tokens)))
 }
 

@@ -29,6 +29,10 @@ pub fn handle() -> &'static PrometheusHandle {
 /// HELP text for every metric the service records (Prometheus and promtool expect one).
 fn describe() {
     metrics::describe_counter!("http_requests_total", "HTTP requests answered, by route pattern, method and status");
+    metrics::describe_counter!(
+        "security_events_total",
+        "Security events (failed logins, throttles engaged, refresh-token reuse, freezes, admin actions), by event"
+    );
     metrics::describe_histogram!(
         "http_request_duration_seconds",
         metrics::Unit::Seconds,

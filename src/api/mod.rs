@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+pub(crate) mod client;
 pub(crate) mod credit;
 pub(crate) mod dto;
 pub(crate) mod idempotency;
@@ -42,6 +43,17 @@ pub struct AppState {
     /// Velocity caps checked with each movement, and the money request budget.
     pub velocity: VelocityLimits,
     pub requests: Option<RequestBudget>,
+    /// `server.trusted_proxies`, parsed.
+    pub proxies: Vec<ipnet::IpNet>,
+    /// Logins being checked per address on this instance.
+    pub login_queue: Arc<crate::auth::throttle::AddressQueue>,
+}
+
+impl AppState {
+    /// The key the request's client address is throttled and logged by.
+    pub fn client_address(&self, req: &actix_web::HttpRequest) -> String {
+        client::throttle_key(client::client_ip(req, &self.proxies))
+    }
 }
 
 /// Registers every route; `document` is the OpenAPI document served at `/openapi.json`.

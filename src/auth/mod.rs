@@ -4,4 +4,5 @@ pub mod extract;
 pub mod password;
 pub mod secret;
 pub mod session;
+pub mod throttle;
 pub mod tokens;

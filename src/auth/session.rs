@@ -1,15 +1,14 @@
 //! Logging in, rotating and revoking sessions: the rules around the token store.
 
-use std::net::IpAddr;
-
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::throttle;
 use super::tokens::{self, TokenService};
 use crate::api::AppState;
 use crate::domain::user::{Password, Username};
 use crate::store::sessions::{self, NewRefreshToken, Rotation};
-use crate::store::{StoreError, throttle, users};
+use crate::store::{StoreError, users};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -54,77 +53,16 @@ fn issue(
     Ok(IssuedTokens { access_token, refresh_token: refresh, expires_in: tokens.access_ttl_secs() })
 }
 
-fn user_key(username: &Username) -> String {
-    format!("user:{username}")
-}
-
-fn address_key(addr: Option<IpAddr>) -> String {
-    addr.map_or_else(|| "addr:unknown".to_owned(), |a| format!("addr:{a}"))
-}
-
-/// One throttle a login attempt is checked against.
-#[derive(Clone)]
-struct Throttle {
-    key: String,
-    limit: u32,
-    /// Count the attempt before checking (burst-proof), rather than only once it failed.
-    reserve: bool,
-}
-
-/// Checks every throttle. Reserving throttles record the attempt first and then count,
-/// so a burst of parallel guesses at one username cannot all slip under the limit before
-/// any is recorded; the others count failures only, so many users behind one address can
-/// log in at once. Answers the ids of the reserved rows.
-async fn admit(state: &AppState, throttles: Vec<Throttle>, now: DateTime<Utc>) -> Result<Vec<Uuid>, AuthError> {
-    let window = TimeDelta::seconds(i64::try_from(state.settings.auth.login_window_secs).unwrap_or(900));
-    let reserved: Vec<String> = throttles.iter().filter(|t| t.reserve).map(|t| t.key.clone()).collect();
-    let ids: Vec<Uuid> =
-        state.db.write(move |conn| reserved.iter().map(|k| throttle::record(conn, k, now)).collect()).await?;
-    let checked = throttles.clone();
-    let counts = state
-        .db
-        .read(move |conn| {
-            checked.iter().map(|t| throttle::count_since(conn, &t.key, now - window)).collect::<Result<Vec<_>, _>>()
-        })
-        .await?;
-    let mut retry_after: Option<i64> = None;
-    for (t, (count, oldest)) in throttles.iter().zip(counts) {
-        let over = if t.reserve { count > i64::from(t.limit) } else { count >= i64::from(t.limit) };
-        if over {
-            let until = oldest.unwrap_or(now) + window;
-            let wait = (until - now).num_seconds() + 1;
-            retry_after = Some(retry_after.map_or(wait, |w| w.max(wait)));
-        }
-    }
-    if let Some(wait) = retry_after {
-        let refused = ids.clone();
-        state.db.write(move |conn| throttle::remove(conn, &refused)).await?;
-        return Err(AuthError::TooManyAttempts { retry_after_secs: u64::try_from(wait.max(1)).unwrap_or(1) });
-    }
-    Ok(ids)
-}
-
-pub async fn login(
-    state: &AppState,
-    username: &str,
-    password: &str,
-    addr: Option<IpAddr>,
-) -> Result<IssuedTokens, AuthError> {
+pub async fn login(state: &AppState, username: &str, password: &str, address: &str) -> Result<IssuedTokens, AuthError> {
     let now = crate::domain::time::now();
-    let auth = &state.settings.auth;
-    // A name that cannot exist is still throttled by address and answered like a wrong password.
+    // A name that cannot exist is answered like a wrong password (and still costs a hash).
     let valid_name = Username::parse(username).ok();
-    let address = address_key(addr);
-    let mut throttles =
-        vec![Throttle { key: address.clone(), limit: auth.login_max_failures_per_address, reserve: false }];
-    if let Some(name) = &valid_name {
-        throttles.push(Throttle { key: user_key(name), limit: auth.login_max_failures, reserve: true });
-    }
-    let attempt_ids = admit(state, throttles, now).await?;
+    let name = valid_name.as_ref().map(ToString::to_string);
+    let admitted = throttle::admit_login(state, name.as_deref(), address, now).await?;
 
-    let found = match &valid_name {
+    let found = match &name {
         Some(name) => {
-            let name = name.to_string();
+            let name = name.clone();
             state.db.read(move |conn| users::credentials(conn, &name)).await?
         }
         None => None,
@@ -138,20 +76,20 @@ pub async fn login(
     let candidate = if Password::parse(password).is_ok() { password.to_owned() } else { String::new() };
     let matched = state.passwords.verify(candidate, stored_hash).await.map_err(AuthError::from)?;
     let (Some(user), true) = (user, matched) else {
-        state.db.write(move |conn| throttle::record(conn, &address, now)).await?;
+        let shown = name.as_deref().unwrap_or("(invalid username)");
+        crate::security::event("login_failed", Some(shown), address, "wrong password or unknown user");
+        throttle::failed(state, admitted, name.as_deref().unwrap_or("?"), address).await?;
         return Err(AuthError::InvalidCredentials);
     };
+    throttle::succeeded(state, admitted).await?;
 
     let refresh = tokens::new_refresh_token();
     let token_hash = tokens::refresh_token_hash(&refresh);
     let expires_at = state.tokens.refresh_expiry(now);
-    let name_key = user_key(&user.username);
     let user_id = user.id;
     state
         .db
         .write(move |conn| {
-            throttle::clear(conn, &name_key)?;
-            throttle::remove(conn, &attempt_ids)?;
             let new = NewRefreshToken { user_id, family_id: Uuid::now_v7(), token_hash: &token_hash, expires_at };
             sessions::insert(conn, &new, now)
         })

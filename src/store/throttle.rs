@@ -46,3 +46,33 @@ pub fn clear(conn: &mut DbConn, key: &str) -> Result<(), StoreError> {
 pub fn purge_before(conn: &mut DbConn, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
     Ok(diesel::delete(lf::table.filter(lf::attempted_at.lt(cutoff.naive_utc()))).execute(conn)?)
 }
+
+/// How many attempts `key` has since `since` other than `except`, and when the newest was.
+pub fn others_since(
+    conn: &mut DbConn,
+    key: &str,
+    since: DateTime<Utc>,
+    except: Uuid,
+) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
+    let (count, newest): (i64, Option<NaiveDateTime>) = lf::table
+        .filter(lf::throttle_key.eq(key))
+        .filter(lf::attempted_at.gt(since.naive_utc()))
+        .filter(lf::id.ne(except.to_string()))
+        .select((count_star(), diesel::dsl::max(lf::attempted_at)))
+        .first(conn)?;
+    Ok((count, newest.map(|t| t.and_utc())))
+}
+
+/// How many distinct keys starting with `prefix` have attempts since `since` (the usernames
+/// failed from one address). `prefix` holds no LIKE wildcards: callers build it from an
+/// address and a fixed tag.
+pub fn distinct_keys_since(conn: &mut DbConn, prefix: &str, since: DateTime<Utc>) -> Result<i64, StoreError> {
+    debug_assert!(!prefix.contains(['%', '_']));
+    let keys: Vec<String> = lf::table
+        .filter(lf::throttle_key.like(format!("{prefix}%")))
+        .filter(lf::attempted_at.gt(since.naive_utc()))
+        .select(lf::throttle_key)
+        .distinct()
+        .load(conn)?;
+    Ok(i64::try_from(keys.len()).unwrap_or(i64::MAX))
+}

@@ -26,6 +26,10 @@ export VAULTLINE__LOG__LEVEL=${VAULTLINE__LOG__LEVEL:-warn} VAULTLINE__CREDIT__A
 # most of them 429 (a correct answer, but one that keeps the fuzzer from the money rules).
 # The outflow and unlock caps keep their defaults and are exercised.
 export VAULTLINE__LIMITS__MONEY_REQUESTS_PER_WINDOW=1000000
+# Likewise registrations from the one fuzzing address, and the spraying friction (a second a
+# login once many usernames failed from it). The API tests cover both at their defaults.
+export VAULTLINE__AUTH__REGISTRATIONS_PER_ADDRESS_PER_HOUR=1000000 VAULTLINE__AUTH__REGISTRATIONS_PER_MINUTE=1000000
+export VAULTLINE__AUTH__LOGIN_FRICTION_MS=20
 "$bin" migrate >/dev/null
 VAULTLINE_ADMIN_PASSWORD='conformance admin pass' "$bin" admin create --username ops_admin >/dev/null
 "$bin" serve >"$work/service.log" 2>&1 &
