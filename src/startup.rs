@@ -104,5 +104,6 @@ pub fn build_state(settings: Settings, migrate: bool) -> Result<AppState, Startu
     passwords.warm_up();
     let tokens = TokenService::new(&settings.auth, &jwt_secret).map_err(StartupError::Config)?;
     let limits = settings.limit_policy().map_err(|e| StartupError::Config(e.to_string()))?;
-    Ok(AppState { db, money, limits, passwords, tokens, settings: Arc::new(settings) })
+    let four_eyes_limit_minor = settings.four_eyes_limit_minor().map_err(|e| StartupError::Config(e.to_string()))?;
+    Ok(AppState { db, money, limits, four_eyes_limit_minor, passwords, tokens, settings: Arc::new(settings) })
 }

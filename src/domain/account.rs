@@ -137,6 +137,12 @@ pub enum Refusal {
     Overpayment { owed_minor: i64 },
     #[error("the score is below the upgrade threshold")]
     NotEligible { score: i64, threshold: i64, overdue: bool, frozen: bool },
+    /// An admin action this admin may not take; the text says which.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// The credit request was already decided (its state is named).
+    #[error("the credit request is already {0}")]
+    AlreadyDecided(&'static str),
 }
 
 #[cfg(test)]
