@@ -118,6 +118,8 @@ pub struct CreditSettings {
     /// Tests only: lets billing run as of a future date.
     pub allow_future_billing: bool,
     pub general_limit_max: String,
+    /// General limits above this (major units) wait for a second admin's approval.
+    pub four_eyes_limit: String,
     pub billing_job_enabled: bool,
     pub billing_job_interval_secs: u64,
 }
@@ -332,6 +334,7 @@ impl Settings {
         }
         self.money_policy().map_err(|e| ConfigError(format!("money: {}", e.0)))?;
         self.limit_policy()?;
+        self.four_eyes_limit_minor()?;
         if !self.auth.jwt_secret.is_empty() && self.auth.jwt_secret.len() < 32 {
             return bad("auth.jwt_secret", "must be at least 32 bytes");
         }
@@ -442,6 +445,15 @@ impl Settings {
         })
     }
 
+    /// `credit.four_eyes_limit` in minor units: above zero, exact to the currency's places.
+    /// It may exceed `general_limit_max`; then only `override` needs a second admin.
+    pub fn four_eyes_limit_minor(&self) -> Result<i64, ConfigError> {
+        let bad = |e: String| ConfigError(format!("credit.four_eyes_limit: {e}"));
+        let currency = Currency::new(&self.money.currency, self.money.decimal_places).map_err(bad)?;
+        let policy = MoneyPolicy::new(currency, crate::domain::money::ABSOLUTE_MAX_MINOR).map_err(bad)?;
+        policy.parse(&self.credit.four_eyes_limit).map(|a| a.minor()).map_err(|e| bad(e.to_string()))
+    }
+
     pub fn money_policy(&self) -> Result<MoneyPolicy, ConfigError> {
         let currency = Currency::new(&self.money.currency, self.money.decimal_places)
             .map_err(|e| ConfigError(format!("currency/decimal_places: {e}")))?;
@@ -488,6 +500,8 @@ mod tests {
             ("money.max_amount", "-5", "max_amount"),
             ("money.currency", "yuan", "currency"),
             ("auth.jwt_secret", "short", "auth.jwt_secret"),
+            ("credit.four_eyes_limit", "0", "credit.four_eyes_limit"),
+            ("credit.four_eyes_limit", "10.001", "credit.four_eyes_limit"),
         ];
         for (key, value, named) in cases {
             let err = with(&[(key, value)]).unwrap_err().to_string();

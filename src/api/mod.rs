@@ -37,6 +37,8 @@ pub struct AppState {
     pub money: MoneyPolicy,
     /// How a general line's limit parses (capped by `credit.general_limit_max`).
     pub limits: MoneyPolicy,
+    /// General limits above this (minor units) need a second admin (`credit.four_eyes_limit`).
+    pub four_eyes_limit_minor: i64,
     pub passwords: PasswordService,
     pub tokens: TokenService,
     pub settings: Arc<Settings>,

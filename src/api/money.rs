@@ -60,9 +60,10 @@ pub fn store_error(e: StoreError, money: &MoneyPolicy) -> ApiError {
         Refusal::NotEligible { score, threshold, overdue, frozen } => (
             ErrorCode::NotEligible,
             if frozen {
-                "the account is frozen and cannot be upgraded".to_owned()
+                "the account is frozen: its credit cannot be upgraded or raised, even with \"override\"".to_owned()
             } else if overdue {
-                "an installment is overdue, so the user cannot be upgraded".to_owned()
+                "an installment is overdue, so the user's credit cannot be upgraded or raised, even with \"override\""
+                    .to_owned()
             } else {
                 format!(
                     "score {score} is below the upgrade threshold {threshold}; send \"override\": true to upgrade anyway"
@@ -81,6 +82,10 @@ pub fn store_error(e: StoreError, money: &MoneyPolicy) -> ApiError {
             ErrorCode::VelocityLimitExceeded,
             format!("the vault can be unlocked at most {limit} times a day (UTC); try again tomorrow"),
         ),
+        Refusal::Forbidden(why) => (ErrorCode::Forbidden, why.to_owned()),
+        Refusal::AlreadyDecided(state) => {
+            (ErrorCode::InvalidState, format!("the credit request is already {state}; it is decided once"))
+        }
     };
     ApiError::Refused { code, detail }
 }

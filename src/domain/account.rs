@@ -140,6 +140,12 @@ pub enum Refusal {
     /// `used` and `limit` are minor units for the outflow cap, counts for unlocks.
     #[error("a velocity limit is reached")]
     VelocityLimitExceeded { velocity: super::limits::Velocity, used: i64, limit: i64 },
+    /// An admin action this admin may not take; the text says which.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// The credit request was already decided (its state is named).
+    #[error("the credit request is already {0}")]
+    AlreadyDecided(&'static str),
 }
 
 #[cfg(test)]

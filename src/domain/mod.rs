@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod credit;
+pub mod four_eyes;
 pub mod limits;
 pub mod money;
 pub mod movement;

@@ -7,10 +7,10 @@ use uuid::Uuid;
 
 use super::limits::{self, LimitReason};
 use super::schema::{audit_log as al, money_accounts as ma, users};
-use super::score::{self, Ctx};
+use super::score::{self, Ctx, Standing};
 use super::{DbConn, StoreError};
 use crate::domain::account::{CreditLine, Refusal};
-use crate::domain::user::{User, UserStatus};
+use crate::domain::user::{Role, User, UserStatus};
 
 pub fn audit(
     conn: &mut DbConn,
@@ -110,39 +110,62 @@ pub enum LineChange {
     Secured,
 }
 
-/// Changes a user's line in one transaction with its limit-history row and audit entry.
-/// The account row is updated by one statement, so a concurrent unlock or purchase sees
-/// either the old line or the new one, never a mix.
+/// Refuses a credit-line change the rules forbid for `target` as it stands now, and returns
+/// that standing: no such user; an admin (admins hold no credit lines); more credit for a
+/// user who may not have it. Credit goes up with an upgrade or a raised general limit.
+/// `override` waives the score, never a frozen account or an overdue installment. Lowering
+/// a general limit and downgrading stay open, so an admin can always cut the risk.
+pub fn check_line_change(
+    conn: &mut DbConn,
+    target: Uuid,
+    change: LineChange,
+    ctx: &Ctx<'_>,
+) -> Result<Standing, StoreError> {
+    let role: Option<String> =
+        users::table.filter(users::id.eq(target.to_string())).select(users::role).first(conn).optional()?;
+    let role = role.ok_or(StoreError::Refused(Refusal::NotFound("user")))?;
+    if Role::from_db(&role).ok_or_else(|| StoreError::Corrupt(format!("users.role of {target}")))? == Role::Admin {
+        return Err(StoreError::Refused(Refusal::Forbidden("admin accounts cannot receive credit-line changes")));
+    }
+    let standing = score::standing(conn, target, ctx.now)?;
+    if let LineChange::General { limit_minor, override_eligibility } = change {
+        let before = standing.state;
+        let upgrade = before.line == CreditLine::Secured;
+        if upgrade || limit_minor > before.general_limit_minor {
+            let score = crate::domain::score::evaluate(&standing.inputs, ctx.score);
+            let blocked = standing.inputs.frozen || standing.inputs.overdue_now;
+            if blocked || (upgrade && !override_eligibility && !score.eligible_for_upgrade) {
+                return Err(StoreError::Refused(Refusal::NotEligible {
+                    score: score.value,
+                    threshold: score.threshold,
+                    overdue: standing.inputs.overdue_now,
+                    frozen: standing.inputs.frozen,
+                }));
+            }
+        }
+    }
+    Ok(standing)
+}
+
+/// Changes a user's line in one transaction with its limit-history row and audit entry
+/// (naming the credit request it applies, if any). The account row is updated by one
+/// statement, so a concurrent unlock or purchase sees either the old line or the new one,
+/// never a mix.
 pub fn change_line(
     conn: &mut DbConn,
     actor_id: Uuid,
     target: Uuid,
     change: LineChange,
     reason: &str,
+    request_id: Option<Uuid>,
     ctx: &Ctx<'_>,
 ) -> Result<(), StoreError> {
-    let exists: Option<String> =
-        users::table.filter(users::id.eq(target.to_string())).select(users::id).first(conn).optional()?;
-    if exists.is_none() {
-        return Err(StoreError::Refused(Refusal::NotFound("user")));
-    }
     // Take the row lock first so the score, the line and the limit are read as they stand.
     diesel::update(ma::table.filter(ma::user_id.eq(target.to_string()))).set(ma::line.eq(ma::line)).execute(conn)?;
-    let standing = score::standing(conn, target, ctx.now)?;
+    let standing = check_line_change(conn, target, change, ctx)?;
     let before = standing.state;
     let (line, general_limit, limit_reason, action) = match change {
-        LineChange::General { limit_minor, override_eligibility } => {
-            if before.line == CreditLine::Secured && !override_eligibility {
-                let score = crate::domain::score::evaluate(&standing.inputs, ctx.score);
-                if !score.eligible_for_upgrade {
-                    return Err(StoreError::Refused(Refusal::NotEligible {
-                        score: score.value,
-                        threshold: score.threshold,
-                        overdue: standing.inputs.overdue_now,
-                        frozen: standing.inputs.frozen,
-                    }));
-                }
-            }
+        LineChange::General { limit_minor, .. } => {
             let (reason, action) = if before.line == CreditLine::General {
                 (LimitReason::AdminAdjustment, "credit_line.adjust")
             } else {
@@ -160,10 +183,13 @@ pub fn change_line(
     if !unchanged {
         limits::record(conn, target, line, before.limit_minor(), after.limit_minor(), limit_reason, ctx.now)?;
     }
-    let details = json!({
+    let mut details = json!({
         "before": {"line": before.line.as_str(), "limit_minor": before.limit_minor()},
         "after": {"line": after.line.as_str(), "limit_minor": after.limit_minor()},
         "override": matches!(change, LineChange::General { override_eligibility: true, .. }),
     });
+    if let Some(id) = request_id {
+        details["request_id"] = json!(id.to_string());
+    }
     audit(conn, actor_id, action, Some(&target.to_string()), Some(reason), &details, ctx.now)
 }

@@ -5,6 +5,7 @@ pub mod admin;
 mod conn;
 pub mod credit;
 pub mod credit_pg;
+pub mod credit_requests;
 mod error;
 mod group;
 pub mod idempotency;

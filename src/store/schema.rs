@@ -219,3 +219,20 @@ diesel::allow_tables_to_appear_in_same_query!(purchases, money_accounts);
 diesel::allow_tables_to_appear_in_same_query!(installments, money_accounts);
 diesel::allow_tables_to_appear_in_same_query!(purchases, users);
 diesel::allow_tables_to_appear_in_same_query!(installments, users);
+
+diesel::table! {
+    credit_requests (id) {
+        id -> Text,
+        user_id -> Text,
+        requested_by -> Text,
+        line -> Text,
+        limit_minor -> Nullable<BigInt>,
+        override_eligibility -> Bool,
+        reason -> Text,
+        state -> Text,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        decision_reason -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}

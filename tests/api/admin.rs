@@ -204,15 +204,11 @@ async fn upgrade_refused_then_overridden_then_downgraded(backend: Backend) {
 
     let upgrade = json!({"line": "general", "limit": "5000.00", "reason": "good customer"});
     assert_problem(credit_line(&app, &admin, &target, upgrade.clone()).await, 422, "not_eligible").await;
-    let res = credit_line(
-        &app,
-        &admin,
-        &target,
-        json!({"line": "general", "limit": "5000.00", "reason": "good customer", "override": true}),
-    )
-    .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    let account: Value = res.json().await.unwrap();
+    // An override needs a second admin: the change applies on their approval.
+    let approver = app.admin_token("other_admin").await;
+    let overridden = json!({"line": "general", "limit": "5000.00", "reason": "good customer", "override": true});
+    app.change_line_with_approval(&admin, &approver, &target, &overridden).await;
+    let account = app.account(&ann).await;
     assert_eq!(account["user_id"], target);
     assert_eq!(account["credit"]["line"], "general");
     assert_eq!(account["credit"]["limit"], "5000.00");
@@ -264,10 +260,20 @@ async fn upgrade_refused_then_overridden_then_downgraded(backend: Backend) {
     let audit: Value =
         app.get_as(&format!("/v1/admin/audit-log?target_id={target}"), &admin).await.json().await.unwrap();
     let actions: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["credit_line.downgrade", "credit_line.adjust", "credit_line.upgrade"]);
-    let upgrade_entry = &audit["items"][2];
+    assert_eq!(
+        actions,
+        [
+            "credit_line.downgrade",
+            "credit_line.adjust",
+            "credit_request.approve",
+            "credit_line.upgrade",
+            "credit_request.create"
+        ]
+    );
+    let upgrade_entry = &audit["items"][3];
     assert_eq!(upgrade_entry["reason"], "good customer");
-    assert_eq!(upgrade_entry["actor_id"], user_id(&app, &admin).await);
+    assert_eq!(upgrade_entry["actor_id"], user_id(&app, &approver).await, "the approver applied it");
+    assert_eq!(audit["items"][4]["actor_id"], user_id(&app, &admin).await, "the first admin asked");
     assert_eq!(upgrade_entry["details"]["override"], true);
     assert_eq!(upgrade_entry["details"]["before"], json!({"line": "secured", "limit_minor": 80000}));
     assert_eq!(upgrade_entry["details"]["after"], json!({"line": "general", "limit_minor": 500000}));
@@ -299,7 +305,8 @@ async fn credit_line_input_is_checked(backend: Backend) {
     assert_problem(credit_line(&app, &admin, "not-a-uuid", ok.clone()).await, 404, "not_found").await;
     let res = app.post_as_admin(&format!("/v1/admin/users/{target}/credit-line"), &admin, &ok).await;
     assert_problem(res, 400, "idempotency_key_required").await;
-    assert_eq!(credit_line(&app, &admin, &target, ok).await.status(), StatusCode::OK);
+    let approver = app.admin_token("other_admin").await;
+    app.change_line_with_approval(&admin, &approver, &target, &ok).await;
     assert_eq!(app.account(&ann).await["credit"]["limit"], "50000.00");
 }
 
@@ -413,6 +420,9 @@ async fn every_admin_route_needs_an_admin(backend: Backend) {
         ("POST", format!("/v1/admin/users/{id}/credit-line")),
         ("POST", format!("/v1/admin/users/{id}/freeze")),
         ("POST", format!("/v1/admin/users/{id}/unfreeze")),
+        ("GET", "/v1/admin/credit-requests".to_owned()),
+        ("POST", format!("/v1/admin/credit-requests/{id}/approve")),
+        ("POST", format!("/v1/admin/credit-requests/{id}/reject")),
         ("POST", "/v1/admin/merchants".to_owned()),
         ("POST", "/v1/admin/billing/run".to_owned()),
         ("GET", "/v1/admin/audit-log".to_owned()),
@@ -485,10 +495,9 @@ async fn unlocks_racing_a_downgrade_leave_nothing_spendable_past_the_limit(backe
     let target = user_id(&app, &ann).await;
     app.deposit(&ann, "1000.00").await;
     app.post_money("/v1/vault/lock", &ann, &json!({"amount": "1000.00"})).await.error_for_status().unwrap();
-    credit_line(&app, &admin, &target, json!({"line": "general", "limit": "5000.00", "reason": "x", "override": true}))
-        .await
-        .error_for_status()
-        .unwrap();
+    let approver = app.admin_token("other_admin").await;
+    let upgrade = json!({"line": "general", "limit": "5000.00", "reason": "x", "override": true});
+    app.change_line_with_approval(&admin, &approver, &target, &upgrade).await;
     buy_and_confirm(&app, &ann, &merchant, "600.00", 3).await;
 
     let unlock = json!({"amount": "100.00"});

@@ -340,3 +340,21 @@ impl TestApp {
         self.client.post(self.url(path)).bearer_auth(token).send().await.expect("request sent")
     }
 }
+
+impl TestApp {
+    /// Asks for a credit-line change that needs a second admin (asserts 202 `pending`), then
+    /// has `approver`, another admin, approve it; returns the approved request.
+    pub async fn change_line_with_approval(&self, admin: &str, approver: &str, target: &str, body: &Value) -> Value {
+        let res = self.post_money(&format!("/v1/admin/users/{target}/credit-line"), admin, body).await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED, "credit-line change {body} waits for a second admin");
+        let pending: Value = res.json().await.expect("json");
+        assert_eq!(pending["state"], "pending", "{pending}");
+        let id = pending["request_id"].as_str().expect("request_id");
+        let reason = serde_json::json!({"reason": "second pair of eyes"});
+        let res = self.post_as_admin(&format!("/v1/admin/credit-requests/{id}/approve"), approver, &reason).await;
+        assert_eq!(res.status(), StatusCode::OK, "approve {id}");
+        let approved: Value = res.json().await.expect("json");
+        assert_eq!(approved["state"], "approved", "{approved}");
+        approved
+    }
+}

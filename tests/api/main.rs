@@ -9,6 +9,7 @@ mod cli;
 mod credit;
 mod differential;
 mod errors;
+mod four_eyes;
 mod group_commit;
 mod ledger;
 mod money;

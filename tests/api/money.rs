@@ -238,10 +238,8 @@ async fn vault_lock_and_unlock_follow_the_secured_line(backend: Backend) {
 
     // On a general line the vault backs nothing: unlocking keeps the limit.
     let upgrade = json!({"line": "general", "limit": "500.00", "reason": "test", "override": true});
-    app.post_money(&format!("/v1/admin/users/{user_id}/credit-line"), &admin, &upgrade)
-        .await
-        .error_for_status()
-        .unwrap();
+    let approver = app.admin_token("other_admin").await;
+    app.change_line_with_approval(&admin, &approver, &user_id, &upgrade).await;
     let res = app.post_money("/v1/vault/unlock", &ann, &json!({"amount": "35.00"})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let account: Value = res.json().await.unwrap();

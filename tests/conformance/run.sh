@@ -44,7 +44,7 @@ python3 -m openapi_spec_validator "$work/openapi.json"
 step "openapi-python-client: generate, then the mobile and admin flows"
 mkdir -p "$work/python"
 (cd "$work/python" && openapi-python-client generate --path "$work/openapi.json" --meta none --output-path vaultline_client)
-PYTHONPATH="$work/python" python3 tests/clients/python_flow.py "$BASE" "$ADMIN_TOKEN"
+PYTHONPATH="$work/python" python3 tests/clients/python_flow.py "$BASE" "$ADMIN_TOKEN" "$APPROVER_TOKEN"
 
 step "openapi-typescript + openapi-fetch: generate, tsc, then the same flows"
 (
@@ -52,7 +52,7 @@ step "openapi-typescript + openapi-fetch: generate, tsc, then the same flows"
   npm ci --no-audit --no-fund --loglevel=error
   OPENAPI_URL="$work/openapi.json" npm run -s generate
   npx tsc -p tsconfig.json
-  node dist/flow.js "$BASE" "$ADMIN_TOKEN"
+  node dist/flow.js "$BASE" "$ADMIN_TOKEN" "$APPROVER_TOKEN"
 )
 
 fuzz() { # fuzz LABEL TOKEN

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Starts a fresh Vaultline on one backend for the conformance tools and seeds it:
-# an admin, a user with money in the wallet and the vault, a merchant.
+# two admins (credit-line overrides need a second one), a user with money in the wallet and
+# the vault, a merchant.
 # Usage: serve.sh sqlite|postgres WORKDIR   (prints shell assignments to eval:
-#   BASE, USER_TOKEN, ADMIN_TOKEN, SERVICE_PID, MERCHANT_ID, CONFORMANCE_DB_URL)
+#   BASE, USER_TOKEN, ADMIN_TOKEN, APPROVER_TOKEN, SERVICE_PID, MERCHANT_ID, CONFORMANCE_DB_URL)
 # The second user is `bob_99`, the name the document gives as the transfer example.
 # Needs: target/debug/vaultline (or VAULTLINE_BIN), curl, python3; for postgres, createdb/psql
 # reaching $PG_URL (default postgres://postgres@127.0.0.1:5432/postgres).
@@ -32,6 +33,7 @@ export VAULTLINE__AUTH__REGISTRATIONS_PER_ADDRESS_PER_HOUR=1000000 VAULTLINE__AU
 export VAULTLINE__AUTH__LOGIN_FRICTION_MS=20
 "$bin" migrate >/dev/null
 VAULTLINE_ADMIN_PASSWORD='conformance admin pass' "$bin" admin create --username ops_admin >/dev/null
+VAULTLINE_ADMIN_PASSWORD='conformance approver pass' "$bin" admin create --username ops_approver >/dev/null
 "$bin" serve >"$work/service.log" 2>&1 &
 pid=$!
 base="http://127.0.0.1:$port"
@@ -51,6 +53,7 @@ post /v1/auth/register '{"username":"fuzz_user","password":"fuzzing password 1"}
 post /v1/auth/register '{"username":"bob_99","password":"fuzzing password 2"}' >/dev/null
 user_token=$(login fuzz_user 'fuzzing password 1')
 admin_token=$(login ops_admin 'conformance admin pass')
+approver_token=$(login ops_approver 'conformance approver pass')
 post /v1/wallet/deposits '{"amount":"500000.00"}' "$user_token" >/dev/null
 post /v1/vault/lock '{"amount":"200000.00"}' "$user_token" >/dev/null
 merchant=$(post /v1/admin/merchants '{"name":"Fuzz Mart"}' "$admin_token" | field "['id']")
@@ -58,6 +61,7 @@ cat <<OUT
 BASE=$base
 USER_TOKEN=$user_token
 ADMIN_TOKEN=$admin_token
+APPROVER_TOKEN=$approver_token
 SERVICE_PID=$pid
 MERCHANT_ID=$merchant
 CONFORMANCE_DB_URL=$db_url

@@ -3,6 +3,7 @@
 
 pub(super) mod audit;
 pub(super) mod credit;
+pub(super) mod credit_requests;
 pub(super) mod ledger;
 pub(super) mod users;
 
@@ -33,6 +34,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(users::credit_line)
             .service(users::freeze)
             .service(users::unfreeze)
+            .service(credit_requests::list)
+            .service(credit_requests::approve)
+            .service(credit_requests::reject)
             .service(audit::list)
             .service(ledger::check)
             .service(credit::create_merchant)

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::credit_requests::{CreditRequestPending, request_change};
 use crate::api::AppState;
 use crate::api::dto::{AccountView, ScoreView, UserView};
 use crate::api::idempotency::{self, IdempotencyKey};
@@ -13,7 +14,7 @@ use crate::api::money_input::MoneyText;
 use crate::api::page::{Page, PageQuery, page_schema};
 use crate::auth::extract::AdminUser;
 use crate::domain::user::{User, UserStatus};
-use crate::domain::{score, text, time};
+use crate::domain::{four_eyes, score, text, time};
 use crate::error::ApiError;
 use crate::store::admin::LineChange;
 use crate::store::score::{Ctx, Standing};
@@ -140,11 +141,11 @@ pub async fn detail(
 /// Why an admin acted, as the audit log keeps it.
 pub const REASON_MAX_CHARS: usize = 500;
 
-fn reason_of(text: &str) -> Result<String, ApiError> {
+pub(super) fn reason_of(text: &str) -> Result<String, ApiError> {
     text::visible("reason", text, REASON_MAX_CHARS).map_err(ApiError::Validation)
 }
 
-fn not_self(admin: &AdminUser, target: Uuid, what: &str) -> Result<(), ApiError> {
+pub(super) fn not_self(admin: &AdminUser, target: Uuid, what: &str) -> Result<(), ApiError> {
     if admin.0.id == target {
         return Err(ApiError::Forbidden(format!("admins cannot {what} themselves")));
     }
@@ -161,7 +162,8 @@ pub struct CreditLineRequest {
     #[schema(value_type = Option<String>, example = "5000.00")]
     limit: Option<MoneyText>,
     reason: String,
-    /// Upgrade even below the score threshold.
+    /// Upgrade even below the score threshold (never for a frozen or overdue account);
+    /// the change then waits for a second admin.
     #[serde(rename = "override")]
     override_eligibility: Option<bool>,
 }
@@ -172,9 +174,10 @@ pub struct CreditLineRequest {
     request_body = CreditLineRequest,
     responses(
         (status = 200, description = "The user's account after the change", body = AccountView),
-        (status = 403, description = "`forbidden`: not an admin, or one's own line", body = crate::error::Problem, content_type = PROBLEM),
+        (status = 202, description = "Four eyes: the change uses `override` or a general limit above `credit.four_eyes_limit`, so it is recorded as a credit request and nothing changes until a second admin approves it", body = CreditRequestPending),
+        (status = 403, description = "`forbidden`: not an admin, one's own line, or an admin's line", body = crate::error::Problem, content_type = PROBLEM),
         (status = 404, description = "`not_found`", body = crate::error::Problem, content_type = PROBLEM),
-        (status = 422, description = "`not_eligible`, `invalid_amount`, `validation_error`", body = crate::error::Problem, content_type = PROBLEM),
+        (status = 422, description = "`not_eligible` (below the score threshold without override; frozen or overdue, even with override), `invalid_amount`, `validation_error`", body = crate::error::Problem, content_type = PROBLEM),
     ))]
 #[post("/users/{id}/credit-line")]
 pub async fn credit_line(
@@ -199,6 +202,13 @@ pub async fn credit_line(
         }
         _ => return Err(ApiError::Validation("line must be `general` or `secured`".into())),
     };
+    let fingerprint = idempotency::fingerprint(&req, &body.raw);
+    // A downgrade to a secured line applies at once, `override` or not.
+    if let LineChange::General { limit_minor, override_eligibility } = change
+        && four_eyes::needs_second_admin(limit_minor, override_eligibility, state.four_eyes_limit_minor)
+    {
+        return request_change(&state, &admin, key, fingerprint, target, change, reason).await;
+    }
     not_self(&admin, target, "change the credit line of")?;
     let actor = admin.0.id;
     let model = state.settings.score.clone();
@@ -207,11 +217,11 @@ pub async fn credit_line(
         &state,
         actor,
         key,
-        idempotency::fingerprint(&req, &body.raw),
+        fingerprint,
         StatusCode::OK,
         move |conn, now| {
             let ctx = Ctx { now, score: &model };
-            store::admin::change_line(conn, actor, target, change, &reason, &ctx)?;
+            store::admin::change_line(conn, actor, target, change, &reason, None, &ctx)?;
             store::score::standing(conn, target, now)
         },
         move |standing: &Standing| {
@@ -225,7 +235,7 @@ pub async fn credit_line(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonRequest {
-    reason: String,
+    pub(super) reason: String,
 }
 
 async fn set_status(

@@ -39,6 +39,7 @@ pub fn apply(doc: &mut Value, money: &MoneyPolicy, limits: &MoneyPolicy) {
         {"$ref": "#/components/schemas/SecuredLineRequest"},
     ]});
     set(schemas, "ReasonRequest", "reason", visible(REASON_MAX_CHARS));
+    set(schemas, "CreditRequestPending", "state", json!({"type": "string", "enum": ["pending"]}));
     set(schemas, "MerchantRequest", "name", visible(MERCHANT_NAME_MAX_CHARS));
     set(schemas, "TransferRequest", "note", optional_visible(Note::MAX_CHARS));
     set(schemas, "PurchaseRequest", "description", optional_visible(DESCRIPTION_MAX_CHARS));
@@ -87,7 +88,8 @@ fn credit_line_requests(limit: Value, reason: Value) -> (Value, Value) {
                 "line": {"type": "string", "enum": [line]},
                 "limit": limit,
                 "reason": reason,
-                "override": {"type": ["boolean", "null"], "description": "Upgrade even below the score threshold"}
+                "override": {"type": ["boolean", "null"], "description":
+                    "Upgrade even below the score threshold (never for a frozen or overdue account); the change then waits for a second admin (202)"}
             }
         })
     };

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 /// (operation, status, link name, target operation, parameter `id` taken from this JSON pointer)
-const LINKS: [(&str, &str, &str, &str, &str); 10] = [
+const LINKS: [(&str, &str, &str, &str, &str); 12] = [
     ("createPurchase", "201", "GetPurchase", "getPurchase", "/id"),
     ("createPurchase", "201", "ConfirmReceipt", "confirmReceipt", "/id"),
     ("createPurchase", "201", "CancelPurchase", "cancelPurchase", "/id"),
@@ -15,6 +15,8 @@ const LINKS: [(&str, &str, &str, &str, &str); 10] = [
     ("register", "201", "UnfreezeUser", "unfreezeUser", "/user/id"),
     ("register", "201", "ChangeCreditLine", "changeCreditLine", "/user/id"),
     ("freezeUser", "200", "UnfreezeUser", "unfreezeUser", "/id"),
+    ("changeCreditLine", "202", "ApproveCreditRequest", "approveCreditRequest", "/request_id"),
+    ("changeCreditLine", "202", "RejectCreditRequest", "rejectCreditRequest", "/request_id"),
 ];
 
 pub fn apply(doc: &mut Value) {

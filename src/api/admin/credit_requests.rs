@@ -1,0 +1,271 @@
+//! Four-eyes credit decisions. A credit-line change one admin may not make alone (an
+//! upgrade with `override`, or a general limit above `credit.four_eyes_limit`) is recorded
+//! as a request and answered 202; a second admin approves it (the change applies then) or
+//! rejects it. Refused attempts are audited too, so the log shows who tried what.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, get, post, web};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::users::{ReasonRequest, not_self, reason_of};
+use crate::api::AppState;
+use crate::api::dto::timestamp;
+use crate::api::idempotency::{self, IdempotencyKey};
+use crate::api::json::JsonBody;
+use crate::api::money::store_error;
+use crate::api::page::{Page, PageQuery, page_schema};
+use crate::auth::extract::AdminUser;
+use crate::domain::four_eyes::RequestState;
+use crate::domain::time;
+use crate::error::{ApiError, ErrorCode};
+use crate::store;
+use crate::store::admin::LineChange;
+use crate::store::credit_requests::{Concerning, CreditRequest};
+use crate::store::score::Ctx;
+
+page_schema!(CreditRequestPage, CreditRequestView);
+
+const PROBLEM: &str = "application/problem+json";
+
+/// The answer to a credit-line change that waits for a second admin.
+#[derive(Serialize, ToSchema)]
+pub struct CreditRequestPending {
+    /// Approve or reject it under `/v1/admin/credit-requests/{request_id}`.
+    #[schema(format = Uuid)]
+    request_id: String,
+    /// Always `pending`: nothing on the account has changed yet.
+    #[schema(value_type = RequestState)]
+    state: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = CreditRequest)]
+pub struct CreditRequestView {
+    #[schema(format = Uuid)]
+    id: String,
+    /// Whose line would change.
+    #[schema(format = Uuid)]
+    user_id: String,
+    /// The admin who asked.
+    #[schema(format = Uuid)]
+    requested_by: String,
+    #[schema(value_type = crate::domain::account::CreditLine)]
+    line: &'static str,
+    /// The general limit asked for, in major units; null for a secured line.
+    #[schema(example = "20000.00")]
+    limit: Option<String>,
+    /// Whether the upgrade skips the score check.
+    #[serde(rename = "override")]
+    override_eligibility: bool,
+    /// Why the change was asked for.
+    reason: String,
+    #[schema(value_type = RequestState)]
+    state: &'static str,
+    /// The second admin, once decided.
+    #[schema(format = Uuid)]
+    decided_by: Option<String>,
+    #[schema(format = DateTime)]
+    decided_at: Option<String>,
+    /// Why it was approved or rejected.
+    decision_reason: Option<String>,
+    #[schema(format = DateTime)]
+    created_at: String,
+}
+
+impl CreditRequestView {
+    fn new(request: &CreditRequest, state: &AppState) -> Self {
+        let (line, limit, override_eligibility) = match request.change {
+            LineChange::General { limit_minor, override_eligibility } => {
+                ("general", Some(state.limits.format(limit_minor)), override_eligibility)
+            }
+            LineChange::Secured => ("secured", None, false),
+        };
+        Self {
+            id: request.id.to_string(),
+            user_id: request.user_id.to_string(),
+            requested_by: request.requested_by.to_string(),
+            line,
+            limit,
+            override_eligibility,
+            reason: request.reason.clone(),
+            state: request.state.as_str(),
+            decided_by: request.decided_by.map(|d| d.to_string()),
+            decided_at: request.decided_at.map(timestamp),
+            decision_reason: request.decision_reason.clone(),
+            created_at: timestamp(request.created_at),
+        }
+    }
+}
+
+/// Writes an audit entry for a refusal the admin could have known better about (not
+/// allowed, already decided, not eligible); other errors and successes pass through.
+async fn audit_if_refused(
+    state: &AppState,
+    actor: Uuid,
+    action: &'static str,
+    concerning: Concerning,
+    reason: &str,
+    outcome: Result<HttpResponse, ApiError>,
+) -> Result<HttpResponse, ApiError> {
+    let Err(error) = &outcome else { return outcome };
+    let code = error.code();
+    if !matches!(code, ErrorCode::Forbidden | ErrorCode::InvalidState | ErrorCode::NotEligible) {
+        return outcome;
+    }
+    let reason = reason.to_owned();
+    let written = state
+        .db
+        .write(move |conn| {
+            store::credit_requests::audit_refusal(conn, actor, action, concerning, &reason, code.as_str(), time::now())
+        })
+        .await;
+    // The refusal is the answer either way; a lost audit line must not turn it into a 500.
+    if let Err(e) = written {
+        tracing::warn!(error = %e, action, "could not audit a refused credit request action");
+    }
+    outcome
+}
+
+/// Records a change that needs a second admin: 202 with the request id, once per key.
+pub(super) async fn request_change(
+    state: &AppState,
+    admin: &AdminUser,
+    key: IdempotencyKey,
+    fingerprint: String,
+    target: Uuid,
+    change: LineChange,
+    reason: String,
+) -> Result<HttpResponse, ApiError> {
+    let actor = admin.0.id;
+    let audit_reason = reason.clone();
+    let outcome = match not_self(admin, target, "change the credit line of") {
+        Err(e) => Err(e),
+        Ok(()) => {
+            let model = state.settings.score.clone();
+            idempotency::once(
+                state,
+                actor,
+                key,
+                fingerprint,
+                StatusCode::ACCEPTED,
+                move |conn, now| {
+                    let ctx = Ctx { now, score: &model };
+                    store::credit_requests::create(conn, actor, target, change, &reason, &ctx)
+                },
+                |request: &CreditRequest| {
+                    let pending = CreditRequestPending { request_id: request.id.to_string(), state: "pending" };
+                    serde_json::to_value(pending).unwrap_or_default()
+                },
+            )
+            .await
+        }
+    };
+    audit_if_refused(state, actor, "credit_request.create", Concerning::User(target), &audit_reason, outcome).await
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RequestFilter {
+    /// Only requests in this state (e.g. `pending`: the ones waiting for a decision).
+    state: Option<RequestState>,
+}
+
+/// Credit-line change requests, newest first.
+#[utoipa::path(operation_id = "listCreditRequests", tag = "admin", path = "/v1/admin/credit-requests", security(("bearer" = [])),
+    params(RequestFilter, PageQuery),
+    responses((status = 200, description = "A page of credit requests", body = CreditRequestPage)))]
+#[get("/credit-requests")]
+pub async fn list(
+    state: web::Data<AppState>,
+    _admin: AdminUser,
+    filter: web::Query<RequestFilter>,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = page.parse()?;
+    let limit = page.limit;
+    let wanted = filter.into_inner().state;
+    let rows =
+        state.db.read(move |conn| store::credit_requests::list(conn, wanted, page.after.as_deref(), limit + 1)).await?;
+    let views: Vec<CreditRequestView> = rows.iter().map(|r| CreditRequestView::new(r, &state)).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |r| r.id.clone())))
+}
+
+#[derive(Clone, Copy)]
+enum Decision {
+    Approve,
+    Reject,
+}
+
+async fn decide(
+    state: &AppState,
+    admin: AdminUser,
+    id: Uuid,
+    body: &ReasonRequest,
+    decision: Decision,
+) -> Result<HttpResponse, ApiError> {
+    let reason = reason_of(&body.reason)?;
+    let actor = admin.0.id;
+    let model = state.settings.score.clone();
+    let decision_reason = reason.clone();
+    let outcome = state
+        .db
+        .write(move |conn| {
+            let now = time::now();
+            match decision {
+                Decision::Approve => {
+                    store::credit_requests::approve(conn, actor, id, &decision_reason, &Ctx { now, score: &model })
+                }
+                Decision::Reject => store::credit_requests::reject(conn, actor, id, &decision_reason, now),
+            }
+        })
+        .await
+        .map_err(|e| store_error(e, &state.money))
+        .map(|request| HttpResponse::Ok().json(CreditRequestView::new(&request, state)));
+    let action = match decision {
+        Decision::Approve => "credit_request.approve",
+        Decision::Reject => "credit_request.reject",
+    };
+    audit_if_refused(state, actor, action, Concerning::Request(id), &reason, outcome).await
+}
+
+/// Approve a credit request: its change applies now, exactly as a direct change would
+/// (checked again as the user stands now, same limit history and audit entry).
+#[utoipa::path(operation_id = "approveCreditRequest", tag = "admin", path = "/v1/admin/credit-requests/{id}/approve", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = ReasonRequest,
+    responses(
+        (status = 200, description = "The request, approved; the account is changed", body = CreditRequestView),
+        (status = 403, description = "`forbidden`: the admin who asked cannot decide; or the user is now an admin", body = crate::error::Problem, content_type = PROBLEM),
+        (status = 404, description = "`not_found`: no such credit request", body = crate::error::Problem, content_type = PROBLEM),
+        (status = 409, description = "`invalid_state`: the request is already approved or rejected (also the answer to a retried approval)", body = crate::error::Problem, content_type = PROBLEM),
+        (status = 422, description = "`not_eligible`: the user is frozen, has an overdue installment, or no longer qualifies without override; the request stays pending", body = crate::error::Problem, content_type = PROBLEM),
+    ))]
+#[post("/credit-requests/{id}/approve")]
+pub async fn approve(
+    state: web::Data<AppState>,
+    admin: AdminUser,
+    id: web::Path<Uuid>,
+    body: JsonBody<ReasonRequest>,
+) -> Result<HttpResponse, ApiError> {
+    decide(&state, admin, id.into_inner(), &body.value, Decision::Approve).await
+}
+
+/// Reject a credit request: it closes and the account stays as it is.
+#[utoipa::path(operation_id = "rejectCreditRequest", tag = "admin", path = "/v1/admin/credit-requests/{id}/reject", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = ReasonRequest,
+    responses(
+        (status = 200, description = "The request, rejected", body = CreditRequestView),
+        (status = 403, description = "`forbidden`: the admin who asked cannot decide", body = crate::error::Problem, content_type = PROBLEM),
+        (status = 404, description = "`not_found`: no such credit request", body = crate::error::Problem, content_type = PROBLEM),
+        (status = 409, description = "`invalid_state`: the request is already approved or rejected (also the answer to a retried rejection)", body = crate::error::Problem, content_type = PROBLEM),
+    ))]
+#[post("/credit-requests/{id}/reject")]
+pub async fn reject(
+    state: web::Data<AppState>,
+    admin: AdminUser,
+    id: web::Path<Uuid>,
+    body: JsonBody<ReasonRequest>,
+) -> Result<HttpResponse, ApiError> {
+    decide(&state, admin, id.into_inner(), &body.value, Decision::Reject).await
+}
