@@ -148,6 +148,11 @@ pub struct AuthSettings {
     pub audience: String,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
+    /// A refresh family ends this long after its login, however often it is rotated.
+    pub refresh_family_lifetime_secs: u64,
+    /// A refresh token presented again this soon after its rotation (a retry) answers the
+    /// same successor instead of revoking the family.
+    pub refresh_retry_grace_secs: u64,
     /// Failures a (username, address) pair may have in the window before it backs off.
     pub login_free_failures: u32,
     pub login_backoff_base_secs: u64,
@@ -343,6 +348,12 @@ impl Settings {
         }
         if !(60..=31_536_000).contains(&self.auth.refresh_token_ttl_secs) {
             return bad("auth.refresh_token_ttl_secs", "must be 60..=31536000");
+        }
+        if !(self.auth.refresh_token_ttl_secs..=31_536_000).contains(&self.auth.refresh_family_lifetime_secs) {
+            return bad("auth.refresh_family_lifetime_secs", "refresh_token_ttl_secs..=31536000");
+        }
+        if self.auth.refresh_retry_grace_secs > 60 {
+            return bad("auth.refresh_retry_grace_secs", "must be 0..=60");
         }
         if !["HS256", "HS384", "HS512"].contains(&self.auth.jwt_algorithm.as_str()) {
             return bad("auth.jwt_algorithm", "must be HS256, HS384 or HS512");

@@ -8,7 +8,7 @@ use super::AppState;
 use super::dto::UserView;
 use super::json::JsonBody;
 use crate::auth::session::{self, AuthError, IssuedTokens};
-use crate::domain::user::{DisplayName, Password, Role, Username};
+use crate::domain::user::{DisplayName, Role, Username};
 use crate::error::ApiError;
 use crate::store::{self, StoreError};
 
@@ -45,7 +45,8 @@ pub async fn register(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let username = Username::parse(&body.username).map_err(ApiError::Validation)?;
-    let password = Password::parse(&body.password).map_err(ApiError::Validation)?;
+    let password =
+        crate::auth::password_rules::check(&body.password, username.as_str()).map_err(ApiError::Validation)?;
     let display_name =
         body.display_name.as_deref().map(DisplayName::parse).transpose().map_err(ApiError::Validation)?;
     // Counted before the password is hashed: a flood of registrations cannot starve logins.
@@ -132,8 +133,13 @@ pub struct RefreshRequest {
     (status = 401, description = "`unauthorized`: unknown, expired, revoked or reused token", body = crate::error::Problem, content_type = "application/problem+json"),
 ))]
 #[post("/v1/auth/refresh")]
-pub async fn refresh(state: web::Data<AppState>, body: JsonBody<RefreshRequest>) -> Result<HttpResponse, ApiError> {
-    let tokens = session::refresh(&state, &body.into_inner().refresh_token).await?;
+pub async fn refresh(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: JsonBody<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let address = state.client_address(&req);
+    let tokens = session::refresh(&state, &body.into_inner().refresh_token, &address).await?;
     Ok(HttpResponse::Ok().insert_header(no_store()).json(Tokens::from(tokens)))
 }
 
@@ -146,6 +152,6 @@ pub async fn logout(state: web::Data<AppState>, body: JsonBody<RefreshRequest>) 
 }
 
 /// Token responses must not be cached by anything in between.
-fn no_store() -> (actix_web::http::header::HeaderName, &'static str) {
+pub(super) fn no_store() -> (actix_web::http::header::HeaderName, &'static str) {
     (actix_web::http::header::CACHE_CONTROL, "no-store")
 }

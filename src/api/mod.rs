@@ -18,6 +18,7 @@ mod ops;
 mod page;
 pub(crate) mod rate;
 pub mod routing;
+mod sessions;
 
 use std::sync::Arc;
 
@@ -64,6 +65,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, document: &serde_json::Value) {
         .service(auth::login)
         .service(auth::refresh)
         .service(auth::logout)
+        .service(sessions::logout_all)
+        .service(sessions::change_password)
         .service(me::me)
         .service(me_credit::my_score)
         .service(me_credit::limit_history)

@@ -1,7 +1,6 @@
 //! Who is calling: `AuthUser` for any valid access token, `AdminUser` for an admin whose
 //! role the database confirms (so a demotion takes effect at once).
 
-use std::future::{Ready, ready};
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
@@ -11,7 +10,7 @@ use uuid::Uuid;
 
 use super::tokens::TokenSubject;
 use crate::api::AppState;
-use crate::domain::user::{Role, User};
+use crate::domain::user::{Role, User, UserStatus};
 use crate::error::ApiError;
 use crate::store::users;
 
@@ -30,40 +29,58 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then_some(token.trim()).filter(|t| !t.is_empty())
 }
 
-fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
+/// The caller as the token names them and the database knows them now.
+#[derive(Clone, Debug)]
+struct Caller {
+    subject: TokenSubject,
+    user: User,
+}
+
+/// Verifies the token, then checks it against the user as stored now: a token of a user that
+/// no longer exists, or of an older token version (log out everywhere, a password change, a
+/// refresh token's reuse, an admin's freeze), is refused at once. One primary-key read.
+async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
+    if let Some(caller) = req.extensions().get::<Caller>() {
+        return Ok(caller.clone());
+    }
     let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| ApiError::Internal("no app state".into()))?;
     let token = bearer(req).ok_or_else(|| ApiError::Unauthorized("a bearer access token is required".into()))?;
-    state.tokens.verify_access(token).map(AuthUser).map_err(|e| ApiError::Unauthorized(e.to_string()))
+    let subject = state.tokens.verify_access(token).map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+    let id = subject.user_id;
+    let found = state.db.read(move |conn| users::with_token_version(conn, id)).await?;
+    let (user, version) = found.ok_or_else(|| ApiError::Unauthorized("the token's user no longer exists".into()))?;
+    if version != subject.token_version {
+        return Err(ApiError::Unauthorized("this session has ended; log in again".into()));
+    }
+    let caller = Caller { subject, user };
+    req.extensions_mut().insert(caller.clone());
+    Ok(caller)
 }
 
 impl FromRequest for AuthUser {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = Pin<Box<dyn std::future::Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req))
+        let req = req.clone();
+        Box::pin(async move { authenticate(&req).await.map(|c| AuthUser(c.subject)) })
     }
 }
 
 #[derive(Clone, Debug)]
 pub struct AdminUser(pub User);
 
-/// Checks the token, then the role as stored now.
+/// Checks the token, then the role and status as stored now: a demoted or frozen admin has
+/// no admin powers from that moment.
 pub async fn authenticate_admin(req: &HttpRequest) -> Result<AdminUser, ApiError> {
-    if let Some(admin) = req.extensions().get::<AdminUser>() {
-        return Ok(admin.clone());
-    }
-    let caller = authenticate(req)?;
-    let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| ApiError::Internal("no app state".into()))?;
-    let id = caller.id();
-    let user = state.db.read(move |conn| users::by_id(conn, id)).await?;
-    let user = user.ok_or_else(|| ApiError::Unauthorized("the token's user no longer exists".into()))?;
-    if user.role != Role::Admin {
+    let caller = authenticate(req).await?;
+    if caller.user.role != Role::Admin {
         return Err(ApiError::Forbidden("this route is for administrators".into()));
     }
-    let admin = AdminUser(user);
-    req.extensions_mut().insert(admin.clone());
-    Ok(admin)
+    if caller.user.status != UserStatus::Active {
+        return Err(ApiError::Forbidden("a frozen admin has no admin powers".into()));
+    }
+    Ok(AdminUser(caller.user))
 }
 
 impl FromRequest for AdminUser {

@@ -2,6 +2,7 @@
 
 pub mod extract;
 pub mod password;
+pub mod password_rules;
 pub mod secret;
 pub mod session;
 pub mod throttle;

@@ -21,6 +21,8 @@ pub fn audit(
     details: &Value,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    // Every admin action is a security event too (counted in /metrics, logged with the actor).
+    crate::security::event("admin_action", Some(&actor_id.to_string()), "-", action);
     diesel::insert_into(al::table)
         .values((
             al::id.eq(Uuid::now_v7().to_string()),
@@ -96,7 +98,15 @@ pub fn set_status(
         .set(users::status.eq(status.as_str()))
         .execute(conn)?;
     let action = if status == UserStatus::Frozen { "user.freeze" } else { "user.unfreeze" };
-    let details = json!({"before": {"status": before}, "after": {"status": status.as_str()}});
+    // A frozen admin has no admin powers, and its sessions end at once. A frozen user keeps
+    // theirs: they may still read and repay.
+    let role: String = users::table.filter(users::id.eq(target.to_string())).select(users::role).first(conn)?;
+    let sessions_ended = status == UserStatus::Frozen && role == crate::domain::user::Role::Admin.as_str();
+    if sessions_ended {
+        super::users::end_sessions(conn, target, now)?;
+    }
+    let details =
+        json!({"before": {"status": before}, "after": {"status": status.as_str()}, "sessions_ended": sessions_ended});
     audit(conn, actor_id, action, Some(&target.to_string()), Some(reason), &details, now)?;
     super::users::by_id(conn, target)
 }

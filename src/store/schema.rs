@@ -18,6 +18,7 @@ diesel::table! {
         role -> Text,
         status -> Text,
         created_at -> Timestamp,
+        token_version -> BigInt,
     }
 }
 
@@ -31,6 +32,7 @@ diesel::table! {
         expires_at -> Timestamp,
         spent_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
+        family_started_at -> Timestamp,
     }
 }
 

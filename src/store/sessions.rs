@@ -1,6 +1,6 @@
 //! Refresh-token families: issue, rotate (spent once), detect reuse, revoke.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
@@ -13,6 +13,8 @@ pub struct NewRefreshToken<'a> {
     pub family_id: Uuid,
     pub token_hash: &'a str,
     pub expires_at: DateTime<Utc>,
+    /// When the family's first token was issued (its absolute lifetime counts from here).
+    pub family_started_at: DateTime<Utc>,
 }
 
 pub fn insert(conn: &mut DbConn, new: &NewRefreshToken<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
@@ -24,64 +26,126 @@ pub fn insert(conn: &mut DbConn, new: &NewRefreshToken<'_>, now: DateTime<Utc>) 
             rt::token_hash.eq(new.token_hash),
             rt::created_at.eq(now.naive_utc()),
             rt::expires_at.eq(new.expires_at.naive_utc()),
+            rt::family_started_at.eq(new.family_started_at.naive_utc()),
         ))
         .execute(conn)?;
     Ok(())
 }
 
 pub enum Rotation {
-    /// The old token is spent and the new one stored in the same family.
-    Rotated { user: User },
-    /// The token had been spent already: the whole family is now revoked.
-    Reused,
-    /// Unknown, expired or revoked.
+    /// The old token is spent and the new one stored in the same family; `retry` when the
+    /// old one had been spent moments ago by this same request sent twice (the new one
+    /// already exists, and is answered again).
+    Rotated { user: User, retry: bool },
+    /// The token had been spent already: the whole family is now revoked, and the user's
+    /// access tokens end (the token version rose).
+    Reused { user_id: Uuid },
+    /// Unknown, expired, revoked, or its family past its absolute lifetime.
     Invalid,
 }
 
+/// How long refresh families live and how a retried refresh is recognised.
+#[derive(Clone, Copy, Debug)]
+pub struct RefreshRules {
+    pub token_ttl: TimeDelta,
+    pub family_lifetime: TimeDelta,
+    pub retry_grace: TimeDelta,
+}
+
 /// Spends `old_hash` and stores `new_hash` in its family, in the caller's transaction.
+/// `new_hash` is derived from the old token, so a retry of the same refresh names the same
+/// successor: presented again within the grace window, the old token answers that successor
+/// instead of counting as a reuse.
 pub fn rotate(
     conn: &mut DbConn,
     old_hash: &str,
     new_hash: &str,
     now: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
+    rules: RefreshRules,
 ) -> Result<Rotation, StoreError> {
-    type Row = (String, String, String, NaiveDateTime, Option<NaiveDateTime>, Option<NaiveDateTime>);
+    type Row = (String, String, String, NaiveDateTime, Option<NaiveDateTime>, Option<NaiveDateTime>, NaiveDateTime);
     let row: Option<Row> = rt::table
         .filter(rt::token_hash.eq(old_hash))
-        .select((rt::id, rt::family_id, rt::user_id, rt::expires_at, rt::spent_at, rt::revoked_at))
+        .select((
+            rt::id,
+            rt::family_id,
+            rt::user_id,
+            rt::expires_at,
+            rt::spent_at,
+            rt::revoked_at,
+            rt::family_started_at,
+        ))
         .first(conn)
         .optional()?;
-    let Some((id, family_id, user_id, expires, spent_at, revoked_at)) = row else { return Ok(Rotation::Invalid) };
-    if revoked_at.is_some() {
+    let Some((id, family_id, user_id, expires, spent_at, revoked_at, started)) = row else {
+        return Ok(Rotation::Invalid);
+    };
+    let corrupt = |what: &str| StoreError::Corrupt(format!("refresh_tokens.{what} of {id}"));
+    let user_id = Uuid::parse_str(&user_id).map_err(|_| corrupt("user_id"))?;
+    let family_end = started.and_utc() + rules.family_lifetime;
+    if revoked_at.is_some() || family_end <= now {
         return Ok(Rotation::Invalid);
     }
-    if spent_at.is_some() {
-        revoke_family(conn, &family_id, now)?;
-        return Ok(Rotation::Reused);
+    let spent_now = spent_at.is_none() && expires > now.naive_utc() && {
+        // Conditional: of two concurrent rotations of one token, exactly one spends it.
+        diesel::update(rt::table.filter(rt::id.eq(&id)).filter(rt::spent_at.is_null()).filter(rt::revoked_at.is_null()))
+            .set(rt::spent_at.eq(now.naive_utc()))
+            .execute(conn)?
+            == 1
+    };
+    if !spent_now {
+        if spent_at.is_none() && expires <= now.naive_utc() {
+            return Ok(Rotation::Invalid);
+        }
+        return retry_or_reuse(conn, &id, &family_id, user_id, new_hash, now, rules);
     }
-    if expires <= now.naive_utc() {
-        return Ok(Rotation::Invalid);
+    let family = Uuid::parse_str(&family_id).map_err(|_| corrupt("family_id"))?;
+    let expires_at = (now + rules.token_ttl).min(family_end);
+    let new = NewRefreshToken {
+        user_id,
+        family_id: family,
+        token_hash: new_hash,
+        expires_at,
+        family_started_at: started.and_utc(),
+    };
+    insert(conn, &new, now)?;
+    let user = users::by_id(conn, user_id)?.ok_or_else(|| corrupt("user (missing)"))?;
+    Ok(Rotation::Rotated { user, retry: false })
+}
+
+/// The token was spent already. Within the grace window, by the request that named this
+/// same successor (a retry, or two threads of one app), the successor is answered again;
+/// otherwise someone replayed a spent token: the family is revoked and the user's access
+/// tokens end.
+fn retry_or_reuse(
+    conn: &mut DbConn,
+    id: &str,
+    family_id: &str,
+    user_id: Uuid,
+    new_hash: &str,
+    now: DateTime<Utc>,
+    rules: RefreshRules,
+) -> Result<Rotation, StoreError> {
+    let spent_at: Option<NaiveDateTime> = rt::table.filter(rt::id.eq(id)).select(rt::spent_at).first(conn)?;
+    let recent = spent_at.is_some_and(|at| now - at.and_utc() <= rules.retry_grace);
+    let successor_alive = rt::table
+        .filter(rt::token_hash.eq(new_hash))
+        .filter(rt::family_id.eq(family_id))
+        .filter(rt::revoked_at.is_null())
+        .select(rt::id)
+        .first::<String>(conn)
+        .optional()?
+        .is_some();
+    if recent && successor_alive {
+        let user = users::by_id(conn, user_id)?
+            .ok_or_else(|| StoreError::Corrupt(format!("refresh token {id} of a missing user")))?;
+        return Ok(Rotation::Rotated { user, retry: true });
     }
-    // Conditional: of two concurrent rotations of one token, exactly one spends it;
-    // the other is a reuse.
-    let spent = diesel::update(
-        rt::table.filter(rt::id.eq(&id)).filter(rt::spent_at.is_null()).filter(rt::revoked_at.is_null()),
-    )
-    .set(rt::spent_at.eq(now.naive_utc()))
-    .execute(conn)?;
-    if spent != 1 {
-        revoke_family(conn, &family_id, now)?;
-        return Ok(Rotation::Reused);
-    }
-    let user_id =
-        Uuid::parse_str(&user_id).map_err(|_| StoreError::Corrupt(format!("refresh_tokens.user_id of {id}")))?;
-    let family_id =
-        Uuid::parse_str(&family_id).map_err(|_| StoreError::Corrupt(format!("refresh_tokens.family_id of {id}")))?;
-    insert(conn, &NewRefreshToken { user_id, family_id, token_hash: new_hash, expires_at }, now)?;
-    let user =
-        users::by_id(conn, user_id)?.ok_or_else(|| StoreError::Corrupt(format!("token {id} of a missing user")))?;
-    Ok(Rotation::Rotated { user })
+    revoke_family(conn, family_id, now)?;
+    diesel::update(super::schema::users::table.filter(super::schema::users::id.eq(user_id.to_string())))
+        .set(super::schema::users::token_version.eq(super::schema::users::token_version + 1))
+        .execute(conn)?;
+    Ok(Rotation::Reused { user_id })
 }
 
 fn revoke_family(conn: &mut DbConn, family_id: &str, now: DateTime<Utc>) -> Result<usize, StoreError> {
@@ -103,4 +167,11 @@ pub fn revoke_family_of(conn: &mut DbConn, token_hash: &str, now: DateTime<Utc>)
 /// Deletes tokens that expired before `cutoff`; they can no longer be presented.
 pub fn purge_expired(conn: &mut DbConn, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
     Ok(diesel::delete(rt::table.filter(rt::expires_at.lt(cutoff.naive_utc()))).execute(conn)?)
+}
+
+/// Revokes every refresh family of the user (log out everywhere).
+pub fn revoke_all(conn: &mut DbConn, user_id: Uuid, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    Ok(diesel::update(rt::table.filter(rt::user_id.eq(user_id.to_string())).filter(rt::revoked_at.is_null()))
+        .set(rt::revoked_at.eq(now.naive_utc()))
+        .execute(conn)?)
 }

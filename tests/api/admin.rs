@@ -385,7 +385,11 @@ async fn freezing_blocks_every_movement_until_unfrozen(backend: Backend) {
         (entries[1]["action"].as_str(), entries[1]["reason"].as_str()),
         (Some("user.freeze"), Some("suspicious activity"))
     );
-    assert_eq!(entries[1]["details"], json!({"before": {"status": "active"}, "after": {"status": "frozen"}}));
+    assert_eq!(
+        entries[1]["details"],
+        json!({"before": {"status": "active"}, "after": {"status": "frozen"}, "sessions_ended": false}),
+        "a frozen user keeps their sessions: they may still read and repay"
+    );
     app.assert_ledger_clean(&admin).await;
 }
 

@@ -18,6 +18,10 @@ on_both_backends!(
     refresh_rotates_and_reuse_revokes_the_family,
     logout_revokes_the_family,
     a_failing_pair_backs_off_then_recovers,
+    a_retried_refresh_keeps_the_user_logged_in,
+    refresh_families_have_an_absolute_lifetime,
+    logout_all_and_password_change_end_every_session,
+    a_frozen_admin_gets_403,
     thirty_wrong_guesses_lock_out_no_one_else,
     a_spoofed_forwarded_for_is_ignored,
     a_burst_of_200_guesses_is_throttled,
@@ -129,7 +133,13 @@ async fn login_answers_unknown_user_and_wrong_password_identically(backend: Back
 }
 
 fn sign(claims: &Value, algorithm: Algorithm, secret: &str) -> String {
-    jsonwebtoken::encode(&Header::new(algorithm), claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+    sign_typed(claims, algorithm, secret, Some("at+jwt"))
+}
+
+fn sign_typed(claims: &Value, algorithm: Algorithm, secret: &str, typ: Option<&str>) -> String {
+    let mut header = Header::new(algorithm);
+    header.typ = typ.map(str::to_owned);
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
 }
 
 async fn forged_and_expired_tokens_are_401(backend: Backend) {
@@ -141,7 +151,7 @@ async fn forged_and_expired_tokens_are_401(backend: Backend) {
     let now = chrono::Utc::now().timestamp();
     let claims = |over: Value| {
         let mut c = json!({"sub": user["id"], "role": "user", "iat": now, "exp": now + 600, "jti": "j1",
-            "iss": "vaultline", "aud": "vaultline-app"});
+            "iss": "vaultline", "aud": "vaultline-app", "tv": 0});
         for (k, v) in over.as_object().unwrap() {
             if v.is_null() {
                 c.as_object_mut().unwrap().remove(k);
@@ -175,6 +185,29 @@ async fn forged_and_expired_tokens_are_401(backend: Backend) {
         ("no iat", sign(&claims(json!({"iat": null})), Algorithm::HS256, TEST_JWT_SECRET)),
         ("no jti", sign(&claims(json!({"jti": null})), Algorithm::HS256, TEST_JWT_SECRET)),
         ("garbage", "abc.def.ghi".to_owned()),
+        ("typ JWT, not at+jwt", sign_typed(&claims(json!({})), Algorithm::HS256, TEST_JWT_SECRET, Some("JWT"))),
+        ("no typ", sign_typed(&claims(json!({})), Algorithm::HS256, TEST_JWT_SECRET, None)),
+        ("longer-lived than issued", sign(&claims(json!({"exp": now + 86_400})), Algorithm::HS256, TEST_JWT_SECRET)),
+        ("an older token version", sign(&claims(json!({"tv": -1})), Algorithm::HS256, TEST_JWT_SECRET)),
+        ("no token version", sign(&claims(json!({"tv": null})), Algorithm::HS256, TEST_JWT_SECRET)),
+        (
+            "a subject that does not exist",
+            sign(&claims(json!({"sub": uuid::Uuid::now_v7().to_string()})), Algorithm::HS256, TEST_JWT_SECRET),
+        ),
+        ("crit", {
+            let mut header = Header::new(Algorithm::HS256);
+            header.typ = Some("at+jwt".into());
+            let mut value = serde_json::to_value(&header).unwrap();
+            value["crit"] = json!(["exp"]);
+            let b64 = |v: &Value| {
+                use base64::Engine;
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+            };
+            let input = format!("{}.{}", b64(&value), b64(&claims(json!({}))));
+            let key = EncodingKey::from_secret(TEST_JWT_SECRET.as_bytes());
+            let signature = jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::HS256).unwrap();
+            format!("{input}.{signature}")
+        }),
     ];
     for (case, token) in forged {
         let res = app.get_as("/v1/me", &token).await;
@@ -195,7 +228,8 @@ async fn refresh(app: &TestApp, token: &Value) -> reqwest::Response {
 }
 
 async fn refresh_rotates_and_reuse_revokes_the_family(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    // No retry grace here: a spent token presented again is a reuse at once.
+    let app = TestApp::spawn_with(backend, &[("auth.refresh_retry_grace_secs", "0")]).await;
     app.register("ann_lee").await;
     let first = app.login("ann_lee").await;
     let other_device = app.login("ann_lee").await;
@@ -222,11 +256,112 @@ async fn refresh_rotates_and_reuse_revokes_the_family(backend: Backend) {
     app.execute_sql("UPDATE refresh_tokens SET expires_at = created_at WHERE spent_at IS NULL AND revoked_at IS NULL");
     assert_problem(refresh(&app, &fourth["refresh_token"]).await, 401, "unauthorized").await;
 
-    // Two concurrent rotations of one token: at most one wins, and the family is then revoked.
-    let fifth = app.login("ann_lee").await;
-    let (a, b) = tokio::join!(refresh(&app, &fifth["refresh_token"]), refresh(&app, &fifth["refresh_token"]));
-    let statuses = [a.status().as_u16(), b.status().as_u16()];
-    assert!(statuses.contains(&401) && statuses.iter().all(|s| *s == 200 || *s == 401), "{statuses:?}");
+    // A reuse also ends the user's access tokens at once.
+    let sixth = app.login("ann_lee").await;
+    let access = sixth["access_token"].as_str().unwrap().to_owned();
+    let rotated: Value = refresh(&app, &sixth["refresh_token"]).await.json().await.unwrap();
+    assert_eq!(app.get_as("/v1/me", &access).await.status(), 200);
+    assert_problem(refresh(&app, &sixth["refresh_token"]).await, 401, "unauthorized").await;
+    assert_problem(app.get_as("/v1/me", &access).await, 401, "unauthorized").await;
+    assert_problem(app.get_as("/v1/me", rotated["access_token"].as_str().unwrap()).await, 401, "unauthorized").await;
+}
+
+/// Two threads of one app refresh the same token at once, or a client retries a refresh whose
+/// answer it lost: within the grace window both get the same new refresh token, and the user
+/// stays logged in.
+async fn a_retried_refresh_keeps_the_user_logged_in(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.register("ann_lee").await;
+    let tokens = app.login("ann_lee").await;
+    let (a, b) = tokio::join!(refresh(&app, &tokens["refresh_token"]), refresh(&app, &tokens["refresh_token"]));
+    assert_eq!((a.status(), b.status()), (StatusCode::OK, StatusCode::OK));
+    let (a, b): (Value, Value) = (a.json().await.unwrap(), b.json().await.unwrap());
+    assert_eq!(a["refresh_token"], b["refresh_token"], "the same successor");
+    let again: Value = refresh(&app, &tokens["refresh_token"]).await.json().await.unwrap();
+    assert_eq!(again["refresh_token"], a["refresh_token"], "a retry moments later too");
+    for t in [&a, &b, &again] {
+        assert_eq!(app.get_as("/v1/me", t["access_token"].as_str().unwrap()).await.status(), 200);
+    }
+    // The successor rotates on as usual.
+    assert_eq!(refresh(&app, &a["refresh_token"]).await.status(), StatusCode::OK);
+    // Past the grace window, the spent token is a reuse again.
+    app.execute_sql("UPDATE refresh_tokens SET spent_at = '2000-01-01 00:00:00' WHERE spent_at IS NOT NULL");
+    assert_problem(refresh(&app, &tokens["refresh_token"]).await, 401, "unauthorized").await;
+}
+
+/// A family ends at its absolute lifetime however often it is rotated.
+async fn refresh_families_have_an_absolute_lifetime(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.register("ann_lee").await;
+    let tokens = app.login("ann_lee").await;
+    let rotated: Value = refresh(&app, &tokens["refresh_token"]).await.json().await.unwrap();
+    app.execute_sql("UPDATE refresh_tokens SET family_started_at = '2000-01-01 00:00:00'");
+    assert_problem(refresh(&app, &rotated["refresh_token"]).await, 401, "unauthorized").await;
+}
+
+/// Log out everywhere and a password change end every session at once, access tokens included.
+async fn logout_all_and_password_change_end_every_session(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.register("ann_lee").await;
+    let phone = app.login("ann_lee").await;
+    let laptop = app.login("ann_lee").await;
+    let bearer = |t: &Value| t["access_token"].as_str().unwrap().to_owned();
+    let res = app.client.post(app.url("/v1/auth/logout-all")).bearer_auth(bearer(&phone)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    for t in [&phone, &laptop] {
+        assert_problem(app.get_as("/v1/me", &bearer(t)).await, 401, "unauthorized").await;
+        assert_problem(refresh(&app, &t["refresh_token"]).await, 401, "unauthorized").await;
+    }
+
+    let phone = app.login("ann_lee").await;
+    let laptop = app.login("ann_lee").await;
+    let change = |token: String, current: &str, new: &str| {
+        let body = json!({"current_password": current, "new_password": new});
+        let req = app.client.post(app.url("/v1/me/password")).bearer_auth(token).json(&body);
+        async move { req.send().await.unwrap() }
+    };
+    assert_problem(
+        change(bearer(&phone), "not my password", "a brand new passphrase").await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    for weak in ["short", "ann_lee is my name", "Password123", "qwertyuiop"] {
+        assert_problem(change(bearer(&phone), PASSWORD, weak).await, 422, "validation_error").await;
+    }
+    assert_eq!(app.get_as("/v1/me", &bearer(&laptop)).await.status(), 200, "refusals end nothing");
+    let res = change(bearer(&phone), PASSWORD, "a brand new passphrase").await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    for t in [&phone, &laptop] {
+        assert_problem(app.get_as("/v1/me", &bearer(t)).await, 401, "unauthorized").await;
+        assert_problem(refresh(&app, &t["refresh_token"]).await, 401, "unauthorized").await;
+    }
+    let old = app.post_json("/v1/auth/login", &json!({"username": "ann_lee", "password": PASSWORD})).await;
+    assert_problem(old, 401, "invalid_credentials").await;
+    let new =
+        app.post_json("/v1/auth/login", &json!({"username": "ann_lee", "password": "a brand new passphrase"})).await;
+    assert_eq!(new.status(), StatusCode::OK);
+}
+
+/// A frozen admin has no admin powers, and its sessions end at once.
+async fn a_frozen_admin_gets_403(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let root = app.admin_token("root_admin").await;
+    let other = app.admin_token("other_admin").await;
+    let other_id = app.get_as("/v1/me", &other).await.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let other_login = app.login("other_admin").await;
+    let freeze = format!("/v1/admin/users/{other_id}/freeze");
+    let res = app.post_as_admin(&freeze, &root, &json!({"reason": "compromised"})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // Its sessions ended: the old access token is refused, and so is its refresh token.
+    assert_problem(app.get_as("/v1/admin/users", &other).await, 401, "unauthorized").await;
+    assert_problem(refresh(&app, &other_login["refresh_token"]).await, 401, "unauthorized").await;
+    // Logging in again gives no admin powers while frozen.
+    let fresh = app.login("other_admin").await["access_token"].as_str().unwrap().to_owned();
+    let body = assert_problem(app.get_as("/v1/admin/users", &fresh).await, 403, "forbidden").await;
+    assert_eq!(body["detail"], "a frozen admin has no admin powers");
+    let res = app.post_as_admin("/v1/admin/merchants", &fresh, &json!({"name": "Mine"})).await;
+    assert_problem(res, 403, "forbidden").await;
 }
 
 async fn logout_revokes_the_family(backend: Backend) {

@@ -25,7 +25,7 @@ pub struct MerchantRequest {
 #[utoipa::path(operation_id = "createMerchant", tag = "admin", path = "/v1/admin/merchants", security(("bearer" = [])), request_body = MerchantRequest,
     responses(
         (status = 201, description = "The merchant", body = MerchantView),
-        (status = 422, description = "`validation_error`", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_error`: not visible text, or a merchant of that name (any case) exists", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 #[post("/merchants")]
 pub async fn create_merchant(
@@ -44,7 +44,14 @@ pub async fn create_merchant(
             store::admin::audit(conn, actor, "merchant.create", Some(&merchant.id.to_string()), None, &details, now)?;
             Ok(merchant)
         })
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // Names are unique, case-insensitively, so buyers never see two of one name.
+            crate::store::StoreError::UniqueViolation(_) => {
+                ApiError::Validation("a merchant with this name exists already".into())
+            }
+            other => other.into(),
+        })?;
     Ok(HttpResponse::Created().json(MerchantView::from(&merchant)))
 }
 

@@ -240,6 +240,7 @@ pub struct ReasonRequest {
 
 async fn set_status(
     state: &AppState,
+    req: &HttpRequest,
     admin: AdminUser,
     target: Uuid,
     status: UserStatus,
@@ -254,6 +255,9 @@ async fn set_status(
         .await
         .map_err(|e| store_error(e, &state.money))?;
     let user = user.ok_or_else(|| ApiError::NotFound("no such user".into()))?;
+    let event = if status == UserStatus::Frozen { "user_freeze" } else { "user_unfreeze" };
+    let why = format!("by admin {actor}: {}", body.reason);
+    crate::security::event(event, Some(user.username.as_str()), &state.client_address(req), &why);
     Ok(HttpResponse::Ok().json(UserView::from(&user)))
 }
 
@@ -267,11 +271,12 @@ async fn set_status(
 #[post("/users/{id}/freeze")]
 pub async fn freeze(
     state: web::Data<AppState>,
+    req: HttpRequest,
     admin: AdminUser,
     id: web::Path<Uuid>,
     body: JsonBody<ReasonRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    set_status(&state, admin, id.into_inner(), UserStatus::Frozen, &body.value).await
+    set_status(&state, &req, admin, id.into_inner(), UserStatus::Frozen, &body.value).await
 }
 
 /// Unfreeze a user.
@@ -284,9 +289,10 @@ pub async fn freeze(
 #[post("/users/{id}/unfreeze")]
 pub async fn unfreeze(
     state: web::Data<AppState>,
+    req: HttpRequest,
     admin: AdminUser,
     id: web::Path<Uuid>,
     body: JsonBody<ReasonRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    set_status(&state, admin, id.into_inner(), UserStatus::Active, &body.value).await
+    set_status(&state, &req, admin, id.into_inner(), UserStatus::Active, &body.value).await
 }
