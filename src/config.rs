@@ -58,6 +58,20 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Proxies (CIDRs or addresses) whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<String>,
+    /// Milliseconds a client has to send a request's head, and its body.
+    pub client_request_timeout_ms: u64,
+    pub body_read_timeout_ms: u64,
+    /// Seconds an idle keep-alive connection stays open.
+    pub keep_alive_secs: u64,
+    /// Milliseconds a closing connection gets to finish.
+    pub client_disconnect_timeout_ms: u64,
+    /// Open connections per worker; more wait in the listen backlog.
+    pub max_connections_per_worker: usize,
+    /// Serve `/metrics` on this separate (internal) address instead of the public one; empty:
+    /// on the public one.
+    pub metrics_bind: String,
+    /// Serve the interactive docs at `/docs` (`/openapi.json` is always served).
+    pub docs_enabled: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -282,6 +296,10 @@ impl Settings {
                     .into(),
             ));
         }
+        if sources.profile.as_deref() == Some("production") && !settings.auth.jwt_secret.is_empty() {
+            crate::auth::secret::random_enough(&settings.auth.jwt_secret)
+                .map_err(|why| ConfigError(format!("auth.jwt_secret: {why}")))?;
+        }
         Ok(settings)
     }
 
@@ -378,6 +396,21 @@ impl Settings {
         }
         if a.registrations_per_address_per_hour == 0 || a.registrations_per_minute == 0 {
             return bad("auth.registrations_per_address_per_hour", "registration limits must be above zero");
+        }
+        let srv = &self.server;
+        if !(100..=600_000).contains(&srv.client_request_timeout_ms)
+            || !(100..=600_000).contains(&srv.body_read_timeout_ms)
+        {
+            return bad("server.client_request_timeout_ms", "request and body timeouts must be 100..=600000 ms");
+        }
+        if srv.keep_alive_secs > 3600 || srv.client_disconnect_timeout_ms > 60_000 {
+            return bad("server.keep_alive_secs", "at most 3600 s; client_disconnect_timeout_ms at most 60000");
+        }
+        if !(1..=1_000_000).contains(&srv.max_connections_per_worker) {
+            return bad("server.max_connections_per_worker", "must be 1..=1000000");
+        }
+        if !srv.metrics_bind.is_empty() && srv.metrics_bind.parse::<std::net::SocketAddr>().is_err() {
+            return bad("server.metrics_bind", "must be empty or an address and port such as 127.0.0.1:9464");
         }
         if let Err(e) = crate::api::client::parse_proxies(&self.server.trusted_proxies) {
             return Err(ConfigError(e));
@@ -541,6 +574,30 @@ mod tests {
             .unwrap();
         assert!(!s.auth.allow_generated_secret);
         assert_eq!(s.server.bind, "0.0.0.0:8080");
+    }
+
+    #[test]
+    fn production_profile_refuses_a_weak_jwt_secret() {
+        let dir = Some(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/config")));
+        let with = |secret: &str| {
+            let overrides = vec![("auth.jwt_secret".to_owned(), secret.to_owned())];
+            Settings::load(&Sources {
+                config_dir: dir.clone(),
+                profile: Some("production".into()),
+                overrides,
+                ..Sources::default()
+            })
+        };
+        for weak in [
+            "a".repeat(32),
+            "a".repeat(64),
+            "correct horse battery staple, long".to_owned(),
+            "YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE=".to_owned(),
+        ] {
+            let err = with(&weak).unwrap_err().to_string();
+            assert!(err.contains("auth.jwt_secret"), "{weak}: {err}");
+        }
+        assert!(with("q0Cx2x3B4aXGz2lT4r2kQ5m1vR8eYw7pL9sNf0uJc3E=").is_ok());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
@@ -26,6 +27,8 @@ pub enum StartupError {
 
 pub struct Application {
     port: u16,
+    metrics_port: Option<u16>,
+    metrics: Option<Server>,
     server: Server,
 }
 
@@ -42,36 +45,76 @@ impl Application {
         let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind { addr: addr.clone(), source })?;
         let port = listener.local_addr().map_err(|source| StartupError::Bind { addr, source })?.port();
 
-        let body_limit = settings.server.max_body_bytes;
-        let document = api::openapi::document(&state.money, &state.limits);
-        let route_table = web::Data::new(api::routing::RouteTable::from_document(&document));
+        let srv = &settings.server;
+        let body = api::json::BodyLimit {
+            bytes: srv.max_body_bytes,
+            deadline: Duration::from_millis(srv.body_read_timeout_ms),
+        };
+        let surface = api::Surface { metrics: srv.metrics_bind.is_empty(), docs: srv.docs_enabled };
+        let mut document = api::openapi::document(&state.money, &state.limits);
+        if !surface.metrics {
+            document["paths"].as_object_mut().map(|paths| paths.remove("/metrics"));
+        }
+        let route_table = web::Data::new(api::routing::RouteTable::from_document(&document, surface.docs));
+        let (metrics_port, metrics) = Self::start_metrics(&settings, state.clone())?.unzip();
+        let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
-                .app_data(state.clone())
-                .app_data(api::json::BodyLimit(body_limit))
-                .app_data(web::PayloadConfig::new(body_limit))
+                .app_data(app_state.clone())
+                .app_data(body)
+                .app_data(web::PayloadConfig::new(body.bytes))
                 .app_data(api::json::query_config())
                 .app_data(api::json::path_config())
                 .app_data(route_table.clone())
                 .wrap(from_fn(api::routing::head_as_get))
+                .wrap(from_fn(api::headers::security_headers))
                 .wrap(from_fn(api::observe::observe))
-                .configure(|cfg| api::routes(cfg, &document))
+                .configure(|cfg| api::routes(cfg, &document, surface))
                 .default_service(web::to(api::routing::no_route))
         })
-        .shutdown_timeout(settings.server.shutdown_timeout_secs);
-        if settings.server.workers > 0 {
-            server = server.workers(settings.server.workers);
+        .shutdown_timeout(srv.shutdown_timeout_secs)
+        // Slow clients cannot hold connections: the head must arrive in time (else 408),
+        // idle keep-alive ends, and each worker caps its open connections.
+        .client_request_timeout(Duration::from_millis(srv.client_request_timeout_ms))
+        .client_disconnect_timeout(Duration::from_millis(srv.client_disconnect_timeout_ms))
+        .keep_alive(Duration::from_secs(srv.keep_alive_secs))
+        .max_connections(srv.max_connections_per_worker);
+        if srv.workers > 0 {
+            server = server.workers(srv.workers);
         }
-        let server = server
-            .listen(listener)
-            .map_err(|source| StartupError::Bind { addr: settings.server.bind.clone(), source })?
-            .run();
-        tracing::info!(port, backend = state_backend(&settings), "listening");
-        Ok(Self { port, server })
+        let server =
+            server.listen(listener).map_err(|source| StartupError::Bind { addr: srv.bind.clone(), source })?.run();
+        tracing::info!(port, ?metrics_port, backend = state_backend(&settings), "listening");
+        Ok(Self { port, metrics_port, metrics, server })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the internal metrics address, when `server.metrics_bind` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
+    }
+
+    /// `/metrics` alone on `server.metrics_bind` (an internal address); it runs and stops
+    /// with the main server.
+    fn start_metrics(settings: &Settings, state: web::Data<AppState>) -> Result<Option<(u16, Server)>, StartupError> {
+        let addr = settings.server.metrics_bind.clone();
+        if addr.is_empty() {
+            return Ok(None);
+        }
+        let bind_error = |source| StartupError::Bind { addr: addr.clone(), source };
+        let listener = TcpListener::bind(&addr).map_err(bind_error)?;
+        let port = listener.local_addr().map_err(bind_error)?.port();
+        let server = HttpServer::new(move || {
+            App::new().app_data(state.clone()).wrap(from_fn(api::observe::observe)).configure(api::metrics_only)
+        })
+        .workers(1)
+        .listen(listener)
+        .map_err(bind_error)?
+        .run();
+        Ok(Some((port, server)))
     }
 
     pub fn handle(&self) -> ServerHandle {
@@ -79,7 +122,12 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let Some(metrics) = self.metrics else { return self.server.await };
+        let handle = metrics.handle();
+        tokio::spawn(metrics);
+        let result = self.server.await;
+        handle.stop(true).await;
+        result
     }
 }
 

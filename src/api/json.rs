@@ -14,9 +14,12 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 
 use crate::error::ApiError;
 
-/// The largest body any route reads, set once at start-up.
+/// The largest body any route reads, and how long a client has to send it; set at start-up.
 #[derive(Clone, Copy, Debug)]
-pub struct BodyLimit(pub usize);
+pub struct BodyLimit {
+    pub bytes: usize,
+    pub deadline: std::time::Duration,
+}
 
 /// A JSON body: 415 unless sent as JSON, 413 past the limit, 400 unless it is JSON at
 /// all, 422 when it is JSON of the wrong shape (unknown field, wrong type, missing field).
@@ -49,7 +52,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req.app_data::<BodyLimit>().map_or(64 * 1024, |l| l.0);
+        let rules = req.app_data::<BodyLimit>().copied();
+        let limit = rules.map_or(64 * 1024, |l| l.bytes);
+        let deadline = rules.map_or(std::time::Duration::from_secs(10), |l| l.deadline);
         let json = is_json(req);
         let length = declared_length(req);
         let mut payload = payload.take();
@@ -62,14 +67,19 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                     "the body must be JSON sent with Content-Type: application/json".into(),
                 ));
             }
-            let mut body = BytesMut::with_capacity(length.unwrap_or(1024).min(limit));
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("unreadable request body: {e}")))?;
-                if body.len() + chunk.len() > limit {
-                    return Err(ApiError::PayloadTooLarge { limit });
+            let read = async {
+                let mut body = BytesMut::with_capacity(length.unwrap_or(1024).min(limit));
+                while let Some(chunk) = payload.next().await {
+                    let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("unreadable request body: {e}")))?;
+                    if body.len() + chunk.len() > limit {
+                        return Err(ApiError::PayloadTooLarge { limit });
+                    }
+                    body.extend_from_slice(&chunk);
                 }
-                body.extend_from_slice(&chunk);
-            }
+                Ok(body)
+            };
+            // A client that drips its body cannot hold the connection: 408, and it closes.
+            let body = tokio::time::timeout(deadline, read).await.map_err(|_| ApiError::RequestTimeout)??;
             let raw = body.freeze();
             serde_json::from_slice::<IgnoredAny>(&raw)
                 .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;

@@ -5,6 +5,7 @@ mod auth;
 pub(crate) mod client;
 pub(crate) mod credit;
 pub(crate) mod dto;
+pub mod headers;
 pub(crate) mod idempotency;
 pub mod json;
 mod me;
@@ -59,8 +60,22 @@ impl AppState {
     }
 }
 
+/// The internal metrics address serves `/metrics` and nothing else.
+pub fn metrics_only(cfg: &mut web::ServiceConfig) {
+    cfg.service(ops::metrics);
+}
+
+/// What the public address serves beyond the API.
+#[derive(Clone, Copy, Debug)]
+pub struct Surface {
+    /// `/metrics` here (false: on the internal `server.metrics_bind` only).
+    pub metrics: bool,
+    /// The interactive docs at `/docs`.
+    pub docs: bool,
+}
+
 /// Registers every route; `document` is the OpenAPI document served at `/openapi.json`.
-pub fn routes(cfg: &mut web::ServiceConfig, document: &serde_json::Value) {
+pub fn routes(cfg: &mut web::ServiceConfig, document: &serde_json::Value, surface: Surface) {
     cfg.service(auth::register)
         .service(auth::login)
         .service(auth::refresh)
@@ -88,9 +103,12 @@ pub fn routes(cfg: &mut web::ServiceConfig, document: &serde_json::Value) {
         .service(credit::repay)
         .configure(admin::routes)
         .service(ops::healthz)
-        .service(ops::readyz)
-        .service(ops::metrics)
-        .service(
+        .service(ops::readyz);
+    if surface.metrics {
+        cfg.service(ops::metrics);
+    }
+    if surface.docs {
+        cfg.service(
             web::resource("/docs")
                 .get(|| async { HttpResponse::PermanentRedirect().insert_header(("location", "/docs/")).finish() }),
         )
@@ -101,4 +119,13 @@ pub fn routes(cfg: &mut web::ServiceConfig, document: &serde_json::Value) {
                 // broken image offline.
                 .config(Config::new(["/openapi.json"]).validator_url("none")),
         );
+    } else {
+        cfg.service(web::resource("/openapi.json").get({
+            let body = document.to_string();
+            move || {
+                let body = body.clone();
+                async move { HttpResponse::Ok().content_type("application/json").body(body) }
+            }
+        }));
+    }
 }

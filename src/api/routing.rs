@@ -33,7 +33,7 @@ pub struct RouteTable {
 
 impl RouteTable {
     /// Reads `paths` of a serialized OpenAPI document.
-    pub fn from_document(document: &serde_json::Value) -> Self {
+    pub fn from_document(document: &serde_json::Value, docs: bool) -> Self {
         let mut table = RouteTable { routes: Vec::new() };
         if let Some(paths) = document.get("paths").and_then(|p| p.as_object()) {
             for (template, item) in paths {
@@ -42,7 +42,9 @@ impl RouteTable {
             }
         }
         for (template, method) in UNDOCUMENTED {
-            table.add(template, vec![method.to_owned()]);
+            if docs || template == "/openapi.json" {
+                table.add(template, vec![method.to_owned()]);
+            }
         }
         table
     }
@@ -124,11 +126,14 @@ mod tests {
     use super::*;
 
     fn table() -> RouteTable {
-        RouteTable::from_document(&serde_json::json!({"paths": {
+        RouteTable::from_document(
+            &serde_json::json!({"paths": {
             "/v1/credit/purchases": {"get": {}, "post": {}},
             "/v1/credit/purchases/{id}": {"get": {}},
             "/v1/credit/purchases/{id}/cancel": {"post": {}},
-        }}))
+            }}),
+            true,
+        )
     }
 
     #[test]

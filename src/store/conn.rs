@@ -85,10 +85,17 @@ impl DbTarget {
 
     /// Creates the folder a SQLite file lives in; nothing to do for PostgreSQL.
     pub fn prepare(&self) -> std::io::Result<()> {
-        if let DbTarget::Sqlite { path, .. } = self
-            && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(parent)?;
+        if let DbTarget::Sqlite { path, .. } = self {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                crate::store::private_dir(parent)?;
+            }
+            // Created here, readable by the service's user only; SQLite gives its -wal and
+            // -shm files the database file's permissions.
+            let mut options = std::fs::OpenOptions::new();
+            options.create(true).append(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            options.open(path)?;
         }
         Ok(())
     }
@@ -185,5 +192,30 @@ struct LogErrors;
 impl r2d2::HandleError<ConnectError> for LogErrors {
     fn handle_error(&self, error: ConnectError) {
         tracing::warn!(error = %error, "database connection failed");
+    }
+}
+
+#[cfg(all(test, unix))]
+mod private_files {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn the_data_folder_and_database_file_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fresh").join("vaultline.db");
+        let settings = crate::config::Settings::load(&crate::config::Sources::default()).unwrap();
+        let target = DbTarget::parse(&format!("sqlite://{}", path.display()), &settings.database).unwrap();
+        target.prepare().unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.path().join("fresh")), 0o700);
+        assert_eq!(mode(&path), 0o600);
+        let mut conn = target.connect().unwrap();
+        conn.batch_execute("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);").unwrap();
+        let wal = dir.path().join("fresh").join("vaultline.db-wal");
+        if wal.exists() {
+            assert_eq!(mode(&wal), 0o600, "SQLite gives the WAL the database file's mode");
+        }
     }
 }

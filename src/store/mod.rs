@@ -37,6 +37,19 @@ macro_rules! on_backend {
 pub(crate) use on_backend;
 
 pub use conn::{Backend, ConnectError, DbConn, DbTarget, Pool};
+
+/// Creates `dir` (and its parents) if missing, the last one private to the service's user
+/// (0700): it holds the database and the token-signing secret.
+pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
 pub use error::StoreError;
 pub use tx::transaction;
 

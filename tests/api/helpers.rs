@@ -104,6 +104,8 @@ pub fn with_database(url: &str, name: &str) -> String {
 
 pub struct TestApp {
     pub address: String,
+    /// The internal metrics address, when `server.metrics_bind` is set.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     pub settings: Settings,
     handle: ServerHandle,
@@ -166,6 +168,7 @@ impl TestApp {
         }
         let app = Application::build(settings.clone(), migrate).expect("application starts");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let metrics_address = app.metrics_port().map(|p| format!("http://127.0.0.1:{p}"));
         let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
         let client = reqwest::Client::builder()
@@ -173,7 +176,7 @@ impl TestApp {
             .timeout(Duration::from_secs(30))
             .build()
             .expect("client");
-        TestApp { address, client, settings, handle, _db: db, _dir: dir }
+        TestApp { address, metrics_address, client, settings, handle, _db: db, _dir: dir }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -8,6 +8,7 @@ mod billing;
 mod cli;
 mod credit;
 mod differential;
+mod edge;
 mod errors;
 mod four_eyes;
 mod group_commit;

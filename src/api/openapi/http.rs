@@ -53,6 +53,7 @@ fn complete_operation(op: &mut Value) {
     }
     if has_body {
         add(responses, "400", &["validation_error"], "the body is not JSON");
+        add(responses, "408", &["validation_error"], "the body did not arrive in time; the connection closes");
         add(responses, "413", &["payload_too_large"], "the body is larger than the server accepts");
         add(responses, "415", &["unsupported_media_type"], "the body is not sent as application/json");
         add(responses, "422", &["validation_error"], "the JSON breaks the request's rules");
