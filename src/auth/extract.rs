@@ -74,10 +74,24 @@ pub struct AdminUser(pub User);
 /// no admin powers from that moment.
 pub async fn authenticate_admin(req: &HttpRequest) -> Result<AdminUser, ApiError> {
     let caller = authenticate(req).await?;
+    let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| ApiError::Internal("no app state".into()))?;
+    let address = state.client_address(req);
+    let user = caller.user.username.to_string();
     if caller.user.role != Role::Admin {
+        crate::security::event("admin_route_refused", Some(&user), &address, "not an admin");
         return Err(ApiError::Forbidden("this route is for administrators".into()));
     }
     if caller.user.status != UserStatus::Active {
+        // A refused admin action keeps its audit entry too.
+        crate::security::event("admin_route_refused", Some(&user), &address, "a frozen admin");
+        let (actor, now) = (caller.user.id, crate::domain::time::now());
+        let details = serde_json::json!({"method": req.method().as_str(), "path": req.path(), "outcome": "refused"});
+        state
+            .db
+            .write(move |conn| {
+                crate::store::admin::audit(conn, actor, "admin.refused", None, Some("frozen admin"), &details, now)
+            })
+            .await?;
         return Err(ApiError::Forbidden("a frozen admin has no admin powers".into()));
     }
     Ok(AdminUser(caller.user))

@@ -362,6 +362,13 @@ async fn a_frozen_admin_gets_403(backend: Backend) {
     assert_eq!(body["detail"], "a frozen admin has no admin powers");
     let res = app.post_as_admin("/v1/admin/merchants", &fresh, &json!({"name": "Mine"})).await;
     assert_problem(res, 403, "forbidden").await;
+    // The refused attempts are in the audit log, with the frozen admin as the actor.
+    let log: Value = app.get_as("/v1/admin/audit-log?limit=10", &root).await.json().await.unwrap();
+    let refused: Vec<&Value> =
+        log["items"].as_array().unwrap().iter().filter(|e| e["action"] == "admin.refused").collect();
+    assert_eq!(refused.len(), 2, "{log}");
+    assert_eq!(refused[0]["actor_id"], other_id.as_str());
+    assert_eq!(refused[0]["details"]["path"], "/v1/admin/merchants");
 }
 
 async fn logout_revokes_the_family(backend: Backend) {

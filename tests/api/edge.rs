@@ -14,7 +14,8 @@ on_both_backends!(
     a_slow_body_is_cut_off_with_408,
     an_idle_connection_is_closed,
     security_headers_on_data_and_docs,
-    metrics_on_an_internal_address_and_docs_switched_off
+    metrics_on_an_internal_address_and_docs_switched_off,
+    deceptive_input_is_refused
 );
 
 async fn connect(app: &TestApp) -> TcpStream {
@@ -79,4 +80,29 @@ async fn metrics_on_an_internal_address_and_docs_switched_off(backend: Backend) 
     assert!(res.text().await.unwrap().contains("http_requests_total"));
     let res = app.client.get(format!("{internal}/v1/me")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND, "the internal address serves metrics only");
+}
+
+/// Input that reads one way and is another: invisible and bidi characters, twin merchants,
+/// passwords built on the username or on breach lists. And every refusal is counted.
+async fn deceptive_input_is_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token("root_admin").await;
+    for name in ["\u{202E}nimda", "\u{200B}", "\u{200B}\u{200B}", " Ann", "Ann\u{2066}"] {
+        let body = serde_json::json!({"username": "eve_1", "password": crate::helpers::PASSWORD, "display_name": name});
+        assert_problem(app.post_json("/v1/auth/register", &body).await, 422, "validation_error").await;
+    }
+    for password in ["eve_1 secret pass", "password123", "QWERTYUIOP"] {
+        let body = serde_json::json!({"username": "eve_1", "password": password});
+        assert_problem(app.post_json("/v1/auth/register", &body).await, 422, "validation_error").await;
+    }
+    let shop = serde_json::json!({"name": "Acme"});
+    assert_eq!(app.post_as_admin("/v1/admin/merchants", &admin, &shop).await.status(), StatusCode::CREATED);
+    let twin = app.post_as_admin("/v1/admin/merchants", &admin, &serde_json::json!({"name": "ACME"})).await;
+    assert_problem(twin, 422, "validation_error").await;
+
+    let wrong = serde_json::json!({"username": "nobody_1", "password": "wrong password!"});
+    app.post_json("/v1/auth/login", &wrong).await;
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("security_events_total{event=\"login_failed\"}"), "{metrics}");
+    assert!(metrics.contains("security_events_total{event=\"admin_action\"}"), "{metrics}");
 }
