@@ -98,7 +98,7 @@ async fn deceptive_input_is_refused(backend: Backend) {
     let shop = serde_json::json!({"name": "Acme"});
     assert_eq!(app.post_as_admin("/v1/admin/merchants", &admin, &shop).await.status(), StatusCode::CREATED);
     let twin = app.post_as_admin("/v1/admin/merchants", &admin, &serde_json::json!({"name": "ACME"})).await;
-    assert_problem(twin, 422, "validation_error").await;
+    assert_problem(twin, 409, "name_taken").await;
 
     let wrong = serde_json::json!({"username": "nobody_1", "password": "wrong password!"});
     app.post_json("/v1/auth/login", &wrong).await;

@@ -3,7 +3,7 @@
 # two admins (credit-line overrides need a second one), a user with money in the wallet and
 # the vault, a merchant.
 # Usage: serve.sh sqlite|postgres WORKDIR   (prints shell assignments to eval:
-#   BASE, USER_TOKEN, ADMIN_TOKEN, APPROVER_TOKEN, SERVICE_PID, MERCHANT_ID, CONFORMANCE_DB_URL)
+#   BASE, USER_TOKEN, PEER_TOKEN, ADMIN_TOKEN, APPROVER_TOKEN, SERVICE_PID, MERCHANT_ID, CONFORMANCE_DB_URL)
 # The second user is `bob_99`, the name the document gives as the transfer example.
 # Needs: target/debug/vaultline (or VAULTLINE_BIN), curl, python3; for postgres, createdb/psql
 # reaching $PG_URL (default postgres://postgres@127.0.0.1:5432/postgres).
@@ -52,6 +52,7 @@ login() { post /v1/auth/login "{\"username\":\"$1\",\"password\":\"$2\"}" | fiel
 post /v1/auth/register '{"username":"fuzz_user","password":"fuzzing password 1"}' >/dev/null
 post /v1/auth/register '{"username":"bob_99","password":"fuzzing password 2"}' >/dev/null
 user_token=$(login fuzz_user 'fuzzing password 1')
+peer_token=$(login bob_99 'fuzzing password 2')
 admin_token=$(login ops_admin 'conformance admin pass')
 approver_token=$(login ops_approver 'conformance approver pass')
 post /v1/wallet/deposits '{"amount":"500000.00"}' "$user_token" >/dev/null
@@ -60,6 +61,7 @@ merchant=$(post /v1/admin/merchants '{"name":"Fuzz Mart"}' "$admin_token" | fiel
 cat <<OUT
 BASE=$base
 USER_TOKEN=$user_token
+PEER_TOKEN=$peer_token
 ADMIN_TOKEN=$admin_token
 APPROVER_TOKEN=$approver_token
 SERVICE_PID=$pid

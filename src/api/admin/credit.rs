@@ -25,7 +25,8 @@ pub struct MerchantRequest {
 #[utoipa::path(operation_id = "createMerchant", tag = "admin", path = "/v1/admin/merchants", security(("bearer" = [])), request_body = MerchantRequest,
     responses(
         (status = 201, description = "The merchant", body = MerchantView),
-        (status = 422, description = "`validation_error`: not visible text, or a merchant of that name (any case) exists", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`name_taken`: a merchant of that name (in any case) exists", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_error`: the name is not visible text", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 #[post("/merchants")]
 pub async fn create_merchant(
@@ -47,9 +48,10 @@ pub async fn create_merchant(
         .await
         .map_err(|e| match e {
             // Names are unique, case-insensitively, so buyers never see two of one name.
-            crate::store::StoreError::UniqueViolation(_) => {
-                ApiError::Validation("a merchant with this name exists already".into())
-            }
+            crate::store::StoreError::UniqueViolation(_) => ApiError::Refused {
+                code: crate::error::ErrorCode::NameTaken,
+                detail: "a merchant with this name (in any case) exists already".into(),
+            },
             other => other.into(),
         })?;
     Ok(HttpResponse::Created().json(MerchantView::from(&merchant)))

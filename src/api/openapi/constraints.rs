@@ -52,13 +52,12 @@ pub fn apply(doc: &mut Value, money: &MoneyPolicy, limits: &MoneyPolicy) {
         json!({"type": "string", "minLength": Username::MIN_LEN, "maxLength": Username::MAX_LEN,
                "pattern": format!("^[a-z0-9_]{{{},{}}}$", Username::MIN_LEN, Username::MAX_LEN), "example": "ann_lee"}),
     );
-    set(
-        schemas,
-        "RegisterRequest",
-        "password",
-        json!({"type": "string", "minLength": Password::MIN_CHARS, "maxLength": Password::MAX_CHARS,
-               "pattern": NO_CONTROL, "format": "password"}),
-    );
+    let new_password = json!({"type": "string", "minLength": Password::MIN_CHARS, "maxLength": Password::MAX_CHARS,
+        "pattern": NO_CONTROL, "format": "password",
+        "description": "Also refused (422 validation_error), as no schema can say: containing the username, \
+                        and the commonly breached passwords bundled with the service (any case)"});
+    set(schemas, "RegisterRequest", "password", new_password.clone());
+    set(schemas, "PasswordChange", "new_password", new_password);
     let mut display_name = visible(DisplayName::MAX_CHARS);
     display_name["type"] = json!(["string", "null"]);
     set(schemas, "RegisterRequest", "display_name", display_name);
