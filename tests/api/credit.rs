@@ -442,7 +442,14 @@ async fn merchants_and_billing_are_admin_routes(backend: Backend) {
         .unwrap();
     let audit: Value = app.get_as("/v1/admin/audit-log", &admin).await.json().await.unwrap();
     let actions: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["billing.run", "merchant.create", "merchant.create"]);
+    assert_eq!(actions[..3], ["billing.run", "merchant.create", "merchant.create"]);
+    // The refused attempts above (bad names, bad dates) are in it too, with their codes.
+    let refused = &audit["items"][3];
+    assert_eq!(
+        (refused["action"].as_str(), refused["details"]["outcome"].as_str()),
+        (Some("admin.refused"), Some("refused"))
+    );
+    assert!(actions[3..].iter().all(|a| *a == "admin.refused"), "{actions:?}");
     assert_eq!(audit["items"][0]["details"]["as_of"], "2026-12-10");
     assert_eq!(audit["items"][1]["details"]["after"]["name"], "Second");
     app.assert_ledger_clean(&admin).await;
