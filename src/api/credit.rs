@@ -13,7 +13,7 @@ use super::json::JsonBody;
 use super::money::{AmountRequest, store_error};
 use super::money_input::MoneyText;
 use super::page::{Page, PageQuery, page_schema};
-use crate::auth::extract::AuthUser;
+use crate::auth::extract::{AuthUser, MoneyCaller};
 use crate::domain::credit::{Purchase, PurchaseState};
 use crate::domain::movement::Movement;
 use crate::domain::{schedule, text, time};
@@ -96,12 +96,11 @@ fn refuse(code: ErrorCode, detail: impl Into<String>) -> ApiError {
 #[post("/v1/credit/purchases")]
 pub async fn create_purchase(
     state: web::Data<AppState>,
-    caller: AuthUser,
+    caller: MoneyCaller,
     key: IdempotencyKey,
     req: HttpRequest,
     body: JsonBody<PurchaseRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    super::rate::check(&state, caller.id()).await?;
     let amount = body.value.amount.parse(&state.money)?;
     let count = u32::try_from(body.value.installments)
         .ok()
@@ -181,13 +180,12 @@ async fn authorize_in_one_call(state: &AppState, call: Call, hold: Purchase) -> 
 #[post("/v1/credit/purchases/{id}/confirm-receipt")]
 pub async fn confirm_receipt(
     state: web::Data<AppState>,
-    caller: AuthUser,
+    caller: MoneyCaller,
     key: IdempotencyKey,
     req: HttpRequest,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let (user_id, id) = (caller.id(), id.into_inner());
-    super::rate::check(&state, user_id).await?;
     let credit = state.settings.credit.clone();
     if state.db.backend() == Backend::Postgres {
         let fingerprint = idempotency::fingerprint(&req, b"");
@@ -233,11 +231,10 @@ pub async fn confirm_receipt(
 #[post("/v1/credit/purchases/{id}/cancel")]
 pub async fn cancel(
     state: web::Data<AppState>,
-    caller: AuthUser,
+    caller: MoneyCaller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let (user_id, id) = (caller.id(), id.into_inner());
-    super::rate::check(&state, user_id).await?;
     let purchase = match state.db.backend() {
         Backend::Postgres => {
             state.db.statement(move |conn| store::credit_pg::void(conn, user_id, id, time::now())).await
@@ -328,7 +325,7 @@ pub async fn bill(state: web::Data<AppState>, caller: AuthUser) -> Result<HttpRe
 #[post("/v1/credit/repayments")]
 pub async fn repay(
     state: web::Data<AppState>,
-    caller: AuthUser,
+    caller: MoneyCaller,
     key: IdempotencyKey,
     req: HttpRequest,
     body: JsonBody<AmountRequest>,

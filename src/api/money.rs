@@ -11,7 +11,7 @@ use super::idempotency::{self, IdempotencyKey};
 use super::json::JsonBody;
 use super::money_input::MoneyText;
 use super::page::{Page, PageQuery, page_schema};
-use crate::auth::extract::AuthUser;
+use crate::auth::extract::{AuthUser, MoneyCaller};
 use crate::domain::account::Refusal;
 use crate::domain::limits::Velocity;
 use crate::domain::money::{Amount, MoneyPolicy};
@@ -118,14 +118,13 @@ pub struct TransferRequest {
 /// Applies a money operation once per idempotency key; answers 201 `Movement`.
 pub(super) async fn movement_once(
     state: &AppState,
-    caller: AuthUser,
+    caller: MoneyCaller,
     key: IdempotencyKey,
     req: &HttpRequest,
     raw: &[u8],
     op: MoneyOp,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = caller.id();
-    super::rate::check(state, user_id).await?;
     let call = Call {
         user_id,
         key: key.into_inner(),
@@ -160,7 +159,7 @@ macro_rules! money_route {
         #[post($path)]
         pub async fn $name(
             state: web::Data<AppState>,
-            caller: AuthUser,
+            caller: MoneyCaller,
             key: IdempotencyKey,
             req: HttpRequest,
             body: JsonBody<AmountRequest>,
@@ -228,7 +227,7 @@ money_route!(
 #[post("/v1/transfers")]
 pub async fn transfer(
     state: web::Data<AppState>,
-    caller: AuthUser,
+    caller: MoneyCaller,
     key: IdempotencyKey,
     req: HttpRequest,
     body: JsonBody<TransferRequest>,

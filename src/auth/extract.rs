@@ -12,7 +12,7 @@ use super::tokens::TokenSubject;
 use crate::api::AppState;
 use crate::domain::user::{Role, User, UserStatus};
 use crate::error::ApiError;
-use crate::store::users;
+use crate::store::{Backend, users};
 
 #[derive(Clone, Copy, Debug)]
 pub struct AuthUser(pub TokenSubject);
@@ -64,6 +64,52 @@ impl FromRequest for AuthUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move { authenticate(&req).await.map(|c| AuthUser(c.subject)) })
+    }
+}
+
+/// The caller of a money request: authenticated like [`AuthUser`] and counted against the
+/// money request budget (429 past it). On PostgreSQL both checks are one statement, so a
+/// money request costs one round trip before its money call (and the call is one more).
+#[derive(Clone, Copy, Debug)]
+pub struct MoneyCaller(pub AuthUser);
+
+impl MoneyCaller {
+    pub fn id(&self) -> Uuid {
+        self.0.id()
+    }
+}
+
+async fn money_caller(req: &HttpRequest) -> Result<MoneyCaller, ApiError> {
+    let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| ApiError::Internal("no app state".into()))?;
+    let (Some(budget), Backend::Postgres) = (state.requests, state.db.backend()) else {
+        // SQLite (in-process statements are cheap), or no budget: one check after the other.
+        let caller = authenticate(req).await?;
+        crate::api::rate::check(state, caller.subject.user_id).await?;
+        return Ok(MoneyCaller(AuthUser(caller.subject)));
+    };
+    let token = bearer(req).ok_or_else(|| ApiError::Unauthorized("a bearer access token is required".into()))?;
+    let subject = state.tokens.verify_access(token).map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+    let (id, now) = (subject.user_id, crate::domain::time::now());
+    let start = budget.window_start(now).naive_utc();
+    let checked = state.db.statement(move |conn| crate::store::rate::version_and_count(conn, id, start)).await?;
+    let (version, requests) =
+        checked.ok_or_else(|| ApiError::Unauthorized("the token's user no longer exists".into()))?;
+    if version != subject.token_version {
+        return Err(ApiError::Unauthorized("this session has ended; log in again".into()));
+    }
+    if requests > budget.requests {
+        return Err(ApiError::RateLimited { retry_after_secs: budget.retry_after_secs(now) });
+    }
+    Ok(MoneyCaller(AuthUser(subject)))
+}
+
+impl FromRequest for MoneyCaller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn std::future::Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { money_caller(&req).await })
     }
 }
 

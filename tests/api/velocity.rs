@@ -116,6 +116,11 @@ async fn the_request_budget_answers_429_and_resets(backend: Backend) {
     assert_eq!(limits(&app, &ann).await["money_requests"]["limit"], 5);
     tokio::time::sleep(std::time::Duration::from_secs(retry)).await;
     app.deposit(&ann, "1.00").await;
+    // The budget check is also the session check (one statement on PostgreSQL).
+    let res = app.client.post(app.url("/v1/auth/logout-all")).bearer_auth(&ann).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = app.post_money("/v1/wallet/deposits", &ann, &one).await;
+    assert_problem(res, 401, "unauthorized").await;
 }
 
 async fn limits_start_empty_and_say_none_when_off(backend: Backend) {
