@@ -62,13 +62,21 @@ psql_admin -c "DROP DATABASE IF EXISTS vaultline_floor"
 
 peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
+# One load client, one address, many users: the registration, login-queue and request
+# limits are raised out of the way, and the outflow and unlock caps set high enough never to
+# refuse, so each request still pays for every check it would make in production.
 start_service() { # $1 = database URL, $2 = database.group_commit (auto | on | off)
   VAULTLINE__DATABASE__GROUP_COMMIT="${2:-auto}" \
   VAULTLINE__AUTH__JWT_SECRET=bench-secret-bench-secret-bench-secret-00 \
   VAULTLINE__SERVER__DATA_DIR="$WORK/data" \
   VAULTLINE__LOG__LEVEL=warn \
   VAULTLINE__CREDIT__BILLING_JOB_ENABLED=false \
-  VAULTLINE__AUTH__LOGIN_MAX_FAILURES_PER_ADDRESS=100000 \
+  VAULTLINE__AUTH__REGISTRATIONS_PER_ADDRESS_PER_HOUR=1000000 \
+  VAULTLINE__AUTH__REGISTRATIONS_PER_MINUTE=1000000 \
+  VAULTLINE__AUTH__LOGIN_QUEUE_PER_ADDRESS=100000 \
+  VAULTLINE__LIMITS__MONEY_REQUESTS_PER_WINDOW=1000000 \
+  VAULTLINE__LIMITS__OUTFLOW_24H_MAX=9000000000.00 \
+  VAULTLINE__LIMITS__VAULT_UNLOCKS_PER_DAY=10000 \
     "$BIN" --database-url "$1" serve --bind "127.0.0.1:$PORT" > "$WORK/service.log" 2>&1 &
   SERVICE_PID=$!
   for _ in $(seq 1 100); do

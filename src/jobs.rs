@@ -35,7 +35,8 @@ pub async fn cleanup_once(state: &AppState) -> Result<Cleaned, StoreError> {
                 login_failures: throttle::purge_before(conn, failures_before)?,
                 refresh_tokens: sessions::purge_expired(conn, now)?,
                 // The longest window is a day; anything older counts for nothing.
-                request_windows: crate::store::rate::purge_before(conn, (now - TimeDelta::days(1)).naive_utc())?,
+                request_windows: crate::store::rate::purge_before(conn, (now - TimeDelta::days(1)).naive_utc())?
+                    + crate::store::rate::purge_outflow_before(conn, (now - TimeDelta::days(2)).naive_utc())?,
             })
         })
         .await

@@ -1,13 +1,15 @@
 //! Money requests counted per user per fixed window, in the database so the count holds
 //! across instances. One statement: the upsert is atomic on both backends.
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Timelike, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 use uuid::Uuid;
 
-use super::schema::request_windows as rw;
+use super::schema::{outflow_hours as oh, request_windows as rw};
 use super::{DbConn, StoreError};
+use crate::domain::account::Refusal;
+use crate::domain::limits::{Velocity, VelocityLimits};
 
 #[derive(QueryableByName)]
 struct Count {
@@ -45,29 +47,66 @@ pub fn purge_before(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, S
     Ok(diesel::delete(rw::table.filter(rw::window_start.lt(before))).execute(conn)?)
 }
 
-/// What the velocity caps have counted for `user_id` as of `now`: minor units withdrawn
-/// or transferred out in the last 24 hours, and vault unlocks since midnight (UTC).
-pub fn velocity_used(
+/// The clock hour `now` falls in: outflow is counted by the hour.
+fn hour_of(now: DateTime<Utc>) -> NaiveDateTime {
+    now.naive_utc().date().and_hms_opt(now.naive_utc().time().hour(), 0, 0).expect("an hour of a day")
+}
+
+/// Outflow counted in the hours from 24 hours before the start of `now`'s hour: an outflow
+/// counts for 24 to 25 hours, so no rolling 24 hours ever holds more than the cap.
+pub fn outflow_used(conn: &mut DbConn, user_id: Uuid, now: DateTime<Utc>) -> Result<i64, StoreError> {
+    let amounts: Vec<i64> = oh::table
+        .filter(oh::user_id.eq(user_id.to_string()))
+        .filter(oh::hour.ge(hour_of(now) - TimeDelta::hours(24)))
+        .select(oh::amount_minor)
+        .load(conn)?;
+    Ok(amounts.iter().sum())
+}
+
+/// SQLite twin of `vl_check_outflow`: refuses `amount_minor` past the cap (if any), then
+/// counts it in its hour. Runs inside the write transaction.
+pub fn check_outflow(
     conn: &mut DbConn,
     user_id: Uuid,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<(i64, i64), StoreError> {
+    amount_minor: i64,
+    now: DateTime<Utc>,
+    limits: VelocityLimits,
+) -> Result<(), StoreError> {
+    if let Some(cap) = limits.outflow_24h_minor {
+        let used = outflow_used(conn, user_id, now)?;
+        if used + amount_minor > cap {
+            let refusal = Refusal::VelocityLimitExceeded { velocity: Velocity::Outflow24h, used, limit: cap };
+            return Err(StoreError::Refused(refusal));
+        }
+    }
+    diesel::sql_query(
+        "INSERT INTO outflow_hours (user_id, hour, amount_minor) VALUES ($1, $2, $3) \
+         ON CONFLICT (user_id, hour) DO UPDATE SET amount_minor = outflow_hours.amount_minor + excluded.amount_minor",
+    )
+    .bind::<Text, _>(user_id.to_string())
+    .bind::<Timestamp, _>(hour_of(now))
+    .bind::<BigInt, _>(amount_minor)
+    .execute(conn)?;
+    Ok(())
+}
+
+/// What the velocity caps have counted for `user_id` as of `now`: outflow (as the cap counts
+/// it) and vault unlocks since midnight (UTC).
+pub fn velocity_used(conn: &mut DbConn, user_id: Uuid, now: DateTime<Utc>) -> Result<(i64, i64), StoreError> {
     use super::schema::movements as mv;
-    let uid = user_id.to_string();
-    let outflow: Vec<i64> = mv::table
-        .filter(mv::user_id.eq(&uid))
-        .filter(mv::kind.eq_any(["withdrawal", "transfer_out"]))
-        .filter(mv::created_at.gt((now - chrono::TimeDelta::hours(24)).naive_utc()))
-        .select(mv::amount_minor)
-        .load(conn)?;
     let midnight = now.date_naive().and_hms_opt(0, 0, 0).expect("midnight exists");
     let unlocks: i64 = mv::table
-        .filter(mv::user_id.eq(&uid))
+        .filter(mv::user_id.eq(user_id.to_string()))
         .filter(mv::kind.eq("vault_unlock"))
         .filter(mv::created_at.ge(midnight))
         .count()
         .get_result(conn)?;
-    Ok((outflow.iter().sum(), unlocks))
+    Ok((outflow_used(conn, user_id, now)?, unlocks))
+}
+
+/// Forgets outflow hours no cap reads any more (the clean-up job).
+pub fn purge_outflow_before(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, StoreError> {
+    Ok(diesel::delete(oh::table.filter(oh::hour.lt(before))).execute(conn)?)
 }
 
 #[derive(QueryableByName)]

@@ -2,6 +2,14 @@
 // both are used (UUIDs as TEXT, times as naive UTC TIMESTAMP).
 
 diesel::table! {
+    outflow_hours (user_id, hour) {
+        user_id -> Text,
+        hour -> Timestamp,
+        amount_minor -> BigInt,
+    }
+}
+
+diesel::table! {
     request_windows (user_id, window_start) {
         user_id -> Text,
         window_start -> Timestamp,

@@ -20,6 +20,7 @@ on_both_backends!(
 /// Moves every movement to a day long past, as if the clock had moved on.
 fn age_all_movements(app: &TestApp) {
     app.execute_sql("UPDATE movements SET created_at = '2000-01-01 00:00:00'");
+    app.execute_sql("DELETE FROM outflow_hours");
 }
 
 async fn limits(app: &TestApp, token: &str) -> Value {

@@ -234,6 +234,7 @@ BEGIN
     END LOOP;
 END $$;
 
+DROP TABLE outflow_hours;
 DROP TABLE request_windows;
 DROP INDEX installments_uncredited;
 ALTER TABLE installments DROP COLUMN on_time_credited;

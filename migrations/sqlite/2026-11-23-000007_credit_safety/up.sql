@@ -13,3 +13,15 @@ CREATE TABLE request_windows (
     PRIMARY KEY (user_id, window_start)
 );
 CREATE INDEX request_windows_start ON request_windows (window_start);
+
+-- Outflow by clock hour, for the outflow cap (see the PostgreSQL twin).
+CREATE TABLE outflow_hours (
+    user_id      TEXT NOT NULL REFERENCES users (id),
+    hour         TIMESTAMP NOT NULL,
+    amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+    PRIMARY KEY (user_id, hour)
+);
+INSERT INTO outflow_hours (user_id, hour, amount_minor)
+    SELECT user_id, strftime('%Y-%m-%d %H:00:00', created_at), sum(amount_minor) FROM movements
+     WHERE kind IN ('withdrawal', 'transfer_out') AND created_at >= datetime('now', '-25 hours')
+     GROUP BY user_id, strftime('%Y-%m-%d %H:00:00', created_at);

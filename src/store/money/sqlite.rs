@@ -40,40 +40,37 @@ pub fn run(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Answer, Store
     Ok(Answer::Fresh(movement))
 }
 
-/// The velocity caps, counted with the movement just written (the write transaction holds
+/// The velocity caps, checked with the movement just written (the write transaction holds
 /// the database, so concurrent requests take turns); a refusal rolls the movement back.
 /// Twin of `vl_check_outflow` and `vl_check_unlocks`.
 fn check_velocity(conn: &mut DbConn, call: &Call, movement: &Movement) -> Result<(), StoreError> {
+    match movement.kind {
+        MovementKind::Withdrawal | MovementKind::TransferOut => {
+            crate::store::rate::check_outflow(conn, call.user_id, movement.amount_minor, call.now, call.limits)
+        }
+        MovementKind::VaultUnlock => check_unlocks(conn, call),
+        _ => Ok(()),
+    }
+}
+
+fn check_unlocks(conn: &mut DbConn, call: &Call) -> Result<(), StoreError> {
     use diesel::sql_types::{BigInt, Text, Timestamp};
     #[derive(QueryableByName)]
     struct Used {
         #[diesel(sql_type = BigInt)]
         used: i64,
     }
-    let (uid, now) = (call.user_id.to_string(), call.now);
-    let (velocity, cap, sql, since) = match movement.kind {
-        MovementKind::Withdrawal | MovementKind::TransferOut => (
-            Velocity::Outflow24h,
-            call.limits.outflow_24h_minor,
-            "SELECT coalesce(sum(amount_minor), 0) AS used FROM movements \
-             WHERE user_id = ? AND kind IN ('withdrawal', 'transfer_out') AND created_at > ?",
-            (now - chrono::TimeDelta::hours(24)).naive_utc(),
-        ),
-        MovementKind::VaultUnlock => (
-            Velocity::UnlocksToday,
-            call.limits.unlocks_per_day,
-            "SELECT count(*) AS used FROM movements WHERE user_id = ? AND kind = 'vault_unlock' AND created_at >= ?",
-            now.date_naive().and_hms_opt(0, 0, 0).expect("midnight exists"),
-        ),
-        _ => return Ok(()),
-    };
-    let Some(cap) = cap else { return Ok(()) };
-    let with_this: Used = diesel::sql_query(sql).bind::<Text, _>(&uid).bind::<Timestamp, _>(since).get_result(conn)?;
-    // What was used before this movement, as the PostgreSQL twin counts it.
-    let this = if velocity == Velocity::Outflow24h { movement.amount_minor } else { 1 };
-    let before = with_this.used - this;
+    let Some(cap) = call.limits.unlocks_per_day else { return Ok(()) };
+    let midnight = call.now.date_naive().and_hms_opt(0, 0, 0).expect("midnight exists");
+    let sql = "SELECT count(*) AS used FROM movements WHERE user_id = ? AND kind = 'vault_unlock' AND created_at >= ?";
+    let with_this: Used = diesel::sql_query(sql)
+        .bind::<Text, _>(call.user_id.to_string())
+        .bind::<Timestamp, _>(midnight)
+        .get_result(conn)?;
     if with_this.used > cap {
-        return Err(StoreError::Refused(Refusal::VelocityLimitExceeded { velocity, used: before, limit: cap }));
+        let refusal =
+            Refusal::VelocityLimitExceeded { velocity: Velocity::UnlocksToday, used: with_this.used - 1, limit: cap };
+        return Err(StoreError::Refused(refusal));
     }
     Ok(())
 }
