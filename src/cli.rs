@@ -218,7 +218,7 @@ fn billing_run(settings: &Settings, as_of: Option<chrono::NaiveDate>, dry_run: b
     db.migrate().map_err(|e| Failure::runtime(format!("migration failed: {e}")))?;
     let mut conn = db.conn().map_err(Failure::runtime)?;
     let rules = settings.credit.billing_rules();
-    let counts = store::credit::run_billing(
+    let counts = store::billing::run_billing(
         &mut conn,
         as_of,
         &rules,

@@ -67,11 +67,11 @@ pub async fn billing_once(
     state: &AppState,
     as_of: chrono::NaiveDate,
     dry_run: bool,
-) -> Result<crate::store::credit::BillingReport, StoreError> {
+) -> Result<crate::store::billing::BillingReport, StoreError> {
     let rules = state.settings.credit.billing_rules();
     let model = state.settings.score.clone();
     let retries = state.db.max_retries();
-    state.db.read(move |conn| crate::store::credit::run_billing(conn, as_of, &rules, &model, retries, dry_run)).await
+    state.db.read(move |conn| crate::store::billing::run_billing(conn, as_of, &rules, &model, retries, dry_run)).await
 }
 
 /// Bills for today's date every `credit.billing_job_interval_secs`: each run is

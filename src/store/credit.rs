@@ -2,30 +2,29 @@
 //! installments first locks the user's account row, so purchases, repayments and billing
 //! runs for one user take turns; each money step is one balanced journal entry.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::dsl::exists;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::ledger::{self, LATE_FEE_INCOME, LENDER_CAPITAL, MERCHANT_PAYABLES, UserAccount, account_id};
+use super::ledger::{self, LENDER_CAPITAL, MERCHANT_PAYABLES, UserAccount, account_id};
 use super::limits::{self, LimitReason};
 use super::money::{FullRow, StateRow, full_columns, state_columns, state_from_row};
 use super::schema::{installments as ins, merchants, money_accounts as ma, purchases as pu, users};
 use super::score::Ctx;
 use super::{DbConn, StoreError};
 use crate::domain::account::{AccountState, CreditLine, Refusal, Source};
-use crate::domain::credit::{self, BillingRules, Installment, InstallmentState, Purchase, PurchaseState, RepayRefusal};
+use crate::domain::credit::{self, Installment, InstallmentState, Purchase, PurchaseState, RepayRefusal};
 use crate::domain::money::Amount;
 use crate::domain::movement::{Movement, MovementKind};
 use crate::domain::schedule;
-use crate::domain::score::ScoreModel;
 use crate::domain::user::UserStatus;
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
 
-fn parse_uuid(text: &str, what: &str) -> Result<Uuid, StoreError> {
+pub(super) fn parse_uuid(text: &str, what: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(|_| corrupt(format!("{what} `{text}`")))
 }
 
@@ -120,7 +119,7 @@ macro_rules! installment_columns {
 }
 
 /// The user's installments not yet paid, oldest due first.
-fn unpaid_installments(conn: &mut DbConn, user_id: Uuid) -> Result<Vec<Installment>, StoreError> {
+pub(super) fn unpaid_installments(conn: &mut DbConn, user_id: Uuid) -> Result<Vec<Installment>, StoreError> {
     let rows: Vec<InstallmentRow> = ins::table
         .inner_join(pu::table)
         .filter(ins::user_id.eq(user_id.to_string()))
@@ -225,7 +224,7 @@ fn frozen(conn: &mut DbConn, user_id: Uuid) -> Result<bool, StoreError> {
 
 /// Takes the user's account row lock (and reads it): later statements in the transaction
 /// see every change committed before, and nothing else for this user runs until commit.
-fn lock_account(conn: &mut DbConn, user_id: Uuid) -> Result<(AccountState, DateTime<Utc>), StoreError> {
+pub(super) fn lock_account(conn: &mut DbConn, user_id: Uuid) -> Result<(AccountState, DateTime<Utc>), StoreError> {
     let row: FullRow = diesel::update(ma::table.filter(ma::user_id.eq(user_id.to_string())))
         .set(ma::wallet_minor.eq(ma::wallet_minor))
         .returning(full_columns!())
@@ -397,7 +396,7 @@ pub fn void(conn: &mut DbConn, user_id: Uuid, id: Uuid, now: DateTime<Utc>) -> R
 
 // ---------------------------------------------------------------- paying back
 
-fn save_installment(conn: &mut DbConn, item: &Installment) -> Result<(), StoreError> {
+pub(super) fn save_installment(conn: &mut DbConn, item: &Installment) -> Result<(), StoreError> {
     diesel::update(ins::table.find((item.purchase_id.to_string(), i32::try_from(item.seq).expect("at most 24"))))
         .set((
             ins::fee_minor.eq(item.fee_minor),
@@ -415,7 +414,7 @@ fn save_installment(conn: &mut DbConn, item: &Installment) -> Result<(), StoreEr
 }
 
 /// Applies a payment of `amount` out of `source` to what the user owes; one entry, one movement.
-fn pay_debt(
+pub(super) fn pay_debt(
     conn: &mut DbConn,
     user_id: Uuid,
     items: &mut [Installment],
@@ -497,248 +496,3 @@ pub fn repay(conn: &mut DbConn, user_id: Uuid, amount: Amount, now: DateTime<Utc
 }
 
 // ---------------------------------------------------------------- billing
-
-/// What one billing run did.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct BillingCounts {
-    pub installments_due: u64,
-    pub installments_overdue: u64,
-    pub late_fees_charged: u64,
-    pub collateral_settlements: u64,
-    /// Holds voided because the buyer never confirmed receipt in time.
-    pub holds_expired: u64,
-    /// Parts paid by their due date that earned their on-time credit in this run.
-    pub on_time_credited: u64,
-}
-
-impl std::ops::AddAssign for BillingCounts {
-    fn add_assign(&mut self, other: Self) {
-        self.installments_due += other.installments_due;
-        self.installments_overdue += other.installments_overdue;
-        self.late_fees_charged += other.late_fees_charged;
-        self.collateral_settlements += other.collateral_settlements;
-        self.holds_expired += other.holds_expired;
-        self.on_time_credited += other.on_time_credited;
-    }
-}
-
-/// Users billing has anything to do for as of `as_of`.
-pub fn billing_candidates(conn: &mut DbConn, as_of: NaiveDate, hold_days: u32) -> Result<Vec<Uuid>, StoreError> {
-    let mut ids: Vec<String> =
-        ins::table.filter(ins::state.ne(InstallmentState::Paid.as_str())).select(ins::user_id).distinct().load(conn)?;
-    let expiry = hold_expiry_cutoff(as_of, hold_days);
-    let holders: Vec<String> = pu::table
-        .filter(pu::state.eq(PurchaseState::Authorized.as_str()))
-        .filter(pu::created_at.lt(expiry))
-        .select(pu::user_id)
-        .distinct()
-        .load(conn)?;
-    ids.extend(holders);
-    let to_credit: Vec<String> = ins::table
-        .filter(ins::state.eq(InstallmentState::Paid.as_str()))
-        .filter(ins::was_overdue.eq(false))
-        .filter(ins::on_time_credited.eq(false))
-        .filter(ins::due_date.le(as_of))
-        .select(ins::user_id)
-        .distinct()
-        .load(conn)?;
-    ids.extend(to_credit);
-    ids.sort();
-    ids.dedup();
-    ids.iter().map(|id| parse_uuid(id, "user id")).collect()
-}
-
-/// Holds created before the start of this day are expired as of `as_of`.
-fn hold_expiry_cutoff(as_of: NaiveDate, hold_days: u32) -> NaiveDateTime {
-    (as_of - TimeDelta::days(i64::from(hold_days))).and_hms_opt(0, 0, 0).expect("midnight exists")
-}
-
-fn debt_movement(
-    conn: &mut DbConn,
-    user_id: Uuid,
-    kind: MovementKind,
-    income: &str,
-    amount_minor: i64,
-    ctx: &Ctx<'_>,
-) -> Result<(), StoreError> {
-    let fees = if kind == MovementKind::Fee { amount_minor } else { 0 };
-    let late = if kind == MovementKind::LateFee { amount_minor } else { 0 };
-    diesel::update(ma::table.filter(ma::user_id.eq(user_id.to_string())))
-        .set((ma::fees_minor.eq(ma::fees_minor + fees), ma::late_fees_minor.eq(ma::late_fees_minor + late)))
-        .execute(conn)?;
-    let legs = [(account_id(user_id, UserAccount::Credit), -amount_minor), (income.to_owned(), amount_minor)];
-    let entry = ledger::post_entry(conn, kind.as_str(), Some(user_id), ctx.now, &legs)?;
-    ledger::record(conn, user_id, entry, kind, amount_minor, None, None, ctx.now).map(|_| ())
-}
-
-/// Bills one user as of `as_of`, in the caller's transaction, under the user's row lock:
-/// expires stale holds, bills due installments, marks overdue ones, charges late fees, and
-/// on a secured line settles debt past the grace period from the vault.
-pub fn bill_user(
-    conn: &mut DbConn,
-    user_id: Uuid,
-    as_of: NaiveDate,
-    rules: &BillingRules,
-    ctx: &Ctx<'_>,
-) -> Result<BillingCounts, StoreError> {
-    let now = ctx.now;
-    let mut counts = BillingCounts::default();
-    lock_account(conn, user_id)?;
-
-    let stale: Vec<String> = pu::table
-        .filter(pu::user_id.eq(user_id.to_string()))
-        .filter(pu::state.eq(PurchaseState::Authorized.as_str()))
-        .filter(pu::created_at.lt(hold_expiry_cutoff(as_of, rules.hold_days)))
-        .select(pu::id)
-        .load(conn)?;
-    for id in stale {
-        void(conn, user_id, parse_uuid(&id, "purchases.id")?, now)?;
-        counts.holds_expired += 1;
-    }
-
-    let mut items = unpaid_installments(conn, user_id)?;
-    let (mut fees, mut late_fees, mut overdue_days) = (0_i64, 0_i64, 0_i64);
-    for item in items.iter_mut() {
-        let step = credit::bill(item, as_of, rules);
-        if step == credit::BillingStep::default() {
-            continue;
-        }
-        counts.installments_due += u64::from(step.became_due);
-        counts.installments_overdue += u64::from(step.became_overdue);
-        counts.late_fees_charged += u64::from(step.late_fee_charged_minor > 0);
-        fees += step.fee_billed_minor;
-        late_fees += step.late_fee_charged_minor;
-        overdue_days += step.overdue_days_added;
-        save_installment(conn, item)?;
-    }
-    if counts.installments_overdue > 0 || overdue_days > 0 {
-        let newly = i64::try_from(counts.installments_overdue).unwrap_or(i64::MAX);
-        diesel::update(ma::table.filter(ma::user_id.eq(user_id.to_string())))
-            .set((
-                ma::overdue_installments.eq(ma::overdue_installments + newly),
-                ma::overdue_count.eq(ma::overdue_count + newly),
-                ma::overdue_days.eq(ma::overdue_days + overdue_days),
-            ))
-            .execute(conn)?;
-    }
-    if fees > 0 {
-        debt_movement(conn, user_id, MovementKind::Fee, ledger::FEE_INCOME, fees, ctx)?;
-    }
-    if late_fees > 0 {
-        debt_movement(conn, user_id, MovementKind::LateFee, LATE_FEE_INCOME, late_fees, ctx)?;
-    }
-
-    counts.on_time_credited += credit_on_time(conn, user_id, as_of, ctx.score)?;
-
-    let account = super::money::account(conn, user_id)?;
-    if account.line == CreditLine::Secured && account.vault_minor > 0 {
-        let mut overdue: Vec<Installment> =
-            items.iter().filter(|i| credit::past_grace(i, as_of, rules)).cloned().collect();
-        let allocation = credit::allocate_up_to(&overdue, account.vault_minor);
-        if !allocation.parts.is_empty() {
-            let settlement = MovementKind::CollateralSettlement;
-            pay_debt(conn, user_id, &mut overdue, &allocation, Source::Vault, settlement, ctx.now)?;
-            counts.collateral_settlements += 1;
-        }
-    }
-    Ok(counts)
-}
-
-/// Gives on-time credit for the parts of `user_id` paid by a due date that has now come
-/// (`as_of`) and never overdue: each part once, so prepaying a whole schedule earns its
-/// credit month by month as the parts fall due (one part per purchase per month), and
-/// weighted by the part's size (`score::on_time_units`: a part below one step earns
-/// nothing). Answers how many parts were credited.
-fn credit_on_time(conn: &mut DbConn, user_id: Uuid, as_of: NaiveDate, model: &ScoreModel) -> Result<u64, StoreError> {
-    let uid = user_id.to_string();
-    let parts: Vec<(String, i32, i64)> = ins::table
-        .filter(ins::user_id.eq(&uid))
-        .filter(ins::state.eq(InstallmentState::Paid.as_str()))
-        .filter(ins::was_overdue.eq(false))
-        .filter(ins::on_time_credited.eq(false))
-        .filter(ins::due_date.le(as_of))
-        .select((ins::purchase_id, ins::seq, ins::principal_minor))
-        .load(conn)?;
-    if parts.is_empty() {
-        return Ok(0);
-    }
-    let mut units = 0;
-    for (purchase_id, seq, principal_minor) in &parts {
-        diesel::update(ins::table.filter(ins::purchase_id.eq(purchase_id)).filter(ins::seq.eq(seq)))
-            .set(ins::on_time_credited.eq(true))
-            .execute(conn)?;
-        units += crate::domain::score::on_time_units(*principal_minor, model);
-    }
-    if units > 0 {
-        diesel::update(ma::table.filter(ma::user_id.eq(&uid)))
-            .set(ma::on_time_installments.eq(ma::on_time_installments + units))
-            .execute(conn)?;
-    }
-    Ok(u64::try_from(parts.len()).expect("a count"))
-}
-
-/// One user's share of a billing run (listed by dry runs).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct UserCounts {
-    #[schema(format = Uuid)]
-    pub user_id: String,
-    #[serde(flatten)]
-    pub counts: BillingCounts,
-}
-
-/// What a billing run did, or with `dry_run` would do.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct BillingReport {
-    #[serde(flatten)]
-    pub counts: BillingCounts,
-    pub dry_run: bool,
-    /// Dry runs: each user the run would change, at most `DRY_RUN_LIST_LIMIT`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub users: Option<Vec<UserCounts>>,
-    /// Dry runs: users the run would change beyond the list.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub users_not_listed: Option<u64>,
-}
-
-pub const DRY_RUN_LIST_LIMIT: usize = 500;
-
-/// Bills every user with something to bill, each in their own transaction (retried on
-/// contention). Safe to run twice, or from two instances at once. A dry run does the same
-/// work in transactions that are rolled back, so it writes nothing.
-pub fn run_billing(
-    conn: &mut DbConn,
-    as_of: NaiveDate,
-    rules: &BillingRules,
-    score: &crate::domain::score::ScoreModel,
-    max_retries: u32,
-    dry_run: bool,
-) -> Result<BillingReport, StoreError> {
-    let mut report = BillingReport { dry_run, ..BillingReport::default() };
-    if !dry_run {
-        super::transaction(conn, max_retries, |c| super::score::refresh_vault_floors(c, crate::domain::time::now()))?;
-    }
-    let mut listed = Vec::new();
-    let mut not_listed = 0_u64;
-    for user_id in billing_candidates(conn, as_of, rules.hold_days)? {
-        let bill =
-            |c: &mut DbConn| bill_user(c, user_id, as_of, rules, &Ctx { now: crate::domain::time::now(), score });
-        let counts = if dry_run {
-            super::tx::retrying(conn, max_retries, |c| super::tx::rolled_back(c, bill))?
-        } else {
-            super::transaction(conn, max_retries, bill)?
-        };
-        if dry_run && counts != BillingCounts::default() {
-            if listed.len() < DRY_RUN_LIST_LIMIT {
-                listed.push(UserCounts { user_id: user_id.to_string(), counts: counts.clone() });
-            } else {
-                not_listed += 1;
-            }
-        }
-        report.counts += counts;
-    }
-    if dry_run {
-        report.users = Some(listed);
-        report.users_not_listed = Some(not_listed);
-    }
-    Ok(report)
-}

@@ -2,6 +2,7 @@
 //! Everything here is blocking; `Db` moves it onto the blocking thread pool.
 
 pub mod admin;
+pub mod billing;
 mod conn;
 pub mod credit;
 pub mod credit_pg;

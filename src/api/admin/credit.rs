@@ -85,7 +85,7 @@ fn parse_date(text: &str) -> Option<NaiveDate> {
 /// debt past the grace period from the vault, void expired holds. Idempotent per date.
 #[utoipa::path(operation_id = "runBilling", tag = "admin", path = "/v1/admin/billing/run", security(("bearer" = [])), request_body = BillingRequest,
     responses(
-        (status = 200, description = "What the run did; a dry run also lists `users` (each with its counts, at most 500) and `users_not_listed`", body = crate::store::credit::BillingReport),
+        (status = 200, description = "What the run did; a dry run also lists `users` (each with its counts, at most 500) and `users_not_listed`", body = crate::store::billing::BillingReport),
         (status = 422, description = "`validation_error`: as_of is not a date, or later than today", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 #[post("/billing/run")]
