@@ -237,6 +237,8 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(why) => ApiError::ServiceUnavailable(why),
+            StoreError::SessionEnded => ApiError::Unauthorized("this session has ended; log in again".into()),
+            StoreError::OverBudget { retry_after_secs } => ApiError::RateLimited { retry_after_secs },
             other => ApiError::Internal(other.to_string()),
         }
     }

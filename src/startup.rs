@@ -30,6 +30,7 @@ pub struct Application {
     metrics_port: Option<u16>,
     metrics: Option<Server>,
     server: Server,
+    db_statements: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Application {
@@ -85,11 +86,17 @@ impl Application {
         let server =
             server.listen(listener).map_err(|source| StartupError::Bind { addr: srv.bind.clone(), source })?.run();
         tracing::info!(port, ?metrics_port, backend = state_backend(&settings), "listening");
-        Ok(Self { port, metrics_port, metrics, server })
+        let db_statements = state.db.statements();
+        Ok(Self { port, metrics_port, metrics, server, db_statements })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The database statements (on PostgreSQL, round trips) the service has sent so far.
+    pub fn db_statements(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        self.db_statements.clone()
     }
 
     /// The port of the internal metrics address, when `server.metrics_bind` is set.

@@ -117,15 +117,16 @@ pub async fn create_purchase(
         }
         None => None,
     };
-    let user_id = caller.id();
     let fingerprint = idempotency::fingerprint(&req, &body.raw);
     if state.db.backend() == Backend::Postgres {
+        let (user_id, gate) = caller.deferred();
         let call = Call {
             user_id,
             key: key.into_inner(),
             request_hash: fingerprint,
             now: time::now(),
             limits: state.velocity,
+            gate,
         };
         let hold = Purchase {
             id: Uuid::now_v7(),
@@ -140,6 +141,7 @@ pub async fn create_purchase(
         };
         return authorize_in_one_call(&state, call, hold).await;
     }
+    let user_id = caller.checked(&state).await?;
     let view_state = state.clone();
     idempotency::once(
         &state,
@@ -185,9 +187,10 @@ pub async fn confirm_receipt(
     req: HttpRequest,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user_id, id) = (caller.id(), id.into_inner());
+    let id = id.into_inner();
     let credit = state.settings.credit.clone();
     if state.db.backend() == Backend::Postgres {
+        let (user_id, gate) = caller.deferred();
         let fingerprint = idempotency::fingerprint(&req, b"");
         let call = Call {
             user_id,
@@ -195,6 +198,7 @@ pub async fn confirm_receipt(
             request_hash: fingerprint,
             now: time::now(),
             limits: state.velocity,
+            gate,
         };
         let answer = state
             .db
@@ -205,6 +209,7 @@ pub async fn confirm_receipt(
             .map_err(|e| store_error(e, &state.money))?;
         return idempotency::respond_answered(answer, StatusCode::OK, |p| purchase_json(p, &state).to_string());
     }
+    let user_id = caller.checked(&state).await?;
     let model = state.settings.score.clone();
     let view_state = state.clone();
     idempotency::once(
@@ -234,12 +239,16 @@ pub async fn cancel(
     caller: MoneyCaller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user_id, id) = (caller.id(), id.into_inner());
+    let id = id.into_inner();
     let purchase = match state.db.backend() {
         Backend::Postgres => {
-            state.db.statement(move |conn| store::credit_pg::void(conn, user_id, id, time::now())).await
+            let (user_id, gate) = caller.deferred();
+            state.db.statement(move |conn| store::credit_pg::void(conn, user_id, id, time::now(), &gate)).await
         }
-        Backend::Sqlite => state.db.write(move |conn| store::credit::void(conn, user_id, id, time::now())).await,
+        Backend::Sqlite => {
+            let user_id = caller.checked(&state).await?;
+            state.db.write(move |conn| store::credit::void(conn, user_id, id, time::now())).await
+        }
     }
     .map_err(|e| store_error(e, &state.money))?;
     Ok(HttpResponse::Ok().json(PurchaseView::new(&purchase, &state.money)))

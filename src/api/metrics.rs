@@ -41,6 +41,10 @@ fn describe() {
     metrics::describe_gauge!("db_pool_connections_in_use", "Database connections checked out of the pool");
     metrics::describe_gauge!("db_pool_connections_idle", "Database connections open and idle in the pool");
     metrics::describe_counter!(
+        "db_statements_total",
+        "Statements sent or prepared by the pool's connections (on PostgreSQL, round trips)"
+    );
+    metrics::describe_counter!(
         "db_transaction_retries_total",
         "Transactions retried after a serialization failure, deadlock or busy database, by backend"
     );

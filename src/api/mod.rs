@@ -17,7 +17,6 @@ pub mod observe;
 pub mod openapi;
 mod ops;
 mod page;
-pub(crate) mod rate;
 pub mod routing;
 mod sessions;
 

@@ -124,13 +124,14 @@ pub(super) async fn movement_once(
     raw: &[u8],
     op: MoneyOp,
 ) -> Result<HttpResponse, ApiError> {
-    let user_id = caller.id();
+    let (user_id, gate) = caller.deferred();
     let call = Call {
         user_id,
         key: key.into_inner(),
         request_hash: idempotency::fingerprint(req, raw),
         now: time::now(),
         limits: state.velocity,
+        gate,
     };
     let answer = store::money::apply(&state.db, call, op).await.map_err(|e| store_error(e, &state.money))?;
     let (model, money) = (&state.settings.score, &state.money);

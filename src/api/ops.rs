@@ -38,5 +38,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let (open, idle) = state.db.pool_state();
     ::metrics::gauge!("db_pool_connections_in_use").set(f64::from(open.saturating_sub(idle)));
     ::metrics::gauge!("db_pool_connections_idle").set(f64::from(idle));
+    let statements = state.db.statements().load(std::sync::atomic::Ordering::Relaxed);
+    ::metrics::counter!("db_statements_total").absolute(statements);
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(super::metrics::handle().render())
 }

@@ -12,6 +12,7 @@ use super::tokens::TokenSubject;
 use crate::api::AppState;
 use crate::domain::user::{Role, User, UserStatus};
 use crate::error::ApiError;
+use crate::store::gate::{self, Budget, Gate};
 use crate::store::{Backend, users};
 
 #[derive(Clone, Copy, Debug)]
@@ -67,40 +68,45 @@ impl FromRequest for AuthUser {
     }
 }
 
-/// The caller of a money request: authenticated like [`AuthUser`] and counted against the
-/// money request budget (429 past it). On PostgreSQL both checks are one statement, so a
-/// money request costs one round trip before its money call (and the call is one more).
-#[derive(Clone, Copy, Debug)]
-pub struct MoneyCaller(pub AuthUser);
+/// The caller of a money request: the access token is verified here (no database), and
+/// the rest of the check (the token's version is still the user's, one more request in
+/// the budget) is a `Gate` that the store runs inside the money call itself, so a money
+/// request on PostgreSQL is one round trip. The gate cannot be dropped unnoticed: the
+/// caller's id comes only with it (`deferred`) or after it ran (`checked`).
+#[derive(Debug)]
+pub struct MoneyCaller {
+    subject: TokenSubject,
+    gate: Gate,
+}
 
 impl MoneyCaller {
-    pub fn id(&self) -> Uuid {
-        self.0.id()
+    /// The caller and the gate the store call must run (`store::money::Call::gate`).
+    pub fn deferred(self) -> (Uuid, Gate) {
+        (self.subject.user_id, self.gate)
+    }
+
+    /// Runs the gate now, as a statement of its own, for a store call that takes none.
+    pub async fn checked(self, state: &AppState) -> Result<Uuid, ApiError> {
+        let (user_id, gate) = self.deferred();
+        match state.db.backend() {
+            Backend::Postgres => state.db.statement(move |conn| gate::check(conn, user_id, &gate)).await?,
+            Backend::Sqlite => state.db.write(move |conn| gate::check(conn, user_id, &gate)).await?,
+        }
+        Ok(user_id)
     }
 }
 
-async fn money_caller(req: &HttpRequest) -> Result<MoneyCaller, ApiError> {
+fn money_caller(req: &HttpRequest) -> Result<MoneyCaller, ApiError> {
     let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| ApiError::Internal("no app state".into()))?;
-    let (Some(budget), Backend::Postgres) = (state.requests, state.db.backend()) else {
-        // SQLite (in-process statements are cheap), or no budget: one check after the other.
-        let caller = authenticate(req).await?;
-        crate::api::rate::check(state, caller.subject.user_id).await?;
-        return Ok(MoneyCaller(AuthUser(caller.subject)));
-    };
     let token = bearer(req).ok_or_else(|| ApiError::Unauthorized("a bearer access token is required".into()))?;
     let subject = state.tokens.verify_access(token).map_err(|e| ApiError::Unauthorized(e.to_string()))?;
-    let (id, now) = (subject.user_id, crate::domain::time::now());
-    let start = budget.window_start(now).naive_utc();
-    let checked = state.db.statement(move |conn| crate::store::rate::version_and_count(conn, id, start)).await?;
-    let (version, requests) =
-        checked.ok_or_else(|| ApiError::Unauthorized("the token's user no longer exists".into()))?;
-    if version != subject.token_version {
-        return Err(ApiError::Unauthorized("this session has ended; log in again".into()));
-    }
-    if requests > budget.requests {
-        return Err(ApiError::RateLimited { retry_after_secs: budget.retry_after_secs(now) });
-    }
-    Ok(MoneyCaller(AuthUser(subject)))
+    let now = crate::domain::time::now();
+    let budget = state.requests.map(|b| Budget {
+        window_start: b.window_start(now).naive_utc(),
+        requests_max: b.requests,
+        retry_after_secs: b.retry_after_secs(now),
+    });
+    Ok(MoneyCaller { gate: Gate { token_version: Some(subject.token_version), budget }, subject })
 }
 
 impl FromRequest for MoneyCaller {
@@ -108,8 +114,8 @@ impl FromRequest for MoneyCaller {
     type Future = Pin<Box<dyn std::future::Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move { money_caller(&req).await })
+        let caller = money_caller(req);
+        Box::pin(async move { caller })
     }
 }
 

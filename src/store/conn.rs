@@ -3,9 +3,11 @@
 //! `establish` tries each backend in turn and throws the errors away).
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
 use diesel::r2d2::R2D2Connection;
 
@@ -142,11 +144,15 @@ pub enum ConnectError {
 
 pub struct Manager {
     target: DbTarget,
+    /// Every statement the pool's connections send or prepare: each is one exchange with
+    /// a PostgreSQL server, so this counts round trips (`db_statements_total`; the
+    /// round-trip test reads it around one HTTP request).
+    statements: Arc<AtomicU64>,
 }
 
 impl Manager {
-    pub fn new(target: DbTarget) -> Self {
-        Self { target }
+    pub fn new(target: DbTarget, statements: Arc<AtomicU64>) -> Self {
+        Self { target, statements }
     }
 }
 
@@ -155,7 +161,14 @@ impl r2d2::ManageConnection for Manager {
     type Error = ConnectError;
 
     fn connect(&self) -> Result<DbConn, ConnectError> {
-        self.target.connect()
+        let mut conn = self.target.connect()?;
+        let statements = self.statements.clone();
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if matches!(event, InstrumentationEvent::StartQuery { .. } | InstrumentationEvent::CacheQuery { .. }) {
+                statements.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        Ok(conn)
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectError> {
@@ -170,7 +183,7 @@ impl r2d2::ManageConnection for Manager {
 pub type Pool = r2d2::Pool<Manager>;
 pub type PooledConn = r2d2::PooledConnection<Manager>;
 
-pub fn build_pool(target: DbTarget, settings: &DatabaseSettings) -> Pool {
+pub fn build_pool(target: DbTarget, settings: &DatabaseSettings, statements: Arc<AtomicU64>) -> Pool {
     // Built unchecked so the service starts (and answers 503) while the database is down,
     // then recovers by itself once it is back.
     r2d2::Pool::builder()
@@ -183,7 +196,7 @@ pub fn build_pool(target: DbTarget, settings: &DatabaseSettings) -> Pool {
         // reports it broken, so the pool drops it (the outage test covers this).
         .test_on_check_out(false)
         .error_handler(Box::new(LogErrors))
-        .build_unchecked(Manager::new(target))
+        .build_unchecked(Manager::new(target, statements))
 }
 
 #[derive(Debug)]

@@ -7,6 +7,7 @@ use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
 use uuid::Uuid;
 
 use super::credit::{InstallmentRow, PurchaseRow, installment_from_row, purchase_from_row};
+use super::gate::{self, Gate, bind_gate};
 use super::idempotency::{self, Answered, Lookup, Stored};
 use super::money::Call;
 use super::money::pg::{account_from_detail, raised};
@@ -33,25 +34,31 @@ pub fn authorize(
     body: &str,
 ) -> Result<Answered<String>, StoreError> {
     let installments = i32::try_from(purchase.installments).map_err(|_| StoreError::Corrupt("installments".into()))?;
-    let row: Result<BodyRow, _> =
-        diesel::sql_query("SELECT * FROM vl_authorize($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
-            .bind::<Text, _>(call.user_id.to_string())
-            .bind::<Text, _>(&call.key)
-            .bind::<Text, _>(&call.request_hash)
-            .bind::<Text, _>(body)
-            .bind::<Text, _>(purchase.id.to_string())
-            .bind::<Text, _>(Uuid::now_v7().to_string())
-            .bind::<Text, _>(purchase.merchant_id.to_string())
-            .bind::<BigInt, _>(purchase.amount_minor)
-            .bind::<Integer, _>(installments)
-            .bind::<Nullable<Text>, _>(purchase.description.as_deref())
-            .bind::<Timestamp, _>(call.now.naive_utc())
-            .get_result(conn);
+    let sql =
+        format!("SELECT * FROM vl_authorize({}, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)", Gate::user_sql(1, 12));
+    let query = diesel::sql_query(sql)
+        .bind::<Text, _>(call.user_id.to_string())
+        .bind::<Text, _>(&call.key)
+        .bind::<Text, _>(&call.request_hash)
+        .bind::<Text, _>(body)
+        .bind::<Text, _>(purchase.id.to_string())
+        .bind::<Text, _>(Uuid::now_v7().to_string())
+        .bind::<Text, _>(purchase.merchant_id.to_string())
+        .bind::<BigInt, _>(purchase.amount_minor)
+        .bind::<Integer, _>(installments)
+        .bind::<Nullable<Text>, _>(purchase.description.as_deref())
+        .bind::<Timestamp, _>(call.now.naive_utc());
+    let row: Result<BodyRow, _> = bind_gate!(query, call.gate).get_result(conn);
     let error = match row {
         Ok(row) => return row.answer(Ok),
         Err(error) => error,
     };
-    let Some((code, detail)) = raised(&error) else { return Err(error.into()) };
+    if gate_refused(&call.gate, &error) {
+        return Err(gate::refused_by(&call.gate, error));
+    }
+    let Some((code, detail)) = count_then_raised(conn, call.user_id, &call.gate, &error)? else {
+        return Err(error.into());
+    };
     let refusal = match code {
         "key_reused" => return Ok(Answered::Mismatch),
         "stored_answer" => return stored_answer(conn, call),
@@ -106,21 +113,23 @@ pub fn capture(
     fee_rate: rust_decimal::Decimal,
 ) -> Result<Answered<Purchase>, StoreError> {
     let day = i32::try_from(repayment_day).map_err(|_| StoreError::Corrupt("repayment day".into()))?;
-    let row: Result<BodyRow, _> =
-        diesel::sql_query("SELECT * FROM vl_capture($1, $2, $3, $4, $5, $6, CAST($7 AS numeric), $8)")
-            .bind::<Text, _>(call.user_id.to_string())
-            .bind::<Text, _>(&call.key)
-            .bind::<Text, _>(&call.request_hash)
-            .bind::<Text, _>(purchase_id.to_string())
-            .bind::<Text, _>(Uuid::now_v7().to_string())
-            .bind::<Integer, _>(day)
-            // As text: both sides are exact decimals, so nothing is rounded on the way.
-            .bind::<Text, _>(fee_rate.normalize().to_string())
-            .bind::<Timestamp, _>(call.now.naive_utc())
-            .get_result(conn);
+    let sql =
+        format!("SELECT * FROM vl_capture({}, $2, $3, $4, $5, $6, CAST($7 AS numeric), $8)", Gate::user_sql(1, 9));
+    let query = diesel::sql_query(sql)
+        .bind::<Text, _>(call.user_id.to_string())
+        .bind::<Text, _>(&call.key)
+        .bind::<Text, _>(&call.request_hash)
+        .bind::<Text, _>(purchase_id.to_string())
+        .bind::<Text, _>(Uuid::now_v7().to_string())
+        .bind::<Integer, _>(day)
+        // As text: both sides are exact decimals, so nothing is rounded on the way.
+        .bind::<Text, _>(fee_rate.normalize().to_string())
+        .bind::<Timestamp, _>(call.now.naive_utc());
+    let row: Result<BodyRow, _> = bind_gate!(query, call.gate).get_result(conn);
     match row {
         Ok(row) => row.answer(|body| purchase_from_snapshot(&body)),
-        Err(error) => match raised(&error) {
+        Err(error) if gate_refused(&call.gate, &error) => Err(gate::refused_by(&call.gate, error)),
+        Err(error) => match count_then_raised(conn, call.user_id, &call.gate, &error)? {
             Some(("key_reused", _)) => Ok(Answered::Mismatch),
             Some(("stored_answer", _)) => stored_answer(conn, call),
             _ => Err(lifecycle_refusal(error)),
@@ -129,19 +138,52 @@ pub fn capture(
 }
 
 /// The buyer cancels an authorised hold (see `vl_void`).
-pub fn void(conn: &mut DbConn, user_id: Uuid, purchase_id: Uuid, now: DateTime<Utc>) -> Result<Purchase, StoreError> {
+pub fn void(
+    conn: &mut DbConn,
+    user_id: Uuid,
+    purchase_id: Uuid,
+    now: DateTime<Utc>,
+    gate: &Gate,
+) -> Result<Purchase, StoreError> {
     #[derive(QueryableByName)]
     struct Snapshot {
         #[diesel(sql_type = Text)]
         snapshot: String,
     }
-    let row: Result<Snapshot, _> = diesel::sql_query("SELECT vl_void($1, $2, $3, $4) AS snapshot")
+    let sql = format!("SELECT vl_void({}, $2, $3, $4) AS snapshot", Gate::user_sql(1, 5));
+    let query = diesel::sql_query(sql)
         .bind::<Text, _>(user_id.to_string())
         .bind::<Text, _>(purchase_id.to_string())
         .bind::<Text, _>(Uuid::now_v7().to_string())
-        .bind::<Timestamp, _>(now.naive_utc())
-        .get_result(conn);
-    purchase_from_snapshot(&row.map_err(lifecycle_refusal)?.snapshot)
+        .bind::<Timestamp, _>(now.naive_utc());
+    let row: Result<Snapshot, _> = bind_gate!(query, *gate).get_result(conn);
+    match row {
+        Ok(row) => purchase_from_snapshot(&row.snapshot),
+        Err(error) if gate_refused(gate, &error) => Err(gate::refused_by(gate, error)),
+        Err(error) => {
+            count_then_raised(conn, user_id, gate, &error)?;
+            Err(lifecycle_refusal(error))
+        }
+    }
+}
+
+fn gate_refused(gate: &Gate, error: &diesel::result::Error) -> bool {
+    raised(error).is_some_and(|(code, _)| gate.refusal(code).is_some())
+}
+
+/// The code and detail a refused call raised, after counting the request again (the
+/// refusal rolled its count back); `None` for an error that is not a refusal.
+fn count_then_raised<'e>(
+    conn: &mut DbConn,
+    user_id: Uuid,
+    gate: &Gate,
+    error: &'e diesel::result::Error,
+) -> Result<Option<(&'e str, &'e str)>, StoreError> {
+    let raised = raised(error);
+    if raised.is_some() {
+        gate::count_refused(conn, user_id, gate)?;
+    }
+    Ok(raised)
 }
 
 #[derive(Deserialize)]

@@ -22,6 +22,12 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the blocking task was cancelled")]
     Cancelled,
+    /// The gate: the access token's version is no longer the user's (or the user is gone).
+    #[error("the session has ended")]
+    SessionEnded,
+    /// The gate: the request is past the user's money request budget.
+    #[error("over the request budget")]
+    OverBudget { retry_after_secs: u64 },
 }
 
 impl From<DieselError> for StoreError {

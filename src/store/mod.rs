@@ -8,6 +8,7 @@ pub mod credit;
 pub mod credit_pg;
 pub mod credit_requests;
 mod error;
+pub mod gate;
 mod group;
 pub mod idempotency;
 pub mod ledger;
@@ -68,6 +69,7 @@ pub struct Db {
     sqlite_writer: std::sync::Arc<std::sync::Mutex<()>>,
     /// Group commit for the caller's money operations, when configured.
     group_commit: Option<std::sync::Arc<group::GroupCommit>>,
+    statements: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Db {
@@ -78,7 +80,8 @@ impl Db {
             tracing::warn!(error = %e, "cannot create the database folder");
         }
         let backend = target.backend();
-        let pool = conn::build_pool(target, settings);
+        let statements = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let pool = conn::build_pool(target, settings, statements.clone());
         let sqlite_writer = std::sync::Arc::new(std::sync::Mutex::new(()));
         let group_commit = settings.group_commit.enabled(backend).then(|| {
             let group = group::GroupSettings {
@@ -90,7 +93,13 @@ impl Db {
             };
             std::sync::Arc::new(group::GroupCommit::start(pool.clone(), backend, sqlite_writer.clone(), group))
         });
-        Ok(Self { backend, pool, max_retries: settings.tx_max_retries, sqlite_writer, group_commit })
+        Ok(Self { backend, pool, max_retries: settings.tx_max_retries, sqlite_writer, group_commit, statements })
+    }
+
+    /// Statements sent (or prepared) by this handle's connections since it opened: on
+    /// PostgreSQL, database round trips.
+    pub fn statements(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        self.statements.clone()
     }
 
     /// Group commit for money operations, when it is on.

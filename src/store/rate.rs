@@ -108,33 +108,3 @@ pub fn velocity_used(conn: &mut DbConn, user_id: Uuid, now: DateTime<Utc>) -> Re
 pub fn purge_outflow_before(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, StoreError> {
     Ok(diesel::delete(oh::table.filter(oh::hour.lt(before))).execute(conn)?)
 }
-
-#[derive(QueryableByName)]
-struct VersionAndCount {
-    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
-    version: Option<i64>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
-    requests: Option<i64>,
-}
-
-/// PostgreSQL only: the user's token version and one more request counted in the window, in
-/// one statement (one round trip for both checks a money request needs before it runs).
-/// `None` when the user does not exist (nothing is counted then).
-pub fn version_and_count(
-    conn: &mut DbConn,
-    user_id: Uuid,
-    window_start: NaiveDateTime,
-) -> Result<Option<(i64, i64)>, StoreError> {
-    let row: VersionAndCount = diesel::sql_query(
-        "WITH u AS (SELECT token_version FROM users WHERE id = $1), \
-              c AS (INSERT INTO request_windows (user_id, window_start, requests) \
-                    SELECT $1, $2, 1 WHERE EXISTS (SELECT 1 FROM u) \
-                    ON CONFLICT (user_id, window_start) DO UPDATE SET requests = request_windows.requests + 1 \
-                    RETURNING requests) \
-         SELECT (SELECT token_version FROM u) AS version, (SELECT requests FROM c) AS requests",
-    )
-    .bind::<Text, _>(user_id.to_string())
-    .bind::<Timestamp, _>(window_start)
-    .get_result(conn)?;
-    Ok(row.version.zip(row.requests))
-}

@@ -109,6 +109,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub settings: Settings,
     handle: ServerHandle,
+    /// The statements (on PostgreSQL, round trips) the service has sent to its database.
+    pub db_statements: std::sync::Arc<std::sync::atomic::AtomicU64>,
     // Dropped after the server is told to stop (fields drop in order).
     _db: TestDb,
     _dir: TempDir,
@@ -170,13 +172,15 @@ impl TestApp {
         let address = format!("http://127.0.0.1:{}", app.port());
         let metrics_address = app.metrics_port().map(|p| format!("http://127.0.0.1:{p}"));
         let handle = app.handle();
+        let app_statements = app.db_statements();
         tokio::spawn(app.run_until_stopped());
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
             .build()
             .expect("client");
-        TestApp { address, metrics_address, client, settings, handle, _db: db, _dir: dir }
+        let db_statements = app_statements;
+        TestApp { address, metrics_address, client, settings, handle, db_statements, _db: db, _dir: dir }
     }
 
     pub fn url(&self, path: &str) -> String {

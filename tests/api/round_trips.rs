@@ -13,12 +13,19 @@ use vaultline::domain::money::{Currency, MoneyPolicy};
 use vaultline::domain::user::Username;
 use vaultline::store::DbTarget;
 use vaultline::store::credit_pg;
+use vaultline::store::gate::{Budget, Gate};
 use vaultline::store::money::{self, Answer, Answered, Call, MoneyOp};
 
 use crate::helpers::{Backend, TestApp, minor};
 
 const CAPS: vaultline::domain::limits::VelocityLimits =
     vaultline::domain::limits::VelocityLimits { outflow_24h_minor: Some(5_000_000), unlocks_per_day: Some(10) };
+
+/// The session check (a new user's tokens carry version 0) and a budget that never refuses.
+fn gate() -> Gate {
+    let window_start = chrono::Utc::now().date_naive().and_hms_opt(0, 0, 0).unwrap();
+    Gate { token_version: Some(0), budget: Some(Budget { window_start, requests_max: 1_000, retry_after_secs: 60 }) }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(not(postgres_tests), ignore = "VAULTLINE_TEST_POSTGRES_URL was not set at build time")]
@@ -62,8 +69,10 @@ async fn money_operations_are_one_round_trip_on_postgres() {
                 key: format!("trip-{i}"),
                 request_hash: format!("hash-{i}"),
                 now: vaultline::domain::time::now(),
-                // The caps are checked inside the same call: still one round trip.
+                // The caps, the session and the budget are checked inside the same call:
+                // still one round trip.
                 limits: CAPS,
+                gate: gate(),
             };
             let before = trips.load(Ordering::SeqCst);
             let answer = money::apply_on(&mut conn, 0, &call, &op).expect(name);
@@ -98,6 +107,7 @@ async fn money_operations_are_one_round_trip_on_postgres() {
             request_hash: format!("hash-{key}"),
             now: vaultline::domain::time::now(),
             limits: CAPS,
+            gate: gate(),
         };
         let bought = hold(12_00);
         let (buy, capture, repay) = (call("hold"), call("capture"), call("repay"));
@@ -124,7 +134,7 @@ async fn money_operations_are_one_round_trip_on_postgres() {
         let buy = call("hold-2");
         credit_pg::authorize(&mut conn, &buy, &cancelled, "{}").unwrap();
         count("cancel", &mut counts, &mut || {
-            credit_pg::void(&mut conn, user_id, cancelled.id, vaultline::domain::time::now()).is_ok()
+            credit_pg::void(&mut conn, user_id, cancelled.id, vaultline::domain::time::now(), &gate()).is_ok()
         });
         counts
     })
@@ -142,5 +152,68 @@ async fn money_operations_are_one_round_trip_on_postgres() {
     assert_eq!(minor(&account["wallet"]["balance"]), 67_00);
     assert_eq!(minor(&account["vault"]["balance"]), 25_00);
     assert_eq!(minor(&app.account(&bob).await["wallet"]["balance"]), 10_00);
+    app.assert_ledger_clean(&admin).await;
+}
+
+/// The whole HTTP request, as the service runs it: a transfer, a vault lock, a purchase, its
+/// capture and a repayment each send one statement to PostgreSQL on success (the session
+/// check, the request budget and the velocity caps included), counted by the service's own
+/// connection instrumentation. Each route runs once first, so its statement is prepared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "VAULTLINE_TEST_POSTGRES_URL was not set at build time")]
+async fn money_requests_are_one_round_trip_over_http_on_postgres() {
+    let limits = [
+        ("limits.money_requests_per_window", "1000"),
+        ("limits.outflow_24h_max", "100000.00"),
+        ("limits.vault_unlocks_per_day", "10"),
+    ];
+    let app = TestApp::spawn_with(Backend::postgres(), &limits).await;
+    let ann = app.user_token("ann_http_trips").await;
+    app.user_token("bob_http_trips").await;
+    let admin = app.admin_token("http_trips_admin").await;
+    let res = app.post_as_admin("/v1/admin/merchants", &admin, &serde_json::json!({"name": "Trip Shop"})).await;
+    let merchant = res.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    app.deposit(&ann, "500.00").await;
+    app.post_money("/v1/vault/lock", &ann, &serde_json::json!({"amount": "100.00"})).await;
+
+    let mut counts = Vec::new();
+    for round in 0..2 {
+        let mut trips = |name: &'static str, before: u64| {
+            counts.push((round, name, app.db_statements.load(Ordering::SeqCst) - before));
+        };
+        let now = || app.db_statements.load(Ordering::SeqCst);
+        let before = now();
+        let res = app
+            .post_money("/v1/transfers", &ann, &serde_json::json!({"to_username": "bob_http_trips", "amount": "1.00"}))
+            .await;
+        assert_eq!(res.status(), 201);
+        trips("transfer", before);
+        let before = now();
+        assert_eq!(app.post_money("/v1/vault/lock", &ann, &serde_json::json!({"amount": "1.00"})).await.status(), 201);
+        trips("vault lock", before);
+        let before = now();
+        let body = serde_json::json!({"merchant_id": merchant, "amount": "12.00", "installments": 3});
+        let res = app.post_money("/v1/credit/purchases", &ann, &body).await;
+        assert_eq!(res.status(), 201);
+        trips("purchase", before);
+        let id = res.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+        let before = now();
+        let path = format!("/v1/credit/purchases/{id}/confirm-receipt");
+        let res = app.post_keyed(&path, &ann, &format!("confirm-{round}"), &serde_json::json!(null)).await;
+        assert_eq!(res.status(), 200);
+        trips("capture", before);
+        let before = now();
+        assert_eq!(
+            app.post_money("/v1/credit/repayments", &ann, &serde_json::json!({"amount": "1.00"})).await.status(),
+            201
+        );
+        trips("repayment", before);
+    }
+    // Round 0 prepares each statement (a second exchange); from then on, one.
+    for (round, name, trips) in &counts {
+        if *round == 1 {
+            assert_eq!(*trips, 1, "{name} took {trips} round trips: {counts:?}");
+        }
+    }
     app.assert_ledger_clean(&admin).await;
 }

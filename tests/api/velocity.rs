@@ -14,6 +14,8 @@ on_both_backends!(
     concurrent_withdrawals_never_pass_the_outflow_cap,
     unlocks_per_day_are_capped_and_reset_the_next_day,
     the_request_budget_answers_429_and_resets,
+    refused_requests_count_against_the_budget,
+    an_ended_session_moves_no_money_on_any_route,
     limits_start_empty_and_say_none_when_off
 );
 
@@ -122,6 +124,79 @@ async fn the_request_budget_answers_429_and_resets(backend: Backend) {
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let res = app.post_money("/v1/wallet/deposits", &ann, &one).await;
     assert_problem(res, 401, "unauthorized").await;
+}
+
+/// The budget counts every money request that reaches the database, refused ones included
+/// (on PostgreSQL the refusal rolls the call back, so the count is written again).
+async fn refused_requests_count_against_the_budget(backend: Backend) {
+    let settings = [("limits.money_requests_per_window", "4"), ("limits.money_requests_window_secs", "86400")];
+    let app = TestApp::spawn_with(backend, &settings).await;
+    let ann = app.user_token("ann_counted").await;
+    let res = app.post_money("/v1/wallet/withdrawals", &ann, &json!({"amount": "5.00"})).await;
+    assert_problem(res, 422, "insufficient_funds").await;
+    let res = app.post_money("/v1/transfers", &ann, &json!({"to_username": "nobody_here", "amount": "1.00"})).await;
+    assert_problem(res, 404, "recipient_not_found").await;
+    assert_eq!(limits(&app, &ann).await["money_requests"]["used"], 2);
+    app.deposit(&ann, "1.00").await;
+    // A replay is a request too.
+    let res = app.post_keyed("/v1/wallet/deposits", &ann, "same-key", &json!({"amount": "1.00"})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = app.post_keyed("/v1/wallet/deposits", &ann, "same-key", &json!({"amount": "1.00"})).await;
+    assert_problem(res, 429, "rate_limited").await;
+    assert_eq!(limits(&app, &ann).await["money_requests"]["used"], 4);
+    assert_eq!(app.account(&ann).await["wallet"]["balance"], "2.00");
+}
+
+/// After log-out-everywhere, the old access token moves nothing on any money route: the
+/// session check runs inside each money call.
+async fn an_ended_session_moves_no_money_on_any_route(backend: Backend) {
+    let settings = [("limits.money_requests_per_window", "100")];
+    let app = TestApp::spawn_with(backend, &settings).await;
+    let ann = app.user_token("ann_ended").await;
+    app.user_token("bob_ended").await;
+    let admin = app.admin_token("ended_admin").await;
+    let res = app.post_as_admin("/v1/admin/merchants", &admin, &json!({"name": "Ended Shop"})).await;
+    let merchant = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    app.deposit(&ann, "100.00").await;
+    assert_eq!(app.post_money("/v1/vault/lock", &ann, &json!({"amount": "50.00"})).await.status(), 201);
+    let buy = json!({"merchant_id": merchant, "amount": "10.00", "installments": 1});
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let res = app.post_money("/v1/credit/purchases", &ann, &buy).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        ids.push(res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned());
+    }
+    let res = app.post_money(&format!("/v1/credit/purchases/{}/confirm-receipt", ids[0]), &ann, &json!(null)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let before = app.account(&ann).await;
+    let res = app.client.post(app.url("/v1/auth/logout-all")).bearer_auth(&ann).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let one = json!({"amount": "1.00"});
+    let routes = [
+        ("/v1/wallet/deposits".to_owned(), one.clone()),
+        ("/v1/wallet/withdrawals".to_owned(), one.clone()),
+        ("/v1/vault/lock".to_owned(), one.clone()),
+        ("/v1/vault/unlock".to_owned(), one.clone()),
+        ("/v1/transfers".to_owned(), json!({"to_username": "bob_ended", "amount": "1.00"})),
+        ("/v1/credit/repayments".to_owned(), one.clone()),
+        ("/v1/credit/purchases".to_owned(), buy.clone()),
+        (format!("/v1/credit/purchases/{}/confirm-receipt", ids[1]), json!(null)),
+        (format!("/v1/credit/purchases/{}/cancel", ids[2]), json!(null)),
+    ];
+    for (path, body) in &routes {
+        let res = app.post_money(path, &ann, body).await;
+        assert_problem(res, 401, "unauthorized").await;
+    }
+    let ann = app.login("ann_ended").await["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(app.account(&ann).await, before, "nothing moved");
+    let states: Vec<String> = app.get_as("/v1/credit/purchases", &ann).await.json::<Value>().await.unwrap()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["state"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(states, ["authorized", "authorized", "captured"]);
+    assert_eq!(limits(&app, &ann).await["money_requests"]["used"], 6, "refused sessions are not counted");
 }
 
 async fn limits_start_empty_and_say_none_when_off(backend: Backend) {

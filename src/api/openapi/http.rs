@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 const PROBLEM: &str = "application/problem+json";
 
-/// The operations that count against the money request budget (`api::rate::check`).
+/// The operations that count against the money request budget (`MoneyCaller`'s gate).
 const MONEY_REQUESTS: [&str; 9] = [
     "deposit",
     "withdraw",

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use super::gate::{self, Gate};
 pub use super::idempotency::Answered;
 use super::schema::money_accounts as ma;
 use super::{Backend, Db, DbConn, StoreError};
@@ -159,6 +160,8 @@ pub struct Call {
     pub now: DateTime<Utc>,
     /// The velocity caps, checked with the movement under the account's lock.
     pub limits: VelocityLimits,
+    /// The session and budget checks, run by the same call (see `store::gate`).
+    pub gate: Gate,
 }
 
 /// How a money request was answered: with its movement.
@@ -168,11 +171,18 @@ pub type Answer = Answered<Movement>;
 /// transaction on SQLite; with group commit on, in a batch shared with concurrent requests.
 pub async fn apply(db: &Db, call: Call, op: MoneyOp) -> Result<Answer, StoreError> {
     if let Some(group) = db.group_commit() {
-        return group.submit(call, op).await;
+        if db.backend() == Backend::Sqlite {
+            // SQLite's batch runs each operation's gate in the batch's transaction.
+            return group.submit(call, op).await;
+        }
+        // `vl_batch` takes no gate per operation: on PostgreSQL it runs first, on its own.
+        let (user_id, gate) = (call.user_id, call.gate);
+        db.statement(move |conn| gate::check(conn, user_id, &gate)).await?;
+        return group.submit(Call { gate: Gate::default(), ..call }, op).await;
     }
     match db.backend() {
         Backend::Postgres => db.statement(move |conn| pg::run(conn, &call, &op)).await,
-        Backend::Sqlite => db.write(move |conn| sqlite::run(conn, &call, &op)).await,
+        Backend::Sqlite => db.write(move |conn| sqlite::run(conn, &call, &op)).await?,
     }
 }
 
@@ -180,7 +190,7 @@ pub async fn apply(db: &Db, call: Call, op: MoneyOp) -> Result<Answer, StoreErro
 pub fn apply_on(conn: &mut DbConn, max_retries: u32, call: &Call, op: &MoneyOp) -> Result<Answer, StoreError> {
     match conn.backend() {
         Backend::Postgres => super::tx::retrying(conn, max_retries, |c| pg::run(c, call, op)),
-        Backend::Sqlite => super::transaction(conn, max_retries, |c| sqlite::run(c, call, op)),
+        Backend::Sqlite => super::transaction(conn, max_retries, |c| sqlite::run(c, call, op))?,
     }
 }
 

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::{Answer, Call, MoneyOp};
 use crate::domain::account::{AccountState, CreditLine, Refusal};
 use crate::domain::limits::{Velocity, VelocityLimits};
+use crate::store::gate::{self, Gate, bind_gate};
 use crate::store::idempotency::{self, Lookup, Stored};
 use crate::store::ledger::MovementRow;
 use crate::store::{DbConn, StoreError};
@@ -21,7 +22,8 @@ pub fn run(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Answer, Store
     let (user, now, x) = (call.user_id.to_string(), call.now.naive_utc(), op.amount().minor());
     let answered: Result<AnswerRow, DieselError> = match op {
         MoneyOp::Transfer { to, note, .. } => {
-            diesel::sql_query("SELECT * FROM vl_transfer($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            let sql = format!("SELECT * FROM vl_transfer({}, $2, $3, $4, $5, $6, $7, $8, $9)", Gate::user_sql(1, 10));
+            let query = diesel::sql_query(sql)
                 .bind::<Text, _>(&user)
                 .bind::<Text, _>(&call.key)
                 .bind::<Text, _>(&call.request_hash)
@@ -30,34 +32,44 @@ pub fn run(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Answer, Store
                 .bind::<BigInt, _>(x)
                 .bind::<Nullable<Text>, _>(note.as_ref().map(|n| n.as_str()))
                 .bind::<Timestamp, _>(now)
-                .bind::<Nullable<BigInt>, _>(call.limits.outflow_24h_minor)
-                .get_result(conn)
+                .bind::<Nullable<BigInt>, _>(call.limits.outflow_24h_minor);
+            bind_gate!(query, call.gate).get_result(conn)
         }
-        MoneyOp::Repayment(_) => diesel::sql_query("SELECT * FROM vl_repay($1, $2, $3, $4, $5, $6)")
-            .bind::<Text, _>(&user)
-            .bind::<Text, _>(&call.key)
-            .bind::<Text, _>(&call.request_hash)
-            .bind::<Text, _>(&entry)
-            .bind::<BigInt, _>(x)
-            .bind::<Timestamp, _>(now)
-            .get_result(conn),
-        _ => diesel::sql_query("SELECT * FROM vl_move($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
-            .bind::<Text, _>(op.name())
-            .bind::<Text, _>(&user)
-            .bind::<Text, _>(&call.key)
-            .bind::<Text, _>(&call.request_hash)
-            .bind::<Text, _>(&entry)
-            .bind::<Text, _>(Uuid::now_v7().to_string())
-            .bind::<BigInt, _>(x)
-            .bind::<Timestamp, _>(now)
-            .bind::<Nullable<BigInt>, _>(call.limits.outflow_24h_minor)
-            .bind::<Nullable<Integer>, _>(unlock_cap(&call.limits))
-            .get_result(conn),
+        MoneyOp::Repayment(_) => {
+            let sql = format!("SELECT * FROM vl_repay({}, $2, $3, $4, $5, $6)", Gate::user_sql(1, 7));
+            let query = diesel::sql_query(sql)
+                .bind::<Text, _>(&user)
+                .bind::<Text, _>(&call.key)
+                .bind::<Text, _>(&call.request_hash)
+                .bind::<Text, _>(&entry)
+                .bind::<BigInt, _>(x)
+                .bind::<Timestamp, _>(now);
+            bind_gate!(query, call.gate).get_result(conn)
+        }
+        _ => {
+            let sql = format!("SELECT * FROM vl_move($1, {}, $3, $4, $5, $6, $7, $8, $9, $10)", Gate::user_sql(2, 11));
+            let query = diesel::sql_query(sql)
+                .bind::<Text, _>(op.name())
+                .bind::<Text, _>(&user)
+                .bind::<Text, _>(&call.key)
+                .bind::<Text, _>(&call.request_hash)
+                .bind::<Text, _>(&entry)
+                .bind::<Text, _>(Uuid::now_v7().to_string())
+                .bind::<BigInt, _>(x)
+                .bind::<Timestamp, _>(now)
+                .bind::<Nullable<BigInt>, _>(call.limits.outflow_24h_minor)
+                .bind::<Nullable<Integer>, _>(unlock_cap(&call.limits));
+            bind_gate!(query, call.gate).get_result(conn)
+        }
     };
     match answered {
         Ok(row) => row.into_answer(),
         Err(error) => match raised(&error) {
-            Some((code, detail)) => refused(conn, call, op, code, detail),
+            Some((code, _)) if call.gate.refusal(code).is_some() => Err(gate::refused_by(&call.gate, error)),
+            Some((code, detail)) => {
+                gate::count_refused(conn, call.user_id, &call.gate)?;
+                refused(conn, call, op, code, detail)
+            }
             None => Err(error.into()),
         },
     }

@@ -14,13 +14,29 @@ use crate::domain::limits::Velocity;
 use crate::domain::money::Amount;
 use crate::domain::movement::{Movement, MovementKind};
 use crate::domain::user::{UserStatus, Username};
+use crate::store::gate;
 use crate::store::idempotency::{self, Lookup, Stored};
 use crate::store::ledger::{self, EXTERNAL_FUNDING, UserAccount, account_id};
 use crate::store::limits::{self, LimitReason};
 use crate::store::schema::{money_accounts as ma, users};
 use crate::store::{DbConn, StoreError};
 
-pub fn run(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Answer, StoreError> {
+/// The gate, then the operation. The outer error means nothing may be kept; the inner one
+/// is a refusal of the operation, which rolled back alone (a savepoint) while the request
+/// stays counted in the budget, so the caller commits.
+pub fn run(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Result<Answer, StoreError>, StoreError> {
+    gate::check(conn, call.user_id, &call.gate)?;
+    if call.gate.budget.is_none() {
+        // Nothing to keep on a refusal: no savepoint needed.
+        return run_op(conn, call, op).map(Ok);
+    }
+    match conn.transaction(|c| run_op(c, call, op)) {
+        Err(refused @ StoreError::Refused(_)) => Ok(Err(refused)),
+        other => other.map(Ok),
+    }
+}
+
+fn run_op(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Answer, StoreError> {
     match idempotency::lookup(conn, call.user_id, &call.key, &call.request_hash)? {
         Lookup::Replay(Stored::Entry(id)) => return Ok(Answer::Replay(ledger::movement(conn, call.user_id, &id)?)),
         Lookup::Replay(Stored::Body(response)) => return Ok(Answer::Stored(response)),
@@ -259,7 +275,7 @@ pub fn run_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)], max_retries: u32)
     let committed = crate::store::transaction(conn, max_retries, |c| {
         answers.clear();
         for (call, op) in batch {
-            answers.push(c.transaction::<_, StoreError, _>(|c| run(c, call, op)));
+            answers.push(c.transaction::<_, StoreError, _>(|c| run(c, call, op)).and_then(|answer| answer));
         }
         Ok(())
     });

@@ -1,0 +1,1 @@
+DROP FUNCTION vl_gate(text, bigint, timestamp, bigint);
