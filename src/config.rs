@@ -121,7 +121,10 @@ pub struct MoneySettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreditSettings {
-    pub hold_days: u32,
+    /// Days a hold waits for the buyer before billing confirms it.
+    pub auto_confirm_days: u32,
+    /// Days after capture in which a full refund returns every fee too.
+    pub free_return_days: u32,
     pub fee_rate_per_period: rust_decimal::Decimal,
     pub repayment_day: u32,
     pub statement_lead_days: u32,
@@ -145,7 +148,8 @@ impl CreditSettings {
             fee_rate_per_period: self.fee_rate_per_period,
             late_fee_rate_per_day: self.late_fee_rate_per_day,
             grace_days: self.grace_days,
-            hold_days: self.hold_days,
+            auto_confirm_days: self.auto_confirm_days,
+            repayment_day: self.repayment_day,
             late_fee_cap: self.late_fee_cap,
         }
     }
@@ -423,8 +427,11 @@ impl Settings {
         }
         let c = &self.credit;
         let fraction = |d: rust_decimal::Decimal| d >= rust_decimal::Decimal::ZERO && d < rust_decimal::Decimal::ONE;
-        if !(1..=90).contains(&c.hold_days) {
-            return bad("credit.hold_days", "must be 1..=90");
+        if !(1..=90).contains(&c.auto_confirm_days) {
+            return bad("credit.auto_confirm_days", "must be 1..=90");
+        }
+        if c.free_return_days > 90 {
+            return bad("credit.free_return_days", "must be 0..=90");
         }
         if !fraction(c.fee_rate_per_period) {
             return bad("credit.fee_rate_per_period", "must be a fraction in 0..1, e.g. \"0.005\"");

@@ -109,8 +109,11 @@ pub async fn create_purchase(
     if amount.minor() < i64::from(count) {
         return Err(refuse(ErrorCode::InvalidInstallments, "the amount is too small to split into that many parts"));
     }
+    // The bill-installment plans' system merchant sells nothing.
     let merchant_id = Uuid::parse_str(&body.value.merchant_id)
-        .map_err(|_| ApiError::Refused { code: ErrorCode::NotFound, detail: "no such merchant".into() })?;
+        .ok()
+        .filter(|id| id.to_string() != crate::domain::credit::BILL_PLAN_MERCHANT)
+        .ok_or_else(|| ApiError::Refused { code: ErrorCode::NotFound, detail: "no such merchant".into() })?;
     let description = match body.value.description.as_deref() {
         Some(text) => {
             text::optional_visible("description", text, DESCRIPTION_MAX_CHARS).map_err(ApiError::Validation)?
@@ -138,6 +141,8 @@ pub async fn create_purchase(
             state: PurchaseState::Authorized,
             created_at: call.now,
             schedule: Vec::new(),
+            refunded_minor: 0,
+            refunds: Vec::new(),
         };
         return authorize_in_one_call(&state, call, hold).await;
     }

@@ -236,6 +236,10 @@ pub struct PurchaseView {
     pub created_at: String,
     /// Empty until the purchase is captured.
     pub schedule: Vec<InstallmentView>,
+    /// What the merchant has refunded so far (`refunded` state once it is the whole amount).
+    pub refunded: String,
+    /// The merchant's refunds, oldest first.
+    pub refunds: Vec<RefundView>,
 }
 
 impl PurchaseView {
@@ -246,9 +250,34 @@ impl PurchaseView {
             amount: money.format(p.amount_minor),
             installments: p.installments,
             description: p.description.clone(),
-            state: p.state.as_str(),
+            state: p.shown_state().as_str(),
             created_at: timestamp(p.created_at),
             schedule: p.schedule.iter().map(|i| InstallmentView::new(i, money)).collect(),
+            refunded: money.format(p.refunded_minor),
+            refunds: p.refunds.iter().map(|r| RefundView::new(r, money)).collect(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = Refund)]
+pub struct RefundView {
+    #[schema(format = Uuid)]
+    pub id: String,
+    pub amount: String,
+    /// The merchant's refund notice, as operations entered it.
+    pub reason: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+impl RefundView {
+    pub fn new(r: &crate::domain::credit::Refund, money: &MoneyPolicy) -> Self {
+        Self {
+            id: r.id.to_string(),
+            amount: money.format(r.amount_minor),
+            reason: r.reason.clone(),
+            created_at: timestamp(r.created_at),
         }
     }
 }

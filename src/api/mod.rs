@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod autopay;
 pub(crate) mod client;
 pub(crate) mod credit;
 pub(crate) mod dto;
@@ -85,6 +86,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, document: &serde_json::Value, surfac
         .service(me_credit::my_score)
         .service(me_credit::limit_history)
         .service(me_credit::limits)
+        .service(autopay::get_autopay)
+        .service(autopay::set_autopay)
         .service(money::account)
         .service(money::deposit)
         .service(money::withdraw)

@@ -86,6 +86,24 @@ pub fn store_error(e: StoreError, money: &MoneyPolicy) -> ApiError {
         Refusal::AlreadyDecided(state) => {
             (ErrorCode::InvalidState, format!("the credit request is already {state}; it is decided once"))
         }
+        Refusal::RefundTooLarge { hold: true, refundable_minor } => (
+            ErrorCode::InvalidAmount,
+            format!(
+                "the purchase is only authorized: it is refunded whole ({}), which voids it",
+                money.format(refundable_minor)
+            ),
+        ),
+        Refusal::RefundTooLarge { hold: false, refundable_minor } => (
+            ErrorCode::InvalidAmount,
+            format!("at most {} of this purchase is left to refund", money.format(refundable_minor)),
+        ),
+        Refusal::NotRefundable => {
+            (ErrorCode::InvalidState, "this is a bill-installment plan, not a merchant purchase".to_owned())
+        }
+        Refusal::AlreadyConverted => (
+            ErrorCode::InvalidState,
+            "this bill was converted to installments already; a bill converts once".to_owned(),
+        ),
     };
     ApiError::Refused { code, detail }
 }

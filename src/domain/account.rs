@@ -146,6 +146,15 @@ pub enum Refusal {
     /// The credit request was already decided (its state is named).
     #[error("the credit request is already {0}")]
     AlreadyDecided(&'static str),
+    /// A refund past what is left to refund (a hold is refunded whole).
+    #[error("more than can be refunded")]
+    RefundTooLarge { refundable_minor: i64, hold: bool },
+    /// The purchase is a bill-installment plan: no merchant can refund it.
+    #[error("not a merchant purchase")]
+    NotRefundable,
+    /// A bill was converted to installments once already.
+    #[error("the bill was converted already")]
+    AlreadyConverted,
 }
 
 #[cfg(test)]

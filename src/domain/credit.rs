@@ -13,6 +13,8 @@ pub enum PurchaseState {
     Authorized,
     Captured,
     Voided,
+    /// Captured, then refunded in full (shown, never stored: the row stays `captured`).
+    Refunded,
 }
 
 impl PurchaseState {
@@ -21,6 +23,7 @@ impl PurchaseState {
             PurchaseState::Authorized => "authorized",
             PurchaseState::Captured => "captured",
             PurchaseState::Voided => "voided",
+            PurchaseState::Refunded => "refunded",
         }
     }
 
@@ -38,6 +41,9 @@ pub enum InstallmentState {
     Due,
     Overdue,
     Paid,
+    /// Its unpaid principal (and billed fee) moved into a bill-installment plan: it owes
+    /// nothing and never changes again.
+    Converted,
 }
 
 impl InstallmentState {
@@ -47,13 +53,25 @@ impl InstallmentState {
             InstallmentState::Due => "due",
             InstallmentState::Overdue => "overdue",
             InstallmentState::Paid => "paid",
+            InstallmentState::Converted => "converted",
         }
     }
 
+    /// Paid or converted: nothing owed, and no billing step changes it.
+    pub fn is_settled(self) -> bool {
+        matches!(self, InstallmentState::Paid | InstallmentState::Converted)
+    }
+
     pub fn from_db(text: &str) -> Option<Self> {
-        [InstallmentState::Pending, InstallmentState::Due, InstallmentState::Overdue, InstallmentState::Paid]
-            .into_iter()
-            .find(|s| s.as_str() == text)
+        [
+            InstallmentState::Pending,
+            InstallmentState::Due,
+            InstallmentState::Overdue,
+            InstallmentState::Paid,
+            InstallmentState::Converted,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
     }
 }
 
@@ -124,6 +142,33 @@ pub struct Purchase {
     pub state: PurchaseState,
     pub created_at: DateTime<Utc>,
     pub schedule: Vec<Installment>,
+    /// What the merchant has refunded so far (at most `amount_minor`).
+    pub refunded_minor: i64,
+    /// The merchant's refunds, oldest first.
+    pub refunds: Vec<Refund>,
+}
+
+impl Purchase {
+    /// The state the API shows: a captured purchase refunded in full is `refunded`.
+    pub fn shown_state(&self) -> PurchaseState {
+        if self.state == PurchaseState::Captured && self.refunded_minor == self.amount_minor {
+            PurchaseState::Refunded
+        } else {
+            self.state
+        }
+    }
+}
+
+/// The system merchant a bill-installment plan is "bought" from: never listed, never sold.
+pub const BILL_PLAN_MERCHANT: &str = "00000000-0000-0000-0000-00000000b177";
+
+/// One refund of a purchase, as the merchant's notice gave it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refund {
+    pub id: Uuid,
+    pub amount_minor: i64,
+    pub reason: String,
+    pub created_at: DateTime<Utc>,
 }
 
 /// What a payment takes from each installment.
@@ -203,7 +248,10 @@ pub struct BillingRules {
     pub fee_rate_per_period: Decimal,
     pub late_fee_rate_per_day: Decimal,
     pub grace_days: u32,
-    pub hold_days: u32,
+    /// Days a hold waits for the buyer before billing confirms it.
+    pub auto_confirm_days: u32,
+    /// The day of the month installments fall due (for auto-confirmed captures).
+    pub repayment_day: u32,
     /// Late fees of one installment stop at this fraction of its principal.
     pub late_fee_cap: Decimal,
 }
@@ -231,7 +279,7 @@ pub struct BillingStep {
 /// difference between the total due by `as_of` and what was charged already.
 pub fn bill(item: &mut Installment, as_of: NaiveDate, rules: &BillingRules) -> BillingStep {
     let mut step = BillingStep::default();
-    if item.state == InstallmentState::Paid {
+    if item.state.is_settled() {
         return step;
     }
     let statement_date = item.due_date - TimeDelta::days(i64::from(rules.statement_lead_days));
@@ -292,7 +340,8 @@ mod tests {
             fee_rate_per_period: Decimal::from_str("0.005").unwrap(),
             late_fee_rate_per_day: Decimal::from_str("0.0005").unwrap(),
             grace_days: 30,
-            hold_days: 15,
+            auto_confirm_days: 10,
+            repayment_day: 10,
             late_fee_cap: Decimal::from_str("0.5").unwrap(),
         }
     }

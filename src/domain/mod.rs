@@ -1,11 +1,13 @@
 //! Rules of the product, free of I/O: everything here is plain values and functions.
 
 pub mod account;
+pub mod autopay;
 pub mod credit;
 pub mod four_eyes;
 pub mod limits;
 pub mod money;
 pub mod movement;
+pub mod refund;
 pub mod schedule;
 pub mod score;
 pub mod text;

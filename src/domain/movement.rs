@@ -21,10 +21,15 @@ pub enum MovementKind {
     Fee,
     LateFee,
     CollateralSettlement,
+    /// A merchant's refund of a purchase (the amount refunded; the account after it shows
+    /// how much less is owed and what came back to the wallet).
+    Refund,
+    /// Autopay from the vault on a due date.
+    VaultRepayment,
 }
 
 impl MovementKind {
-    pub const ALL: [MovementKind; 11] = [
+    pub const ALL: [MovementKind; 13] = [
         MovementKind::Deposit,
         MovementKind::Withdrawal,
         MovementKind::TransferOut,
@@ -36,6 +41,8 @@ impl MovementKind {
         MovementKind::Fee,
         MovementKind::LateFee,
         MovementKind::CollateralSettlement,
+        MovementKind::Refund,
+        MovementKind::VaultRepayment,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +58,8 @@ impl MovementKind {
             MovementKind::Fee => "fee",
             MovementKind::LateFee => "late_fee",
             MovementKind::CollateralSettlement => "collateral_settlement",
+            MovementKind::Refund => "refund",
+            MovementKind::VaultRepayment => "vault_repayment",
         }
     }
 

@@ -7,7 +7,9 @@ use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::credit::{lock_account, parse_uuid, pay_debt, save_installment, unpaid_installments, void};
+use super::credit::{
+    CaptureTerms, capture_on, lock_account, parse_uuid, pay_debt, save_installment, unpaid_installments,
+};
 use super::ledger::{self, LATE_FEE_INCOME, UserAccount, account_id};
 use super::schema::{installments as ins, money_accounts as ma, purchases as pu};
 use super::score::Ctx;
@@ -24,8 +26,13 @@ pub struct BillingCounts {
     pub installments_overdue: u64,
     pub late_fees_charged: u64,
     pub collateral_settlements: u64,
-    /// Holds voided because the buyer never confirmed receipt in time.
+    /// Always 0: holds are no longer voided by billing but confirmed (kept for clients of
+    /// the first contract).
     pub holds_expired: u64,
+    /// Holds the buyer left unconfirmed for `credit.auto_confirm_days`, confirmed by billing.
+    pub purchases_auto_confirmed: u64,
+    /// Autopay payments made (one per source used).
+    pub autopay_payments: u64,
     /// Parts paid by their due date that earned their on-time credit in this run.
     pub on_time_credited: u64,
 }
@@ -37,15 +44,18 @@ impl std::ops::AddAssign for BillingCounts {
         self.late_fees_charged += other.late_fees_charged;
         self.collateral_settlements += other.collateral_settlements;
         self.holds_expired += other.holds_expired;
+        self.purchases_auto_confirmed += other.purchases_auto_confirmed;
+        self.autopay_payments += other.autopay_payments;
         self.on_time_credited += other.on_time_credited;
     }
 }
 
 /// Users billing has anything to do for as of `as_of`.
-pub fn billing_candidates(conn: &mut DbConn, as_of: NaiveDate, hold_days: u32) -> Result<Vec<Uuid>, StoreError> {
+pub fn billing_candidates(conn: &mut DbConn, as_of: NaiveDate, confirm_days: u32) -> Result<Vec<Uuid>, StoreError> {
+    let settled = [InstallmentState::Paid.as_str(), InstallmentState::Converted.as_str()];
     let mut ids: Vec<String> =
-        ins::table.filter(ins::state.ne(InstallmentState::Paid.as_str())).select(ins::user_id).distinct().load(conn)?;
-    let expiry = hold_expiry_cutoff(as_of, hold_days);
+        ins::table.filter(ins::state.ne_all(settled)).select(ins::user_id).distinct().load(conn)?;
+    let expiry = auto_confirm_cutoff(as_of, confirm_days);
     let holders: Vec<String> = pu::table
         .filter(pu::state.eq(PurchaseState::Authorized.as_str()))
         .filter(pu::created_at.lt(expiry))
@@ -67,9 +77,11 @@ pub fn billing_candidates(conn: &mut DbConn, as_of: NaiveDate, hold_days: u32) -
     ids.iter().map(|id| parse_uuid(id, "user id")).collect()
 }
 
-/// Holds created before the start of this day are expired as of `as_of`.
-fn hold_expiry_cutoff(as_of: NaiveDate, hold_days: u32) -> NaiveDateTime {
-    (as_of - TimeDelta::days(i64::from(hold_days))).and_hms_opt(0, 0, 0).expect("midnight exists")
+/// Holds created before this time are confirmed as of `as_of`: a hold of day D is
+/// confirmed by the run of day D + `confirm_days`.
+fn auto_confirm_cutoff(as_of: NaiveDate, confirm_days: u32) -> NaiveDateTime {
+    let first_day_kept = as_of - TimeDelta::days(i64::from(confirm_days)) + TimeDelta::days(1);
+    first_day_kept.and_hms_opt(0, 0, 0).expect("midnight exists")
 }
 
 fn debt_movement(
@@ -100,52 +112,34 @@ pub fn bill_user(
     rules: &BillingRules,
     ctx: &Ctx<'_>,
 ) -> Result<BillingCounts, StoreError> {
-    let now = ctx.now;
     let mut counts = BillingCounts::default();
     lock_account(conn, user_id)?;
 
     let stale: Vec<String> = pu::table
         .filter(pu::user_id.eq(user_id.to_string()))
         .filter(pu::state.eq(PurchaseState::Authorized.as_str()))
-        .filter(pu::created_at.lt(hold_expiry_cutoff(as_of, rules.hold_days)))
+        .filter(pu::created_at.lt(auto_confirm_cutoff(as_of, rules.auto_confirm_days)))
+        .order(pu::id.asc())
         .select(pu::id)
         .load(conn)?;
     for id in stale {
-        void(conn, user_id, parse_uuid(&id, "purchases.id")?, now)?;
-        counts.holds_expired += 1;
+        let terms = CaptureTerms {
+            repayment_day: rules.repayment_day,
+            fee_rate: rules.fee_rate_per_period,
+            on: as_of,
+            by_billing: true,
+        };
+        capture_on(conn, user_id, parse_uuid(&id, "purchases.id")?, &terms, ctx)?;
+        counts.purchases_auto_confirmed += 1;
     }
 
+    // Two passes: first as of each part's due date at the latest (statements and fees, never
+    // overdue), then autopay pays what is due, then as of `as_of` (overdue, late fees), so a
+    // part autopay paid is never overdue for a moment.
     let mut items = unpaid_installments(conn, user_id)?;
-    let (mut fees, mut late_fees, mut overdue_days) = (0_i64, 0_i64, 0_i64);
-    for item in items.iter_mut() {
-        let step = credit::bill(item, as_of, rules);
-        if step == credit::BillingStep::default() {
-            continue;
-        }
-        counts.installments_due += u64::from(step.became_due);
-        counts.installments_overdue += u64::from(step.became_overdue);
-        counts.late_fees_charged += u64::from(step.late_fee_charged_minor > 0);
-        fees += step.fee_billed_minor;
-        late_fees += step.late_fee_charged_minor;
-        overdue_days += step.overdue_days_added;
-        save_installment(conn, item)?;
-    }
-    if counts.installments_overdue > 0 || overdue_days > 0 {
-        let newly = i64::try_from(counts.installments_overdue).unwrap_or(i64::MAX);
-        diesel::update(ma::table.filter(ma::user_id.eq(user_id.to_string())))
-            .set((
-                ma::overdue_installments.eq(ma::overdue_installments + newly),
-                ma::overdue_count.eq(ma::overdue_count + newly),
-                ma::overdue_days.eq(ma::overdue_days + overdue_days),
-            ))
-            .execute(conn)?;
-    }
-    if fees > 0 {
-        debt_movement(conn, user_id, MovementKind::Fee, ledger::FEE_INCOME, fees, ctx)?;
-    }
-    if late_fees > 0 {
-        debt_movement(conn, user_id, MovementKind::LateFee, LATE_FEE_INCOME, late_fees, ctx)?;
-    }
+    bill_pass(conn, user_id, &mut items, |item| as_of.min(item.due_date), rules, &mut counts, ctx)?;
+    counts.autopay_payments += super::autopay::pay_due(conn, user_id, &mut items, as_of, ctx.now)?;
+    bill_pass(conn, user_id, &mut items, |_| as_of, rules, &mut counts, ctx)?;
 
     counts.on_time_credited += credit_on_time(conn, user_id, as_of, ctx.score)?;
 
@@ -161,6 +155,50 @@ pub fn bill_user(
         }
     }
     Ok(counts)
+}
+
+/// Moves every item forward to the date `date_of` gives it; writes the fees and late fees
+/// charged as one movement each, and the overdue counters.
+fn bill_pass(
+    conn: &mut DbConn,
+    user_id: Uuid,
+    items: &mut [Installment],
+    date_of: impl Fn(&Installment) -> NaiveDate,
+    rules: &BillingRules,
+    counts: &mut BillingCounts,
+    ctx: &Ctx<'_>,
+) -> Result<(), StoreError> {
+    let (mut fees, mut late_fees, mut overdue_days, mut newly_overdue) = (0_i64, 0_i64, 0_i64, 0_i64);
+    for item in items.iter_mut() {
+        let step = credit::bill(item, date_of(item), rules);
+        if step == credit::BillingStep::default() {
+            continue;
+        }
+        counts.installments_due += u64::from(step.became_due);
+        counts.installments_overdue += u64::from(step.became_overdue);
+        counts.late_fees_charged += u64::from(step.late_fee_charged_minor > 0);
+        newly_overdue += i64::from(step.became_overdue);
+        fees += step.fee_billed_minor;
+        late_fees += step.late_fee_charged_minor;
+        overdue_days += step.overdue_days_added;
+        save_installment(conn, item)?;
+    }
+    if newly_overdue > 0 || overdue_days > 0 {
+        diesel::update(ma::table.filter(ma::user_id.eq(user_id.to_string())))
+            .set((
+                ma::overdue_installments.eq(ma::overdue_installments + newly_overdue),
+                ma::overdue_count.eq(ma::overdue_count + newly_overdue),
+                ma::overdue_days.eq(ma::overdue_days + overdue_days),
+            ))
+            .execute(conn)?;
+    }
+    if fees > 0 {
+        debt_movement(conn, user_id, MovementKind::Fee, ledger::FEE_INCOME, fees, ctx)?;
+    }
+    if late_fees > 0 {
+        debt_movement(conn, user_id, MovementKind::LateFee, LATE_FEE_INCOME, late_fees, ctx)?;
+    }
+    Ok(())
 }
 
 /// Gives on-time credit for the parts of `user_id` paid by a due date that has now come
@@ -238,7 +276,7 @@ pub fn run_billing(
     }
     let mut listed = Vec::new();
     let mut not_listed = 0_u64;
-    for user_id in billing_candidates(conn, as_of, rules.hold_days)? {
+    for user_id in billing_candidates(conn, as_of, rules.auto_confirm_days)? {
         let bill =
             |c: &mut DbConn| bill_user(c, user_id, as_of, rules, &Ctx { now: crate::domain::time::now(), score });
         let counts = if dry_run {

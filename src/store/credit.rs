@@ -10,11 +10,11 @@ use uuid::Uuid;
 use super::ledger::{self, LENDER_CAPITAL, MERCHANT_PAYABLES, UserAccount, account_id};
 use super::limits::{self, LimitReason};
 use super::money::{FullRow, StateRow, full_columns, state_columns, state_from_row};
-use super::schema::{installments as ins, merchants, money_accounts as ma, purchases as pu, users};
+use super::schema::{installments as ins, merchants, money_accounts as ma, purchases as pu, refunds as rf, users};
 use super::score::Ctx;
 use super::{DbConn, StoreError};
 use crate::domain::account::{AccountState, CreditLine, Refusal, Source};
-use crate::domain::credit::{self, Installment, InstallmentState, Purchase, PurchaseState, RepayRefusal};
+use crate::domain::credit::{self, Installment, InstallmentState, Purchase, PurchaseState, Refund, RepayRefusal};
 use crate::domain::money::Amount;
 use crate::domain::movement::{Movement, MovementKind};
 use crate::domain::schedule;
@@ -47,6 +47,7 @@ pub fn create_merchant(conn: &mut DbConn, name: &str, now: DateTime<Utc>) -> Res
 /// Newest first, strictly older than the `before` id.
 pub fn merchants(conn: &mut DbConn, before: Option<&str>, limit: u32) -> Result<Vec<Merchant>, StoreError> {
     let mut query = merchants::table
+        .filter(merchants::system.eq(false))
         .order(merchants::id.desc())
         .limit(i64::from(limit))
         .select((merchants::id, merchants::name))
@@ -123,14 +124,14 @@ pub(super) fn unpaid_installments(conn: &mut DbConn, user_id: Uuid) -> Result<Ve
     let rows: Vec<InstallmentRow> = ins::table
         .inner_join(pu::table)
         .filter(ins::user_id.eq(user_id.to_string()))
-        .filter(ins::state.ne(InstallmentState::Paid.as_str()))
+        .filter(ins::state.ne_all([InstallmentState::Paid.as_str(), InstallmentState::Converted.as_str()]))
         .order((ins::due_date.asc(), ins::purchase_id.asc(), ins::seq.asc()))
         .select(installment_columns!())
         .load(conn)?;
     rows.into_iter().map(installment_from_row).collect()
 }
 
-fn schedule_of(conn: &mut DbConn, purchase_ids: &[String]) -> Result<Vec<Installment>, StoreError> {
+pub(super) fn schedule_of(conn: &mut DbConn, purchase_ids: &[String]) -> Result<Vec<Installment>, StoreError> {
     let rows: Vec<InstallmentRow> = ins::table
         .inner_join(pu::table)
         .filter(ins::purchase_id.eq_any(purchase_ids))
@@ -140,10 +141,10 @@ fn schedule_of(conn: &mut DbConn, purchase_ids: &[String]) -> Result<Vec<Install
     rows.into_iter().map(installment_from_row).collect()
 }
 
-pub(super) type PurchaseRow = (String, String, String, i64, i32, Option<String>, String, NaiveDateTime);
+pub(super) type PurchaseRow = (String, String, String, i64, i32, Option<String>, String, NaiveDateTime, i64);
 
 pub(super) fn purchase_from_row(row: PurchaseRow, all: &[Installment]) -> Result<Purchase, StoreError> {
-    let (id, user_id, merchant_id, amount, count, description, state, created_at) = row;
+    let (id, user_id, merchant_id, amount, count, description, state, created_at, refunded_minor) = row;
     let id = parse_uuid(&id, "purchases.id")?;
     Ok(Purchase {
         id,
@@ -155,7 +156,30 @@ pub(super) fn purchase_from_row(row: PurchaseRow, all: &[Installment]) -> Result
         state: PurchaseState::from_db(&state).ok_or_else(|| corrupt(format!("purchase state `{state}`")))?,
         created_at: created_at.and_utc(),
         schedule: all.iter().filter(|i| i.purchase_id == id).cloned().collect(),
+        refunded_minor,
+        refunds: Vec::new(),
     })
+}
+
+/// Fills in each purchase's refunds (none for most: one indexed query for the page).
+fn with_refunds(conn: &mut DbConn, mut purchases: Vec<Purchase>) -> Result<Vec<Purchase>, StoreError> {
+    let ids: Vec<String> = purchases.iter().filter(|p| p.refunded_minor > 0).map(|p| p.id.to_string()).collect();
+    if ids.is_empty() {
+        return Ok(purchases);
+    }
+    let rows: Vec<(String, String, i64, String, NaiveDateTime)> = rf::table
+        .filter(rf::purchase_id.eq_any(&ids))
+        .order((rf::created_at.asc(), rf::id.asc()))
+        .select((rf::id, rf::purchase_id, rf::amount_minor, rf::reason, rf::created_at))
+        .load(conn)?;
+    for (id, purchase_id, amount_minor, reason, created_at) in rows {
+        let refund =
+            Refund { id: parse_uuid(&id, "refunds.id")?, amount_minor, reason, created_at: created_at.and_utc() };
+        if let Some(p) = purchases.iter_mut().find(|p| p.id.to_string() == purchase_id) {
+            p.refunds.push(refund);
+        }
+    }
+    Ok(purchases)
 }
 
 macro_rules! purchase_columns {
@@ -169,6 +193,7 @@ macro_rules! purchase_columns {
             pu::description,
             pu::state,
             pu::created_at,
+            pu::refunded_minor,
         )
     };
 }
@@ -192,7 +217,8 @@ pub fn purchases(
     let rows: Vec<PurchaseRow> = query.load(conn)?;
     let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
     let schedule = schedule_of(conn, &ids)?;
-    rows.into_iter().map(|r| purchase_from_row(r, &schedule)).collect()
+    let purchases = rows.into_iter().map(|r| purchase_from_row(r, &schedule)).collect::<Result<_, _>>()?;
+    with_refunds(conn, purchases)
 }
 
 pub fn purchase(conn: &mut DbConn, user_id: Uuid, id: Uuid) -> Result<Option<Purchase>, StoreError> {
@@ -204,7 +230,7 @@ pub fn purchase(conn: &mut DbConn, user_id: Uuid, id: Uuid) -> Result<Option<Pur
         .optional()?;
     let Some(row) = row else { return Ok(None) };
     let schedule = schedule_of(conn, std::slice::from_ref(&row.0))?;
-    purchase_from_row(row, &schedule).map(Some)
+    Ok(with_refunds(conn, vec![purchase_from_row(row, &schedule)?])?.pop())
 }
 
 /// Due and overdue installments, oldest first.
@@ -338,11 +364,34 @@ pub fn capture(
     fee_rate: rust_decimal::Decimal,
     ctx: &Ctx<'_>,
 ) -> Result<(Purchase, Movement), StoreError> {
-    let now = ctx.now;
     if purchase(conn, user_id, id)?.is_some() && frozen(conn, user_id)? {
         return Err(StoreError::Refused(Refusal::AccountFrozen));
     }
+    let terms = CaptureTerms { repayment_day, fee_rate, on: ctx.now.date_naive(), by_billing: false };
+    capture_on(conn, user_id, id, &terms, ctx)
+}
+
+/// How a hold is captured: the schedule's terms, the day it starts from, and by whom.
+pub(super) struct CaptureTerms {
+    pub repayment_day: u32,
+    pub fee_rate: rust_decimal::Decimal,
+    pub on: NaiveDate,
+    /// Billing's auto-confirmation (the merchant shipped; the buyer's status does not stop it).
+    pub by_billing: bool,
+}
+
+pub(super) fn capture_on(
+    conn: &mut DbConn,
+    user_id: Uuid,
+    id: Uuid,
+    terms: &CaptureTerms,
+    ctx: &Ctx<'_>,
+) -> Result<(Purchase, Movement), StoreError> {
+    let (now, repayment_day, fee_rate) = (ctx.now, terms.repayment_day, terms.fee_rate);
     let (x, count) = leave_authorized(conn, user_id, id, PurchaseState::Captured, now)?;
+    if terms.by_billing {
+        diesel::update(pu::table.filter(pu::id.eq(id.to_string()))).set(pu::auto_confirmed.eq(true)).execute(conn)?;
+    }
     let row: Option<FullRow> =
         diesel::update(ma::table.filter(ma::user_id.eq(user_id.to_string())).filter(ma::held_minor.ge(x)))
             .set((ma::held_minor.eq(ma::held_minor - x), ma::principal_minor.eq(ma::principal_minor + x)))
@@ -352,7 +401,7 @@ pub fn capture(
     let Some(row) = row else {
         return Err(corrupt(format!("user {user_id} holds less than purchase {id}")));
     };
-    let parts = schedule::plan(x, count, now.date_naive(), repayment_day, fee_rate);
+    let parts = schedule::plan(x, count, terms.on, repayment_day, fee_rate);
     for part in &parts {
         diesel::insert_into(ins::table)
             .values((
@@ -374,8 +423,9 @@ pub fn capture(
     let entry = ledger::post_entry(conn, MovementKind::PurchaseCapture.as_str(), Some(user_id), now, &legs)?;
     let view =
         ledger::View { kind: MovementKind::PurchaseCapture, amount_minor: x, counterparty: None, note: None, now };
-    // A frozen buyer was refused above.
-    let movement = ledger::record_after(conn, user_id, entry, view, UserStatus::Active, &row)?;
+    // A frozen buyer was refused before; billing's confirmation reads the status.
+    let status = if terms.by_billing { super::users::status(conn, user_id)? } else { UserStatus::Active };
+    let movement = ledger::record_after(conn, user_id, entry, view, status, &row)?;
     let purchase = purchase(conn, user_id, id)?.ok_or_else(|| corrupt(format!("purchase {id} vanished")))?;
     Ok((purchase, movement))
 }
@@ -399,6 +449,7 @@ pub fn void(conn: &mut DbConn, user_id: Uuid, id: Uuid, now: DateTime<Utc>) -> R
 pub(super) fn save_installment(conn: &mut DbConn, item: &Installment) -> Result<(), StoreError> {
     diesel::update(ins::table.find((item.purchase_id.to_string(), i32::try_from(item.seq).expect("at most 24"))))
         .set((
+            ins::principal_minor.eq(item.principal_minor),
             ins::fee_minor.eq(item.fee_minor),
             ins::fee_billed.eq(item.fee_billed),
             ins::late_fee_minor.eq(item.late_fee_minor),
@@ -466,7 +517,9 @@ pub(super) fn pay_debt(
     }
     if source == Source::Vault && after.line == CreditLine::Secured {
         let before = after.vault_minor + y;
-        limits::record(conn, user_id, after.line, before, after.vault_minor, LimitReason::CollateralSettlement, now)?;
+        let reason =
+            if kind == MovementKind::VaultRepayment { LimitReason::Autopay } else { LimitReason::CollateralSettlement };
+        limits::record(conn, user_id, after.line, before, after.vault_minor, reason, now)?;
     }
     let from = if source == Source::Wallet { UserAccount::Wallet } else { UserAccount::Vault };
     let legs = [(account_id(user_id, from), -y), (account_id(user_id, UserAccount::Credit), y)];

@@ -196,6 +196,8 @@ struct PurchaseJson {
     description: Option<String>,
     state: String,
     created_at: NaiveDateTime,
+    #[serde(default)]
+    refunded_minor: i64,
 }
 
 #[derive(Deserialize)]
@@ -249,7 +251,16 @@ pub fn purchase_from_snapshot(json: &str) -> Result<Purchase, StoreError> {
             installment_from_row(row)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let row: PurchaseRow =
-        (p.id, p.user_id, p.merchant_id, p.amount_minor, p.installments, p.description, p.state, p.created_at);
+    let row: PurchaseRow = (
+        p.id,
+        p.user_id,
+        p.merchant_id,
+        p.amount_minor,
+        p.installments,
+        p.description,
+        p.state,
+        p.created_at,
+        p.refunded_minor,
+    );
     purchase_from_row(row, &schedule)
 }

@@ -18,6 +18,8 @@ pub enum LimitReason {
     Downgrade,
     CollateralSettlement,
     AdminAdjustment,
+    /// Autopay paid a due bill from the vault.
+    Autopay,
 }
 
 impl LimitReason {
@@ -29,6 +31,7 @@ impl LimitReason {
             LimitReason::Downgrade => "downgrade",
             LimitReason::CollateralSettlement => "collateral_settlement",
             LimitReason::AdminAdjustment => "admin_adjustment",
+            LimitReason::Autopay => "autopay",
         }
     }
 }

@@ -2,6 +2,7 @@
 //! Everything here is blocking; `Db` moves it onto the blocking thread pool.
 
 pub mod admin;
+pub mod autopay;
 pub mod billing;
 mod conn;
 pub mod credit;
@@ -17,6 +18,7 @@ pub mod limits;
 pub mod migrate;
 pub mod money;
 pub mod rate;
+pub mod refunds;
 pub mod schema;
 pub mod score;
 pub mod sessions;

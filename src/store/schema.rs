@@ -161,6 +161,7 @@ diesel::table! {
         id -> Text,
         name -> Text,
         created_at -> Timestamp,
+        system -> Bool,
     }
 }
 
@@ -176,6 +177,30 @@ diesel::table! {
         created_at -> Timestamp,
         captured_at -> Nullable<Timestamp>,
         voided_at -> Nullable<Timestamp>,
+        refunded_minor -> BigInt,
+        auto_confirmed -> Bool,
+    }
+}
+
+diesel::table! {
+    refunds (id) {
+        id -> Text,
+        purchase_id -> Text,
+        user_id -> Text,
+        amount_minor -> BigInt,
+        reason -> Text,
+        actor_id -> Text,
+        entry_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    autopay (user_id) {
+        user_id -> Text,
+        enabled -> Bool,
+        sources -> Text,
+        updated_at -> Timestamp,
     }
 }
 

@@ -11,7 +11,7 @@ use crate::on_both_backends;
 on_both_backends!(
     the_whole_flow_with_exact_amounts,
     purchase_refusals,
-    cancel_expiry_and_states,
+    cancel_auto_confirm_and_states,
     purchases_are_private_and_listed,
     merchants_and_billing_are_admin_routes,
     parallel_purchases_and_unlocks_never_exceed_the_vault,
@@ -45,7 +45,8 @@ async fn bill_as_of(app: &TestApp, admin: &str, date: NaiveDate) -> Value {
 
 fn counts(due: u64, overdue: u64, late: u64, settled: u64) -> Value {
     json!({"installments_due": due, "installments_overdue": overdue, "late_fees_charged": late,
-           "collateral_settlements": settled, "holds_expired": 0, "on_time_credited": 0, "dry_run": false})
+           "collateral_settlements": settled, "holds_expired": 0, "on_time_credited": 0, "dry_run": false,
+           "purchases_auto_confirmed": 0, "autopay_payments": 0})
 }
 
 async fn buy(app: &TestApp, token: &str, merchant_id: &str, amount: &str, n: u32) -> reqwest::Response {
@@ -303,7 +304,7 @@ async fn purchase_refusals(backend: Backend) {
     app.assert_ledger_clean(&admin).await;
 }
 
-async fn cancel_expiry_and_states(backend: Backend) {
+async fn cancel_auto_confirm_and_states(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[("credit.billing_job_enabled", "false")]).await;
     let admin = app.admin_token("root_admin").await;
     let shop = merchant(&app, &admin, "Shop").await;
@@ -325,18 +326,35 @@ async fn cancel_expiry_and_states(backend: Backend) {
     confirm(&app, &ann, b_id).await.error_for_status().unwrap();
     assert_problem(app.post_as(&format!("/v1/credit/purchases/{b_id}/cancel"), &ann).await, 409, "invalid_state").await;
 
-    // A hold never confirmed is voided by billing after hold_days.
+    // A hold the buyer neither confirms nor cancels is confirmed by billing on day
+    // auto_confirm_days (10), once, even when two runs race: the merchant is paid once.
     let c: Value = buy(&app, &ann, &shop, "20.00", 3).await.json().await.unwrap();
     let today = chrono::Utc::now().date_naive();
-    let res = bill_as_of(&app, &admin, today + days(15)).await;
-    assert_eq!(res["holds_expired"], 0);
-    let res = bill_as_of(&app, &admin, today + days(16)).await;
-    assert_eq!(res["holds_expired"], 1);
+    let res = bill_as_of(&app, &admin, today + days(9)).await;
+    assert_eq!((res["purchases_auto_confirmed"].as_u64(), res["holds_expired"].as_u64()), (Some(0), Some(0)));
+    let day = today + days(10);
+    let (one, two) = tokio::join!(bill_as_of(&app, &admin, day), bill_as_of(&app, &admin, day));
+    let confirmed =
+        one["purchases_auto_confirmed"].as_u64().unwrap() + two["purchases_auto_confirmed"].as_u64().unwrap();
+    assert_eq!(confirmed, 1, "{one} {two}");
     let c_now: Value =
         app.get_as(&format!("/v1/credit/purchases/{}", c["id"].as_str().unwrap()), &ann).await.json().await.unwrap();
-    assert_eq!(c_now["state"], "voided");
+    assert_eq!(c_now["state"], "captured");
+    // The schedule starts from the day billing confirmed it.
+    let first_due =
+        chrono::NaiveDate::parse_from_str(c_now["schedule"][0]["due_date"].as_str().unwrap(), "%Y-%m-%d").unwrap();
+    // (The first due date is the repayment day, the 10th, of the month after capture.)
+    use chrono::Datelike;
+    let (y, m) = if day.month() == 12 { (day.year() + 1, 1) } else { (day.year(), day.month() + 1) };
+    assert_eq!(first_due, chrono::NaiveDate::from_ymd_opt(y, m, 10).unwrap());
+    let parts: Vec<&str> =
+        c_now["schedule"].as_array().unwrap().iter().map(|p| p["principal"].as_str().unwrap()).collect();
+    assert_eq!(parts, ["6.67", "6.67", "6.66"]);
     assert_eq!(app.account(&ann).await["credit"]["held"], "0.00");
-    assert_eq!(app.account(&ann).await["credit"]["principal"], "40.00");
+    assert_eq!(app.account(&ann).await["credit"]["principal"], "60.00");
+    let captures = app.all_movements(&ann, 50).await.into_iter().filter(|m| m["kind"] == "purchase_capture").count();
+    assert_eq!(captures, 2, "b confirmed by the buyer, c by billing, each once");
+    assert_eq!(bill_as_of(&app, &admin, day + days(1)).await["purchases_auto_confirmed"], 0);
     // A single installment carries no fee.
     let b_now: Value = app.get_as(&format!("/v1/credit/purchases/{b_id}"), &ann).await.json().await.unwrap();
     assert_eq!(b_now["schedule"][0]["fee"], "0.00");

@@ -100,6 +100,8 @@ async fn money_operations_are_one_round_trip_on_postgres() {
             state: PurchaseState::Authorized,
             created_at: vaultline::domain::time::now(),
             schedule: Vec::new(),
+            refunded_minor: 0,
+            refunds: Vec::new(),
         };
         let call = |key: &str| Call {
             user_id,

@@ -5,6 +5,7 @@ pub(super) mod audit;
 pub(super) mod credit;
 pub(super) mod credit_requests;
 pub(super) mod ledger;
+pub(super) mod refunds;
 pub(super) mod users;
 
 use actix_web::ResponseError;
@@ -78,6 +79,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(ledger::check)
             .service(credit::create_merchant)
             .service(credit::run_billing)
+            .service(refunds::refund)
             .default_service(web::to(super::routing::no_route)),
     );
 }

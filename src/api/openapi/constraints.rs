@@ -28,7 +28,7 @@ pub fn apply(doc: &mut Value, money: &MoneyPolicy, limits: &MoneyPolicy) {
                "description": "Visible text; empty or null means none"})
     };
     let schemas = &mut doc["components"]["schemas"];
-    for name in ["AmountRequest", "TransferRequest", "PurchaseRequest"] {
+    for name in ["AmountRequest", "TransferRequest", "PurchaseRequest", "RefundRequest"] {
         set(schemas, name, "amount", amount.clone());
     }
     let (general, secured) = credit_line_requests(amount_schema(limits), visible(REASON_MAX_CHARS));
@@ -39,6 +39,15 @@ pub fn apply(doc: &mut Value, money: &MoneyPolicy, limits: &MoneyPolicy) {
         {"$ref": "#/components/schemas/SecuredLineRequest"},
     ]});
     set(schemas, "ReasonRequest", "reason", visible(REASON_MAX_CHARS));
+    set(schemas, "RefundRequest", "reason", visible(REASON_MAX_CHARS));
+    set(
+        schemas,
+        "AutopayRequest",
+        "sources",
+        json!({"type": ["array", "null"], "minItems": 1, "maxItems": 2, "uniqueItems": true,
+               "items": {"$ref": "#/components/schemas/AutopaySource"},
+               "description": "The sources in the order to pay from, each once; [\"wallet\"] when left out"}),
+    );
     set(schemas, "CreditRequestPending", "state", json!({"type": "string", "enum": ["pending"]}));
     set(schemas, "MerchantRequest", "name", visible(MERCHANT_NAME_MAX_CHARS));
     set(schemas, "TransferRequest", "note", optional_visible(Note::MAX_CHARS));
