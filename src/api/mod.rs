@@ -3,6 +3,7 @@
 mod admin;
 mod auth;
 mod autopay;
+mod bill_plans;
 pub(crate) mod client;
 pub(crate) mod credit;
 pub(crate) mod dto;
@@ -88,6 +89,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, document: &serde_json::Value, surfac
         .service(me_credit::limits)
         .service(autopay::get_autopay)
         .service(autopay::set_autopay)
+        .service(bill_plans::convert_bill)
         .service(money::account)
         .service(money::deposit)
         .service(money::withdraw)

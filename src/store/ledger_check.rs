@@ -196,6 +196,19 @@ pub fn check(conn: &mut DbConn) -> Result<LedgerReport, StoreError> {
     // 6. No money created or destroyed: what came in minus what went out (by entry kind)
     // equals what wallets and vaults hold plus what the lender, merchants and fee
     // accounts net, plus what users owe.
+    let bad_refunds = total(
+        conn,
+        "SELECT COUNT(*) AS total FROM purchases p WHERE p.refunded_minor < 0 OR p.refunded_minor > p.amount_minor \
+         OR p.refunded_minor <> COALESCE((SELECT SUM(r.amount_minor) FROM refunds r WHERE r.purchase_id = p.id), 0) \
+         OR (p.refunded_minor > 0 AND p.state <> 'captured')",
+    )?;
+    if bad_refunds > 0 {
+        violations.push(Violation {
+            invariant: "credit_state",
+            detail: format!("{bad_refunds} purchase(s) whose refunded amount disagrees with their refunds"),
+        });
+    }
+
     let deposits = total(
         conn,
         "SELECT CAST(COALESCE(SUM(p.amount_minor), 0) AS BIGINT) AS total FROM postings p \

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod autopay;
+pub mod bill_plans;
 pub mod billing;
 mod conn;
 pub mod credit;

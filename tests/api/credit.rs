@@ -20,16 +20,16 @@ on_both_backends!(
 );
 
 /// The first due date for a purchase captured today: the 10th of next month.
-fn first_due() -> NaiveDate {
+pub(crate) fn first_due() -> NaiveDate {
     let today = chrono::Utc::now().date_naive();
     today.with_day(1).unwrap().checked_add_months(Months::new(1)).unwrap().with_day(10).unwrap()
 }
 
-fn days(n: i64) -> TimeDelta {
+pub(crate) fn days(n: i64) -> TimeDelta {
     TimeDelta::days(n)
 }
 
-async fn merchant(app: &TestApp, admin: &str, name: &str) -> String {
+pub(crate) async fn merchant(app: &TestApp, admin: &str, name: &str) -> String {
     let res = app.post_as_admin("/v1/admin/merchants", admin, &json!({"name": name})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let body: Value = res.json().await.unwrap();
@@ -37,7 +37,7 @@ async fn merchant(app: &TestApp, admin: &str, name: &str) -> String {
     body["id"].as_str().unwrap().to_owned()
 }
 
-async fn bill_as_of(app: &TestApp, admin: &str, date: NaiveDate) -> Value {
+pub(crate) async fn bill_as_of(app: &TestApp, admin: &str, date: NaiveDate) -> Value {
     let res = app.post_as_admin("/v1/admin/billing/run", admin, &json!({"as_of": date.to_string()})).await;
     assert_eq!(res.status(), StatusCode::OK);
     res.json().await.unwrap()
@@ -49,7 +49,7 @@ fn counts(due: u64, overdue: u64, late: u64, settled: u64) -> Value {
            "purchases_auto_confirmed": 0, "autopay_payments": 0})
 }
 
-async fn buy(app: &TestApp, token: &str, merchant_id: &str, amount: &str, n: u32) -> reqwest::Response {
+pub(crate) async fn buy(app: &TestApp, token: &str, merchant_id: &str, amount: &str, n: u32) -> reqwest::Response {
     app.post_money(
         "/v1/credit/purchases",
         token,
@@ -58,7 +58,7 @@ async fn buy(app: &TestApp, token: &str, merchant_id: &str, amount: &str, n: u32
     .await
 }
 
-async fn confirm(app: &TestApp, token: &str, id: &str) -> reqwest::Response {
+pub(crate) async fn confirm(app: &TestApp, token: &str, id: &str) -> reqwest::Response {
     app.post_money(&format!("/v1/credit/purchases/{id}/confirm-receipt"), token, &json!(null)).await
 }
 

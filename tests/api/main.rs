@@ -7,6 +7,7 @@ mod auth;
 mod billing;
 mod cli;
 mod credit;
+mod credit_life;
 mod differential;
 mod edge;
 mod errors;

@@ -54,6 +54,8 @@ pub fn apply(doc: &mut Value, money: &MoneyPolicy, limits: &MoneyPolicy) {
     set(schemas, "PurchaseRequest", "description", optional_visible(DESCRIPTION_MAX_CHARS));
     set(schemas, "PurchaseRequest", "merchant_id", json!({"type": "string", "format": "uuid"}));
     set(schemas, "PurchaseRequest", "installments", json!({"type": "integer", "enum": ALLOWED_COUNTS}));
+    let plan_counts: Vec<u32> = ALLOWED_COUNTS.iter().copied().filter(|n| *n >= 3).collect();
+    set(schemas, "BillPlanRequest", "installments", json!({"type": "integer", "enum": plan_counts}));
     set(
         schemas,
         "RegisterRequest",
