@@ -13,7 +13,7 @@ use diesel::prelude::*;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::credit::{lock_account, purchase, save_installment, unpaid_installments};
+use super::credit::{insert_schedule, lock_account, purchase, save_installment, unpaid_installments};
 use super::schema::{installments as ins, money_accounts as ma, purchases as pu};
 use super::{DbConn, StoreError};
 use crate::domain::account::Refusal;
@@ -82,18 +82,8 @@ pub fn convert(conn: &mut DbConn, user_id: Uuid, terms: &PlanTerms) -> Result<Pu
         ))
         .execute(conn)?;
     let today = terms.now.date_naive();
-    for part in schedule::plan(amount, terms.installments, today, terms.repayment_day, terms.fee_rate) {
-        diesel::insert_into(ins::table)
-            .values((
-                ins::purchase_id.eq(plan_id.to_string()),
-                ins::seq.eq(i32::try_from(part.seq).expect("at most 24")),
-                ins::user_id.eq(user_id.to_string()),
-                ins::due_date.eq(part.due_date),
-                ins::principal_minor.eq(part.principal_minor),
-                ins::fee_minor.eq(part.fee_minor),
-            ))
-            .execute(conn)?;
-    }
+    let parts = schedule::plan(amount, terms.installments, today, terms.repayment_day, terms.fee_rate);
+    insert_schedule(conn, plan_id, user_id, &parts)?;
     // The billed fees carried into the plan are principal now; the total owed is unchanged.
     diesel::update(ma::table.filter(ma::user_id.eq(user_id.to_string())))
         .set((ma::principal_minor.eq(ma::principal_minor + fees), ma::fees_minor.eq(ma::fees_minor - fees)))

@@ -18,6 +18,7 @@ pub mod ledger_check;
 pub mod limits;
 pub mod migrate;
 pub mod money;
+pub mod purchases;
 pub mod rate;
 pub mod refunds;
 pub mod schema;
