@@ -5,9 +5,13 @@ set -uo pipefail
 source "$(dirname "$0")/env.sh"
 out=$1
 fail=0
-result=$(psql -h 127.0.0.1 -p "$DB_PORT" -U vaultline -d vaultline -qAt -v ON_ERROR_STOP=1 \
-  -v acked="$out/acked.csv" -v expected="$out/expected.csv" -f "$(dirname "$0")/verify.sql") \
-  || { echo "verification queries failed"; exit 1; }
+# psql does not expand variables in \copy, so the loading lines are written here.
+result=$(psql -h 127.0.0.1 -p "$DB_PORT" -U vaultline -d vaultline -qAt -v ON_ERROR_STOP=1 -f <(
+  echo "CREATE TEMP TABLE acked (username TEXT, idem_key TEXT, kind TEXT, amount BIGINT);"
+  echo "CREATE TEMP TABLE expected (username TEXT, wallet BIGINT, vault BIGINT, held BIGINT, principal BIGINT);"
+  echo "\\copy acked FROM '$out/acked.csv' WITH (FORMAT csv)"
+  echo "\\copy expected FROM '$out/expected.csv' WITH (FORMAT csv)"
+  cat "$(dirname "$0")/verify.sql")) || { echo "verification queries failed"; exit 1; }
 while IFS='|' read -r name count; do
   [ "$count" = 0 ] && mark=ok || { mark=VIOLATION; fail=1; }
   printf '  %-32s %8s  %s\n' "$name" "$count" "$mark"
