@@ -36,6 +36,7 @@ grep -v '^refused' "$out/drill.err" | tail -n 20 >&2
 say "cluster after the drill"
 curl -fs "http://127.0.0.1:${REST_PORTS[1]}/cluster" | python3 -c 'import json,sys
 for m in json.load(sys.stdin)["members"]: print("  ", m["name"], m["role"], m["state"], "timeline", m.get("timeline"))'
+grep -h "promoted self to leader" "$HA_DIR"/log/patroni-pg*.log | sed 's/^/  patroni: /' >&2
 say "verification"
 "$(dirname "$0")/verify.sh" "$out"; verify_rc=$?
 [ "$load_rc" = 0 ] || echo "the load client reported refused or unanswered operations (exit $load_rc)"

@@ -82,7 +82,12 @@ struct Shared {
     refused: AtomicU64,
     unknown: AtomicU64,
     retries: AtomicU64,
+    /// Failed attempts by kind: transport error or timeout, 502/504 (from HAProxy), 503
+    /// (from the service), 409 key in flight, anything else retried.
+    failures: [AtomicU64; 5],
 }
+
+const FAILURE_KINDS: [&str; 5] = ["transport/timeout", "502/504", "503", "409 in flight", "other"];
 
 impl Shared {
     fn tick(&self) -> usize {
@@ -123,7 +128,15 @@ impl Shared {
                     self.refused.fetch_add(1, Ordering::Relaxed);
                     return Outcome::Refused(status, body["code"].as_str().unwrap_or("").to_owned());
                 }
-                _ => {
+                failed => {
+                    let kind = match failed {
+                        None => 0,
+                        Some((502 | 504, _)) => 1,
+                        Some((503, _)) => 2,
+                        Some((409, _)) => 3,
+                        Some(_) => 4,
+                    };
+                    self.failures[kind].fetch_add(1, Ordering::Relaxed);
                     self.errors[self.tick()].fetch_add(1, Ordering::Relaxed);
                     if first.elapsed() > GIVE_UP {
                         self.unknown.fetch_add(1, Ordering::Relaxed);
@@ -309,6 +322,7 @@ async fn main() -> Result<(), String> {
         refused: AtomicU64::new(0),
         unknown: AtomicU64::new(0),
         retries: AtomicU64::new(0),
+        failures: Default::default(),
     });
     for (u, e) in s.expected.iter().enumerate() {
         let deposit = s.op(u, "deposit", "/v1/wallet/deposits", json!({"amount": "100000.00"}), "drill-setup-d", 10_000_000);
@@ -325,15 +339,16 @@ async fn main() -> Result<(), String> {
     // The load, and the faults on their own threads at their times.
     let start = Instant::now();
     let start_tick = s.tick();
-    let mut fault_ticks = Vec::new();
-    for fault in &args.faults {
+    let fault_ticks: Arc<Vec<AtomicU64>> = Arc::new(args.faults.iter().map(|_| AtomicU64::new(0)).collect());
+    for (i, fault) in args.faults.iter().enumerate() {
         let (secs, command) = fault.split_once('=').ok_or(format!("--fault {fault}: want SECONDS=COMMAND"))?;
         let secs: f64 = secs.parse().map_err(|_| format!("--fault {fault}: bad seconds"))?;
-        fault_ticks.push(start_tick + (secs * 10.0) as usize);
-        let command = command.to_owned();
+        let (command, at, s) = (command.to_owned(), fault_ticks.clone(), s.clone());
         std::thread::spawn(move || {
             std::thread::sleep((start + Duration::from_secs_f64(secs)).saturating_duration_since(Instant::now()));
             let status = std::process::Command::new("sh").arg("-c").arg(&command).status();
+            // Recovery counts from when the command returned: the kill is its last step.
+            at[i].store(s.tick() as u64, Ordering::Relaxed);
             eprintln!("[{:5.1}s] fault: {command} -> {status:?}", start.elapsed().as_secs_f64());
         });
     }
@@ -345,6 +360,7 @@ async fn main() -> Result<(), String> {
         c.await.map_err(|e| e.to_string())?;
     }
     let end_tick = s.tick();
+    let fault_ticks: Vec<usize> = fault_ticks.iter().map(|t| t.load(Ordering::Relaxed) as usize).filter(|&t| t > 0).collect();
 
     let acks: Vec<u64> = s.acks.iter().map(|a| a.load(Ordering::Relaxed)).collect();
     let errors: Vec<u64> = s.errors.iter().map(|a| a.load(Ordering::Relaxed)).collect();
@@ -368,16 +384,22 @@ async fn main() -> Result<(), String> {
         let end = fault_ticks.get(i + 1).copied().unwrap_or(end_tick);
         let (baseline, first_ack, recovered, errs) = recovery(&acks, &errors, fault, end);
         println!(
-            "fault at {:.0}s: baseline {baseline:.0} acks/s; first ack after {}; full rate (>= 80% of baseline) after {recovered:.1}s; {errs} failed attempts until then",
+            "fault at {:.1}s: baseline {baseline:.0} acks/s; first ack after {}; full rate (>= 80% of baseline) after {recovered:.1}s; {errs} failed attempts until then",
             (fault - start_tick) as f64 / 10.0,
             first_ack.map_or("never".into(), |t| format!("{t:.1}s")),
         );
         println!(
-            "RESULT fault={i} at_s={:.0} baseline_rps={baseline:.0} first_ack_s={:.1} recovery_s={recovered:.1} errors={errs}",
+            "RESULT fault={i} at_s={:.1} baseline_rps={baseline:.0} first_ack_s={:.1} recovery_s={recovered:.1} errors={errs}",
             (fault - start_tick) as f64 / 10.0,
             first_ack.unwrap_or(-1.0)
         );
     }
+    let failures: Vec<String> = FAILURE_KINDS
+        .iter()
+        .zip(&s.failures)
+        .map(|(k, n)| format!("{k} {}", n.load(Ordering::Relaxed)))
+        .collect();
+    println!("failed attempts by kind: {}", failures.join(", "));
     println!(
         "RESULT acked={total_acks} errors={total_errors} refused={} unknown={}",
         s.refused.load(Ordering::Relaxed),
