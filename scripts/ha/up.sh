@@ -151,7 +151,7 @@ max_client_conn = 200
 default_pool_size = 40
 server_connect_timeout = 2
 server_login_retry = 1
-logfile = $HA_DIR/log/pgbouncer.log
+logfile = $HA_DIR/pgbouncer/pgbouncer.log
 pidfile = $HA_DIR/pgbouncer/pgbouncer.pid
 INI
   echo '"vaultline" ""' > "$HA_DIR/pgbouncer/userlist.txt"
