@@ -181,7 +181,12 @@ fn pick(state: &mut u64, n: u64) -> u64 {
     *state % n
 }
 
-async fn post_plain(client: &reqwest::Client, url: String, token: Option<&str>, body: &Value) -> Result<(u16, Value), String> {
+async fn post_plain(
+    client: &reqwest::Client,
+    url: String,
+    token: Option<&str>,
+    body: &Value,
+) -> Result<(u16, Value), String> {
     let mut req = client.post(url).json(body);
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -193,7 +198,8 @@ async fn post_plain(client: &reqwest::Client, url: String, token: Option<&str>, 
 
 async fn login(client: &reqwest::Client, base: &str, user: &str, password: &str) -> Result<String, String> {
     let (status, body) =
-        post_plain(client, format!("{base}/v1/auth/login"), None, &json!({"username": user, "password": password})).await?;
+        post_plain(client, format!("{base}/v1/auth/login"), None, &json!({"username": user, "password": password}))
+            .await?;
     body["access_token"].as_str().map(str::to_owned).ok_or_else(|| format!("login {user}: {status} {body}"))
 }
 
@@ -305,7 +311,8 @@ async fn main() -> Result<(), String> {
     }
     let admin = login(&client, &base, &args.admin_user, &args.admin_password).await?;
     let (status, m) =
-        post_plain(&client, format!("{base}/v1/admin/merchants"), Some(&admin), &json!({"name": "Drill Store"})).await?;
+        post_plain(&client, format!("{base}/v1/admin/merchants"), Some(&admin), &json!({"name": "Drill Store"}))
+            .await?;
     let merchant = m["id"].as_str().ok_or(format!("merchant: {status} {m}"))?.to_owned();
 
     let ticks = (args.duration as usize + GIVE_UP.as_secs() as usize + 60) * 10;
@@ -325,11 +332,13 @@ async fn main() -> Result<(), String> {
         failures: Default::default(),
     });
     for (u, e) in s.expected.iter().enumerate() {
-        let deposit = s.op(u, "deposit", "/v1/wallet/deposits", json!({"amount": "100000.00"}), "drill-setup-d", 10_000_000);
+        let deposit =
+            s.op(u, "deposit", "/v1/wallet/deposits", json!({"amount": "100000.00"}), "drill-setup-d", 10_000_000);
         if deposit.await.is_some() {
             e.wallet.fetch_add(10_000_000, Ordering::Relaxed);
         }
-        if s.op(u, "lock", "/v1/vault/lock", json!({"amount": "50000.00"}), "drill-setup-l", 5_000_000).await.is_some() {
+        if s.op(u, "lock", "/v1/vault/lock", json!({"amount": "50000.00"}), "drill-setup-l", 5_000_000).await.is_some()
+        {
             e.wallet.fetch_sub(5_000_000, Ordering::Relaxed);
             e.vault.fetch_add(5_000_000, Ordering::Relaxed);
         }
@@ -339,6 +348,8 @@ async fn main() -> Result<(), String> {
     // The load, and the faults on their own threads at their times.
     let start = Instant::now();
     let start_tick = s.tick();
+    // The setup's acknowledgements may share the first tick with the load's.
+    let setup_acks: u64 = s.acks.iter().map(|a| a.load(Ordering::Relaxed)).sum();
     let fault_ticks: Arc<Vec<AtomicU64>> = Arc::new(args.faults.iter().map(|_| AtomicU64::new(0)).collect());
     for (i, fault) in args.faults.iter().enumerate() {
         let (secs, command) = fault.split_once('=').ok_or(format!("--fault {fault}: want SECONDS=COMMAND"))?;
@@ -360,16 +371,22 @@ async fn main() -> Result<(), String> {
         c.await.map_err(|e| e.to_string())?;
     }
     let end_tick = s.tick();
-    let fault_ticks: Vec<usize> = fault_ticks.iter().map(|t| t.load(Ordering::Relaxed) as usize).filter(|&t| t > 0).collect();
+    let fault_ticks: Vec<usize> =
+        fault_ticks.iter().map(|t| t.load(Ordering::Relaxed) as usize).filter(|&t| t > 0).collect();
 
     let acks: Vec<u64> = s.acks.iter().map(|a| a.load(Ordering::Relaxed)).collect();
     let errors: Vec<u64> = s.errors.iter().map(|a| a.load(Ordering::Relaxed)).collect();
-    let total_acks: u64 = acks[start_tick..].iter().sum();
+    let total_acks: u64 = acks.iter().sum::<u64>() - setup_acks;
     let total_errors: u64 = errors[start_tick..].iter().sum();
     let mut timeline = String::new();
     for (sec, chunk) in acks[start_tick..end_tick].chunks(10).enumerate() {
         let errs: u64 = errors[start_tick + sec * 10..(start_tick + sec * 10 + 10).min(end_tick)].iter().sum();
-        let _ = write!(timeline, "{sec}:{}{} ", chunk.iter().sum::<u64>(), if errs > 0 { format!("/e{errs}") } else { String::new() });
+        let _ = write!(
+            timeline,
+            "{sec}:{}{} ",
+            chunk.iter().sum::<u64>(),
+            if errs > 0 { format!("/e{errs}") } else { String::new() }
+        );
     }
     println!("acks per second (/e = failed attempts): {timeline}");
     let elapsed = (end_tick - start_tick) as f64 / 10.0;
@@ -394,11 +411,8 @@ async fn main() -> Result<(), String> {
             first_ack.unwrap_or(-1.0)
         );
     }
-    let failures: Vec<String> = FAILURE_KINDS
-        .iter()
-        .zip(&s.failures)
-        .map(|(k, n)| format!("{k} {}", n.load(Ordering::Relaxed)))
-        .collect();
+    let failures: Vec<String> =
+        FAILURE_KINDS.iter().zip(&s.failures).map(|(k, n)| format!("{k} {}", n.load(Ordering::Relaxed))).collect();
     println!("failed attempts by kind: {}", failures.join(", "));
     println!(
         "RESULT acked={total_acks} errors={total_errors} refused={} unknown={}",
