@@ -225,16 +225,14 @@ async fn run_client(s: Arc<Shared>, me: usize, concurrency: usize, merchant: Str
                     s.expected[to].wallet.fetch_add(amount as i64, Ordering::Relaxed);
                 }
             }
-            8..=10 => {
-                if s.op(u, "lock", "/v1/vault/lock", json!({"amount": "1.00"}), &key, 100).await.is_some() {
-                    e.wallet.fetch_sub(100, Ordering::Relaxed);
-                    e.vault.fetch_add(100, Ordering::Relaxed);
-                }
-            }
-            11..=13 => {
-                if s.op(u, "unlock", "/v1/vault/unlock", json!({"amount": "1.00"}), &key, 100).await.is_some() {
-                    e.vault.fetch_sub(100, Ordering::Relaxed);
-                    e.wallet.fetch_add(100, Ordering::Relaxed);
+            draw @ 8..=13 => {
+                // A vault lock of 1.00 moves wallet to vault; an unlock moves it back.
+                let (kind, way) = if draw <= 10 { ("lock", 1) } else { ("unlock", -1) };
+                let path = format!("/v1/vault/{kind}");
+                let acked = s.op(u, kind, &path, json!({"amount": "1.00"}), &key, 100).await.is_some();
+                if acked {
+                    e.wallet.fetch_sub(100 * way, Ordering::Relaxed);
+                    e.vault.fetch_add(100 * way, Ordering::Relaxed);
                 }
             }
             14..=16 => {
