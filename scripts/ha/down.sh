@@ -31,6 +31,6 @@ ports="$ETCD_PORT $((ETCD_PORT + 1)) ${PG_PORTS[*]} ${REST_PORTS[*]} $DB_PORT $B
 left=""
 for p in $ports; do ss -ltnH "sport = :$p" | grep -q . && left="$left $p"; done
 if [ -n "$left" ]; then echo "still listening on:$left"; exit 1; fi
-[ "${KEEP:-0}" = 1 ] && { say "stopped; files kept in $HA_DIR"; exit 0; }
+[ "${KEEP:-0}" = 1 ] && { rm -f "$HA_DIR/up"; say "stopped; files kept in $HA_DIR"; exit 0; }
 rm -rf "$HA_DIR"
 say "stopped; nothing listens on $ports"

@@ -7,6 +7,7 @@
 #   scripts/ha/drill.sh                    C=32 USERS=100 T=90
 #   PGBOUNCER=1 scripts/ha/drill.sh        the same through PgBouncer (session mode)
 #   NO_FAULTS=1 scripts/ha/drill.sh        the load and the checks alone
+#   KEEP=1 scripts/ha/drill.sh             keep $HA_DIR (logs, the client's files) afterwards
 set -uo pipefail
 source "$(dirname "$0")/env.sh"
 C=${C:-32} USERS=${USERS:-100} T=${T:-90} KILL_APP_AT=${KILL_APP_AT:-30} KILL_PG_AT=${KILL_PG_AT:-45}
@@ -16,7 +17,7 @@ say "building the service and the drill client"
 (cd "$ROOT" && nice -n 10 cargo build --release --quiet --features load --bin vaultline --bin vaultline-drill) || exit 1
 "$(dirname "$0")/down.sh"   # leftovers of an interrupted run
 trap '"$(dirname "$0")/down.sh"' EXIT
-"$(dirname "$0")/up.sh" || exit 1
+"$(dirname "$0")/up.sh" || { export KEEP=1; exit 1; }   # keep its logs
 out=$HA_DIR/drill; mkdir -p "$out"
 
 export VAULTLINE_ADMIN_PASSWORD='drill admin password'
@@ -40,6 +41,5 @@ grep -h "promoted self to leader" "$HA_DIR"/log/patroni-pg*.log | sed 's/^/  pat
 say "verification"
 "$(dirname "$0")/verify.sh" "$out"; verify_rc=$?
 [ "$load_rc" = 0 ] || echo "the load client reported refused or unanswered operations (exit $load_rc)"
-if [ "${KEEP:-0}" = 1 ]; then cp -r "$out" "${TMPDIR:-/tmp}/vaultline-drill-last"; fi
 [ "$load_rc" = 0 ] && [ "$verify_rc" = 0 ] && { echo "DRILL PASS"; exit 0; }
 echo "DRILL FAIL"; exit 1

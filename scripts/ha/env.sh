@@ -2,6 +2,7 @@
 # clear of the machine's own services (PostgreSQL 5432, MariaDB 3306, Redis 6379, RabbitMQ
 # 5672 and 25672, NATS 4222, Mosquitto 1883); every file lives under $HA_DIR.
 HA_DIR=${HA_DIR:-${TMPDIR:-/tmp}/vaultline-ha}
+case "$HA_DIR" in /*/*) ;; *) echo "HA_DIR must be an absolute path below a folder: $HA_DIR"; exit 2 ;; esac
 ETCD_PORT=32379            # etcd clients (Patroni); peers on 32380
 PG_PORTS=(35432 35433)     # PostgreSQL of Patroni nodes pg1, pg2
 REST_PORTS=(38008 38009)   # their Patroni REST APIs (HAProxy's health check)

@@ -9,6 +9,9 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
 if [ -e "$HA_DIR/up" ]; then echo "already up under $HA_DIR (scripts/ha/down.sh first)"; exit 1; fi
+rm -rf "$HA_DIR"   # logs a failed or KEEP=1 run left behind: every start is a fresh cluster
+# A failed start stops whatever it had started, keeping the logs in $HA_DIR/log.
+trap 'if [ "${started:-0}" != 1 ]; then echo "up failed; logs in $HA_DIR/log"; KEEP=1 "$(dirname "$0")/down.sh"; fi' EXIT
 
 # Debian's packages only. The packages' own services are not started (no systemd here,
 # and ours run on other ports with their own files).
@@ -216,4 +219,5 @@ CFG
 haproxy -D -p "$HA_DIR/run/haproxy-front.pid" -f "$HA_DIR/haproxy-front.cfg"
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$FRONT_PORT/readyz" >/dev/null && break; sleep 0.2; done
 curl -fs "http://127.0.0.1:$FRONT_PORT/readyz" >/dev/null || { echo "the front does not answer"; exit 1; }
+started=1
 say "up: http://127.0.0.1:$FRONT_PORT  (database $(db_url))"
