@@ -39,9 +39,35 @@ impl From<DieselError> for StoreError {
             DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
                 StoreError::Unavailable(info.message().to_owned())
             }
+            // A server going away under a failover: the statement reached a node that is
+            // shutting down, still starting, or read-only (a demoted primary). 503 with
+            // Retry-After, never retried here: if the outcome is unknown, only the client's
+            // retry with the same Idempotency-Key may repeat it (docs/SCALING.md).
+            DieselError::DatabaseError(kind, info) if is_failover_error(&kind, info.message()) => {
+                StoreError::Unavailable(info.message().to_owned())
+            }
             other => StoreError::Db(other),
         }
     }
+}
+
+/// PostgreSQL's messages for SQLSTATE 57P01 (admin_shutdown), 57P02 (crash_shutdown), 57P03
+/// (cannot_connect_now) and libpq's own for a lost server; and 25006 (read_only_sql_transaction).
+fn is_failover_error(kind: &DatabaseErrorKind, message: &str) -> bool {
+    matches!(kind, DatabaseErrorKind::ReadOnlyTransaction)
+        || [
+            "terminating connection due to administrator command",
+            "terminating connection because of crash of another server process",
+            "the database system is shutting down",
+            "the database system is starting up",
+            "the database system is in recovery mode",
+            "server closed the connection unexpectedly",
+            "no connection to the server",
+            "could not receive data from server",
+            "could not send data to server",
+        ]
+        .iter()
+        .any(|m| message.contains(m))
 }
 
 impl From<r2d2::Error> for StoreError {
@@ -65,5 +91,27 @@ impl StoreError {
             }
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_lost_in_a_failover_is_unavailable_not_internal() {
+        let lost = DieselError::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new("terminating connection due to administrator command".to_owned()),
+        );
+        assert!(matches!(StoreError::from(lost), StoreError::Unavailable(_)));
+        let read_only = DieselError::DatabaseError(
+            DatabaseErrorKind::ReadOnlyTransaction,
+            Box::new("cannot execute UPDATE in a read-only transaction".to_owned()),
+        );
+        let read_only = StoreError::from(read_only);
+        assert!(matches!(read_only, StoreError::Unavailable(_)) && !read_only.is_retryable());
+        let other = DieselError::DatabaseError(DatabaseErrorKind::Unknown, Box::new("division by zero".to_owned()));
+        assert!(matches!(StoreError::from(other), StoreError::Db(_)));
     }
 }
