@@ -1,17 +1,19 @@
-//! Autopay: which of the user's own balances pay a due bill on its due date, in the
-//! user's order: the wallet, the vault (the collateral), or both in either order.
+//! Autopay: which of the user's own balances pay a due bill on its due date: the wallet,
+//! and only if the user opts in, then the vault that backs the line (the contract's two
+//! orders, `["wallet"]` and `["wallet", "vault"]`).
 
 use super::account::Source;
 
-/// One or both sources, each once, in the user's order.
+/// The wallet, or the wallet then the vault.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AutopaySources(Vec<Source>);
 
 impl AutopaySources {
     pub fn new(sources: Vec<Source>) -> Result<Self, String> {
-        let distinct = sources.len() < 2 || sources[0] != sources[1];
-        if sources.is_empty() || sources.len() > 2 || !distinct {
-            return Err("sources must name \"wallet\", \"vault\" or both, each once, in the order to pay from".into());
+        if !matches!(sources[..], [Source::Wallet] | [Source::Wallet, Source::Vault]) {
+            return Err(
+                "sources must be [\"wallet\"] or [\"wallet\", \"vault\"]: the wallet first, then the vault".into()
+            );
         }
         Ok(Self(sources))
     }
@@ -62,13 +64,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sources_are_one_or_both_each_once() {
-        for ok in [&["wallet"][..], &["vault"], &["wallet", "vault"], &["vault", "wallet"]] {
+    fn sources_are_the_wallet_then_maybe_the_vault() {
+        for ok in [&["wallet"][..], &["wallet", "vault"]] {
             let sources = AutopaySources::from_names(ok).unwrap();
             assert_eq!(sources.names(), ok);
             assert_eq!(AutopaySources::from_db(&sources.as_db()), Some(sources));
         }
-        for wrong in [&[][..], &["wallet", "wallet"], &["bank"], &["wallet", "vault", "wallet"], &["Wallet"]] {
+        for wrong in [&[][..], &["vault"], &["vault", "wallet"], &["wallet", "wallet"], &["bank"], &["Wallet"]] {
             assert!(AutopaySources::from_names(wrong).is_err(), "{wrong:?}");
         }
     }

@@ -273,8 +273,12 @@ async fn autopay_settings_are_validated(backend: Backend) {
     }
     let unchanged: Value = s.app.get_as("/v1/me/autopay", &s.ann).await.json().await.unwrap();
     assert_eq!(unchanged, json!({"enabled": false, "sources": ["wallet"]}));
-    let res = set_autopay(&s, &json!({"enabled": true, "sources": ["vault", "wallet"]})).await;
-    assert_eq!(res.json::<Value>().await.unwrap()["sources"], json!(["vault", "wallet"]));
+    for order in [json!(["vault"]), json!(["vault", "wallet"])] {
+        let res = set_autopay(&s, &json!({"enabled": true, "sources": order})).await;
+        assert_problem(res, 422, "validation_error").await;
+    }
+    let res = set_autopay(&s, &json!({"enabled": true, "sources": ["wallet", "vault"]})).await;
+    assert_eq!(res.json::<Value>().await.unwrap()["sources"], json!(["wallet", "vault"]));
     let res = s.app.client.put(s.app.url("/v1/me/autopay")).json(&json!({"enabled": true})).send().await.unwrap();
     assert_problem(res, 401, "unauthorized").await;
 }

@@ -27,11 +27,11 @@ CREATE TABLE refunds (
 );
 CREATE INDEX refunds_purchase ON refunds (purchase_id, created_at);
 
--- Autopay: the user's sources in order (`wallet`, `vault`, or both joined by a comma); no row: off.
+-- Autopay: the user's sources in order (`wallet` or `wallet,vault`); no row: off.
 CREATE TABLE autopay (
     user_id    TEXT PRIMARY KEY REFERENCES users (id),
     enabled    BOOLEAN NOT NULL,
-    sources    TEXT NOT NULL CHECK (sources IN ('wallet', 'vault', 'wallet,vault', 'vault,wallet')),
+    sources    TEXT NOT NULL CHECK (sources IN ('wallet', 'wallet,vault')),
     updated_at TIMESTAMP NOT NULL
 );
 

@@ -56,7 +56,7 @@ CREATE INDEX refunds_purchase ON refunds (purchase_id, created_at);
 CREATE TABLE autopay (
     user_id    TEXT PRIMARY KEY REFERENCES users (id),
     enabled    BOOLEAN NOT NULL,
-    sources    TEXT NOT NULL CHECK (sources IN ('wallet', 'vault', 'wallet,vault', 'vault,wallet')),
+    sources    TEXT NOT NULL CHECK (sources IN ('wallet', 'wallet,vault')),
     updated_at TIMESTAMP NOT NULL
 );
 

@@ -45,8 +45,9 @@ pub fn apply(doc: &mut Value, money: &MoneyPolicy, limits: &MoneyPolicy) {
         "AutopayRequest",
         "sources",
         json!({"type": ["array", "null"], "minItems": 1, "maxItems": 2, "uniqueItems": true,
-               "items": {"$ref": "#/components/schemas/AutopaySource"},
-               "description": "The sources in the order to pay from, each once; [\"wallet\"] when left out"}),
+               "prefixItems": [{"const": "wallet"}], "items": {"$ref": "#/components/schemas/AutopaySource"},
+               "description": "[\"wallet\"] or [\"wallet\", \"vault\"]: the wallet first, then, if the user opts in, \
+                               the vault that backs the line; [\"wallet\"] when left out"}),
     );
     set(schemas, "CreditRequestPending", "state", json!({"type": "string", "enum": ["pending"]}));
     set(schemas, "MerchantRequest", "name", visible(MERCHANT_NAME_MAX_CHARS));
