@@ -123,6 +123,10 @@ pub struct MoneySettings {
 pub struct CreditSettings {
     /// Days a hold waits for the buyer before billing confirms it.
     pub auto_confirm_days: u32,
+    /// Deprecated and ignored: billing no longer voids holds (it confirms them after
+    /// `auto_confirm_days`). Still accepted so an older configuration file keeps starting.
+    #[serde(default)]
+    pub hold_days: Option<u32>,
     /// Days after capture in which a full refund returns every fee too.
     pub free_return_days: u32,
     pub fee_rate_per_period: rust_decimal::Decimal,

@@ -14,7 +14,7 @@ use super::money::{AmountRequest, store_error};
 use super::money_input::MoneyText;
 use super::page::{Page, PageQuery, page_schema};
 use crate::auth::extract::{AuthUser, MoneyCaller};
-use crate::domain::credit::{Purchase, PurchaseState};
+use crate::domain::credit::{Installment, InstallmentState, Purchase, PurchaseState};
 use crate::domain::movement::Movement;
 use crate::domain::{schedule, text, time};
 
@@ -317,13 +317,15 @@ pub async fn bill(state: web::Data<AppState>, caller: AuthUser) -> Result<HttpRe
     let user_id = caller.id();
     let items = state.db.read(move |conn| store::credit::bill(conn, user_id)).await?;
     let total: i64 = items.iter().map(|i| i.owed()).sum();
-    let view = |state_name: &str| {
-        items.iter().filter(|i| i.state.as_str() == state_name).map(|i| InstallmentView::new(i, &state.money)).collect()
+    let view = |overdue: bool| {
+        let listed = |i: &&Installment| (i.state == InstallmentState::Overdue) == overdue;
+        items.iter().filter(listed).map(|i| InstallmentView::new(i, &state.money)).collect()
     };
     Ok(HttpResponse::Ok().json(BillView {
         as_of: time::now().date_naive().to_string(),
-        due: view("due"),
-        overdue: view("overdue"),
+        // Due parts, and converted ones still owing the fee billed before their conversion.
+        due: view(false),
+        overdue: view(true),
         total_due: state.money.format(total),
         late_fee_cap: state.settings.credit.late_fee_cap.normalize().to_string(),
     }))

@@ -100,6 +100,9 @@ pub fn store_error(e: StoreError, money: &MoneyPolicy) -> ApiError {
         Refusal::NotRefundable => {
             (ErrorCode::InvalidState, "this is a bill-installment plan, not a merchant purchase".to_owned())
         }
+        Refusal::TooSmallToSplit => {
+            (ErrorCode::InvalidInstallments, "the amount is too small to split into that many parts".to_owned())
+        }
         Refusal::AlreadyConverted => (
             ErrorCode::InvalidState,
             "this bill was converted to installments already; a bill converts once".to_owned(),

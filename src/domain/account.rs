@@ -152,6 +152,9 @@ pub enum Refusal {
     /// The purchase is a bill-installment plan: no merchant can refund it.
     #[error("not a merchant purchase")]
     NotRefundable,
+    /// The amount cannot be split into that many parts of at least one minor unit.
+    #[error("too small to split into that many parts")]
+    TooSmallToSplit,
     /// A bill was converted to installments once already.
     #[error("the bill was converted already")]
     AlreadyConverted,

@@ -57,7 +57,10 @@ pub fn pay_due(
     if !setting.enabled {
         return Ok(0);
     }
-    let is_due = |i: &Installment| i.state == InstallmentState::Due && i.due_date <= as_of && i.owed() > 0;
+    // Due parts, and converted ones still owing their billed fee, whose date has come.
+    let is_due = |i: &Installment| {
+        matches!(i.state, InstallmentState::Due | InstallmentState::Converted) && i.due_date <= as_of && i.owed() > 0
+    };
     let mut due: Vec<Installment> = items.iter().filter(|i| is_due(i)).cloned().collect();
     if due.is_empty() {
         return Ok(0);

@@ -3,10 +3,11 @@
 //! (`BILL_PLAN_MERCHANT`), so billing, repayment, refunds' reconciliation and the score
 //! treat its parts like any other; the old parts turn `converted` and owe nothing.
 //!
-//! No money moves: the debt only changes shape inside the buyer's credit account. The
-//! billed, unpaid fees of the converted parts are carried into the plan's principal (nothing
-//! forgiven, nothing charged twice), so the old parts owe nothing at all. One transaction
-//! under the account lock, so it serialises with repayments, refunds, billing and autopay.
+//! No money moves: the principal only changes parts inside the buyer's credit account. A fee
+//! already billed on a converted part stays on it, owed and repayable as before (the plan
+//! converts principal, as the contract says, and charges no fee on a fee); a free-return
+//! refund of the original purchase still finds and returns it. One transaction under the
+//! account lock, so it serialises with repayments, refunds, billing and autopay.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -14,7 +15,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::credit::{insert_schedule, lock_account, purchase, save_installment, unpaid_installments};
-use super::schema::{installments as ins, money_accounts as ma, purchases as pu};
+use super::schema::{installments as ins, purchases as pu};
 use super::{DbConn, StoreError};
 use crate::domain::account::Refusal;
 use crate::domain::credit::{BILL_PLAN_MERCHANT, Installment, InstallmentState, Purchase, PurchaseState};
@@ -32,7 +33,12 @@ pub fn convert(conn: &mut DbConn, user_id: Uuid, terms: &PlanTerms) -> Result<Pu
     assert!(schedule::is_allowed_count(terms.installments) && terms.installments >= 3, "validated at the edge");
     lock_account(conn, user_id)?;
     let items = unpaid_installments(conn, user_id)?;
-    if items.iter().any(|i| i.state == InstallmentState::Overdue) {
+    // Past its due date a part is overdue whether or not billing has run since.
+    let today = terms.now.date_naive();
+    let late = |i: &Installment| {
+        i.state == InstallmentState::Overdue || (i.state == InstallmentState::Due && i.due_date < today && i.owed() > 0)
+    };
+    if items.iter().any(late) {
         return Err(StoreError::Refused(Refusal::AccountDelinquent));
     }
     let plans: Vec<String> = pu::table
@@ -40,7 +46,8 @@ pub fn convert(conn: &mut DbConn, user_id: Uuid, terms: &PlanTerms) -> Result<Pu
         .filter(pu::merchant_id.eq(BILL_PLAN_MERCHANT))
         .select(pu::id)
         .load(conn)?;
-    let due: Vec<&Installment> = items.iter().filter(|i| i.state == InstallmentState::Due && i.owed() > 0).collect();
+    let due: Vec<&Installment> =
+        items.iter().filter(|i| i.state == InstallmentState::Due && i.principal_owed() > 0).collect();
     if due.is_empty() {
         return Err(StoreError::Refused(if converted_bill_pending(conn, user_id, terms)? {
             Refusal::AlreadyConverted
@@ -54,16 +61,13 @@ pub fn convert(conn: &mut DbConn, user_id: Uuid, terms: &PlanTerms) -> Result<Pu
     if convertible.is_empty() {
         return Err(StoreError::Refused(Refusal::AlreadyConverted));
     }
-    let principal: i64 = convertible.iter().map(Installment::principal_owed).sum();
-    let fees: i64 = convertible.iter().map(Installment::fee_owed).sum();
-    let amount = principal + fees;
+    let amount: i64 = convertible.iter().map(Installment::principal_owed).sum();
     if amount < i64::from(terms.installments) {
-        return Err(StoreError::Refused(Refusal::NothingToRepay));
+        return Err(StoreError::Refused(Refusal::TooSmallToSplit));
     }
     for part in &convertible {
         let mut moved = part.clone();
         moved.principal_minor = moved.principal_paid_minor;
-        moved.fee_minor = moved.fee_paid_minor;
         moved.state = InstallmentState::Converted;
         save_installment(conn, &moved)?;
     }
@@ -81,13 +85,8 @@ pub fn convert(conn: &mut DbConn, user_id: Uuid, terms: &PlanTerms) -> Result<Pu
             pu::captured_at.eq(Some(terms.now.naive_utc())),
         ))
         .execute(conn)?;
-    let today = terms.now.date_naive();
     let parts = schedule::plan(amount, terms.installments, today, terms.repayment_day, terms.fee_rate);
     insert_schedule(conn, plan_id, user_id, &parts)?;
-    // The billed fees carried into the plan are principal now; the total owed is unchanged.
-    diesel::update(ma::table.filter(ma::user_id.eq(user_id.to_string())))
-        .set((ma::principal_minor.eq(ma::principal_minor + fees), ma::fees_minor.eq(ma::fees_minor - fees)))
-        .execute(conn)?;
     purchase(conn, user_id, plan_id)?.ok_or_else(|| StoreError::Corrupt(format!("plan {plan_id} vanished")))
 }
 

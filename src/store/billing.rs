@@ -126,7 +126,9 @@ pub fn bill_user(
         let terms = CaptureTerms {
             repayment_day: rules.repayment_day,
             fee_rate: rules.fee_rate_per_period,
-            on: as_of,
+            // Exactly as a confirmation now would: a run dated in the past must not backdate
+            // the schedule (its first part could be overdue at once).
+            on: ctx.now.date_naive(),
             by_billing: true,
         };
         capture_on(conn, user_id, parse_uuid(&id, "purchases.id")?, &terms, ctx)?;

@@ -77,7 +77,9 @@ pub(super) fn unpaid_installments(conn: &mut DbConn, user_id: Uuid) -> Result<Ve
     let rows: Vec<InstallmentRow> = ins::table
         .inner_join(pu::table)
         .filter(ins::user_id.eq(user_id.to_string()))
-        .filter(ins::state.ne_all([InstallmentState::Paid.as_str(), InstallmentState::Converted.as_str()]))
+        // Converted parts too: a fee billed before the conversion is still owed on them
+        // (`vl_repay` reads the same set).
+        .filter(ins::state.ne(InstallmentState::Paid.as_str()))
         .order((ins::due_date.asc(), ins::purchase_id.asc(), ins::seq.asc()))
         .select(installment_columns!())
         .load(conn)?;
@@ -186,10 +188,15 @@ pub fn purchase(conn: &mut DbConn, user_id: Uuid, id: Uuid) -> Result<Option<Pur
     Ok(with_refunds(conn, vec![purchase_from_row(row, &schedule)?])?.pop())
 }
 
-/// Due and overdue installments, oldest first.
+/// Due and overdue installments, oldest first, and converted ones still owing the fee
+/// billed before their conversion.
 pub fn bill(conn: &mut DbConn, user_id: Uuid) -> Result<Vec<Installment>, StoreError> {
     Ok(unpaid_installments(conn, user_id)?
         .into_iter()
-        .filter(|i| matches!(i.state, InstallmentState::Due | InstallmentState::Overdue))
+        .filter(|i| match i.state {
+            InstallmentState::Due | InstallmentState::Overdue => true,
+            InstallmentState::Converted => i.owed() > 0,
+            _ => false,
+        })
         .collect())
 }

@@ -44,6 +44,11 @@ pub fn refund(conn: &mut DbConn, order: &RefundOrder<'_>) -> Result<Purchase, St
         return Err(StoreError::Refused(Refusal::NotRefundable));
     }
     let user_id = parse_uuid(&user, "purchases.user_id")?;
+    // An admin who is also a buyer could otherwise wipe their own debt (four eyes, as for
+    // credit lines).
+    if user_id == order.actor_id {
+        return Err(StoreError::Refused(Refusal::Forbidden("admins cannot refund their own purchases")));
+    }
     // The account lock first: the purchase and its schedule are read as the last writer
     // left them, and nothing else of this user's credit changes until commit.
     lock_account(conn, user_id)?;

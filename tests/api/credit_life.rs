@@ -21,6 +21,9 @@ on_both_backends!(
     autopay_settings_are_validated,
     refunds_race_repayments_and_billing,
     a_due_bill_converts_into_installments_once,
+    a_bill_past_its_due_date_is_not_converted,
+    a_free_return_after_a_conversion_returns_the_converted_principal,
+    an_admin_cannot_refund_their_own_purchase,
     conversions_race_repayments_and_billing
 );
 
@@ -326,14 +329,14 @@ async fn a_due_bill_converts_into_installments_once(backend: Backend) {
     for wrong in [1, 5, 0, -3, 48] {
         assert_problem(convert(&s, wrong).await, 422, "invalid_installments").await;
     }
-    // The due part (100.00 and its billed 0.50 fee) becomes 6 parts of 16.75, each with a
-    // fee of 0.08 (0.5% of 16.75 is 0.08375).
+    // The due part's principal (100.00) becomes 6 parts, 16.67 four times and 16.66 twice,
+    // each with a fee of 0.08 (0.5% of 16.67 is 0.08335). Its billed 0.50 fee stays on it.
     let res = convert(&s, 6).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let plan: Value = res.json().await.unwrap();
-    assert_eq!((plan["amount"].as_str(), plan["installments"].as_u64()), (Some("100.50"), Some(6)));
+    assert_eq!((plan["amount"].as_str(), plan["installments"].as_u64()), (Some("100.00"), Some(6)));
     assert_eq!(plan["state"], "captured");
-    assert_eq!(column(&plan, "principal"), ["16.75"; 6]);
+    assert_eq!(column(&plan, "principal"), ["16.67", "16.67", "16.67", "16.67", "16.66", "16.66"]);
     assert_eq!(column(&plan, "fee"), ["0.08"; 6]);
     let first = first_due();
     let dues: Vec<String> =
@@ -341,9 +344,16 @@ async fn a_due_bill_converts_into_installments_once(backend: Backend) {
     assert_eq!(column(&plan, "due_date"), dues);
     let old: Value = s.app.get_as(&format!("/v1/credit/purchases/{id}"), &s.ann).await.json().await.unwrap();
     assert_eq!(column(&old, "state"), ["converted", "pending", "pending"]);
-    // Nothing owed was lost or added: 200.00 + 100.50, the fee now principal.
-    assert_eq!(credit(&s).await, ("400.00".into(), "300.50".into(), "0.00".into(), "600.00".into()));
+    // Nothing owed was lost or added: 200.00 + the plan's 100.00, and the billed fee, which
+    // the bill still shows on the converted part.
+    assert_eq!(credit(&s).await, ("400.00".into(), "300.00".into(), "0.50".into(), "600.00".into()));
+    let bill: Value = s.app.get_as("/v1/credit/bill", &s.ann).await.json().await.unwrap();
+    assert_eq!((bill["due"][0]["state"].as_str(), bill["total_due"].as_str()), (Some("converted"), Some("0.50")));
     assert_problem(convert(&s, 3).await, 409, "invalid_state").await;
+    // The fee is repaid like any other.
+    let res = s.app.post_money("/v1/credit/repayments", &s.ann, &json!({"amount": "0.50"})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(credit(&s).await.2, "0.00");
     // The plan's own first part, once billed, is not converted again.
     bill_as_of(&s.app, &s.admin, first - days(10)).await;
     assert_problem(convert(&s, 3).await, 409, "invalid_state").await;
@@ -370,4 +380,40 @@ async fn conversions_race_repayments_and_billing(backend: Backend) {
     assert!(created <= 1, "a bill converts once");
     assert_eq!(repaid.status(), StatusCode::CREATED);
     s.app.assert_ledger_clean(&s.admin).await;
+}
+
+/// Past its due date a part is overdue, whether or not billing has marked it yet.
+async fn a_bill_past_its_due_date_is_not_converted(backend: Backend) {
+    let s = setup(backend, "1000.00", "600.00").await;
+    let id = bought(&s, "300.00", 3).await;
+    bill_as_of(&s.app, &s.admin, first_due() - days(10)).await;
+    s.app.execute_sql(&format!(
+        "UPDATE installments SET due_date = '2000-01-10' WHERE purchase_id = '{id}' AND seq = 1"
+    ));
+    assert_problem(convert(&s, 3).await, 422, "account_delinquent").await;
+}
+
+/// A full refund within the free-return window after the bill was converted: the buyer gets
+/// the converted principal back in cash (the plan's debt stays, to be repaid with it), and
+/// the fee billed before the conversion is waived with every other fee.
+async fn a_free_return_after_a_conversion_returns_the_converted_principal(backend: Backend) {
+    let s = setup(backend, "2000.00", "1500.00").await;
+    let id = bought(&s, "1200.00", 12).await;
+    bill_as_of(&s.app, &s.admin, first_due() - days(10)).await;
+    assert_eq!(convert(&s, 3).await.status(), StatusCode::CREATED);
+    let res = refund(&s, &id, "full", "1200.00").await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(res.json::<Value>().await.unwrap()["state"], "refunded");
+    assert_eq!(credit(&s).await, ("600.00".into(), "100.00".into(), "0.00".into(), "1500.00".into()));
+    s.app.assert_ledger_clean(&s.admin).await;
+}
+
+async fn an_admin_cannot_refund_their_own_purchase(backend: Backend) {
+    let mut s = setup(backend, "10.00", "10.00").await;
+    s.ann = s.admin.clone();
+    s.app.deposit(&s.ann, "100.00").await;
+    assert_eq!(s.app.post_money("/v1/vault/lock", &s.ann, &json!({"amount": "100.00"})).await.status(), 201);
+    let id = bought(&s, "50.00", 3).await;
+    assert_problem(refund(&s, &id, "mine", "50.00").await, 403, "forbidden").await;
+    assert_eq!(credit(&s).await.1, "50.00");
 }

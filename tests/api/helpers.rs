@@ -132,7 +132,8 @@ pub fn test_settings(database_url: &str, dir: &TempDir, extra: &[(&str, &str)]) 
         ("server.data_dir".into(), dir.path().join("data").display().to_string()),
         ("database.url".into(), database_url.into()),
         ("database.pool_size".into(), "8".into()),
-        ("database.connection_timeout_ms".into(), "1000".into()),
+        // Generous: on a loaded two-core machine a new connection can take over a second.
+        ("database.connection_timeout_ms".into(), "5000".into()),
         ("auth.jwt_secret".into(), "test-secret-test-secret-test-secret-0123".into()),
         // Tests bill months and years ahead; tests/api/billing.rs checks the refusal without it.
         ("credit.allow_future_billing".into(), "true".into()),

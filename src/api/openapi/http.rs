@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 const PROBLEM: &str = "application/problem+json";
 
 /// The operations that count against the money request budget (`MoneyCaller`'s gate).
-const MONEY_REQUESTS: [&str; 9] = [
+const MONEY_REQUESTS: [&str; 10] = [
     "deposit",
     "withdraw",
     "transfer",
@@ -18,6 +18,7 @@ const MONEY_REQUESTS: [&str; 9] = [
     "createPurchase",
     "confirmReceipt",
     "cancelPurchase",
+    "convertBill",
 ];
 
 /// Adds the shared statuses and headers to every operation of `doc`.
