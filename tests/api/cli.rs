@@ -11,6 +11,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_vaultline");
 fn vaultline(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(BIN);
     cmd.args(args).env_remove("VAULTLINE_PROFILE").env_remove("VAULTLINE_ADMIN_PASSWORD").env("RUST_LOG", "off");
+    // A loaded machine is slow to connect (as in test_settings).
+    cmd.env("VAULTLINE__DATABASE__CONNECTION_TIMEOUT_MS", "5000");
     for (k, v) in env {
         cmd.env(k, v);
     }

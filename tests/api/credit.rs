@@ -440,6 +440,7 @@ async fn merchants_and_billing_are_admin_routes(backend: Backend) {
         std::process::Command::new(env!("CARGO_BIN_EXE_vaultline"))
             .args(["--database-url", &app.settings.database.url, "billing", "run", "--as-of", as_of])
             .env("RUST_LOG", "off")
+            .env("VAULTLINE__DATABASE__CONNECTION_TIMEOUT_MS", "5000")
             .env_remove("VAULTLINE_PROFILE")
             .env_remove("VAULTLINE__CREDIT__ALLOW_FUTURE_BILLING")
             .output()

@@ -242,6 +242,8 @@ impl TestApp {
             .args(["--database-url", &self.settings.database.url, "admin", "create", "--username", username])
             .env("VAULTLINE_ADMIN_PASSWORD", PASSWORD)
             .env("RUST_LOG", "off")
+            // As generous as the app's own pool (test_settings): a loaded machine is slow to connect.
+            .env("VAULTLINE__DATABASE__CONNECTION_TIMEOUT_MS", "5000")
             .env_remove("VAULTLINE_PROFILE")
             .output()
             .expect("vaultline runs");

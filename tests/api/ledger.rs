@@ -21,6 +21,7 @@ fn cli_check(app: &TestApp) -> (Option<i32>, Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_vaultline"))
         .args(["--database-url", &app.settings.database.url, "ledger", "check"])
         .env("RUST_LOG", "off")
+        .env("VAULTLINE__DATABASE__CONNECTION_TIMEOUT_MS", "5000")
         .env_remove("VAULTLINE_PROFILE")
         .output()
         .unwrap();

@@ -212,10 +212,21 @@ struct Relay {
 
 impl Relay {
     async fn start(upstream: String, port: u16) -> Relay {
-        let socket = TcpSocket::new_v4().unwrap();
-        socket.set_reuseaddr(true).unwrap();
-        socket.bind(format!("127.0.0.1:{port}").parse().unwrap()).unwrap();
-        let listener: TcpListener = socket.listen(64).unwrap();
+        // An aborted relay's listener closes when its task is next polled, which on a loaded
+        // machine may be after this: wait for the port (at most 5 s) instead of failing.
+        let mut tries = 0;
+        let listener: TcpListener = loop {
+            let socket = TcpSocket::new_v4().unwrap();
+            socket.set_reuseaddr(true).unwrap();
+            match socket.bind(format!("127.0.0.1:{port}").parse().unwrap()).and_then(|()| socket.listen(64)) {
+                Ok(listener) => break listener,
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 100 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("relay cannot listen on {port}: {e}"),
+            }
+        };
         let port = listener.local_addr().unwrap().port();
         let tasks = Arc::new(Mutex::new(Vec::new()));
         let (accept_tasks, target) = (tasks.clone(), upstream.clone());
