@@ -198,6 +198,25 @@ async fn refunds_of_holds_voided_and_unknown_purchases(backend: Backend) {
     let unknown = uuid::Uuid::now_v7();
     assert_problem(refund(&s, &unknown.to_string(), "nope", "1.00").await, 404, "not_found").await;
     assert_problem(refund(&s, &id, "bad", "-1.00").await, 422, "invalid_amount").await;
+    // Every other wrong body is refused whole, and nothing is written.
+    let captured = bought(&s, "20.00", 1).await;
+    let path = format!("/v1/admin/purchases/{captured}/refunds");
+    for (i, (body, code)) in [
+        (json!({"amount": "1.00", "reason": ""}), "validation_error"),
+        (json!({"amount": "1.00", "reason": " padded "}), "validation_error"),
+        (json!({"amount": "1.00"}), "validation_error"),
+        (json!({"amount": 1, "reason": "r"}), "invalid_amount"),
+        (json!({"amount": "1.001", "reason": "r"}), "invalid_amount"),
+        (json!({"amount": "1.00", "reason": "r", "extra": true}), "validation_error"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let req = s.app.client.post(s.app.url(&path)).bearer_auth(&s.admin).header("idempotency-key", format!("w{i}"));
+        assert_problem(req.json(&body).send().await.unwrap(), 422, code).await;
+    }
+    let p: Value = s.app.get_as(&format!("/v1/credit/purchases/{captured}"), &s.ann).await.json().await.unwrap();
+    assert_eq!((p["refunded"].as_str(), p["refunds"].as_array().unwrap().len()), (Some("0.00"), 0));
     s.app.assert_ledger_clean(&s.admin).await;
 }
 
