@@ -26,6 +26,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub log: LogSettings,
     pub jobs: JobSettings,
+    pub webhooks: WebhookSettings,
     pub limits: LimitSettings,
     pub score: crate::domain::score::ScoreModel,
 }
@@ -46,6 +47,23 @@ pub struct LimitSettings {
 pub struct JobSettings {
     pub cleanup_interval_secs: u64,
     pub idempotency_retention_hours: u64,
+}
+
+/// The webhook delivery worker (see `config/default.toml`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    pub enabled: bool,
+    pub poll_ms: u64,
+    pub batch: u32,
+    pub lease_secs: u64,
+    pub timeout_ms: u64,
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    pub max_age_secs: u64,
+    pub failing_after: i32,
+    pub max_endpoints: i64,
+    pub allow_private_targets: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -311,6 +329,36 @@ impl Settings {
         Ok(settings)
     }
 
+    fn webhook_limits(&self) -> Result<(), ConfigError> {
+        let w = &self.webhooks;
+        let bad = |key: &str, why: &str| Err(ConfigError(format!("webhooks.{key}: {why}")));
+        if !(10..=60_000).contains(&w.poll_ms) {
+            return bad("poll_ms", "must be 10..=60000");
+        }
+        if !(1..=256).contains(&w.batch) {
+            return bad("batch", "must be 1..=256");
+        }
+        if !(100..=120_000).contains(&w.timeout_ms) {
+            return bad("timeout_ms", "must be 100..=120000");
+        }
+        if w.lease_secs * 1000 <= w.timeout_ms || w.lease_secs > 3600 {
+            return bad("lease_secs", "must be longer than timeout_ms and at most 3600");
+        }
+        if w.retry_base_ms < 10 || w.retry_max_ms < w.retry_base_ms || w.retry_max_ms > 86_400_000 {
+            return bad("retry_base_ms", "must be at least 10, and retry_max_ms between it and 86400000");
+        }
+        if !(1..=30 * 86_400).contains(&w.max_age_secs) {
+            return bad("max_age_secs", "must be 1..=2592000");
+        }
+        if !(1..=1000).contains(&w.failing_after) {
+            return bad("failing_after", "must be 1..=1000");
+        }
+        if !(1..=1000).contains(&w.max_endpoints) {
+            return bad("max_endpoints", "must be 1..=1000");
+        }
+        Ok(())
+    }
+
     /// Checks every value a type cannot, naming the key at fault.
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, why: &str| Err(ConfigError(format!("{key}: {why}")));
@@ -324,6 +372,7 @@ impl Settings {
             return bad("limits.vault_unlocks_per_day", "must be 0..=10000 (0: no limit)");
         }
         self.velocity_limits()?;
+        self.webhook_limits()?;
         if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
             return bad("server.bind", "must be an address and port such as 127.0.0.1:8080");
         }

@@ -41,6 +41,7 @@ impl Application {
         api::metrics::handle();
         crate::jobs::spawn_cleanup(state.clone());
         crate::jobs::spawn_billing(state.clone());
+        crate::delivery::spawn(state.clone());
         let settings = state.settings.clone();
         let addr = settings.server.bind.clone();
         let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind { addr: addr.clone(), source })?;

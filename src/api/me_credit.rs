@@ -30,16 +30,29 @@ pub async fn my_score(state: web::Data<AppState>, caller: AuthUser) -> Result<Ht
 #[schema(as = LimitChange)]
 pub struct LimitChangeView {
     #[schema(format = Uuid)]
-    id: String,
+    pub id: String,
     /// The line after the change.
     #[schema(value_type = crate::domain::account::CreditLine)]
-    line: String,
-    limit_before: String,
-    limit_after: String,
+    pub line: String,
+    pub limit_before: String,
+    pub limit_after: String,
     #[schema(value_type = crate::store::limits::LimitReason)]
-    reason: String,
+    pub reason: String,
     #[schema(format = DateTime)]
-    created_at: String,
+    pub created_at: String,
+}
+
+impl LimitChangeView {
+    pub fn new(c: store::limits::LimitChange, money: &crate::domain::money::MoneyPolicy) -> Self {
+        Self {
+            id: c.id,
+            line: c.line,
+            limit_before: money.format(c.limit_before_minor),
+            limit_after: money.format(c.limit_after_minor),
+            reason: c.reason,
+            created_at: timestamp(c.created_at),
+        }
+    }
 }
 
 /// Every change of the caller's credit limit, newest first.
@@ -57,17 +70,7 @@ pub async fn limit_history(
     let (user_id, limit) = (caller.id(), page.limit);
     let rows =
         state.db.read(move |conn| store::limits::history(conn, user_id, page.after.as_deref(), limit + 1)).await?;
-    let views: Vec<LimitChangeView> = rows
-        .into_iter()
-        .map(|c| LimitChangeView {
-            id: c.id,
-            line: c.line,
-            limit_before: state.money.format(c.limit_before_minor),
-            limit_after: state.money.format(c.limit_after_minor),
-            reason: c.reason,
-            created_at: timestamp(c.created_at),
-        })
-        .collect();
+    let views: Vec<LimitChangeView> = rows.into_iter().map(|c| LimitChangeView::new(c, &state.money)).collect();
     Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |c| c.id.clone())))
 }
 

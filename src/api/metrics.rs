@@ -7,6 +7,9 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 /// Latency buckets in seconds: fine below 50 ms where a money call should land.
 const LATENCY_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
+/// From an event's commit to its receiver's 2xx, in seconds: retries stretch it to days.
+const DELIVERY_BUCKETS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0, 86_400.0];
+
 /// Installs the recorder on first use; every app in the process shares it.
 pub fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -15,6 +18,11 @@ pub fn handle() -> &'static PrometheusHandle {
             .set_buckets_for_metric(
                 metrics_exporter_prometheus::Matcher::Full("http_request_duration_seconds".into()),
                 LATENCY_BUCKETS,
+            )
+            .expect("the bucket list is not empty")
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full("webhook_delivery_latency_seconds".into()),
+                DELIVERY_BUCKETS,
             )
             .expect("the bucket list is not empty")
             .build_recorder();
@@ -47,6 +55,17 @@ fn describe() {
     metrics::describe_counter!(
         "db_transaction_retries_total",
         "Transactions retried after a serialization failure, deadlock or busy database, by backend"
+    );
+    metrics::describe_gauge!("events_pending", "Webhook deliveries waiting to be sent or retried");
+    metrics::describe_gauge!("webhook_deliveries_failed", "Webhook deliveries given up after webhooks.max_age_secs");
+    metrics::describe_counter!(
+        "webhook_attempts_total",
+        "Webhook delivery attempts, by result (delivered, failed: will retry, gave_up)"
+    );
+    metrics::describe_histogram!(
+        "webhook_delivery_latency_seconds",
+        metrics::Unit::Seconds,
+        "From an event's commit to its delivery's 2xx answer"
     );
     metrics::describe_histogram!(
         "money_group_commit_batch_size",

@@ -7,18 +7,19 @@ mod bill_plans;
 pub(crate) mod client;
 pub(crate) mod credit;
 pub(crate) mod dto;
+pub mod events;
 pub mod headers;
 pub(crate) mod idempotency;
 pub mod json;
 mod me;
-mod me_credit;
+pub(crate) mod me_credit;
 pub mod metrics;
 pub(crate) mod money;
 pub(crate) mod money_input;
 pub mod observe;
 pub mod openapi;
 mod ops;
-mod page;
+pub(crate) mod page;
 pub mod routing;
 mod sessions;
 
@@ -105,6 +106,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, document: &serde_json::Value, surfac
         .service(credit::cancel)
         .service(credit::bill)
         .service(credit::repay)
+        .service(events::my_events)
         .configure(admin::routes)
         .service(ops::healthz)
         .service(ops::readyz);

@@ -40,5 +40,10 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     ::metrics::gauge!("db_pool_connections_idle").set(f64::from(idle));
     let statements = state.db.statements().load(std::sync::atomic::Ordering::Relaxed);
     ::metrics::counter!("db_statements_total").absolute(statements);
+    // Two indexed counts; a failure leaves the last values (the page must still answer).
+    if let Ok((pending, failed)) = state.db.read(crate::store::webhooks::counts).await {
+        ::metrics::gauge!("events_pending").set(pending as f64);
+        ::metrics::gauge!("webhook_deliveries_failed").set(failed as f64);
+    }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(super::metrics::handle().render())
 }

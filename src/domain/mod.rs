@@ -13,3 +13,4 @@ pub mod score;
 pub mod text;
 pub mod time;
 pub mod user;
+pub mod webhook;

@@ -13,7 +13,7 @@ use super::money::Call;
 use super::money::pg::{account_from_detail, raised};
 use super::{DbConn, StoreError};
 use crate::domain::account::Refusal;
-use crate::domain::credit::Purchase;
+use crate::domain::credit::{Installment, Purchase, Refund};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::Deserialize;
 
@@ -201,7 +201,7 @@ struct PurchaseJson {
 }
 
 #[derive(Deserialize)]
-struct InstallmentJson {
+pub(super) struct InstallmentJson {
     purchase_id: String,
     seq: i32,
     due_date: NaiveDate,
@@ -218,9 +218,44 @@ struct InstallmentJson {
 }
 
 #[derive(Deserialize)]
+struct RefundJson {
+    id: String,
+    amount_minor: i64,
+    reason: String,
+    created_at: NaiveDateTime,
+}
+
+#[derive(Deserialize)]
 struct SnapshotJson {
     purchase: PurchaseJson,
     schedule: Vec<InstallmentJson>,
+    /// Only in events' snapshots (`vl_event_purchase`); answers read the refunds apart.
+    #[serde(default)]
+    refunds: Vec<RefundJson>,
+}
+
+impl InstallmentJson {
+    /// The part, of a purchase of `count` parts.
+    pub(super) fn into_installment(self, count: i32) -> Result<Installment, StoreError> {
+        let i = self;
+        let row: InstallmentRow = (
+            i.purchase_id,
+            i.seq,
+            count,
+            i.due_date,
+            i.principal_minor,
+            i.fee_minor,
+            i.fee_billed,
+            i.late_fee_minor,
+            i.principal_paid_minor,
+            i.fee_paid_minor,
+            i.late_fee_paid_minor,
+            i.state,
+            i.was_overdue,
+            i.days_overdue,
+        );
+        installment_from_row(row)
+    }
 }
 
 /// A purchase from `vl_purchase_snapshot`'s JSON rows.
@@ -228,29 +263,8 @@ pub fn purchase_from_snapshot(json: &str) -> Result<Purchase, StoreError> {
     let snap: SnapshotJson =
         serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("purchase snapshot: {e}")))?;
     let p = snap.purchase;
-    let schedule = snap
-        .schedule
-        .into_iter()
-        .map(|i| {
-            let row: InstallmentRow = (
-                i.purchase_id,
-                i.seq,
-                p.installments,
-                i.due_date,
-                i.principal_minor,
-                i.fee_minor,
-                i.fee_billed,
-                i.late_fee_minor,
-                i.principal_paid_minor,
-                i.fee_paid_minor,
-                i.late_fee_paid_minor,
-                i.state,
-                i.was_overdue,
-                i.days_overdue,
-            );
-            installment_from_row(row)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let schedule =
+        snap.schedule.into_iter().map(|i| i.into_installment(p.installments)).collect::<Result<Vec<_>, _>>()?;
     let row: PurchaseRow = (
         p.id,
         p.user_id,
@@ -262,5 +276,11 @@ pub fn purchase_from_snapshot(json: &str) -> Result<Purchase, StoreError> {
         p.created_at,
         p.refunded_minor,
     );
-    purchase_from_row(row, &schedule)
+    let mut purchase = purchase_from_row(row, &schedule)?;
+    for r in snap.refunds {
+        let id = Uuid::parse_str(&r.id).map_err(|_| StoreError::Corrupt(format!("refund id {}", r.id)))?;
+        let refund = Refund { id, amount_minor: r.amount_minor, reason: r.reason, created_at: r.created_at.and_utc() };
+        purchase.refunds.push(refund);
+    }
+    Ok(purchase)
 }

@@ -13,7 +13,8 @@ const LIST_LIMIT: i64 = 50;
 #[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Violation {
     /// Which invariant: `entry_balanced`, `ledger_total_zero`, `stored_balance`,
-    /// `non_negative`, `credit_state`, `money_conserved`.
+    /// `non_negative`, `credit_state`, `money_conserved`, `events_complete` (the outbox
+    /// agrees with the journal).
     pub invariant: &'static str,
     pub detail: String,
 }
@@ -209,6 +210,8 @@ pub fn check(conn: &mut DbConn) -> Result<LedgerReport, StoreError> {
         });
     }
 
+    events(conn, &mut violations)?;
+
     let deposits = total(
         conn,
         "SELECT CAST(COALESCE(SUM(p.amount_minor), 0) AS BIGINT) AS total FROM postings p \
@@ -243,4 +246,44 @@ pub fn check(conn: &mut DbConn) -> Result<LedgerReport, StoreError> {
     }
 
     Ok(LedgerReport { ok: violations.is_empty(), entries, violations })
+}
+
+/// The outbox agrees with the journal: every movement and limit change has exactly one
+/// event and every such event its row, and each user's `seq` runs 1, 2, 3... without a gap.
+fn events(conn: &mut DbConn, violations: &mut Vec<Violation>) -> Result<(), StoreError> {
+    let checks = [
+        (
+            "movements without their event",
+            "SELECT COUNT(*) AS total FROM movements m LEFT JOIN events e ON e.type = 'movement.created' \
+             AND e.user_id = m.user_id AND e.object_id = m.entry_id WHERE e.position IS NULL",
+        ),
+        (
+            "movement events without their movement",
+            "SELECT COUNT(*) AS total FROM events e LEFT JOIN movements m ON m.user_id = e.user_id \
+             AND m.entry_id = e.object_id WHERE e.type = 'movement.created' AND m.entry_id IS NULL",
+        ),
+        (
+            "limit changes without exactly one event",
+            "SELECT COUNT(*) AS total FROM (SELECT h.id FROM limit_history h LEFT JOIN events e \
+             ON e.object_id = h.id AND e.user_id = h.user_id AND e.type LIKE 'credit.%' \
+             GROUP BY h.id HAVING COUNT(e.position) <> 1) unmatched",
+        ),
+        (
+            "movements with more than one event",
+            "SELECT COUNT(*) AS total FROM (SELECT user_id, object_id FROM events WHERE type = 'movement.created' \
+             GROUP BY user_id, object_id HAVING COUNT(*) > 1) repeated",
+        ),
+        (
+            "users whose event seq has a gap",
+            "SELECT COUNT(*) AS total FROM (SELECT user_id FROM events GROUP BY user_id \
+             HAVING MAX(seq) <> COUNT(*) OR MIN(seq) <> 1) gaps",
+        ),
+    ];
+    for (what, sql) in checks {
+        let found = total(conn, sql)?;
+        if found > 0 {
+            violations.push(Violation { invariant: "events_complete", detail: format!("{found} {what}") });
+        }
+    }
+    Ok(())
 }

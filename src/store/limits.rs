@@ -72,6 +72,13 @@ pub struct LimitChange {
     pub created_at: DateTime<Utc>,
 }
 
+type ChangeRow = (String, String, i64, i64, String, NaiveDateTime);
+
+fn change_from_row(row: ChangeRow) -> LimitChange {
+    let (id, line, limit_before_minor, limit_after_minor, reason, at) = row;
+    LimitChange { id, line, limit_before_minor, limit_after_minor, reason, created_at: at.and_utc() }
+}
+
 /// The user's limit changes, newest first, strictly older than the `before` id.
 pub fn history(
     conn: &mut DbConn,
@@ -88,16 +95,21 @@ pub fn history(
     if let Some(before) = before {
         query = query.filter(lh::id.lt(before.to_owned()));
     }
-    let rows: Vec<(String, String, i64, i64, String, NaiveDateTime)> = query.load(conn)?;
+    let rows: Vec<ChangeRow> = query.load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(id, line, limit_before_minor, limit_after_minor, reason, at)| LimitChange {
-            id,
-            line,
-            limit_before_minor,
-            limit_after_minor,
-            reason,
-            created_at: at.and_utc(),
-        })
+        .map(change_from_row)
+        .collect())
+}
+
+/// The limit changes with these ids (events render them).
+pub fn by_ids(conn: &mut DbConn, ids: &[String]) -> Result<Vec<LimitChange>, StoreError> {
+    let rows: Vec<ChangeRow> = lh::table
+        .filter(lh::id.eq_any(ids))
+        .select((lh::id, lh::line, lh::limit_before, lh::limit_after, lh::reason, lh::created_at))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(change_from_row)
         .collect())
 }

@@ -10,6 +10,7 @@ pub mod credit;
 pub mod credit_pg;
 pub mod credit_requests;
 mod error;
+pub mod events;
 pub mod gate;
 mod group;
 pub mod idempotency;
@@ -27,6 +28,7 @@ pub mod sessions;
 pub mod throttle;
 mod tx;
 pub mod users;
+pub mod webhooks;
 
 use actix_web::web;
 

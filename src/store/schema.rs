@@ -271,3 +271,59 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    events (position) {
+        position -> BigInt,
+        id -> Text,
+        user_id -> Text,
+        seq -> BigInt,
+        #[sql_name = "type"]
+        kind -> Text,
+        object_id -> Text,
+        snapshot -> Nullable<Text>,
+        created_at -> Timestamp,
+        txid -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhooks (id) {
+        id -> Text,
+        url -> Text,
+        event_types -> Text,
+        secret -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        consecutive_failures -> Integer,
+        failing_since -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (webhook_id, event_position) {
+        webhook_id -> Text,
+        event_position -> BigInt,
+        user_id -> Text,
+        seq -> BigInt,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        leased_until -> Nullable<Timestamp>,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Text,
+        webhook_id -> Text,
+        event_position -> BigInt,
+        attempted_at -> Timestamp,
+        status_code -> Nullable<Integer>,
+        error -> Nullable<Text>,
+        duration_ms -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(events, webhooks, webhook_deliveries, webhook_attempts);

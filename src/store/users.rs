@@ -6,9 +6,9 @@ use super::schema::users;
 use super::{DbConn, StoreError};
 use crate::domain::user::{DisplayName, Role, User, UserStatus, Username};
 
-#[derive(Queryable, Selectable)]
+#[derive(Queryable, Selectable, serde::Deserialize)]
 #[diesel(table_name = users)]
-struct UserRow {
+pub(super) struct UserRow {
     id: String,
     username: String,
     display_name: String,
@@ -18,7 +18,7 @@ struct UserRow {
 }
 
 impl UserRow {
-    fn into_domain(self) -> Result<User, StoreError> {
+    pub(super) fn into_domain(self) -> Result<User, StoreError> {
         let corrupt = |what: &str| StoreError::Corrupt(format!("users.{what} of {}", self.id));
         Ok(User {
             id: Uuid::parse_str(&self.id).map_err(|_| corrupt("id"))?,

@@ -7,6 +7,7 @@ pub(super) mod credit_requests;
 pub(super) mod ledger;
 pub(super) mod refunds;
 pub(super) mod users;
+pub(super) mod webhooks;
 
 use actix_web::ResponseError;
 use actix_web::body::{EitherBody, MessageBody};
@@ -80,6 +81,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(credit::create_merchant)
             .service(credit::run_billing)
             .service(refunds::refund)
+            .service(crate::api::events::all_events)
+            .service(webhooks::create)
+            .service(webhooks::list)
+            .service(webhooks::remove)
+            .service(webhooks::attempts)
+            .service(webhooks::redeliver)
             .default_service(web::to(super::routing::no_route)),
     );
 }

@@ -1,0 +1,16 @@
+DROP TRIGGER events_user;
+DROP TRIGGER events_installment;
+DROP TRIGGER events_refund;
+DROP TRIGGER events_schedule;
+DROP TRIGGER events_purchase_void;
+DROP TRIGGER events_purchase_hold;
+DROP TRIGGER events_limit;
+DROP TRIGGER events_movement;
+DROP VIEW purchase_json;
+DROP VIEW installment_json;
+DROP TRIGGER event_queue_emit;
+DROP VIEW event_queue;
+DROP TABLE webhook_attempts;
+DROP TABLE webhook_deliveries;
+DROP TABLE webhooks;
+DROP TABLE events;

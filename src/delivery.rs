@@ -1,0 +1,197 @@
+//! The webhook delivery worker: claims due deliveries (a lease, so instances never send one
+//! at the same time), posts each signed event outside any transaction, then settles them.
+//! At least once: a worker that dies mid-send leaves its lease to expire, and the event goes
+//! again with the same id.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::web;
+use chrono::TimeDelta;
+
+use crate::api::AppState;
+use crate::api::events::EventView;
+use crate::config::WebhookSettings;
+use crate::domain::{time, webhook};
+use crate::store::webhooks::{Claimed, Next, Outcome};
+use crate::store::{StoreError, events};
+
+/// Resolves names like the system does, then drops every address a webhook may not reach:
+/// checked at connect time, so a name that changes what it points at is still refused.
+struct GuardedResolver {
+    allow_private: bool,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let (host, allow_private) = (name.as_str().to_owned(), self.allow_private);
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> =
+                found.into_iter().filter(|a| allow_private || webhook::is_public(a.ip())).collect();
+            if allowed.is_empty() {
+                return Err(format!("{host} resolves to no public address").into());
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The outbound client: no redirects, no proxy from the environment, bounded time.
+pub fn client(settings: &WebhookSettings) -> reqwest::Client {
+    let timeout = Duration::from_millis(settings.timeout_ms);
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .timeout(timeout)
+        .user_agent(concat!("vaultline-webhooks/", env!("CARGO_PKG_VERSION")))
+        .dns_resolver(Arc::new(GuardedResolver { allow_private: settings.allow_private_targets }))
+        .build()
+        .expect("the webhook client builds")
+}
+
+/// Runs the worker for as long as the runtime lives, when `webhooks.enabled`.
+pub fn spawn(state: web::Data<AppState>) {
+    if !state.settings.webhooks.enabled {
+        return;
+    }
+    let client = client(&state.settings.webhooks);
+    tokio::spawn(async move {
+        let idle = Duration::from_millis(state.settings.webhooks.poll_ms);
+        loop {
+            match deliver_once(&state, &client).await {
+                Ok(0) => tokio::time::sleep(idle).await,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "webhook delivery pass failed; will retry");
+                    tokio::time::sleep(idle).await;
+                }
+            }
+        }
+    });
+}
+
+/// One pass: claim, send, settle. Answers how many deliveries it attempted.
+pub async fn deliver_once(state: &web::Data<AppState>, client: &reqwest::Client) -> Result<usize, StoreError> {
+    let settings = state.settings.webhooks.clone();
+    let now = time::now();
+    let lease_until = now + TimeDelta::seconds(i64::try_from(settings.lease_secs).unwrap_or(30));
+    let batch = settings.batch;
+    let claimed = state
+        .db
+        .write(move |conn| crate::store::webhooks::claim(conn, now.naive_utc(), lease_until.naive_utc(), batch))
+        .await?;
+    if claimed.is_empty() {
+        return Ok(0);
+    }
+    let positions: Vec<i64> = claimed.iter().map(|c| c.event_position).collect();
+    let found = state.db.read(move |conn| events::at_positions(conn, &positions)).await?;
+    let mut sends = Vec::with_capacity(claimed.len());
+    for c in &claimed {
+        let event = found.iter().position(|e| e.position == c.event_position);
+        let Some(event) = event else { continue };
+        let created_at = found[event].created_at;
+        sends.push((c, created_at));
+    }
+    let bodies: Vec<(i64, Vec<u8>)> = found
+        .into_iter()
+        .map(|e| {
+            let position = e.position;
+            (position, serde_json::to_vec(&EventView::new(e, state)).expect("an event serializes"))
+        })
+        .collect();
+    let outcomes = futures_util::future::join_all(sends.into_iter().map(|(c, created_at)| {
+        let body = bodies.iter().find(|(p, _)| *p == c.event_position).map(|(_, b)| b.as_slice()).unwrap_or_default();
+        send(client, c, body, created_at, &settings)
+    }))
+    .await;
+    let count = outcomes.len();
+    let failing_after = settings.failing_after;
+    state
+        .db
+        .write(move |conn| crate::store::webhooks::settle(conn, &outcomes, time::now().naive_utc(), failing_after))
+        .await?;
+    Ok(count)
+}
+
+async fn send(
+    client: &reqwest::Client,
+    claimed: &Claimed,
+    body: &[u8],
+    event_at: chrono::DateTime<chrono::Utc>,
+    settings: &WebhookSettings,
+) -> Outcome {
+    let started = Instant::now();
+    let result = post(client, claimed, body, settings.allow_private_targets).await;
+    let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let now = time::now();
+    let (status_code, error) = match result {
+        Ok(status) if (200..300).contains(&status) => {
+            let latency = (now - event_at).num_milliseconds() as f64 / 1000.0;
+            metrics::histogram!("webhook_delivery_latency_seconds").record(latency.max(0.0));
+            metrics::counter!("webhook_attempts_total", "result" => "delivered").increment(1);
+            return Outcome {
+                webhook_id: claimed.webhook_id.clone(),
+                event_position: claimed.event_position,
+                status_code: Some(status),
+                error: None,
+                duration_ms,
+                next: Next::Delivered,
+            };
+        }
+        Ok(status) => (Some(status), Some(format!("the receiver answered {status}"))),
+        Err(error) => (None, Some(error)),
+    };
+    let age = now - event_at;
+    let next = if age >= TimeDelta::seconds(i64::try_from(settings.max_age_secs).unwrap_or(i64::MAX)) {
+        metrics::counter!("webhook_attempts_total", "result" => "gave_up").increment(1);
+        Next::GiveUp
+    } else {
+        metrics::counter!("webhook_attempts_total", "result" => "failed").increment(1);
+        let attempt = u32::try_from(claimed.attempt).unwrap_or(1);
+        let wait = webhook::backoff(
+            attempt,
+            Duration::from_millis(settings.retry_base_ms),
+            Duration::from_millis(settings.retry_max_ms),
+            jitter(),
+        );
+        Next::RetryAt((now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::hours(1))).naive_utc())
+    };
+    Outcome {
+        webhook_id: claimed.webhook_id.clone(),
+        event_position: claimed.event_position,
+        status_code,
+        error,
+        duration_ms,
+        next,
+    }
+}
+
+/// Posts one signed event; answers the receiver's status, or why none came.
+async fn post(client: &reqwest::Client, claimed: &Claimed, body: &[u8], allow_private: bool) -> Result<i32, String> {
+    // An address literal never reaches the resolver: checked here.
+    webhook::parse_target(&claimed.url, allow_private)?;
+    let signature = webhook::signature(&claimed.secret, time::now().timestamp(), body);
+    let answer = client
+        .post(&claimed.url)
+        .header("content-type", "application/json")
+        .header("vaultline-signature", signature)
+        .body(body.to_vec())
+        .send()
+        .await
+        .map_err(|e| {
+            let mut text = e.to_string();
+            text.truncate(300);
+            text
+        })?;
+    Ok(i32::from(answer.status().as_u16()))
+}
+
+/// A factor in [0.5, 1.0] from the OS random source.
+fn jitter() -> f64 {
+    let mut bytes = [0u8; 4];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    0.5 + f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX) / 2.0
+}

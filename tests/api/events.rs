@@ -1,0 +1,264 @@
+//! Events: each change of the money and credit flows writes exactly its events, in order,
+//! with the object as the API shows it; the feeds page and resume; webhooks are managed,
+//! validated and refused for private targets.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::credit::{bill_as_of, buy, confirm, first_due, merchant};
+use crate::helpers::{Backend, TestApp, assert_problem};
+use crate::on_both_backends;
+
+on_both_backends!(
+    every_operation_writes_exactly_its_events_in_order,
+    the_feeds_page_resume_and_refuse_bad_cursors,
+    webhooks_are_validated_and_private_targets_refused
+);
+
+/// Every event of the user, walking the feed to the end.
+pub(crate) async fn all_events(app: &TestApp, token: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut after = "0".to_owned();
+    loop {
+        let res = app.get_as(&format!("/v1/events?after={after}&limit=7"), token).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let page: Value = res.json().await.unwrap();
+        let got = page["items"].as_array().unwrap().clone();
+        let next = page["next_cursor"].as_str().unwrap().to_owned();
+        if got.is_empty() {
+            assert_eq!(next, after, "an empty page resumes where it was");
+            return items;
+        }
+        items.extend(got);
+        after = next;
+    }
+}
+
+/// Each event's type, with the movement's kind or the object's state where it has one.
+fn kinds(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| {
+            let data = &e["data"];
+            let detail = ["kind", "state", "reason", "status"].iter().find_map(|f| data[*f].as_str());
+            format!("{} {}", e["type"].as_str().unwrap(), detail.unwrap_or("-"))
+        })
+        .collect()
+}
+
+async fn every_operation_writes_exactly_its_events_in_order(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("credit.billing_job_enabled", "false")]).await;
+    let admin = app.admin_token("events_admin").await;
+    let shop = merchant(&app, &admin, "Event Shop").await;
+    let ann = app.user_token("ann_events").await;
+    let bob = app.user_token("bob_events").await;
+    let ann_id = app.get_as("/v1/me", &ann).await.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+
+    app.deposit(&ann, "130.00").await;
+    assert_eq!(app.post_money("/v1/vault/lock", &ann, &json!({"amount": "90.00"})).await.status(), StatusCode::CREATED);
+    let res = app.post_money("/v1/transfers", &ann, &json!({"to_username": "bob_events", "amount": "5.00"})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = buy(&app, &ann, &shop, "60.00", 3).await;
+    let held: Value = res.json().await.unwrap();
+    let id = held["id"].as_str().unwrap().to_owned();
+    assert_eq!(confirm(&app, &ann, &id).await.status(), StatusCode::OK);
+    let res = buy(&app, &ann, &shop, "10.00", 1).await;
+    let cancelled = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let res = app.post_money(&format!("/v1/credit/purchases/{cancelled}/cancel"), &ann, &json!(null)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    bill_as_of(&app, &admin, first_due()).await;
+    let res = app.post_money("/v1/credit/repayments", &ann, &json!({"amount": "20.10"})).await;
+    assert_eq!(res.status(), StatusCode::CREATED, "{:?}", res.text().await);
+    let path = format!("/v1/admin/purchases/{id}/refunds");
+    let res = app
+        .client
+        .post(app.url(&path))
+        .bearer_auth(&admin)
+        .header("idempotency-key", "refund-1")
+        .json(&json!({"amount": "20.00", "reason": "one item returned"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    for action in ["freeze", "unfreeze"] {
+        let res = app
+            .post_as_admin(&format!("/v1/admin/users/{ann_id}/{action}"), &admin, &json!({"reason": "events test"}))
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+
+    let events = all_events(&app, &ann).await;
+    // In each operation's order: a lock records the limit before its movement; billing
+    // charges the billed fee as a `fee` movement; a repayment or refund settles the parts
+    // before its movement; a refund shows the purchase last.
+    assert_eq!(
+        kinds(&events),
+        [
+            "movement.created deposit",
+            "credit.limit_changed vault_lock",
+            "movement.created vault_lock",
+            "movement.created transfer_out",
+            "purchase.authorized authorized",
+            "purchase.captured captured",
+            "movement.created purchase_capture",
+            "purchase.authorized authorized",
+            "purchase.voided voided",
+            "installment.due due",
+            "movement.created fee",
+            "installment.paid paid",
+            "movement.created repayment",
+            "installment.paid paid",
+            "movement.created refund",
+            "purchase.refunded captured",
+            "user.frozen frozen",
+            "user.unfrozen active",
+        ]
+    );
+    let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, (1..=18).collect::<Vec<_>>(), "seq rises by one per user");
+    assert!(events.iter().all(|e| e["user_id"] == ann_id.as_str()));
+
+    // Each shows its object as the API does.
+    let movements = app.all_movements(&ann, 100).await;
+    let mut movement_events: Vec<&Value> = events.iter().filter(|e| e["type"] == "movement.created").collect();
+    movement_events.reverse();
+    let shown: Vec<&Value> = movement_events.iter().map(|e| &e["data"]).collect();
+    assert_eq!(shown, movements.iter().collect::<Vec<_>>(), "movements as /v1/transactions shows them");
+    let kinds_of_movements: Vec<&str> = movements.iter().rev().map(|m| m["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds_of_movements,
+        ["deposit", "vault_lock", "transfer_out", "purchase_capture", "fee", "repayment", "refund"]
+    );
+    assert_eq!(
+        (events[1]["data"]["limit_before"].as_str(), events[1]["data"]["limit_after"].as_str()),
+        (Some("0.00"), Some("90.00"))
+    );
+    assert_eq!(events[4]["data"], held, "the hold as its answer showed it");
+    let captured = &events[5]["data"];
+    assert_eq!(captured["state"], "captured");
+    let parts: Vec<&str> =
+        captured["schedule"].as_array().unwrap().iter().map(|p| p["principal"].as_str().unwrap()).collect();
+    assert_eq!(parts, ["20.00", "20.00", "20.00"]);
+    assert_eq!(events[8]["data"]["state"], "voided");
+    assert_eq!((events[9]["data"]["seq"].as_u64(), events[9]["data"]["fee"].as_str()), (Some(1), Some("0.10")));
+    assert_eq!((events[11]["data"]["paid"].as_str(), events[11]["data"]["seq"].as_u64()), (Some("20.10"), Some(1)));
+    // The refund of 20.00 paid off the last part; then the purchase shows the refund.
+    assert_eq!((events[13]["data"]["seq"].as_u64(), events[13]["data"]["principal"].as_str()), (Some(3), Some("0.00")));
+    let refunded = &events[15]["data"];
+    assert_eq!(
+        (refunded["refunded"].as_str(), refunded["refunds"][0]["amount"].as_str()),
+        (Some("20.00"), Some("20.00"))
+    );
+    assert_eq!(refunded["schedule"][2]["state"], "paid");
+
+    // Bob sees his own event only; the admin feed has everyone's, each user's in seq order.
+    let bob_events = all_events(&app, &bob).await;
+    assert_eq!(kinds(&bob_events), ["movement.created transfer_in"]);
+    assert_eq!((bob_events[0]["data"]["kind"].as_str(), bob_events[0]["seq"].as_i64()), (Some("transfer_in"), Some(1)));
+    let all: Value = app.get_as("/v1/admin/events?limit=100", &admin).await.json().await.unwrap();
+    let all = all["items"].as_array().unwrap();
+    assert_eq!(all.len(), 19);
+    let ann_order: Vec<&Value> = all.iter().filter(|e| e["user_id"] == ann_id.as_str()).map(|e| &e["id"]).collect();
+    assert_eq!(ann_order, events.iter().map(|e| &e["id"]).collect::<Vec<_>>());
+    assert_problem(app.get_as("/v1/admin/events", &ann).await, 403, "forbidden").await;
+    app.assert_ledger_clean(&admin).await;
+}
+
+async fn the_feeds_page_resume_and_refuse_bad_cursors(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token("feed_admin").await;
+    let ann = app.user_token("ann_feed").await;
+    let empty: Value = app.get_as("/v1/events", &ann).await.json().await.unwrap();
+    assert_eq!(empty, json!({"items": [], "next_cursor": "0"}));
+    for n in 1..=5 {
+        app.deposit(&ann, &format!("{n}.00")).await;
+    }
+    let page: Value = app.get_as("/v1/events?limit=2", &ann).await.json().await.unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    assert_eq!(page["next_cursor"], "2");
+    let rest: Value = app.get_as("/v1/events?after=2&limit=100", &ann).await.json().await.unwrap();
+    let amounts: Vec<&str> =
+        rest["items"].as_array().unwrap().iter().map(|e| e["data"]["amount"].as_str().unwrap()).collect();
+    assert_eq!(amounts, ["3.00", "4.00", "5.00"]);
+    assert_eq!(rest["next_cursor"], "5");
+    // The admin feed resumes from its own cursor.
+    let first: Value = app.get_as("/v1/admin/events?limit=3", &admin).await.json().await.unwrap();
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    let next: Value = app.get_as(&format!("/v1/admin/events?after={cursor}"), &admin).await.json().await.unwrap();
+    assert_eq!(next["items"].as_array().unwrap().len(), 2);
+    assert_eq!(next["items"][1]["data"]["amount"], "5.00");
+    for bad in ["-1", "x", "1.2", "9999999999999999999", ""] {
+        assert_problem(app.get_as(&format!("/v1/events?after={bad}"), &ann).await, 400, "validation_error").await;
+    }
+    for bad in ["1", "a.b", "1.", ".1"] {
+        assert_problem(app.get_as(&format!("/v1/admin/events?after={bad}"), &admin).await, 400, "validation_error")
+            .await;
+    }
+    for bad in ["0", "101", "x"] {
+        assert_problem(app.get_as(&format!("/v1/events?limit={bad}"), &ann).await, 400, "validation_error").await;
+    }
+    assert_problem(app.get("/v1/events").await, 401, "unauthorized").await;
+}
+
+async fn webhooks_are_validated_and_private_targets_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token("hook_admin").await;
+    let ann = app.user_token("ann_hooks").await;
+    let create = |body: Value| {
+        let (app, admin) = (&app, &admin);
+        async move { app.post_as_admin("/v1/admin/webhooks", admin, &body).await }
+    };
+    // The default refuses every private, loopback, link-local or reserved target.
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "http://localhost/hook",
+        "http://10.0.0.8/",
+        "http://192.168.0.1/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/",
+        "http://[::ffff:10.0.0.1]/",
+        "http://0177.0.0.1/",
+    ] {
+        let body =
+            assert_problem(create(json!({"url": url, "events": ["movement.created"]})).await, 422, "validation_error")
+                .await;
+        assert!(body["detail"].as_str().unwrap().contains("private"), "{url}: {body}");
+    }
+    for (body, why) in [
+        (json!({"url": "ftp://example.com/", "events": ["movement.created"]}), "scheme"),
+        (json!({"url": "http://u:p@203.0.113.9/", "events": ["movement.created"]}), "credentials"),
+        (json!({"url": "https://hooks.example.invalid/", "events": ["movement.created"]}), "no such name"),
+        (json!({"url": "http://8.8.8.8/", "events": []}), "no events"),
+        (json!({"url": "http://8.8.8.8/", "events": ["money.moved"]}), "unknown type"),
+        (json!({"url": "http://8.8.8.8/", "events": ["user.frozen", "user.frozen"]}), "repeated"),
+        (json!({"url": "http://8.8.8.8/", "events": ["user.frozen"], "secret": "mine"}), "unknown field"),
+        (json!({"url": 5, "events": ["user.frozen"]}), "not a string"),
+    ] {
+        let res = create(body).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{why}");
+    }
+    // A public address is accepted (nothing is sent until an event it wants happens).
+    let res = create(json!({"url": "http://8.8.8.8/vaultline", "events": ["user.frozen"]})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let hook: Value = res.json().await.unwrap();
+    assert!(hook["secret"].as_str().unwrap().starts_with("whsec_") && hook["secret"].as_str().unwrap().len() == 70);
+    assert_eq!((hook["state"].as_str(), hook["events"].clone()), (Some("active"), json!(["user.frozen"])));
+    let listed: Value = app.get_as("/v1/admin/webhooks", &admin).await.json().await.unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert!(listed[0].get("secret").is_none(), "the secret is shown once");
+    assert_problem(app.get_as("/v1/admin/webhooks", &ann).await, 403, "forbidden").await;
+    let id = hook["id"].as_str().unwrap();
+    let res = app.client.delete(app.url(&format!("/v1/admin/webhooks/{id}"))).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = app.client.delete(app.url(&format!("/v1/admin/webhooks/{id}"))).bearer_auth(&admin).send().await.unwrap();
+    assert_problem(res, 404, "not_found").await;
+    let audit: Value = app.get_as("/v1/admin/audit-log", &admin).await.json().await.unwrap();
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .filter(|a| a.starts_with("webhook."))
+        .collect();
+    assert_eq!(actions, ["webhook.delete", "webhook.create"]);
+}

@@ -1,0 +1,182 @@
+//! Webhook delivery to a real receiver on 127.0.0.1: retried until it recovers, signed, in
+//! per-user order, redelivered on request; an endpoint that keeps failing is marked so; two
+//! instances on one PostgreSQL never send one event at the same time.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::events::all_events;
+use crate::helpers::{Backend, TestApp, TestDb};
+use crate::on_both_backends;
+use crate::receiver::{Received, Receiver};
+
+on_both_backends!(a_failing_receiver_gets_every_event_signed_and_in_order_once_it_recovers);
+
+/// Fast retries, and 127.0.0.1 allowed (the default refuses it).
+pub(crate) const FAST_DELIVERY: [(&str, &str); 5] = [
+    ("webhooks.allow_private_targets", "true"),
+    ("webhooks.poll_ms", "20"),
+    ("webhooks.retry_base_ms", "50"),
+    ("webhooks.retry_max_ms", "200"),
+    ("webhooks.failing_after", "3"),
+];
+
+pub(crate) async fn register(app: &TestApp, admin: &str, url: &str, events: &[&str]) -> Value {
+    let res = app.post_as_admin("/v1/admin/webhooks", admin, &json!({"url": url, "events": events})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    res.json().await.unwrap()
+}
+
+const ALL_TYPES: [&str; 13] = vaultline::domain::webhook::EVENT_TYPES;
+
+/// The delivered (200) events of each user, in the order they arrived.
+pub(crate) fn delivered_by_user(received: &[Received]) -> HashMap<String, Vec<i64>> {
+    let mut by_user: HashMap<String, Vec<i64>> = HashMap::new();
+    for r in received.iter().filter(|r| r.status == 200) {
+        by_user
+            .entry(r.event["user_id"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(r.event["seq"].as_i64().unwrap());
+    }
+    by_user
+}
+
+async fn a_failing_receiver_gets_every_event_signed_and_in_order_once_it_recovers(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &FAST_DELIVERY).await;
+    let admin = app.admin_token("hooks_admin").await;
+    let receiver = Receiver::start(3, Duration::ZERO);
+    let hook = register(&app, &admin, &receiver.url, &ALL_TYPES).await;
+    receiver.set_secret(hook["secret"].as_str().unwrap());
+    // An endpoint that never answers: it turns `failing` after 3 attempts.
+    let dead = register(&app, &admin, "http://127.0.0.1:1/hook", &["movement.created"]).await;
+
+    let ann = app.user_token("ann_hooks").await;
+    let bob = app.user_token("bob_hooks").await;
+    app.deposit(&ann, "50.00").await;
+    let res = app.post_money("/v1/transfers", &ann, &json!({"to_username": "bob_hooks", "amount": "10.00"})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    app.deposit(&bob, "5.00").await;
+    assert_eq!(app.post_money("/v1/vault/lock", &ann, &json!({"amount": "20.00"})).await.status(), StatusCode::CREATED);
+    app.deposit(&ann, "1.00").await;
+
+    let mut feed = all_events(&app, &ann).await;
+    feed.extend(all_events(&app, &bob).await);
+    assert_eq!(feed.len(), 7);
+    let ids: HashSet<String> = feed.iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect();
+    receiver.wait_for(&ids, Duration::from_secs(30)).await;
+
+    let received = receiver.received();
+    let statuses: Vec<u16> = received.iter().map(|r| r.status).collect();
+    assert_eq!(statuses[..3], [500, 500, 500], "the first three attempts failed");
+    assert!(received.iter().all(|r| r.signature_ok), "every delivery carries a valid signature");
+    // Every event once (no lease expired), exactly as the feed shows it, in seq order per user.
+    let delivered: Vec<&Received> = received.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(delivered.len(), feed.len());
+    for r in &delivered {
+        let shown = feed.iter().find(|e| e["id"] == r.event["id"]).expect("a feed event");
+        assert_eq!(&r.event, shown);
+    }
+    for (user, seqs) in delivered_by_user(&received) {
+        let expected: Vec<i64> = (1..=i64::try_from(seqs.len()).unwrap()).collect();
+        assert_eq!(seqs, expected, "user {user}'s events in order");
+    }
+
+    // The attempts are listed: three failures, then one success per event.
+    let id = hook["id"].as_str().unwrap();
+    let page: Value =
+        app.get_as(&format!("/v1/admin/webhooks/{id}/attempts?limit=100"), &admin).await.json().await.unwrap();
+    let codes: Vec<i64> =
+        page["items"].as_array().unwrap().iter().map(|a| a["status_code"].as_i64().unwrap()).collect();
+    assert_eq!(codes.iter().filter(|c| **c == 500).count(), 3);
+    assert_eq!(codes.iter().filter(|c| **c == 200).count(), 7);
+    let hooks: Value = app.get_as("/v1/admin/webhooks", &admin).await.json().await.unwrap();
+    let ours = hooks.as_array().unwrap().iter().find(|h| h["id"] == id).unwrap();
+    assert_eq!((ours["state"].as_str(), ours["consecutive_failures"].as_i64()), (Some("active"), Some(0)));
+
+    // The dead endpoint is marked failing; its attempts say why.
+    let dead_id = dead["id"].as_str().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let hooks: Value = app.get_as("/v1/admin/webhooks", &admin).await.json().await.unwrap();
+        let state = hooks.as_array().unwrap().iter().find(|h| h["id"] == dead_id).unwrap()["state"].clone();
+        if state == "failing" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the dead endpoint was never marked failing");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let page: Value = app.get_as(&format!("/v1/admin/webhooks/{dead_id}/attempts"), &admin).await.json().await.unwrap();
+    let first = &page["items"][0];
+    assert!(first["status_code"].is_null() && first["error"].as_str().is_some_and(|e| !e.is_empty()), "{first}");
+
+    // A redelivery sends the same event (same id, same body) again.
+    let first_event = &feed[0];
+    let event_id = first_event["id"].as_str().unwrap();
+    let res =
+        app.post_as_admin(&format!("/v1/admin/webhooks/{id}/events/{event_id}/redeliver"), &admin, &json!(null)).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let copies = loop {
+        let copies: Vec<Received> =
+            receiver.received().into_iter().filter(|r| r.status == 200 && r.event["id"] == event_id).collect();
+        if copies.len() == 2 {
+            break copies;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no redelivery");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(copies[0].body, copies[1].body);
+    let unknown = uuid::Uuid::new_v4();
+    let res =
+        app.post_as_admin(&format!("/v1/admin/webhooks/{id}/events/{unknown}/redeliver"), &admin, &json!(null)).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(receiver.concurrent_duplicates().is_empty());
+    app.assert_ledger_clean(&admin).await;
+}
+
+/// Two instances on one PostgreSQL, each with its worker, deliver every event of a burst
+/// exactly once, never one event twice at the same time, each user's in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(postgres_tests), ignore = "VAULTLINE_TEST_POSTGRES_URL was not set at build time")]
+async fn two_instances_deliver_each_event_once() {
+    let first = TestApp::spawn_with(Backend::postgres(), &FAST_DELIVERY).await;
+    let second = TestApp::start(first.settings.clone(), TestDb::Sqlite, tempfile::tempdir().unwrap(), false);
+    let admin = first.admin_token("twin_admin").await;
+    // Slow answers keep deliveries in flight, so both workers contend for them.
+    let receiver = Receiver::start(0, Duration::from_millis(20));
+    let hook = register(&first, &admin, &receiver.url, &ALL_TYPES).await;
+    receiver.set_secret(hook["secret"].as_str().unwrap());
+
+    let mut tokens = Vec::new();
+    for n in 0..4 {
+        tokens.push(first.user_token(&format!("twin_user_{n}")).await);
+    }
+    let amounts: Vec<String> = (1..=10).map(|k| format!("{k}.00")).collect();
+    let mut deposits = Vec::new();
+    for (n, token) in tokens.iter().enumerate() {
+        let app = if n % 2 == 0 { &first } else { &second };
+        deposits.extend(amounts.iter().map(|amount| app.deposit(token, amount)));
+    }
+    futures_util::future::join_all(deposits).await;
+
+    let mut feed = Vec::new();
+    for token in &tokens {
+        feed.extend(all_events(&first, token).await);
+    }
+    assert_eq!(feed.len(), 40);
+    let ids: HashSet<String> = feed.iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect();
+    receiver.wait_for(&ids, Duration::from_secs(60)).await;
+    // Let any stray second copy arrive before counting.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let received = receiver.received();
+    assert_eq!(receiver.concurrent_duplicates(), Vec::<String>::new(), "no event sent twice at once");
+    assert_eq!(received.len(), 40, "each event delivered once");
+    assert!(received.iter().all(|r| r.signature_ok && r.status == 200));
+    for (user, seqs) in delivered_by_user(&received) {
+        assert_eq!(seqs, (1..=10).collect::<Vec<i64>>(), "user {user}'s events in order");
+    }
+    first.assert_ledger_clean(&admin).await;
+}
