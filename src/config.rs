@@ -64,6 +64,7 @@ pub struct WebhookSettings {
     pub failing_after: i32,
     pub max_endpoints: i64,
     pub allow_private_targets: bool,
+    pub retention_days: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -353,8 +354,11 @@ impl Settings {
         if !(1..=1000).contains(&w.failing_after) {
             return bad("failing_after", "must be 1..=1000");
         }
-        if !(1..=1000).contains(&w.max_endpoints) {
-            return bad("max_endpoints", "must be 1..=1000");
+        if !(1..=100).contains(&w.max_endpoints) {
+            return bad("max_endpoints", "must be 1..=100 (each adds a row to every event it wants)");
+        }
+        if !(1..=3650).contains(&w.retention_days) {
+            return bad("retention_days", "must be 1..=3650");
         }
         Ok(())
     }

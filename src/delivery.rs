@@ -87,31 +87,37 @@ pub async fn deliver_once(state: &web::Data<AppState>, client: &reqwest::Client)
         return Ok(0);
     }
     let positions: Vec<i64> = claimed.iter().map(|c| c.event_position).collect();
-    let found = state.db.read(move |conn| events::at_positions(conn, &positions)).await?;
+    let mut found = state.db.read(move |conn| events::at_positions(conn, &positions)).await?;
     let mut sends = Vec::with_capacity(claimed.len());
+    let mut outcomes = Vec::new();
     for c in &claimed {
-        let event = found.iter().position(|e| e.position == c.event_position);
-        let Some(event) = event else { continue };
-        let created_at = found[event].created_at;
-        sends.push((c, created_at));
+        match found.iter().position(|(p, _)| *p == c.event_position).map(|i| found.swap_remove(i).1) {
+            Some(Ok(event)) => {
+                let at = event.created_at;
+                sends.push((c, at, serde_json::to_vec(&EventView::new(event, state)).expect("an event serializes")));
+            }
+            // Cannot be shown (a corrupt row): given up with the reason, never retried blindly.
+            Some(Err(error)) => {
+                outcomes.push(outcome(c, None, Some(format!("the event cannot be shown: {error}")), 0, Next::GiveUp))
+            }
+            None => outcomes.push(outcome(c, None, Some("the event is gone".into()), 0, Next::GiveUp)),
+        }
     }
-    let bodies: Vec<(i64, Vec<u8>)> = found
-        .into_iter()
-        .map(|e| {
-            let position = e.position;
-            (position, serde_json::to_vec(&EventView::new(e, state)).expect("an event serializes"))
-        })
-        .collect();
-    let outcomes = futures_util::future::join_all(sends.into_iter().map(|(c, created_at)| {
-        let body = bodies.iter().find(|(p, _)| *p == c.event_position).map(|(_, b)| b.as_slice()).unwrap_or_default();
-        send(client, c, body, created_at, &settings)
-    }))
-    .await;
+    if outcomes.iter().any(|o| matches!(o.next, Next::GiveUp)) {
+        tracing::error!(count = outcomes.len(), "webhook deliveries given up: their events cannot be shown");
+    }
+    outcomes.extend(
+        futures_util::future::join_all(sends.iter().map(|(c, at, body)| send(client, c, body, *at, &settings))).await,
+    );
     let count = outcomes.len();
     let failing_after = settings.failing_after;
+    let max_age = TimeDelta::seconds(i64::try_from(settings.max_age_secs).unwrap_or(i64::MAX));
     state
         .db
-        .write(move |conn| crate::store::webhooks::settle(conn, &outcomes, time::now().naive_utc(), failing_after))
+        .write(move |conn| {
+            let now = time::now();
+            crate::store::webhooks::settle(conn, &outcomes, now.naive_utc(), failing_after, (now - max_age).naive_utc())
+        })
         .await?;
     Ok(count)
 }
@@ -132,14 +138,7 @@ async fn send(
             let latency = (now - event_at).num_milliseconds() as f64 / 1000.0;
             metrics::histogram!("webhook_delivery_latency_seconds").record(latency.max(0.0));
             metrics::counter!("webhook_attempts_total", "result" => "delivered").increment(1);
-            return Outcome {
-                webhook_id: claimed.webhook_id.clone(),
-                event_position: claimed.event_position,
-                status_code: Some(status),
-                error: None,
-                duration_ms,
-                next: Next::Delivered,
-            };
+            return outcome(claimed, Some(status), None, duration_ms, Next::Delivered);
         }
         Ok(status) => (Some(status), Some(format!("the receiver answered {status}"))),
         Err(error) => (None, Some(error)),
@@ -159,9 +158,21 @@ async fn send(
         );
         Next::RetryAt((now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::hours(1))).naive_utc())
     };
+    outcome(claimed, status_code, error, duration_ms, next)
+}
+
+fn outcome(
+    claimed: &Claimed,
+    status_code: Option<i32>,
+    error: Option<String>,
+    duration_ms: i64,
+    next: Next,
+) -> Outcome {
     Outcome {
         webhook_id: claimed.webhook_id.clone(),
         event_position: claimed.event_position,
+        user_id: claimed.user_id.clone(),
+        lease_token: claimed.lease_token.clone(),
         status_code,
         error,
         duration_ms,
@@ -182,7 +193,8 @@ async fn post(client: &reqwest::Client, claimed: &Claimed, body: &[u8], allow_pr
         .send()
         .await
         .map_err(|e| {
-            let mut text = e.to_string();
+            // Without the URL: it may carry a token, and attempts are listed to admins.
+            let mut text = e.without_url().to_string();
             text.truncate(300);
             text
         })?;

@@ -16,6 +16,7 @@ pub struct Cleaned {
     pub login_failures: usize,
     pub request_windows: usize,
     pub refresh_tokens: usize,
+    pub webhook_records: usize,
 }
 
 /// Deletes idempotency keys past their retention, login failures past the throttle
@@ -27,6 +28,7 @@ pub async fn cleanup_once(state: &AppState) -> Result<Cleaned, StoreError> {
     // Login failures count for the login window; registrations for an hour.
     let kept = i64::try_from(state.settings.auth.login_window_secs).unwrap_or(900).max(3600);
     let failures_before = now - TimeDelta::seconds(kept);
+    let webhooks_before = (now - TimeDelta::days(i64::from(state.settings.webhooks.retention_days))).naive_utc();
     state
         .db
         .write(move |conn| {
@@ -34,6 +36,7 @@ pub async fn cleanup_once(state: &AppState) -> Result<Cleaned, StoreError> {
                 idempotency_keys: idempotency::purge_before(conn, keys_before)?,
                 login_failures: throttle::purge_before(conn, failures_before)?,
                 refresh_tokens: sessions::purge_expired(conn, now)?,
+                webhook_records: crate::store::webhooks::purge_before(conn, webhooks_before)?,
                 // The longest window is a day; anything older counts for nothing.
                 request_windows: crate::store::rate::purge_before(conn, (now - TimeDelta::days(1)).naive_utc())?
                     + crate::store::rate::purge_outflow_before(conn, (now - TimeDelta::days(2)).naive_utc())?,

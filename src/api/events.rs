@@ -49,6 +49,7 @@ pub enum EventType {
 /// The object the event is about, as this API shows it right after the change.
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
+#[schema(as = EventData)]
 pub enum EventDataView {
     Movement(Box<MovementView>),
     Purchase(PurchaseView),
@@ -79,7 +80,9 @@ impl EventView {
     pub fn new(event: Event, state: &AppState) -> Self {
         let (money, model) = (&state.money, &state.settings.score);
         let data = match event.data {
-            EventData::Movement(m) => EventDataView::Movement(Box::new(MovementView::new(event.user_id, &m, model, money))),
+            EventData::Movement(m) => {
+                EventDataView::Movement(Box::new(MovementView::new(event.user_id, &m, model, money)))
+            }
             EventData::Purchase(p) => EventDataView::Purchase(PurchaseView::new(&p, money)),
             EventData::Installment(i) => EventDataView::Installment(InstallmentView::new(&i, money)),
             EventData::LimitChange(c) => EventDataView::LimitChange(LimitChangeView::new(c, money)),
@@ -97,10 +100,11 @@ impl EventView {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct EventPage {
+pub struct EventFeed {
     pub items: Vec<EventView>,
     /// Pass as `after` to resume: the last item's position, or `after` itself when the page
     /// is empty (poll again later with it). Never null.
+    #[schema(pattern = r"^[0-9]{1,18}(\.[0-9]{1,18})?$")]
     pub next_cursor: String,
 }
 
@@ -134,7 +138,7 @@ fn number(text: &str) -> Option<i64> {
 /// The caller's events, oldest first: every movement, purchase and installment state
 /// change, limit and line change, and freeze.
 #[utoipa::path(operation_id = "listMyEvents", tag = "events", security(("bearer" = [])), params(FeedQuery), responses(
-    (status = 200, description = "A page of events, oldest first", body = EventPage),
+    (status = 200, description = "A page of events, oldest first", body = EventFeed),
     (status = 400, description = "`validation_error`: a malformed cursor or limit", body = crate::error::Problem, content_type = "application/problem+json"),
     (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = "application/problem+json"),
 ))]
@@ -155,12 +159,12 @@ pub async fn my_events(
     let found = state.db.read(move |conn| events::for_user(conn, user_id, after, limit)).await?;
     let next_cursor = found.last().map_or(after, |e| e.seq).to_string();
     let items = found.into_iter().map(|e| EventView::new(e, &state)).collect();
-    Ok(HttpResponse::Ok().json(EventPage { items, next_cursor }))
+    Ok(HttpResponse::Ok().json(EventFeed { items, next_cursor }))
 }
 
 /// Everyone's events in commit order (a transaction still running holds back those after it).
 #[utoipa::path(operation_id = "listAllEvents", tag = "admin", path = "/v1/admin/events", security(("bearer" = [])), params(FeedQuery), responses(
-    (status = 200, description = "A page of events in commit order", body = EventPage),
+    (status = 200, description = "A page of events in commit order", body = EventFeed),
     (status = 400, description = "`validation_error`: a malformed cursor or limit", body = crate::error::Problem, content_type = "application/problem+json"),
     (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = "application/problem+json"),
     (status = 403, description = "`forbidden`: not an admin", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -184,5 +188,5 @@ pub async fn all_events(
     let last = found.last().map(|e| FeedPosition { txid: e.txid, position: e.position }).or(after);
     let next_cursor = last.map_or_else(|| "0.0".to_owned(), |p| format!("{}.{}", p.txid, p.position));
     let items = found.into_iter().map(|e| EventView::new(e, &state)).collect();
-    Ok(HttpResponse::Ok().json(EventPage { items, next_cursor }))
+    Ok(HttpResponse::Ok().json(EventFeed { items, next_cursor }))
 }

@@ -65,6 +65,9 @@ pub fn parse_target(text: &str, allow_private: bool) -> Result<Target, String> {
     if url.fragment().is_some() {
         return Err("url must not have a fragment".into());
     }
+    if url.as_str().len() > URL_MAX_CHARS {
+        return Err(format!("url must be at most {URL_MAX_CHARS} characters once encoded"));
+    }
     let ip = match url.host() {
         None => return Err("url must name a host".into()),
         Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
@@ -91,8 +94,10 @@ pub fn is_public(ip: IpAddr) -> bool {
                 return is_public_v4(v4);
             }
             let s = v6.segments();
-            // NAT64 (64:ff9b::/96) reaches the IPv4 address inside.
-            if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
+            // IPv4-translated (::ffff:0:a.b.c.d) and NAT64 (64:ff9b::/96) reach the IPv4
+            // address inside.
+            let translated = s[0..4] == [0, 0, 0, 0] && s[4] == 0xffff && s[5] == 0;
+            if translated || (s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0]) {
                 let [a, b] = s[6].to_be_bytes();
                 let [c, d] = s[7].to_be_bytes();
                 return is_public_v4(Ipv4Addr::new(a, b, c, d));
@@ -130,6 +135,7 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
         || (s[0] == 0x2001 && s[1] < 0x0200) // IETF protocol assignments (Teredo, ORCHID, ...)
         || s[0] == 0x2002 // 6to4 wraps an IPv4 address
+        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) // local-use NAT64 (64:ff9b:1::/48)
         || s[0..6] == [0, 0, 0, 0, 0, 0]; // IPv4-compatible (deprecated)
     !reserved
 }
@@ -210,6 +216,8 @@ mod tests {
             "http://[fe80::1]/",
             "http://[::ffff:127.0.0.1]/",
             "http://[64:ff9b::a00:1]/",
+            "http://[::ffff:0:a00:1]/",
+            "http://[64:ff9b:1::a00:1]/",
             "http://2130706433/",
             "http://0x7f.1/",
         ] {

@@ -79,12 +79,17 @@ pub fn all(conn: &mut DbConn, after: Option<FeedPosition>, limit: u32) -> Result
     load(conn, rows)
 }
 
-/// The events at these positions, in the order given (the webhook worker's batch).
-pub fn at_positions(conn: &mut DbConn, positions: &[i64]) -> Result<Vec<Event>, StoreError> {
+/// An event at its position, or why it cannot be shown.
+pub type Loaded = (i64, Result<Event, StoreError>);
+
+/// The events at these positions (the webhook worker's batch), each loaded on its own: one
+/// that cannot be shown fails alone, with the error, and never holds back the others.
+pub fn at_positions(conn: &mut DbConn, positions: &[i64]) -> Result<Vec<Loaded>, StoreError> {
     let rows: Vec<Row> = ev::table.filter(ev::position.eq_any(positions)).select(event_columns!()).load(conn)?;
-    let mut events = load(conn, rows)?;
-    events.sort_by_key(|e| positions.iter().position(|p| *p == e.position));
-    Ok(events)
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.0, load(conn, vec![row]).and_then(|mut one| one.pop().ok_or(StoreError::Cancelled))))
+        .collect())
 }
 
 /// The event with this id, if any.

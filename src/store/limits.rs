@@ -96,10 +96,7 @@ pub fn history(
         query = query.filter(lh::id.lt(before.to_owned()));
     }
     let rows: Vec<ChangeRow> = query.load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(change_from_row)
-        .collect())
+    Ok(rows.into_iter().map(change_from_row).collect())
 }
 
 /// The limit changes with these ids (events render them).
@@ -108,8 +105,5 @@ pub fn by_ids(conn: &mut DbConn, ids: &[String]) -> Result<Vec<LimitChange>, Sto
         .filter(lh::id.eq_any(ids))
         .select((lh::id, lh::line, lh::limit_before, lh::limit_after, lh::reason, lh::created_at))
         .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(change_from_row)
-        .collect())
+    Ok(rows.into_iter().map(change_from_row).collect())
 }

@@ -310,6 +310,7 @@ diesel::table! {
         attempts -> Integer,
         next_attempt_at -> Timestamp,
         leased_until -> Nullable<Timestamp>,
+        lease_token -> Nullable<Text>,
         delivered_at -> Nullable<Timestamp>,
     }
 }

@@ -95,8 +95,12 @@ pub struct Claimed {
     pub url: String,
     pub secret: String,
     pub event_position: i64,
+    pub user_id: String,
     /// Including this one.
     pub attempt: i32,
+    /// This claim's own: settling needs it (a lease that expired and was claimed again is
+    /// no longer this worker's to settle).
+    pub lease_token: String,
 }
 
 #[derive(QueryableByName)]
@@ -105,11 +109,14 @@ struct Due {
     webhook_id: String,
     #[diesel(sql_type = BigInt)]
     event_position: i64,
+    #[diesel(sql_type = Text)]
+    user_id: String,
 }
 
 /// Claims up to `batch` due deliveries, each the oldest pending one of its endpoint and user,
 /// until `lease_until`. One transaction: on PostgreSQL rows another worker is claiming are
-/// skipped (`SKIP LOCKED`) and its lease hides them afterwards; SQLite has one writer.
+/// skipped (`SKIP LOCKED`) and its lease hides them afterwards; SQLite has one writer. Rows
+/// queued behind a failing one are pushed back with it (`settle`), so the scan stays short.
 pub fn claim(
     conn: &mut DbConn,
     now: NaiveDateTime,
@@ -118,7 +125,7 @@ pub fn claim(
 ) -> Result<Vec<Claimed>, StoreError> {
     let lock = if conn.backend() == Backend::Postgres { " FOR UPDATE OF d SKIP LOCKED" } else { "" };
     let due: Vec<Due> = diesel::sql_query(format!(
-        "SELECT d.webhook_id, d.event_position FROM webhook_deliveries d \
+        "SELECT d.webhook_id, d.event_position, d.user_id FROM webhook_deliveries d \
          WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND (d.leased_until IS NULL OR d.leased_until < $1) \
            AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.webhook_id = d.webhook_id \
                            AND e.user_id = d.user_id AND e.state = 'pending' AND e.seq < d.seq) \
@@ -129,13 +136,22 @@ pub fn claim(
     .load(conn)?;
     let mut claimed = Vec::with_capacity(due.len());
     for d in due {
+        let token = Uuid::new_v4().to_string();
         let attempt: i32 = diesel::update(wd::table.find((&d.webhook_id, d.event_position)))
-            .set((wd::leased_until.eq(lease_until), wd::attempts.eq(wd::attempts + 1)))
+            .set((wd::leased_until.eq(lease_until), wd::lease_token.eq(&token), wd::attempts.eq(wd::attempts + 1)))
             .returning(wd::attempts)
             .get_result(conn)?;
         let (url, secret): (String, String) =
             wh::table.find(&d.webhook_id).select((wh::url, wh::secret)).first(conn)?;
-        claimed.push(Claimed { webhook_id: d.webhook_id, url, secret, event_position: d.event_position, attempt });
+        claimed.push(Claimed {
+            webhook_id: d.webhook_id,
+            url,
+            secret,
+            event_position: d.event_position,
+            user_id: d.user_id,
+            attempt,
+            lease_token: token,
+        });
     }
     Ok(claimed)
 }
@@ -144,6 +160,8 @@ pub fn claim(
 pub struct Outcome {
     pub webhook_id: String,
     pub event_position: i64,
+    pub user_id: String,
+    pub lease_token: String,
     pub status_code: Option<i32>,
     pub error: Option<String>,
     pub duration_ms: i64,
@@ -153,61 +171,96 @@ pub struct Outcome {
 pub enum Next {
     Delivered,
     RetryAt(NaiveDateTime),
-    /// Past `max_age_secs`: the delivery turns `failed` and the endpoint's next event goes.
+    /// Past `max_age_secs` (or the event cannot be shown): the delivery turns `failed` and
+    /// the endpoint's next event for the user goes.
     GiveUp,
 }
 
-/// Records the attempts and moves each delivery on; an endpoint with `failing_after` failed
-/// attempts in a row is marked failing. A delivery deleted meanwhile is skipped.
+/// Records the attempts and moves each delivery on, if this worker still holds it; an
+/// endpoint with `failing_after` failed attempts in a row is marked failing.
 pub fn settle(
     conn: &mut DbConn,
     outcomes: &[Outcome],
     now: NaiveDateTime,
     failing_after: i32,
+    expired_before: NaiveDateTime,
 ) -> Result<(), StoreError> {
     for o in outcomes {
-        let key = (&o.webhook_id, o.event_position);
+        let held = wd::table
+            .filter(wd::webhook_id.eq(&o.webhook_id))
+            .filter(wd::event_position.eq(o.event_position))
+            .filter(wd::state.eq("pending"))
+            .filter(wd::lease_token.eq(&o.lease_token));
+        let released = (wd::leased_until.eq(None::<NaiveDateTime>), wd::lease_token.eq(None::<String>));
         let moved = match o.next {
-            Next::Delivered => diesel::update(wd::table.find(key))
-                .set((wd::state.eq("delivered"), wd::delivered_at.eq(now), wd::leased_until.eq(None::<NaiveDateTime>)))
+            Next::Delivered => diesel::update(held)
+                .set((wd::state.eq("delivered"), wd::delivered_at.eq(now), released))
                 .execute(conn)?,
-            Next::RetryAt(at) => diesel::update(wd::table.find(key))
-                .set((wd::next_attempt_at.eq(at), wd::leased_until.eq(None::<NaiveDateTime>)))
-                .execute(conn)?,
-            Next::GiveUp => diesel::update(wd::table.find(key))
-                .set((wd::state.eq("failed"), wd::leased_until.eq(None::<NaiveDateTime>)))
-                .execute(conn)?,
+            Next::RetryAt(at) => diesel::update(held).set((wd::next_attempt_at.eq(at), released)).execute(conn)?,
+            Next::GiveUp => diesel::update(held).set((wd::state.eq("failed"), released)).execute(conn)?,
         };
         if moved == 0 {
             continue;
         }
-        diesel::insert_into(wa::table)
-            .values((
-                wa::id.eq(Uuid::now_v7().to_string()),
-                wa::webhook_id.eq(&o.webhook_id),
-                wa::event_position.eq(o.event_position),
-                wa::attempted_at.eq(now),
-                wa::status_code.eq(o.status_code),
-                wa::error.eq(o.error.as_deref()),
-                wa::duration_ms.eq(o.duration_ms),
-            ))
-            .execute(conn)?;
-        let hook = wh::table.find(&o.webhook_id);
-        if matches!(o.next, Next::Delivered) {
-            diesel::update(hook)
-                .set((wh::consecutive_failures.eq(0), wh::failing_since.eq(None::<NaiveDateTime>)))
+        match o.next {
+            // Those queued behind wait as long: they are not due before it (see `claim`).
+            Next::RetryAt(at) => {
+                diesel::update(
+                    wd::table
+                        .filter(wd::webhook_id.eq(&o.webhook_id))
+                        .filter(wd::user_id.eq(&o.user_id))
+                        .filter(wd::state.eq("pending"))
+                        .filter(wd::next_attempt_at.lt(at)),
+                )
+                .set(wd::next_attempt_at.eq(at))
                 .execute(conn)?;
-        } else {
-            diesel::sql_query(
-                "UPDATE webhooks SET consecutive_failures = consecutive_failures + 1, \
-                 failing_since = CASE WHEN failing_since IS NULL AND consecutive_failures + 1 >= $1 \
-                                      THEN $2 ELSE failing_since END WHERE id = $3",
-            )
-            .bind::<Integer, _>(failing_after)
-            .bind::<Timestamp, _>(now)
-            .bind::<Text, _>(&o.webhook_id)
-            .execute(conn)?;
+            }
+            // Everything as old behind it is given up at once, without an attempt each.
+            Next::GiveUp => {
+                diesel::sql_query(
+                    "UPDATE webhook_deliveries SET state = 'failed' WHERE webhook_id = $1 AND user_id = $2 \
+                     AND state = 'pending' AND leased_until IS NULL AND event_position IN \
+                     (SELECT position FROM events WHERE user_id = $2 AND created_at < $3)",
+                )
+                .bind::<Text, _>(&o.webhook_id)
+                .bind::<Text, _>(&o.user_id)
+                .bind::<Timestamp, _>(expired_before)
+                .execute(conn)?;
+            }
+            Next::Delivered => {}
         }
+        record_attempt(conn, o, now, failing_after)?;
+    }
+    Ok(())
+}
+
+fn record_attempt(conn: &mut DbConn, o: &Outcome, now: NaiveDateTime, failing_after: i32) -> Result<(), StoreError> {
+    diesel::insert_into(wa::table)
+        .values((
+            wa::id.eq(Uuid::now_v7().to_string()),
+            wa::webhook_id.eq(&o.webhook_id),
+            wa::event_position.eq(o.event_position),
+            wa::attempted_at.eq(now),
+            wa::status_code.eq(o.status_code),
+            wa::error.eq(o.error.as_deref()),
+            wa::duration_ms.eq(o.duration_ms),
+        ))
+        .execute(conn)?;
+    let hook = wh::table.find(&o.webhook_id);
+    if matches!(o.next, Next::Delivered) {
+        diesel::update(hook)
+            .set((wh::consecutive_failures.eq(0), wh::failing_since.eq(None::<NaiveDateTime>)))
+            .execute(conn)?;
+    } else {
+        diesel::sql_query(
+            "UPDATE webhooks SET consecutive_failures = consecutive_failures + 1, \
+             failing_since = CASE WHEN failing_since IS NULL AND consecutive_failures + 1 >= $1 \
+                                  THEN $2 ELSE failing_since END WHERE id = $3",
+        )
+        .bind::<Integer, _>(failing_after)
+        .bind::<Timestamp, _>(now)
+        .bind::<Text, _>(&o.webhook_id)
+        .execute(conn)?;
     }
     Ok(())
 }
@@ -256,32 +309,34 @@ pub fn attempts(
 }
 
 /// Queues the event for the endpoint again, due now, even one it never wanted or that came
-/// before it was registered (an admin asked for exactly this event).
+/// before it was registered (an admin asked for exactly this event). A copy being sent right
+/// now keeps its lease: the worker holding it settles it, and no second copy goes meanwhile.
 pub fn redeliver(
     conn: &mut DbConn,
     webhook_id: Uuid,
     event_position: i64,
     now: NaiveDateTime,
 ) -> Result<(), StoreError> {
-    let moved = diesel::update(wd::table.find((webhook_id.to_string(), event_position)))
-        .set((
-            wd::state.eq("pending"),
-            wd::next_attempt_at.eq(now),
-            wd::leased_until.eq(None::<NaiveDateTime>),
-            wd::delivered_at.eq(None::<NaiveDateTime>),
-        ))
-        .execute(conn)?;
-    if moved == 0 {
-        diesel::sql_query(
-            "INSERT INTO webhook_deliveries (webhook_id, event_position, user_id, seq, next_attempt_at) \
-             SELECT $1, position, user_id, seq, $2 FROM events WHERE position = $3",
-        )
-        .bind::<Text, _>(webhook_id.to_string())
-        .bind::<Timestamp, _>(now)
-        .bind::<BigInt, _>(event_position)
-        .execute(conn)?;
-    }
+    diesel::sql_query(
+        "INSERT INTO webhook_deliveries (webhook_id, event_position, user_id, seq, next_attempt_at) \
+         SELECT $1, position, user_id, seq, $2 FROM events WHERE position = $3 \
+         ON CONFLICT (webhook_id, event_position) DO UPDATE \
+         SET state = 'pending', next_attempt_at = excluded.next_attempt_at, delivered_at = NULL",
+    )
+    .bind::<Text, _>(webhook_id.to_string())
+    .bind::<Timestamp, _>(now)
+    .bind::<BigInt, _>(event_position)
+    .execute(conn)?;
     Ok(())
+}
+
+/// Forgets deliveries delivered before `before`, and attempts older than it (events stay:
+/// they are the feed).
+pub fn purge_before(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, StoreError> {
+    let attempts = diesel::delete(wa::table.filter(wa::attempted_at.lt(before))).execute(conn)?;
+    let deliveries = diesel::delete(wd::table.filter(wd::state.eq("delivered")).filter(wd::delivered_at.lt(before)))
+        .execute(conn)?;
+    Ok(attempts + deliveries)
 }
 
 /// Deliveries pending and failed, over all endpoints (for /metrics).

@@ -5,12 +5,13 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::credit::{bill_as_of, buy, confirm, first_due, merchant};
+use crate::credit::{bill_as_of, buy, confirm, days, first_due, merchant};
 use crate::helpers::{Backend, TestApp, assert_problem};
 use crate::on_both_backends;
 
 on_both_backends!(
     every_operation_writes_exactly_its_events_in_order,
+    the_rest_of_the_credit_life_writes_its_events,
     the_feeds_page_resume_and_refuse_bad_cursors,
     webhooks_are_validated_and_private_targets_refused
 );
@@ -261,4 +262,128 @@ async fn webhooks_are_validated_and_private_targets_refused(backend: Backend) {
         .filter(|a| a.starts_with("webhook."))
         .collect();
     assert_eq!(actions, ["webhook.delete", "webhook.create"]);
+}
+
+/// Withdrawal, unlock, auto-confirmation, bill installments, autopay from the vault, overdue
+/// with late fees and a collateral settlement, and a line upgrade and downgrade.
+async fn the_rest_of_the_credit_life_writes_its_events(backend: Backend) {
+    let app =
+        TestApp::spawn_with(backend, &[("credit.billing_job_enabled", "false"), ("credit.grace_days", "5")]).await;
+    let admin = app.admin_token("life_events_admin").await;
+    let approver = app.admin_token("life_events_approver").await;
+    let shop = merchant(&app, &admin, "Life Event Shop").await;
+    let ann = app.user_token("ann_life_events").await;
+    let ann_id = app.get_as("/v1/me", &ann).await.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    app.deposit(&ann, "200.00").await;
+    assert_eq!(
+        app.post_money("/v1/vault/lock", &ann, &json!({"amount": "100.00"})).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.post_money("/v1/wallet/withdrawals", &ann, &json!({"amount": "85.00"})).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.post_money("/v1/vault/unlock", &ann, &json!({"amount": "10.00"})).await.status(),
+        StatusCode::CREATED
+    );
+    // Never confirmed: billing confirms it after auto_confirm_days.
+    assert_eq!(buy(&app, &ann, &shop, "30.00", 3).await.status(), StatusCode::CREATED);
+    let today = chrono::Utc::now().date_naive();
+    bill_as_of(&app, &admin, today + days(10)).await;
+    // The first bill turns into a plan of 3.
+    bill_as_of(&app, &admin, first_due()).await;
+    let res = app
+        .client
+        .post(app.url("/v1/credit/bill/installments"))
+        .bearer_auth(&ann)
+        .json(&json!({"installments": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED, "{:?}", res.text().await);
+    // Autopay from the vault pays the next bill on its due date.
+    let body = json!({"enabled": true, "sources": ["vault"]});
+    let res = app.client.put(app.url("/v1/me/autopay")).bearer_auth(&ann).json(&body).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "the vault alone is not a source");
+    let body = json!({"enabled": true, "sources": ["wallet", "vault"]});
+    let res = app.client.put(app.url("/v1/me/autopay")).bearer_auth(&ann).json(&body).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    bill_as_of(&app, &admin, first_due() + days(31)).await;
+    // Past the grace period with autopay off: overdue, late fees, then the vault settles.
+    let res = app
+        .client
+        .put(app.url("/v1/me/autopay"))
+        .bearer_auth(&ann)
+        .json(&json!({"enabled": false, "sources": ["wallet"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    bill_as_of(&app, &admin, first_due() + days(62 + 7)).await;
+    app.change_line_with_approval(
+        &admin,
+        &approver,
+        &ann_id,
+        &json!({"line": "general", "limit": "500.00", "reason": "trusted", "override": true}),
+    )
+    .await;
+    let res = app
+        .post_money(
+            &format!("/v1/admin/users/{ann_id}/credit-line"),
+            &admin,
+            &json!({"line": "secured", "reason": "back to secured"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let events = all_events(&app, &ann).await;
+    assert_eq!(
+        kinds(&events),
+        [
+            "movement.created deposit",
+            "credit.limit_changed vault_lock",
+            "movement.created vault_lock",
+            "movement.created withdrawal",
+            "credit.limit_changed vault_unlock",
+            "movement.created vault_unlock",
+            "purchase.authorized authorized",
+            // Auto-confirmed by billing, with its schedule.
+            "purchase.captured captured",
+            "movement.created purchase_capture",
+            "installment.due due",
+            "movement.created fee",
+            // The bill becomes a plan: the part turns converted, the plan is a captured purchase.
+            "installment.converted converted",
+            "purchase.captured captured",
+            "installment.due due",
+            "installment.due due",
+            "installment.due due",
+            "movement.created fee",
+            // Autopay pays the due parts (and the converted part's billed fee).
+            "installment.paid paid",
+            "installment.paid paid",
+            "installment.paid paid",
+            "installment.paid paid",
+            "movement.created repayment",
+            "installment.due due",
+            "installment.due due",
+            "movement.created fee",
+            "installment.overdue overdue",
+            "installment.overdue overdue",
+            "movement.created late_fee",
+            // Past the grace period the vault settles the overdue parts.
+            "installment.paid paid",
+            "installment.paid paid",
+            "credit.limit_changed collateral_settlement",
+            "movement.created collateral_settlement",
+            "credit.line_changed upgrade",
+            "credit.line_changed downgrade",
+        ]
+    );
+    assert_eq!(events[7]["data"]["schedule"].as_array().unwrap().len(), 3);
+    assert_eq!(events[12]["data"]["merchant_id"], "00000000-0000-0000-0000-00000000b177", "the plan");
+    let upgrade = &events[32]["data"];
+    assert_eq!((upgrade["line"].as_str(), upgrade["limit_after"].as_str()), (Some("general"), Some("500.00")));
+    assert_eq!(events.last().unwrap()["data"]["line"], "secured");
+    app.assert_ledger_clean(&admin).await;
 }

@@ -22,3 +22,4 @@ mod receiver;
 mod round_trips;
 mod velocity;
 mod webhooks;
+mod webhooks_kill;

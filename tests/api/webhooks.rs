@@ -134,6 +134,14 @@ async fn a_failing_receiver_gets_every_event_signed_and_in_order_once_it_recover
         app.post_as_admin(&format!("/v1/admin/webhooks/{id}/events/{unknown}/redeliver"), &admin, &json!(null)).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert!(receiver.concurrent_duplicates().is_empty());
+    // The dead endpoint's deliveries are still pending; /metrics shows them and the attempts.
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let pending = metrics.lines().find_map(|l| l.strip_prefix("events_pending ")).expect("events_pending");
+    assert!(pending.parse::<f64>().unwrap() >= 1.0, "{pending}");
+    for name in ["webhook_attempts_total{result=\"delivered\"}", "webhook_attempts_total{result=\"failed\"}"] {
+        assert!(metrics.contains(name), "{name} in /metrics");
+    }
+    assert!(metrics.contains("webhook_delivery_latency_seconds_bucket"));
     app.assert_ledger_clean(&admin).await;
 }
 
@@ -179,4 +187,46 @@ async fn two_instances_deliver_each_event_once() {
         assert_eq!(seqs, (1..=10).collect::<Vec<i64>>(), "user {user}'s events in order");
     }
     first.assert_ledger_clean(&admin).await;
+}
+
+/// The README's receiver (`scripts/webhook_receiver.py`) accepts real deliveries, printing
+/// each event once, and refuses a forged signature and a stale timestamp.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_receiver_verifies_deliveries() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &FAST_DELIVERY).await;
+    let admin = app.admin_token("readme_admin").await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}/");
+    let hook = register(&app, &admin, &url, &["movement.created"]).await;
+    let secret = hook["secret"].as_str().unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/webhook_receiver.py");
+    let mut child = tokio::process::Command::new("python3")
+        .args([script, "--port", &port.to_string()])
+        .env("VAULTLINE_WEBHOOK_SECRET", secret)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 runs the receiver");
+    let ann = app.user_token("ann_readme").await;
+    let movement = app.deposit(&ann, "12.34").await;
+
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await.expect("a delivery").unwrap();
+    let event: Value = serde_json::from_str(&line.unwrap()).unwrap();
+    assert_eq!((event["type"].as_str(), &event["data"]), (Some("movement.created"), &movement));
+
+    let client = reqwest::Client::new();
+    let body = serde_json::to_vec(&event).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let post = |signature: String| client.post(&url).header("vaultline-signature", signature).body(body.clone()).send();
+    let sign = vaultline::domain::webhook::signature;
+    assert_eq!(
+        post(sign(secret, now, &body)).await.unwrap().status(),
+        StatusCode::NO_CONTENT,
+        "a repeat is acknowledged"
+    );
+    assert_eq!(post(sign("whsec_forged", now, &body)).await.unwrap().status(), StatusCode::BAD_REQUEST);
+    assert_eq!(post(sign(secret, now - 301, &body)).await.unwrap().status(), StatusCode::BAD_REQUEST, "a replay");
+    assert_eq!(post(format!("t={now}")).await.unwrap().status(), StatusCode::BAD_REQUEST);
 }

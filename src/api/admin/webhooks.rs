@@ -115,8 +115,8 @@ pub async fn create(
     body: JsonBody<WebhookRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let settings = &state.settings.webhooks;
-    let target = webhook::parse_target(&body.value.url, settings.allow_private_targets)
-        .map_err(ApiError::Validation)?;
+    let target =
+        webhook::parse_target(&body.value.url, settings.allow_private_targets).map_err(ApiError::Validation)?;
     let types =
         webhook::event_types(&body.value.events).map_err(|why| ApiError::Validation(format!("events: {why}")))?;
     check_resolves(&target, settings.allow_private_targets).await?;

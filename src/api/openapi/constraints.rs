@@ -84,7 +84,37 @@ pub fn apply(doc: &mut Value, money: &MoneyPolicy, limits: &MoneyPolicy) {
             schema["properties"]["next_cursor"]["pattern"] = json!(CURSOR_PATTERN);
         }
     }
+    set(
+        schemas,
+        "WebhookRequest",
+        "url",
+        json!({"type": "string", "minLength": 8, "maxLength": crate::domain::webhook::URL_MAX_CHARS,
+               "pattern": "^https?://", "example": "https://hooks.example.com/vaultline",
+               "description": "An absolute http(s) URL with a host, no credentials and no fragment, at most 2048 \
+                               characters once encoded. Its host must resolve, and only to public addresses \
+                               (not loopback, private, link-local or reserved) unless the service allows \
+                               private targets; refused otherwise with 422 `validation_error`."}),
+    );
+    set(
+        schemas,
+        "WebhookRequest",
+        "events",
+        json!({"type": "array", "minItems": 1, "maxItems": crate::domain::webhook::EVENT_TYPES.len(),
+               "uniqueItems": true, "items": {"$ref": "#/components/schemas/EventType"}}),
+    );
     header_and_query_rules(doc);
+    feed_cursors(doc);
+}
+
+/// The event feeds' `after`: a user's feed counts `seq`, the all-users feed `txid.position`.
+fn feed_cursors(doc: &mut Value) {
+    use crate::api::events::{ALL_CURSOR_PATTERN, USER_CURSOR_PATTERN};
+    for (path, pattern) in [("/v1/events", USER_CURSOR_PATTERN), ("/v1/admin/events", ALL_CURSOR_PATTERN)] {
+        let Some(parameters) = doc["paths"][path]["get"]["parameters"].as_array_mut() else { continue };
+        for parameter in parameters.iter_mut().filter(|p| p["name"] == "after") {
+            parameter["schema"]["pattern"] = json!(pattern);
+        }
+    }
 }
 
 /// Two shapes: a general line names its limit; a secured line's limit is the vault, so it has none.
