@@ -1,5 +1,5 @@
 //! The event feed: `GET /v1/events` (the caller's own, by `seq`) and `GET /v1/admin/events`
-//! (everyone's, in commit order). Who: any signed-in user for their own; admins for all.
+//! (everyone's, by writing transaction). Who: any signed-in user for their own; admins for all.
 //! Cost: one indexed range read per page of at most 100, plus the movements it shows.
 
 use actix_web::{HttpResponse, get, web};
@@ -162,9 +162,10 @@ pub async fn my_events(
     Ok(HttpResponse::Ok().json(EventFeed { items, next_cursor }))
 }
 
-/// Everyone's events in commit order (a transaction still running holds back those after it).
+/// Everyone's events in a stable, resumable order: by writing transaction (a transaction still
+/// running holds back those after it), each user's in `seq` order.
 #[utoipa::path(operation_id = "listAllEvents", tag = "admin", path = "/v1/admin/events", security(("bearer" = [])), params(FeedQuery), responses(
-    (status = 200, description = "A page of events in commit order", body = EventFeed),
+    (status = 200, description = "A page of events, by writing transaction", body = EventFeed),
     (status = 400, description = "`validation_error`: a malformed cursor or limit", body = crate::error::Problem, content_type = "application/problem+json"),
     (status = 401, description = "`unauthorized`", body = crate::error::Problem, content_type = "application/problem+json"),
     (status = 403, description = "`forbidden`: not an admin", body = crate::error::Problem, content_type = "application/problem+json"),

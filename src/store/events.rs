@@ -64,9 +64,10 @@ pub fn for_user(conn: &mut DbConn, user_id: Uuid, after_seq: i64, limit: u32) ->
     load(conn, rows)
 }
 
-/// Everyone's events after `after`, in commit order. On PostgreSQL only transactions older
-/// than every one still running are shown: a transaction that commits late never lands
-/// behind a cursor a reader already passed.
+/// Everyone's events after `after`, by writing transaction. On PostgreSQL only transactions
+/// older than every one still running are shown: a transaction that commits late never lands
+/// behind a cursor a reader already passed. (SQLite's single writer: position order is
+/// commit order, every txid 0.)
 pub fn all(conn: &mut DbConn, after: Option<FeedPosition>, limit: u32) -> Result<Vec<Event>, StoreError> {
     let mut query = ev::table.order((ev::txid.asc(), ev::position.asc())).limit(i64::from(limit)).into_boxed();
     if let Some(at) = after {

@@ -52,6 +52,11 @@ pub fn create(
     max_endpoints: i64,
     now: DateTime<Utc>,
 ) -> Result<Webhook, StoreError> {
+    // Creates take turns (SQLite's writer does this by itself), so two at the limit cannot
+    // both pass the count.
+    if conn.backend() == Backend::Postgres {
+        diesel::sql_query("LOCK TABLE webhooks IN SHARE ROW EXCLUSIVE MODE").execute(conn)?;
+    }
     let count: i64 = wh::table.count().get_result(conn)?;
     if count >= max_endpoints {
         return Err(StoreError::Refused(Refusal::Forbidden("the service has as many webhook endpoints as it allows")));
