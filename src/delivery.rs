@@ -86,11 +86,30 @@ pub async fn deliver_once(state: &web::Data<AppState>, client: &reqwest::Client)
     if claimed.is_empty() {
         return Ok(0);
     }
+    match send_and_settle(state, client, &claimed, &settings).await {
+        Ok(count) => Ok(count),
+        Err(error) => {
+            // Hand the claims back at once rather than after their lease (best effort: if the
+            // database is what failed, the lease expiring is the way back).
+            let tokens: Vec<String> = claimed.iter().map(|c| c.lease_token.clone()).collect();
+            let _ = state.db.write(move |conn| crate::store::webhooks::release(conn, &tokens)).await;
+            Err(error)
+        }
+    }
+}
+
+/// Loads, signs and sends the claimed deliveries, then settles them; answers how many.
+async fn send_and_settle(
+    state: &web::Data<AppState>,
+    client: &reqwest::Client,
+    claimed: &[Claimed],
+    settings: &WebhookSettings,
+) -> Result<usize, StoreError> {
     let positions: Vec<i64> = claimed.iter().map(|c| c.event_position).collect();
     let mut found = state.db.read(move |conn| events::at_positions(conn, &positions)).await?;
     let mut sends = Vec::with_capacity(claimed.len());
     let mut outcomes = Vec::new();
-    for c in &claimed {
+    for c in claimed {
         match found.iter().position(|(p, _)| *p == c.event_position).map(|i| found.swap_remove(i).1) {
             Some(Ok(event)) => {
                 let at = event.created_at;
@@ -107,7 +126,7 @@ pub async fn deliver_once(state: &web::Data<AppState>, client: &reqwest::Client)
         tracing::error!(count = outcomes.len(), "webhook deliveries given up: their events cannot be shown");
     }
     outcomes.extend(
-        futures_util::future::join_all(sends.iter().map(|(c, at, body)| send(client, c, body, *at, &settings))).await,
+        futures_util::future::join_all(sends.iter().map(|(c, at, body)| send(client, c, body, *at, settings))).await,
     );
     let count = outcomes.len();
     let failing_after = settings.failing_after;

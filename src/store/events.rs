@@ -84,13 +84,20 @@ pub fn all(conn: &mut DbConn, after: Option<FeedPosition>, limit: u32) -> Result
 pub type Loaded = (i64, Result<Event, StoreError>);
 
 /// The events at these positions (the webhook worker's batch), each loaded on its own: one
-/// that cannot be shown fails alone, with the error, and never holds back the others.
+/// whose stored row cannot be shown (`Corrupt`) fails alone, with the reason, and never holds
+/// back the others. Any other error (the database) fails the whole call, to be tried again.
 pub fn at_positions(conn: &mut DbConn, positions: &[i64]) -> Result<Vec<Loaded>, StoreError> {
     let rows: Vec<Row> = ev::table.filter(ev::position.eq_any(positions)).select(event_columns!()).load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|row| (row.0, load(conn, vec![row]).and_then(|mut one| one.pop().ok_or(StoreError::Cancelled))))
-        .collect())
+    let mut loaded = Vec::with_capacity(rows.len());
+    for row in rows {
+        let position = row.0;
+        match load(conn, vec![row]) {
+            Ok(mut one) => loaded.push((position, one.pop().ok_or(StoreError::Cancelled))),
+            Err(corrupt @ StoreError::Corrupt(_)) => loaded.push((position, Err(corrupt))),
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(loaded)
 }
 
 /// The event with this id, if any.

@@ -161,6 +161,13 @@ pub fn claim(
     Ok(claimed)
 }
 
+/// Gives claims back unsent (the pass failed before settling them): due again at once.
+pub fn release(conn: &mut DbConn, tokens: &[String]) -> Result<usize, StoreError> {
+    Ok(diesel::update(wd::table.filter(wd::lease_token.eq_any(tokens)))
+        .set((wd::leased_until.eq(None::<NaiveDateTime>), wd::lease_token.eq(None::<String>)))
+        .execute(conn)?)
+}
+
 /// What one attempt came to.
 pub struct Outcome {
     pub webhook_id: String,

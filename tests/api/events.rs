@@ -186,7 +186,7 @@ async fn every_operation_writes_exactly_its_events_in_order(backend: Backend) {
     assert_problem(app.get_as("/v1/admin/events", &ann).await, 403, "forbidden").await;
 
     let ids: std::collections::HashSet<String> = all.iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect();
-    receiver.wait_for(&ids, std::time::Duration::from_secs(30)).await;
+    receiver.wait_for(&ids, std::time::Duration::from_secs(60)).await;
     let delivered: Vec<Value> =
         receiver.received().into_iter().filter(|r| r.status == 200 && r.signature_ok).map(|r| r.event).collect();
     let ann_delivered: Vec<&Value> = delivered.iter().filter(|e| e["user_id"] == ann_id.as_str()).collect();

@@ -16,8 +16,12 @@ use crate::receiver::{Received, Receiver};
 on_both_backends!(a_failing_receiver_gets_every_event_signed_and_in_order_once_it_recovers);
 
 /// Fast retries, and 127.0.0.1 allowed (the default refuses it).
-pub(crate) const FAST_DELIVERY: [(&str, &str); 5] = [
+pub(crate) const FAST_DELIVERY: [(&str, &str); 7] = [
     ("webhooks.allow_private_targets", "true"),
+    // A pass that fails after claiming (a loaded machine's pool timeout) holds its claims at
+    // most this long.
+    ("webhooks.lease_secs", "10"),
+    ("webhooks.timeout_ms", "5000"),
     ("webhooks.poll_ms", "20"),
     ("webhooks.retry_base_ms", "50"),
     ("webhooks.retry_max_ms", "200"),
@@ -66,7 +70,7 @@ async fn a_failing_receiver_gets_every_event_signed_and_in_order_once_it_recover
     feed.extend(all_events(&app, &bob).await);
     assert_eq!(feed.len(), 7);
     let ids: HashSet<String> = feed.iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect();
-    receiver.wait_for(&ids, Duration::from_secs(30)).await;
+    receiver.wait_for(&ids, Duration::from_secs(60)).await;
 
     let received = receiver.received();
     let statuses: Vec<u16> = received.iter().map(|r| r.status).collect();
