@@ -88,12 +88,20 @@ async fn a_failing_receiver_gets_every_event_signed_and_in_order_once_it_recover
         assert_eq!(seqs, expected, "user {user}'s events in order");
     }
 
-    // The attempts are listed: three failures, then one success per event.
+    // The attempts are listed: three failures, then one success per event (each recorded just
+    // after its receiver answered).
     let id = hook["id"].as_str().unwrap();
-    let page: Value =
-        app.get_as(&format!("/v1/admin/webhooks/{id}/attempts?limit=100"), &admin).await.json().await.unwrap();
-    let codes: Vec<i64> =
-        page["items"].as_array().unwrap().iter().map(|a| a["status_code"].as_i64().unwrap()).collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let codes = loop {
+        let page: Value =
+            app.get_as(&format!("/v1/admin/webhooks/{id}/attempts?limit=100"), &admin).await.json().await.unwrap();
+        let codes: Vec<i64> =
+            page["items"].as_array().unwrap().iter().map(|a| a["status_code"].as_i64().unwrap()).collect();
+        if codes.len() >= 10 || tokio::time::Instant::now() > deadline {
+            break codes;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(codes.iter().filter(|c| **c == 500).count(), 3);
     assert_eq!(codes.iter().filter(|c| **c == 200).count(), 7);
     let hooks: Value = app.get_as("/v1/admin/webhooks", &admin).await.json().await.unwrap();
