@@ -168,6 +168,8 @@ async fn money_requests_are_one_round_trip_over_http_on_postgres() {
         ("limits.money_requests_per_window", "1000"),
         ("limits.outflow_24h_max", "100000.00"),
         ("limits.vault_unlocks_per_day", "10"),
+        // The pool's counter counts every statement: no webhook worker polling beside.
+        ("webhooks.enabled", "false"),
     ];
     let app = TestApp::spawn_with(Backend::postgres(), &limits).await;
     let ann = app.user_token("ann_http_trips").await;
