@@ -79,6 +79,9 @@ pub async fn deliver_once(state: &web::Data<AppState>, client: &reqwest::Client)
     let now = time::now();
     let lease_until = now + TimeDelta::seconds(i64::try_from(settings.lease_secs).unwrap_or(30));
     let batch = settings.batch;
+    if !state.db.read(move |conn| crate::store::webhooks::any_due(conn, now.naive_utc())).await? {
+        return Ok(0);
+    }
     let claimed = state
         .db
         .write(move |conn| crate::store::webhooks::claim(conn, now.naive_utc(), lease_until.naive_utc(), batch))

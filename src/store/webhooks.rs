@@ -118,6 +118,17 @@ struct Due {
     user_id: String,
 }
 
+/// Whether any delivery is due: a read, so an idle worker never takes SQLite's write lock.
+pub fn any_due(conn: &mut DbConn, now: NaiveDateTime) -> Result<bool, StoreError> {
+    let due = wd::table
+        .filter(wd::state.eq("pending"))
+        .filter(wd::next_attempt_at.le(now))
+        .select(wd::event_position)
+        .first::<i64>(conn)
+        .optional()?;
+    Ok(due.is_some())
+}
+
 /// Claims up to `batch` due deliveries, each the oldest pending one of its endpoint and user,
 /// until `lease_until`. One transaction: on PostgreSQL rows another worker is claiming are
 /// skipped (`SKIP LOCKED`) and its lease hides them afterwards; SQLite has one writer. Rows
