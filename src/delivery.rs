@@ -57,7 +57,9 @@ pub fn spawn(state: web::Data<AppState>) {
     if !state.settings.webhooks.enabled {
         return;
     }
-    let client = client(&state.settings.webhooks);
+    // Built on the first delivery: an instance no endpoint wants events from never loads
+    // TLS and the system's roots (about 4 MiB of memory).
+    let client = std::sync::OnceLock::new();
     tokio::spawn(async move {
         let idle = Duration::from_millis(state.settings.webhooks.poll_ms);
         loop {
@@ -74,7 +76,10 @@ pub fn spawn(state: web::Data<AppState>) {
 }
 
 /// One pass: claim, send, settle. Answers how many deliveries it attempted.
-pub async fn deliver_once(state: &web::Data<AppState>, client: &reqwest::Client) -> Result<usize, StoreError> {
+pub async fn deliver_once(
+    state: &web::Data<AppState>,
+    client: &std::sync::OnceLock<reqwest::Client>,
+) -> Result<usize, StoreError> {
     let settings = state.settings.webhooks.clone();
     let now = time::now();
     let lease_until = now + TimeDelta::seconds(i64::try_from(settings.lease_secs).unwrap_or(30));
@@ -89,6 +94,7 @@ pub async fn deliver_once(state: &web::Data<AppState>, client: &reqwest::Client)
     if claimed.is_empty() {
         return Ok(0);
     }
+    let client = client.get_or_init(|| self::client(&settings));
     match send_and_settle(state, client, &claimed, &settings).await {
         Ok(count) => Ok(count),
         Err(error) => {

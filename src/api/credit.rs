@@ -167,9 +167,10 @@ pub async fn create_purchase(
 /// here), so it is rendered first and saved with the key by the same one call.
 async fn authorize_in_one_call(state: &AppState, call: Call, hold: Purchase) -> Result<HttpResponse, ApiError> {
     let body = purchase_json(&hold, state).to_string();
+    let user_id = call.user_id;
     let answer = state
         .db
-        .statement(move |conn| store::credit_pg::authorize(conn, &call, &hold, &body))
+        .user_statement(user_id, move |conn| store::credit_pg::authorize(conn, &call, &hold, &body))
         .await
         .map_err(|e| store_error(e, &state.money))?;
     idempotency::respond_answered(answer, StatusCode::CREATED, String::clone)
@@ -207,7 +208,7 @@ pub async fn confirm_receipt(
         };
         let answer = state
             .db
-            .statement(move |conn| {
+            .user_statement(user_id, move |conn| {
                 store::credit_pg::capture(conn, &call, id, credit.repayment_day, credit.fee_rate_per_period)
             })
             .await
@@ -248,7 +249,10 @@ pub async fn cancel(
     let purchase = match state.db.backend() {
         Backend::Postgres => {
             let (user_id, gate) = caller.deferred();
-            state.db.statement(move |conn| store::credit_pg::void(conn, user_id, id, time::now(), &gate)).await
+            state
+                .db
+                .user_statement(user_id, move |conn| store::credit_pg::void(conn, user_id, id, time::now(), &gate))
+                .await
         }
         Backend::Sqlite => {
             let user_id = caller.checked(&state).await?;

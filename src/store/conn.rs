@@ -118,10 +118,13 @@ impl DbTarget {
                 let mut conn = SqliteConnection::establish(path).map_err(ConnectError::Connect)?;
                 // busy_timeout first: switching to WAL itself may have to wait for a lock.
                 // temp_store in memory: savepoints (group commit) keep their sub-journal there
-                // instead of writing it to a temporary file.
+                // instead of writing it to a temporary file. A page cache of 1 MiB per
+                // connection, not SQLite's 2 MiB: the pool's connections would otherwise hold
+                // up to 18 MiB of copies of pages the kernel caches anyway (peak RSS, issue 10).
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = {busy_timeout_ms}; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
+                     PRAGMA cache_size = -{SQLITE_CACHE_KIB};"
                 ))
                 .map_err(ConnectError::Setup)?;
                 Ok(DbConn::Sqlite(conn))
@@ -141,6 +144,9 @@ pub enum ConnectError {
     #[error("connection check failed: {0}")]
     Check(diesel::result::Error),
 }
+
+/// Each SQLite connection's page cache, in KiB.
+const SQLITE_CACHE_KIB: u32 = 1024;
 
 pub struct Manager {
     target: DbTarget,

@@ -26,6 +26,7 @@ pub mod schema;
 pub mod score;
 pub mod sessions;
 pub mod throttle;
+mod turns;
 mod tx;
 pub mod users;
 pub mod webhooks;
@@ -76,6 +77,8 @@ pub struct Db {
     /// Group commit for the caller's money operations, when configured.
     group_commit: Option<std::sync::Arc<group::GroupCommit>>,
     statements: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// PostgreSQL: a user's money calls from this instance take turns (see `turns`).
+    turns: std::sync::Arc<turns::UserTurns>,
 }
 
 impl Db {
@@ -99,7 +102,8 @@ impl Db {
             };
             std::sync::Arc::new(group::GroupCommit::start(pool.clone(), backend, sqlite_writer.clone(), group))
         });
-        Ok(Self { backend, pool, max_retries: settings.tx_max_retries, sqlite_writer, group_commit, statements })
+        let turns = std::sync::Arc::new(turns::UserTurns::default());
+        Ok(Self { backend, pool, max_retries: settings.tx_max_retries, sqlite_writer, group_commit, statements, turns })
     }
 
     /// Statements sent (or prepared) by this handle's connections since it opened: on
@@ -172,6 +176,17 @@ impl Db {
         let pool = self.pool.clone();
         let retries = self.max_retries;
         web::block(move || tx::retrying(&mut *pool.get()?, retries, f)).await.map_err(|_| StoreError::Cancelled)?
+    }
+
+    /// A money call of `user_id` as one statement (see `statement`), after the user's
+    /// earlier money calls from this instance have finished (see `turns`).
+    pub async fn user_statement<T, F>(&self, user_id: uuid::Uuid, f: F) -> Result<T, StoreError>
+    where
+        F: FnMut(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let _turn = self.turns.take(user_id).await;
+        self.statement(f).await
     }
 
     /// Applies pending migrations.

@@ -20,6 +20,7 @@ mod operations;
 mod races;
 mod receiver;
 mod round_trips;
+mod turns;
 mod velocity;
 mod webhooks;
 mod webhooks_kill;

@@ -181,7 +181,7 @@ pub async fn apply(db: &Db, call: Call, op: MoneyOp) -> Result<Answer, StoreErro
         return group.submit(Call { gate: Gate::default(), ..call }, op).await;
     }
     match db.backend() {
-        Backend::Postgres => db.statement(move |conn| pg::run(conn, &call, &op)).await,
+        Backend::Postgres => db.user_statement(call.user_id, move |conn| pg::run(conn, &call, &op)).await,
         Backend::Sqlite => db.write(move |conn| sqlite::run(conn, &call, &op)).await?,
     }
 }
