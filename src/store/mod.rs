@@ -19,6 +19,7 @@ pub mod ledger_check;
 pub mod limits;
 pub mod migrate;
 pub mod money;
+mod prepared;
 pub mod purchases;
 pub mod rate;
 pub mod refunds;

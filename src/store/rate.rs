@@ -3,32 +3,27 @@
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Timelike, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text, Timestamp};
+use diesel::sql_types::BigInt;
 use uuid::Uuid;
 
+use super::prepared::prepared;
 use super::schema::{outflow_hours as oh, request_windows as rw};
 use super::{DbConn, StoreError};
 use crate::domain::account::Refusal;
 use crate::domain::limits::{Velocity, VelocityLimits};
 
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    requests: i64,
-}
-
 /// Counts one more request of `user_id` in the window starting at `window_start`; answers
 /// how many that window has now, this one included.
 pub fn count_request(conn: &mut DbConn, user_id: Uuid, window_start: NaiveDateTime) -> Result<i64, StoreError> {
-    let counted: Count = diesel::sql_query(
-        "INSERT INTO request_windows (user_id, window_start, requests) VALUES ($1, $2, 1) \
+    let user_id = user_id.to_string();
+    Ok(prepared::<BigInt>(
+        "INSERT INTO request_windows (user_id, window_start, requests) VALUES (?, ?, 1) \
          ON CONFLICT (user_id, window_start) DO UPDATE SET requests = request_windows.requests + 1 \
          RETURNING requests",
     )
-    .bind::<Text, _>(user_id.to_string())
-    .bind::<Timestamp, _>(window_start)
-    .get_result(conn)?;
-    Ok(counted.requests)
+    .text(&user_id)
+    .timestamp(window_start)
+    .get_result(conn)?)
 }
 
 /// How many requests the window starting at `window_start` has counted.
@@ -79,13 +74,14 @@ pub fn check_outflow(
             return Err(StoreError::Refused(refusal));
         }
     }
-    diesel::sql_query(
-        "INSERT INTO outflow_hours (user_id, hour, amount_minor) VALUES ($1, $2, $3) \
+    let user_id = user_id.to_string();
+    prepared::<()>(
+        "INSERT INTO outflow_hours (user_id, hour, amount_minor) VALUES (?, ?, ?) \
          ON CONFLICT (user_id, hour) DO UPDATE SET amount_minor = outflow_hours.amount_minor + excluded.amount_minor",
     )
-    .bind::<Text, _>(user_id.to_string())
-    .bind::<Timestamp, _>(hour_of(now))
-    .bind::<BigInt, _>(amount_minor)
+    .text(&user_id)
+    .timestamp(hour_of(now))
+    .bigint(amount_minor)
     .execute(conn)?;
     Ok(())
 }

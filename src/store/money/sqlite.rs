@@ -4,11 +4,11 @@
 //! migrations/postgres/…_money_path.
 
 use chrono::{DateTime, Utc};
-use diesel::dsl::exists;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text, Timestamp};
 use uuid::Uuid;
 
-use super::{Answer, Call, FullRow, MoneyOp, full_columns, state_from_row};
+use super::{Answer, Call, FullRow, MoneyOp, state_from_row};
 use crate::domain::account::{CreditLine, Refusal};
 use crate::domain::limits::Velocity;
 use crate::domain::money::Amount;
@@ -18,7 +18,8 @@ use crate::store::gate;
 use crate::store::idempotency::{self, Lookup, Stored};
 use crate::store::ledger::{self, EXTERNAL_FUNDING, UserAccount, account_id};
 use crate::store::limits::{self, LimitReason};
-use crate::store::schema::{money_accounts as ma, users};
+use crate::store::prepared::prepared;
+use crate::store::schema::users;
 use crate::store::{DbConn, StoreError};
 
 /// The gate, then the operation. The outer error means nothing may be kept; the inner one
@@ -70,26 +71,17 @@ fn check_velocity(conn: &mut DbConn, call: &Call, movement: &Movement) -> Result
 }
 
 fn check_unlocks(conn: &mut DbConn, call: &Call) -> Result<(), StoreError> {
-    use diesel::sql_types::{BigInt, Text, Timestamp};
-    #[derive(QueryableByName)]
-    struct Used {
-        #[diesel(sql_type = BigInt)]
-        used: i64,
-    }
     let Some(cap) = call.limits.unlocks_per_day else { return Ok(()) };
     let midnight = call.now.date_naive().and_hms_opt(0, 0, 0).expect("midnight exists");
+    let user_id = call.user_id.to_string();
     // Counts at most one past the cap (index `movements_unlocks`): the cost of the check
     // stays bounded however many unlocks the day has seen.
-    let sql = "SELECT count(*) AS used FROM (SELECT 1 FROM movements \
+    let sql = "SELECT count(*) FROM (SELECT 1 FROM movements \
                WHERE user_id = ? AND kind = 'vault_unlock' AND created_at >= ? LIMIT ?)";
-    let with_this: Used = diesel::sql_query(sql)
-        .bind::<Text, _>(call.user_id.to_string())
-        .bind::<Timestamp, _>(midnight)
-        .bind::<BigInt, _>(cap + 1)
-        .get_result(conn)?;
-    if with_this.used > cap {
+    let with_this: i64 = prepared::<BigInt>(sql).text(&user_id).timestamp(midnight).bigint(cap + 1).get_result(conn)?;
+    if with_this > cap {
         let refusal =
-            Refusal::VelocityLimitExceeded { velocity: Velocity::UnlocksToday, used: with_this.used - 1, limit: cap };
+            Refusal::VelocityLimitExceeded { velocity: Velocity::UnlocksToday, used: with_this - 1, limit: cap };
         return Err(StoreError::Refused(refusal));
     }
     Ok(())
@@ -109,11 +101,28 @@ fn refusal(conn: &mut DbConn, user_id: Uuid, op: &MoneyOp) -> StoreError {
     }
 }
 
-macro_rules! active {
-    ($uid:expr) => {
-        exists(users::table.filter(users::id.eq($uid)).filter(users::status.eq(UserStatus::Active.as_str())))
+/// The condition that the user (one more parameter) is active, to follow a WHERE clause.
+macro_rules! active_sql {
+    () => {
+        "AND EXISTS (SELECT 1 FROM users WHERE id = ? AND status = 'active')"
     };
 }
+
+/// The account row as `FullRow` (see `full_columns!`).
+macro_rules! returning_full {
+    () => {
+        " RETURNING wallet_minor, vault_minor, line, general_limit_minor, held_minor, principal_minor, fees_minor, \
+         late_fees_minor, opened_at, on_time_installments, overdue_installments, overdue_days, \
+         collateral_settlements, vault_floor_minor, overdue_count"
+    };
+}
+
+/// The SQL types of `FullRow`.
+type FullRowSql = (
+    (BigInt, BigInt, Text, BigInt, BigInt, BigInt, BigInt, BigInt),
+    Timestamp,
+    (BigInt, BigInt, BigInt, BigInt, BigInt, BigInt),
+);
 
 /// Deposit, withdrawal, lock or unlock: one conditional UPDATE decides and applies.
 fn single(
@@ -124,57 +133,55 @@ fn single(
     now: DateTime<Utc>,
 ) -> Result<Movement, StoreError> {
     let (uid, x) = (user_id.to_string(), amount.minor());
-    let account = ma::table.filter(ma::user_id.eq(&uid));
-    // Frozen: no money leaves on the user's own initiative (deposits and locks stay allowed).
-    let active = ma::table.filter(ma::user_id.eq(&uid)).filter(active!(&uid));
-    let exposure = ma::held_minor + ma::principal_minor + ma::fees_minor + ma::late_fees_minor;
-    let returning = full_columns!();
     let (wallet, vault) = (account_id(user_id, UserAccount::Wallet), account_id(user_id, UserAccount::Vault));
-    let (row, kind, legs): (Option<FullRow>, MovementKind, [(String, i64); 2]) = match op {
+    // Frozen: no money leaves on the user's own initiative (deposits and locks stay allowed).
+    let (sql, kind, legs): (&'static str, MovementKind, [(String, i64); 2]) = match op {
         MoneyOp::Deposit(_) => (
-            diesel::update(account)
-                .set(ma::wallet_minor.eq(ma::wallet_minor + x))
-                .returning(returning)
-                .get_result(conn)
-                .optional()?,
+            concat!("UPDATE money_accounts SET wallet_minor = wallet_minor + ? WHERE user_id = ?", returning_full!()),
             MovementKind::Deposit,
             [(EXTERNAL_FUNDING.to_owned(), -x), (wallet, x)],
         ),
         MoneyOp::Withdrawal(_) => (
-            diesel::update(active.filter(ma::wallet_minor.ge(x)))
-                .set(ma::wallet_minor.eq(ma::wallet_minor - x))
-                .returning(returning)
-                .get_result(conn)
-                .optional()?,
+            concat!(
+                "UPDATE money_accounts SET wallet_minor = wallet_minor - ? WHERE user_id = ? AND wallet_minor >= ? ",
+                active_sql!(),
+                returning_full!()
+            ),
             MovementKind::Withdrawal,
             [(wallet, -x), (EXTERNAL_FUNDING.to_owned(), x)],
         ),
         MoneyOp::VaultLock(_) => (
-            diesel::update(account.filter(ma::wallet_minor.ge(x)))
-                .set((ma::wallet_minor.eq(ma::wallet_minor - x), ma::vault_minor.eq(ma::vault_minor + x)))
-                .returning(returning)
-                .get_result(conn)
-                .optional()?,
+            concat!(
+                "UPDATE money_accounts SET wallet_minor = wallet_minor - ?, vault_minor = vault_minor + ? ",
+                "WHERE user_id = ? AND wallet_minor >= ?",
+                returning_full!()
+            ),
             MovementKind::VaultLock,
             [(wallet, -x), (vault, x)],
         ),
         // On a secured line the vault may not drop below the exposure it pledges; the check
         // and the change are one statement, so no concurrent spend can slip between them.
         MoneyOp::VaultUnlock(_) => (
-            diesel::update(
-                active
-                    .filter(ma::vault_minor.ge(x))
-                    .filter(ma::line.eq(CreditLine::General.as_str()).or((ma::vault_minor - x).ge(exposure))),
-            )
-            .set((ma::vault_minor.eq(ma::vault_minor - x), ma::wallet_minor.eq(ma::wallet_minor + x)))
-            .returning(returning)
-            .get_result(conn)
-            .optional()?,
+            concat!(
+                "UPDATE money_accounts SET vault_minor = vault_minor - ?, wallet_minor = wallet_minor + ? ",
+                "WHERE user_id = ? AND vault_minor >= ? AND (line = 'general' ",
+                "OR vault_minor - ? >= held_minor + principal_minor + fees_minor + late_fees_minor) ",
+                active_sql!(),
+                returning_full!()
+            ),
             MovementKind::VaultUnlock,
             [(vault, -x), (wallet, x)],
         ),
         MoneyOp::Transfer { .. } | MoneyOp::Repayment(_) => unreachable!("these have their own paths"),
     };
+    // Each `?` of the statement in order: the amount and the user, as many times as it names them.
+    let statement = match kind {
+        MovementKind::Deposit => prepared::<FullRowSql>(sql).bigint(x).text(&uid),
+        MovementKind::Withdrawal => prepared(sql).bigint(x).text(&uid).bigint(x).text(&uid),
+        MovementKind::VaultLock => prepared(sql).bigint(x).bigint(x).text(&uid).bigint(x),
+        _ => prepared(sql).bigint(x).bigint(x).text(&uid).bigint(x).bigint(x).text(&uid),
+    };
+    let row: Option<FullRow> = statement.get_result(conn).optional()?;
     let Some(row) = row else { return Err(refusal(conn, user_id, op)) };
     let state = state_from_row(row.0.clone())?;
     if kind == MovementKind::VaultUnlock {
@@ -229,17 +236,17 @@ fn transfer(
 
     let uid = from.to_string();
     let debit = |conn: &mut DbConn| -> Result<Option<FullRow>, StoreError> {
-        Ok(diesel::update(ma::table.filter(ma::user_id.eq(&uid)).filter(ma::wallet_minor.ge(x)).filter(active!(&uid)))
-            .set(ma::wallet_minor.eq(ma::wallet_minor - x))
-            .returning(full_columns!())
-            .get_result(conn)
-            .optional()?)
+        let sql = concat!(
+            "UPDATE money_accounts SET wallet_minor = wallet_minor - ? WHERE user_id = ? AND wallet_minor >= ? ",
+            active_sql!(),
+            returning_full!()
+        );
+        Ok(prepared::<FullRowSql>(sql).bigint(x).text(&uid).bigint(x).text(&uid).get_result(conn).optional()?)
     };
     let credit = |conn: &mut DbConn| -> Result<FullRow, StoreError> {
-        Ok(diesel::update(ma::table.filter(ma::user_id.eq(&recipient)))
-            .set(ma::wallet_minor.eq(ma::wallet_minor + x))
-            .returning(full_columns!())
-            .get_result(conn)?)
+        let sql =
+            concat!("UPDATE money_accounts SET wallet_minor = wallet_minor + ? WHERE user_id = ?", returning_full!());
+        Ok(prepared::<FullRowSql>(sql).bigint(x).text(&recipient).get_result(conn)?)
     };
     let (sent, received) = if from < to_id {
         let sent = debit(conn)?;
