@@ -69,6 +69,30 @@ async fn ledger_check_finds_each_violation(backend: Backend) {
     assert_eq!(invariants(&report), ["entry_balanced"]);
     app.execute_sql("DELETE FROM journal_entries WHERE id = 'e-1'");
     app.assert_ledger_clean(&admin).await;
+
+    // An event pointing at the wrong movement, then at the wrong limit change.
+    let res = app.post_money("/v1/vault/lock", &ann, &serde_json::json!({"amount": "10.00"})).await;
+    assert_eq!(res.status(), reqwest::StatusCode::CREATED);
+    app.assert_ledger_clean(&admin).await;
+    for (kind, expected) in [
+        ("movement.created", vec!["1 movements without their event", "1 movement events without their movement"]),
+        ("credit.limit_changed", vec!["1 limit changes without exactly one event"]),
+    ] {
+        app.execute_sql(&format!(
+            "UPDATE events SET object_id = 'elsewhere' WHERE position = (SELECT MIN(position) FROM events WHERE type = '{kind}')"
+        ));
+        let report: Value = app.get_as("/v1/admin/ledger/check", &admin).await.json().await.unwrap();
+        assert_eq!(invariants(&report), ["events_complete"], "{report}");
+        let details: Vec<&str> =
+            report["violations"].as_array().unwrap().iter().map(|v| v["detail"].as_str().unwrap()).collect();
+        assert_eq!(details, expected);
+        app.execute_sql(&format!(
+            "UPDATE events SET object_id = (SELECT {} FROM {} ORDER BY created_at LIMIT 1) WHERE object_id = 'elsewhere'",
+            if kind == "credit.limit_changed" { "id" } else { "entry_id" },
+            if kind == "credit.limit_changed" { "limit_history" } else { "movements" },
+        ));
+        app.assert_ledger_clean(&admin).await;
+    }
 }
 
 async fn ledger_check_is_admin_only(backend: Backend) {
