@@ -85,7 +85,9 @@ impl Application {
         // pool's connections, so threads past the pool size would only wait for one. Every
         // thread that ever allocated keeps a malloc arena of a few MiB: unbounded (512 per
         // worker by default) the mixed load on SQLite peaked at 80 MiB, bounded at 75 MiB.
-        .worker_max_blocking_threads(settings.database.pool_size as usize);
+        // Two more for the admin's webhook target check, whose system DNS lookup may outlast
+        // its own timeout on a blocking thread.
+        .worker_max_blocking_threads(settings.database.pool_size as usize + 2);
         if srv.workers > 0 {
             server = server.workers(srv.workers);
         }

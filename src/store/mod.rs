@@ -80,6 +80,8 @@ pub struct Db {
     statements: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// PostgreSQL: a user's money calls from this instance take turns (see `turns`).
     turns: std::sync::Arc<turns::UserTurns>,
+    /// How long a money call waits for its user's turn: as long as for a pooled connection.
+    turn_patience: std::time::Duration,
 }
 
 impl Db {
@@ -104,7 +106,17 @@ impl Db {
             std::sync::Arc::new(group::GroupCommit::start(pool.clone(), backend, sqlite_writer.clone(), group))
         });
         let turns = std::sync::Arc::new(turns::UserTurns::default());
-        Ok(Self { backend, pool, max_retries: settings.tx_max_retries, sqlite_writer, group_commit, statements, turns })
+        let turn_patience = std::time::Duration::from_millis(settings.connection_timeout_ms);
+        Ok(Self {
+            backend,
+            pool,
+            max_retries: settings.tx_max_retries,
+            sqlite_writer,
+            group_commit,
+            statements,
+            turns,
+            turn_patience,
+        })
     }
 
     /// Statements sent (or prepared) by this handle's connections since it opened: on
@@ -186,8 +198,15 @@ impl Db {
         F: FnMut(&mut DbConn) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        let _turn = self.turns.take(user_id).await;
-        self.statement(f).await
+        let Some(turn) = self.turns.take(user_id, self.turn_patience).await else {
+            return Err(StoreError::Unavailable("too many money requests of this user are waiting".into()));
+        };
+        let mut f = f;
+        self.statement(move |conn| {
+            let _turn = &turn;
+            f(conn)
+        })
+        .await
     }
 
     /// Applies pending migrations.

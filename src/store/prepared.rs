@@ -6,9 +6,8 @@
 //! table written. A statement here is fixed text known at compile time, so diesel's
 //! statement cache may key it by its text and keep it prepared for the connection's life.
 //! Used on the SQLite money path (`money::sqlite`, `gate`, `rate`); PostgreSQL runs its
-//! money path as one function call whose plans PL/pgSQL keeps.
+//! money path as one function call whose plans PL/pgSQL keeps (`unprepared_if`).
 
-use std::any::TypeId;
 use std::marker::PhantomData;
 
 use chrono::NaiveDateTime;
@@ -29,16 +28,26 @@ enum Param<'a> {
 pub struct Prepared<'a, ST = ()> {
     sql: &'static str,
     params: Vec<Param<'a>>,
+    keep_prepared: bool,
     returns: PhantomData<ST>,
 }
 
 /// Starts a statement; `sql` marks each parameter with `?` (and holds no other `?`); bind
 /// one value per `?`, in order.
 pub fn prepared<'a, ST>(sql: &'static str) -> Prepared<'a, ST> {
-    Prepared { sql, params: Vec::with_capacity(8), returns: PhantomData }
+    Prepared { sql, params: Vec::with_capacity(8), keep_prepared: true, returns: PhantomData }
 }
 
 impl<'a, ST> Prepared<'a, ST> {
+    /// Sent as text every time, as `sql_query` is. For PostgreSQL, where preparing a
+    /// statement is a round trip of its own (and its money path is one function call whose
+    /// plans PL/pgSQL keeps): the round-trip counts stay what `tests/api/round_trips.rs` asserts.
+    /// (The connection's backend is decided at run time, so the caller says which it is.)
+    pub fn unprepared_if(mut self, postgres: bool) -> Self {
+        self.keep_prepared = !postgres;
+        self
+    }
+
     pub fn text(mut self, value: &'a str) -> Self {
         self.params.push(Param::Text(value));
         self
@@ -57,17 +66,15 @@ impl<'a, ST> Prepared<'a, ST> {
 
 impl<ST, DB> QueryFragment<DB> for Prepared<'_, ST>
 where
-    DB: Backend + HasSqlType<Text> + 'static + HasSqlType<BigInt> + HasSqlType<Timestamp>,
+    DB: Backend + HasSqlType<Text> + HasSqlType<BigInt> + HasSqlType<Timestamp>,
     str: ToSql<Text, DB>,
     i64: ToSql<BigInt, DB>,
     NaiveDateTime: ToSql<Timestamp, DB>,
 {
-    // The text is `'static`, so one text is one statement: safe to keep prepared. Except on
-    // PostgreSQL, where preparing a statement is a round trip of its own (its money path is
-    // one function call whose plans PL/pgSQL keeps), so there it is sent unprepared as
-    // before: the round-trip counts stay what `tests/api/round_trips.rs` asserts.
+    // The text is `'static`, so one text is one statement: safe to keep prepared, unless
+    // the caller asked otherwise (`unprepared`).
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        if TypeId::of::<DB>() == TypeId::of::<diesel::pg::Pg>() {
+        if !self.keep_prepared {
             out.unsafe_to_cache_prepared();
         }
         // Each `?` of the text is one parameter, in order; diesel writes each backend's own

@@ -21,6 +21,7 @@ pub fn count_request(conn: &mut DbConn, user_id: Uuid, window_start: NaiveDateTi
          ON CONFLICT (user_id, window_start) DO UPDATE SET requests = request_windows.requests + 1 \
          RETURNING requests",
     )
+    .unprepared_if(conn.backend() == super::Backend::Postgres)
     .text(&user_id)
     .timestamp(window_start)
     .get_result(conn)?)

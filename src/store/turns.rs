@@ -12,7 +12,10 @@
 //! Users map onto a fixed set of FIFO locks, so memory is bounded whatever the number of
 //! users; two users sharing a lock only take turns with each other.
 
-use tokio::sync::{Semaphore, SemaphorePermit};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 /// How many locks users are spread over.
@@ -22,20 +25,24 @@ const STRIPES: usize = 1024;
 const IN_FLIGHT: usize = 2;
 
 pub struct UserTurns {
-    stripes: Box<[Semaphore]>,
+    stripes: Box<[Arc<Semaphore>]>,
 }
 
 impl Default for UserTurns {
     fn default() -> Self {
-        Self { stripes: (0..STRIPES).map(|_| Semaphore::new(IN_FLIGHT)).collect() }
+        Self { stripes: (0..STRIPES).map(|_| Arc::new(Semaphore::new(IN_FLIGHT))).collect() }
     }
 }
 
 impl UserTurns {
-    /// Waits for the user's turn; the turn ends when the guard is dropped.
-    pub async fn take(&self, user_id: Uuid) -> SemaphorePermit<'_> {
+    /// Waits for the user's turn, at most `patience` (`None`: it did not come; the caller
+    /// answers 503, as when the pool has no connection in time). The turn ends when the
+    /// permit is dropped: hold it in the blocking call itself, so that it lasts as long as
+    /// the database work even if the request's future is dropped first.
+    pub async fn take(&self, user_id: Uuid, patience: Duration) -> Option<OwnedSemaphorePermit> {
+        let stripe = self.stripes[stripe(user_id)].clone();
         // The semaphores are never closed, so acquiring only ever waits.
-        self.stripes[stripe(user_id)].acquire().await.expect("never closed")
+        tokio::time::timeout(patience, stripe.acquire_owned()).await.ok().map(|p| p.expect("never closed"))
     }
 }
 
@@ -67,12 +74,12 @@ mod tests {
     async fn a_user_has_at_most_two_calls_in_flight() {
         let turns = UserTurns::default();
         let user = Uuid::now_v7();
-        let first = turns.take(user).await;
-        let _second = turns.take(user).await;
-        let third = tokio::time::timeout(std::time::Duration::from_millis(50), turns.take(user)).await;
-        assert!(third.is_err(), "a third call must wait while two are in flight");
+        let (short, long) = (Duration::from_millis(50), Duration::from_secs(5));
+        let first = turns.take(user, long).await;
+        let second = turns.take(user, long).await;
+        assert!(first.is_some() && second.is_some());
+        assert!(turns.take(user, short).await.is_none(), "a third call waits, then gives up");
         drop(first);
-        let fourth = tokio::time::timeout(std::time::Duration::from_secs(5), turns.take(user)).await;
-        assert!(fourth.is_ok(), "the turn passes on once a call ends");
+        assert!(turns.take(user, long).await.is_some(), "the turn passes on once a call ends");
     }
 }
