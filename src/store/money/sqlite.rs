@@ -18,7 +18,7 @@ use crate::store::gate;
 use crate::store::idempotency::{self, Lookup, Stored};
 use crate::store::ledger::{self, EXTERNAL_FUNDING, UserAccount, account_id};
 use crate::store::limits::{self, LimitReason};
-use crate::store::prepared::prepared;
+use crate::store::prepared::{Prepared, prepared};
 use crate::store::schema::users;
 use crate::store::{DbConn, StoreError};
 
@@ -135,53 +135,66 @@ fn single(
     let (uid, x) = (user_id.to_string(), amount.minor());
     let (wallet, vault) = (account_id(user_id, UserAccount::Wallet), account_id(user_id, UserAccount::Vault));
     // Frozen: no money leaves on the user's own initiative (deposits and locks stay allowed).
-    let (sql, kind, legs): (&'static str, MovementKind, [(String, i64); 2]) = match op {
+    // Each statement binds its `?`s in order, right beside its text.
+    let (update, kind, legs): (Prepared<FullRowSql>, MovementKind, [(String, i64); 2]) = match op {
         MoneyOp::Deposit(_) => (
-            concat!("UPDATE money_accounts SET wallet_minor = wallet_minor + ? WHERE user_id = ?", returning_full!()),
+            prepared(concat!(
+                "UPDATE money_accounts SET wallet_minor = wallet_minor + ? WHERE user_id = ?",
+                returning_full!()
+            ))
+            .bigint(x)
+            .text(&uid),
             MovementKind::Deposit,
             [(EXTERNAL_FUNDING.to_owned(), -x), (wallet, x)],
         ),
         MoneyOp::Withdrawal(_) => (
-            concat!(
+            prepared(concat!(
                 "UPDATE money_accounts SET wallet_minor = wallet_minor - ? WHERE user_id = ? AND wallet_minor >= ? ",
                 active_sql!(),
                 returning_full!()
-            ),
+            ))
+            .bigint(x)
+            .text(&uid)
+            .bigint(x)
+            .text(&uid),
             MovementKind::Withdrawal,
             [(wallet, -x), (EXTERNAL_FUNDING.to_owned(), x)],
         ),
         MoneyOp::VaultLock(_) => (
-            concat!(
+            prepared(concat!(
                 "UPDATE money_accounts SET wallet_minor = wallet_minor - ?, vault_minor = vault_minor + ? ",
                 "WHERE user_id = ? AND wallet_minor >= ?",
                 returning_full!()
-            ),
+            ))
+            .bigint(x)
+            .bigint(x)
+            .text(&uid)
+            .bigint(x),
             MovementKind::VaultLock,
             [(wallet, -x), (vault, x)],
         ),
         // On a secured line the vault may not drop below the exposure it pledges; the check
         // and the change are one statement, so no concurrent spend can slip between them.
         MoneyOp::VaultUnlock(_) => (
-            concat!(
+            prepared(concat!(
                 "UPDATE money_accounts SET vault_minor = vault_minor - ?, wallet_minor = wallet_minor + ? ",
                 "WHERE user_id = ? AND vault_minor >= ? AND (line = 'general' ",
                 "OR vault_minor - ? >= held_minor + principal_minor + fees_minor + late_fees_minor) ",
                 active_sql!(),
                 returning_full!()
-            ),
+            ))
+            .bigint(x)
+            .bigint(x)
+            .text(&uid)
+            .bigint(x)
+            .bigint(x)
+            .text(&uid),
             MovementKind::VaultUnlock,
             [(vault, -x), (wallet, x)],
         ),
         MoneyOp::Transfer { .. } | MoneyOp::Repayment(_) => unreachable!("these have their own paths"),
     };
-    // Each `?` of the statement in order: the amount and the user, as many times as it names them.
-    let statement = match kind {
-        MovementKind::Deposit => prepared::<FullRowSql>(sql).bigint(x).text(&uid),
-        MovementKind::Withdrawal => prepared(sql).bigint(x).text(&uid).bigint(x).text(&uid),
-        MovementKind::VaultLock => prepared(sql).bigint(x).bigint(x).text(&uid).bigint(x),
-        _ => prepared(sql).bigint(x).bigint(x).text(&uid).bigint(x).bigint(x).text(&uid),
-    };
-    let row: Option<FullRow> = statement.get_result(conn).optional()?;
+    let row: Option<FullRow> = update.get_result(conn).optional()?;
     let Some(row) = row else { return Err(refusal(conn, user_id, op)) };
     let state = state_from_row(row.0.clone())?;
     if kind == MovementKind::VaultUnlock {
