@@ -3,14 +3,15 @@
 //! SQLite twins are in `store::credit`.
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
+use diesel::sql_types::{Text, Untyped};
 use uuid::Uuid;
 
 use super::credit::{InstallmentRow, PurchaseRow, installment_from_row, purchase_from_row};
-use super::gate::{self, Gate, bind_gate};
+use super::gate::{self, Gate};
 use super::idempotency::{self, Answered, Lookup, Stored};
 use super::money::Call;
 use super::money::pg::{account_from_detail, raised};
+use super::prepared::prepared;
 use super::{DbConn, StoreError};
 use crate::domain::account::Refusal;
 use crate::domain::credit::{Installment, Purchase, Refund};
@@ -34,21 +35,23 @@ pub fn authorize(
     body: &str,
 ) -> Result<Answered<String>, StoreError> {
     let installments = i32::try_from(purchase.installments).map_err(|_| StoreError::Corrupt("installments".into()))?;
-    let sql =
-        format!("SELECT * FROM vl_authorize({}, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)", Gate::user_sql(1, 12));
-    let query = diesel::sql_query(sql)
-        .bind::<Text, _>(call.user_id.to_string())
-        .bind::<Text, _>(&call.key)
-        .bind::<Text, _>(&call.request_hash)
-        .bind::<Text, _>(body)
-        .bind::<Text, _>(purchase.id.to_string())
-        .bind::<Text, _>(Uuid::now_v7().to_string())
-        .bind::<Text, _>(purchase.merchant_id.to_string())
-        .bind::<BigInt, _>(purchase.amount_minor)
-        .bind::<Integer, _>(installments)
-        .bind::<Nullable<Text>, _>(purchase.description.as_deref())
-        .bind::<Timestamp, _>(call.now.naive_utc());
-    let row: Result<BodyRow, _> = bind_gate!(query, call.gate).get_result(conn);
+    let (user, purchase_id, limit_id) = (call.user_id.to_string(), purchase.id.to_string(), Uuid::now_v7().to_string());
+    let merchant = purchase.merchant_id.to_string();
+    let sql = "SELECT * FROM vl_authorize(vl_gate(?, ?, ?, ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    let query = call
+        .gate
+        .bind(prepared::<Untyped>(sql).text(&user))
+        .text(&call.key)
+        .text(&call.request_hash)
+        .text(body)
+        .text(&purchase_id)
+        .text(&limit_id)
+        .text(&merchant)
+        .bigint(purchase.amount_minor)
+        .integer(installments)
+        .nullable_text(purchase.description.as_deref())
+        .timestamp(call.now.naive_utc());
+    let row: Result<BodyRow, _> = query.get_result(conn);
     let error = match row {
         Ok(row) => return row.answer(Ok),
         Err(error) => error,
@@ -113,19 +116,21 @@ pub fn capture(
     fee_rate: rust_decimal::Decimal,
 ) -> Result<Answered<Purchase>, StoreError> {
     let day = i32::try_from(repayment_day).map_err(|_| StoreError::Corrupt("repayment day".into()))?;
-    let sql =
-        format!("SELECT * FROM vl_capture({}, $2, $3, $4, $5, $6, CAST($7 AS numeric), $8)", Gate::user_sql(1, 9));
-    let query = diesel::sql_query(sql)
-        .bind::<Text, _>(call.user_id.to_string())
-        .bind::<Text, _>(&call.key)
-        .bind::<Text, _>(&call.request_hash)
-        .bind::<Text, _>(purchase_id.to_string())
-        .bind::<Text, _>(Uuid::now_v7().to_string())
-        .bind::<Integer, _>(day)
-        // As text: both sides are exact decimals, so nothing is rounded on the way.
-        .bind::<Text, _>(fee_rate.normalize().to_string())
-        .bind::<Timestamp, _>(call.now.naive_utc());
-    let row: Result<BodyRow, _> = bind_gate!(query, call.gate).get_result(conn);
+    let (user, purchase, entry) = (call.user_id.to_string(), purchase_id.to_string(), Uuid::now_v7().to_string());
+    // The fee rate as text: both sides are exact decimals, so nothing is rounded on the way.
+    let rate = fee_rate.normalize().to_string();
+    let sql = "SELECT * FROM vl_capture(vl_gate(?, ?, ?, ?), ?, ?, ?, ?, ?, CAST(? AS numeric), ?)";
+    let query = call
+        .gate
+        .bind(prepared::<Untyped>(sql).text(&user))
+        .text(&call.key)
+        .text(&call.request_hash)
+        .text(&purchase)
+        .text(&entry)
+        .integer(day)
+        .text(&rate)
+        .timestamp(call.now.naive_utc());
+    let row: Result<BodyRow, _> = query.get_result(conn);
     match row {
         Ok(row) => row.answer(|body| purchase_from_snapshot(&body)),
         Err(error) if gate_refused(&call.gate, &error) => Err(gate::refused_by(&call.gate, error)),
@@ -150,13 +155,10 @@ pub fn void(
         #[diesel(sql_type = Text)]
         snapshot: String,
     }
-    let sql = format!("SELECT vl_void({}, $2, $3, $4) AS snapshot", Gate::user_sql(1, 5));
-    let query = diesel::sql_query(sql)
-        .bind::<Text, _>(user_id.to_string())
-        .bind::<Text, _>(purchase_id.to_string())
-        .bind::<Text, _>(Uuid::now_v7().to_string())
-        .bind::<Timestamp, _>(now.naive_utc());
-    let row: Result<Snapshot, _> = bind_gate!(query, *gate).get_result(conn);
+    let (user, purchase, entry) = (user_id.to_string(), purchase_id.to_string(), Uuid::now_v7().to_string());
+    let sql = "SELECT vl_void(vl_gate(?, ?, ?, ?), ?, ?, ?) AS snapshot";
+    let query = gate.bind(prepared::<Untyped>(sql).text(&user)).text(&purchase).text(&entry).timestamp(now.naive_utc());
+    let row: Result<Snapshot, _> = query.get_result(conn);
     match row {
         Ok(row) => purchase_from_snapshot(&row.snapshot),
         Err(error) if gate_refused(gate, &error) => Err(gate::refused_by(gate, error)),

@@ -3,15 +3,17 @@
 //!
 //! On PostgreSQL the gate runs inside the money call (`vl_gate`, passed as the call's user
 //! argument), so a money request is one round trip. On SQLite it runs first in the same
-//! write transaction. Anywhere else (group commit, routes whose store call takes no gate)
-//! `check` runs it as a statement of its own before the call.
+//! write transaction; in a group-commit batch, inside the batch (`vl_batch` on PostgreSQL).
+//! Anywhere else (routes whose store call takes no gate) `check` runs it as a statement of
+//! its own before the call.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
-use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamp, Untyped};
 use uuid::Uuid;
 
+use super::prepared::Prepared;
 use super::{DbConn, StoreError, rate};
 
 /// What the request must pass. `Gate::default()` passes everything (already checked, or
@@ -49,24 +51,15 @@ impl Gate {
         }
     }
 
-    /// The SQL that stands for the user argument `$n` of a money function: the gate's call
-    /// around it, its three arguments bound after the function's own (see `bind`).
-    pub fn user_sql(user_param: usize, first_gate_param: usize) -> String {
-        let g = first_gate_param;
-        format!("vl_gate(${user_param}, ${g}, ${}, ${})", g + 1, g + 2)
+    /// Binds the gate's three arguments, after the user's: a money function's user
+    /// argument is `vl_gate(?, ?, ?, ?)`, so the gate runs first, in the same statement.
+    pub fn bind<'a>(&self, query: Prepared<'a, Untyped>) -> Prepared<'a, Untyped> {
+        query
+            .nullable_bigint(self.token_version)
+            .nullable_timestamp(self.budget.map(|b| b.window_start))
+            .nullable_bigint(self.budget.map(|b| b.requests_max))
     }
 }
-
-/// Binds the gate's three arguments after a query's own.
-macro_rules! bind_gate {
-    ($query:expr, $gate:expr) => {
-        $query
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>, _>($gate.token_version)
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Timestamp>, _>($gate.budget.map(|b| b.window_start))
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>, _>($gate.budget.map(|b| b.requests_max))
-    };
-}
-pub(crate) use bind_gate;
 
 /// Runs the gate as a statement (PostgreSQL: one round trip) or, on SQLite, as the first
 /// statements of the caller's transaction.

@@ -5,8 +5,10 @@
 //! a fifth of its time: parsing, and coding the `RETURNING` clause and the triggers of the
 //! table written. A statement here is fixed text known at compile time, so diesel's
 //! statement cache may key it by its text and keep it prepared for the connection's life.
-//! Used on the SQLite money path (`money::sqlite`, `gate`, `rate`); PostgreSQL runs its
-//! money path as one function call whose plans PL/pgSQL keeps (`unprepared_if`).
+//! Used on both money paths: SQLite's statements (`money::sqlite`, `gate`, `rate`) and
+//! PostgreSQL's one function call per operation (`money::pg`, `credit_pg`), whose parse and
+//! plan are then done once per connection (+12% transfers at the SQL floor, pgbench
+//! `-M prepared` against `-M extended`, docs/PERFORMANCE.md).
 
 use std::marker::PhantomData;
 
@@ -14,7 +16,7 @@ use chrono::NaiveDateTime;
 use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, HasSqlType, Text, Timestamp};
+use diesel::sql_types::{BigInt, HasSqlType, Integer, Nullable, Text, Timestamp};
 use diesel::{QueryResult, RunQueryDsl};
 
 /// One bound value.
@@ -22,6 +24,11 @@ enum Param<'a> {
     Text(&'a str),
     BigInt(i64),
     Timestamp(NaiveDateTime),
+    Integer(i32),
+    NullableText(Option<&'a str>),
+    NullableBigInt(Option<i64>),
+    NullableInteger(Option<i32>),
+    NullableTimestamp(Option<NaiveDateTime>),
 }
 
 /// A statement of fixed text returning rows of SQL type `ST` (`()` when it returns none).
@@ -62,14 +69,44 @@ impl<'a, ST> Prepared<'a, ST> {
         self.params.push(Param::Timestamp(value));
         self
     }
+
+    pub fn integer(mut self, value: i32) -> Self {
+        self.params.push(Param::Integer(value));
+        self
+    }
+
+    pub fn nullable_text(mut self, value: Option<&'a str>) -> Self {
+        self.params.push(Param::NullableText(value));
+        self
+    }
+
+    pub fn nullable_bigint(mut self, value: Option<i64>) -> Self {
+        self.params.push(Param::NullableBigInt(value));
+        self
+    }
+
+    pub fn nullable_integer(mut self, value: Option<i32>) -> Self {
+        self.params.push(Param::NullableInteger(value));
+        self
+    }
+
+    pub fn nullable_timestamp(mut self, value: Option<NaiveDateTime>) -> Self {
+        self.params.push(Param::NullableTimestamp(value));
+        self
+    }
 }
 
 impl<ST, DB> QueryFragment<DB> for Prepared<'_, ST>
 where
-    DB: Backend + HasSqlType<Text> + HasSqlType<BigInt> + HasSqlType<Timestamp>,
+    DB: Backend + HasSqlType<Text> + HasSqlType<BigInt> + HasSqlType<Integer> + HasSqlType<Timestamp>,
     str: ToSql<Text, DB>,
     i64: ToSql<BigInt, DB>,
+    i32: ToSql<Integer, DB>,
     NaiveDateTime: ToSql<Timestamp, DB>,
+    for<'v> Option<&'v str>: ToSql<Nullable<Text>, DB>,
+    Option<i64>: ToSql<Nullable<BigInt>, DB>,
+    Option<i32>: ToSql<Nullable<Integer>, DB>,
+    Option<NaiveDateTime>: ToSql<Nullable<Timestamp>, DB>,
 {
     // The text is `'static`, so one text is one statement: safe to keep prepared, unless
     // the caller asked otherwise (`unprepared`).
@@ -88,6 +125,13 @@ where
                 Param::Text(value) => out.push_bind_param::<Text, str>(value)?,
                 Param::BigInt(value) => out.push_bind_param::<BigInt, i64>(value)?,
                 Param::Timestamp(value) => out.push_bind_param::<Timestamp, NaiveDateTime>(value)?,
+                Param::Integer(value) => out.push_bind_param::<Integer, i32>(value)?,
+                Param::NullableText(value) => out.push_bind_param::<Nullable<Text>, Option<&str>>(value)?,
+                Param::NullableBigInt(value) => out.push_bind_param::<Nullable<BigInt>, Option<i64>>(value)?,
+                Param::NullableInteger(value) => out.push_bind_param::<Nullable<Integer>, Option<i32>>(value)?,
+                Param::NullableTimestamp(value) => {
+                    out.push_bind_param::<Nullable<Timestamp>, Option<NaiveDateTime>>(value)?
+                }
             }
             out.push_sql(part);
         }

@@ -6,10 +6,14 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, minor};
+use crate::helpers::{Backend, TestApp, assert_problem, minor};
 use crate::on_both_backends;
 
-on_both_backends!(mixed_concurrent_requests_are_answered_one_by_one, one_key_in_one_batch_has_one_effect);
+on_both_backends!(
+    mixed_concurrent_requests_are_answered_one_by_one,
+    one_key_in_one_batch_has_one_effect,
+    each_request_passes_its_own_gate_inside_a_batch
+);
 
 const GROUPED: &[(&str, &str)] =
     &[("database.group_commit", "on"), ("server.workers", "4"), ("database.pool_size", "12")];
@@ -79,4 +83,58 @@ async fn one_key_in_one_batch_has_one_effect(backend: Backend) {
     assert_eq!(replays, 11);
     assert_eq!(app.account(&ann).await["wallet"]["balance"], "5.00");
     app.assert_ledger_clean(&admin).await;
+}
+
+/// Each request's gate (its session and its budget) runs inside the batch, per request: in
+/// shared batches a user past their budget gets 429 for exactly the requests past it, an
+/// ended session gets 401, and neither fails anyone else's request. A request refused by
+/// its gate is not counted; one refused by a money rule is.
+async fn each_request_passes_its_own_gate_inside_a_batch(backend: Backend) {
+    let mut settings = GROUPED.to_vec();
+    settings.extend([("limits.money_requests_per_window", "5"), ("limits.money_requests_window_secs", "86400")]);
+    let app = TestApp::spawn_with(backend, &settings).await;
+    let admin = app.admin_token("root_admin").await;
+    let ann = app.user_token("ann_gated").await;
+    let bob = app.user_token("bob_gated").await;
+    let cat = app.user_token("cat_gated").await;
+    let res = app.client.post(app.url("/v1/auth/logout-all")).bearer_auth(&bob).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
+    let one = json!({"amount": "1.00"});
+    let mut sends = Vec::new();
+    for n in 0..12 {
+        sends.push(app.post_money("/v1/wallet/deposits", &ann, &one));
+        if n % 3 == 0 {
+            sends.push(app.post_money("/v1/wallet/deposits", &bob, &one));
+            // cat has nothing to withdraw: refused by the rule, after the gate passed.
+            sends.push(app.post_money("/v1/wallet/withdrawals", &cat, &one));
+        }
+    }
+    let mut answers: Vec<(u16, String)> = Vec::new();
+    for res in futures_util::future::join_all(sends).await {
+        let status = res.status().as_u16();
+        let body: Value = res.json().await.unwrap();
+        answers.push((status, body["code"].as_str().unwrap_or("created").to_owned()));
+    }
+    let count = |status: u16, code: &str| answers.iter().filter(|(s, c)| *s == status && c == code).count();
+    assert_eq!(count(201, "created"), 5, "{answers:?}");
+    assert_eq!(count(429, "rate_limited"), 7, "{answers:?}");
+    assert_eq!(count(401, "unauthorized"), 4, "{answers:?}");
+    assert_eq!(count(422, "insufficient_funds"), 4, "{answers:?}");
+    assert_eq!(answers.len(), 20);
+
+    assert_eq!(app.account(&ann).await["wallet"]["balance"], "5.00");
+    assert_eq!(used(&app, &ann).await, 5, "requests past the budget are not counted");
+    assert_eq!(used(&app, &cat).await, 4, "requests refused by a money rule are");
+    let bob = app.login("bob_gated").await["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(used(&app, &bob).await, 0, "requests of an ended session are not");
+    assert_eq!(app.account(&bob).await["wallet"]["balance"], "0.00");
+    let res = app.post_money("/v1/wallet/deposits", &ann, &one).await;
+    assert_problem(res, 429, "rate_limited").await;
+    app.assert_ledger_clean(&admin).await;
+}
+
+async fn used(app: &TestApp, token: &str) -> Value {
+    let res = app.get_as("/v1/me/limits", token).await;
+    res.json::<Value>().await.unwrap()["money_requests"]["used"].clone()
 }

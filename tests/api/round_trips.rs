@@ -1,7 +1,8 @@
 //! The shape of the money path on PostgreSQL: each operation is one round trip on
 //! success, counted by the connection's own instrumentation (every query it sends, and
 //! every statement it prepares, is one exchange with the server), on the same store
-//! function the HTTP handlers call. PostgreSQL only: SQLite runs in process.
+//! function the HTTP handlers call. Each call is a prepared statement, prepared once per
+//! connection (its first call is two exchanges). PostgreSQL only: SQLite runs in process.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,10 +12,10 @@ use diesel::connection::InstrumentationEvent;
 use vaultline::domain::credit::{Purchase, PurchaseState};
 use vaultline::domain::money::{Currency, MoneyPolicy};
 use vaultline::domain::user::Username;
-use vaultline::store::DbTarget;
 use vaultline::store::credit_pg;
 use vaultline::store::gate::{Budget, Gate};
 use vaultline::store::money::{self, Answer, Answered, Call, MoneyOp};
+use vaultline::store::{DbTarget, StoreError};
 
 use crate::helpers::{Backend, TestApp, minor};
 
@@ -62,6 +63,29 @@ async fn money_operations_are_one_round_trip_on_postgres() {
             ("vault_unlock", MoneyOp::VaultUnlock(amount("5.00"))),
             ("withdrawal", MoneyOp::Withdrawal(amount("1.00"))),
         ];
+        // Each call is a prepared statement: its first call on a connection prepares it, one
+        // more exchange for the connection's life. Prepare them all first, by calls whose
+        // session check refuses them (a stale token version), which change nothing.
+        let stale = |key: &str| Call {
+            user_id,
+            key: key.into(),
+            request_hash: "stale".into(),
+            now: vaultline::domain::time::now(),
+            limits: CAPS,
+            gate: Gate { token_version: Some(-1), budget: None },
+        };
+        let refused = |result: Result<_, StoreError>| assert!(matches!(result, Err(StoreError::SessionEnded)));
+        for (_, op) in &ops {
+            refused(money::apply_on(&mut conn, 0, &stale("warm"), op).map(drop));
+        }
+        refused(money::apply_on(&mut conn, 0, &stale("warm"), &MoneyOp::Repayment(amount("1.00"))).map(drop));
+        let unknown = stale_purchase(user_id, merchant_id);
+        refused(credit_pg::authorize(&mut conn, &stale("warm"), &unknown, "{}").map(drop));
+        let rate = rust_decimal::Decimal::new(5, 3);
+        refused(credit_pg::capture(&mut conn, &stale("warm"), unknown.id, 10, rate).map(drop));
+        let now = vaultline::domain::time::now();
+        refused(credit_pg::void(&mut conn, user_id, unknown.id, now, &stale("warm").gate).map(drop));
+
         let mut counts = Vec::new();
         for (i, (name, op)) in ops.into_iter().enumerate() {
             let call = Call {
@@ -113,7 +137,6 @@ async fn money_operations_are_one_round_trip_on_postgres() {
         };
         let bought = hold(12_00);
         let (buy, capture, repay) = (call("hold"), call("capture"), call("repay"));
-        let rate = rust_decimal::Decimal::new(5, 3);
         for replay in [false, true] {
             count("purchase hold", &mut counts, &mut || {
                 matches!(
@@ -155,6 +178,23 @@ async fn money_operations_are_one_round_trip_on_postgres() {
     assert_eq!(minor(&account["vault"]["balance"]), 25_00);
     assert_eq!(minor(&app.account(&bob).await["wallet"]["balance"]), 10_00);
     app.assert_ledger_clean(&admin).await;
+}
+
+/// A purchase never written, for calls refused before they read it.
+fn stale_purchase(user_id: uuid::Uuid, merchant_id: uuid::Uuid) -> Purchase {
+    Purchase {
+        id: uuid::Uuid::now_v7(),
+        user_id,
+        merchant_id,
+        amount_minor: 1_00,
+        installments: 1,
+        description: None,
+        state: PurchaseState::Authorized,
+        created_at: vaultline::domain::time::now(),
+        schedule: Vec::new(),
+        refunded_minor: 0,
+        refunds: Vec::new(),
+    }
 }
 
 /// The whole HTTP request, as the service runs it: a transfer, a vault lock, a purchase, its

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::gate::{self, Gate};
+use super::gate::Gate;
 pub use super::idempotency::Answered;
 use super::schema::money_accounts as ma;
 use super::{Backend, Db, DbConn, StoreError};
@@ -171,14 +171,8 @@ pub type Answer = Answered<Movement>;
 /// transaction on SQLite; with group commit on, in a batch shared with concurrent requests.
 pub async fn apply(db: &Db, call: Call, op: MoneyOp) -> Result<Answer, StoreError> {
     if let Some(group) = db.group_commit() {
-        if db.backend() == Backend::Sqlite {
-            // SQLite's batch runs each operation's gate in the batch's transaction.
-            return group.submit(call, op).await;
-        }
-        // `vl_batch` takes no gate per operation: on PostgreSQL it runs first, on its own.
-        let (user_id, gate) = (call.user_id, call.gate);
-        db.statement(move |conn| gate::check(conn, user_id, &gate)).await?;
-        return group.submit(Call { gate: Gate::default(), ..call }, op).await;
+        // Both backends' batches run each operation's gate in the batch's transaction.
+        return group.submit(call, op).await;
     }
     match db.backend() {
         Backend::Postgres => db.user_statement(call.user_id, move |conn| pg::run(conn, &call, &op)).await,

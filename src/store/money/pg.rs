@@ -6,60 +6,64 @@
 
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
-use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
+use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp, Untyped};
 use uuid::Uuid;
 
 use super::{Answer, Call, MoneyOp};
 use crate::domain::account::{AccountState, CreditLine, Refusal};
 use crate::domain::limits::{Velocity, VelocityLimits};
-use crate::store::gate::{self, Gate, bind_gate};
+use crate::store::gate::{self, Gate};
 use crate::store::idempotency::{self, Lookup, Stored};
 use crate::store::ledger::MovementRow;
+use crate::store::prepared::prepared;
 use crate::store::{DbConn, StoreError};
 
 pub fn run(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Answer, StoreError> {
     let entry = Uuid::now_v7().to_string();
     let (user, now, x) = (call.user_id.to_string(), call.now.naive_utc(), op.amount().minor());
+    // Each call is fixed text, so the connection keeps it prepared: parsed and planned once
+    // per connection (the first call is a second exchange), then only bound and executed.
+    // The gate is the user argument (`vl_gate`), evaluated first, in the same statement.
     let answered: Result<AnswerRow, DieselError> = match op {
         MoneyOp::Transfer { to, note, .. } => {
-            let sql = format!("SELECT * FROM vl_transfer({}, $2, $3, $4, $5, $6, $7, $8, $9)", Gate::user_sql(1, 10));
-            let query = diesel::sql_query(sql)
-                .bind::<Text, _>(&user)
-                .bind::<Text, _>(&call.key)
-                .bind::<Text, _>(&call.request_hash)
-                .bind::<Text, _>(&entry)
-                .bind::<Text, _>(to.as_str())
-                .bind::<BigInt, _>(x)
-                .bind::<Nullable<Text>, _>(note.as_ref().map(|n| n.as_str()))
-                .bind::<Timestamp, _>(now)
-                .bind::<Nullable<BigInt>, _>(call.limits.outflow_24h_minor);
-            bind_gate!(query, call.gate).get_result(conn)
+            let sql = "SELECT * FROM vl_transfer(vl_gate(?, ?, ?, ?), ?, ?, ?, ?, ?, ?, ?, ?)";
+            call.gate
+                .bind(prepared::<Untyped>(sql).text(&user))
+                .text(&call.key)
+                .text(&call.request_hash)
+                .text(&entry)
+                .text(to.as_str())
+                .bigint(x)
+                .nullable_text(note.as_ref().map(|n| n.as_str()))
+                .timestamp(now)
+                .nullable_bigint(call.limits.outflow_24h_minor)
+                .get_result(conn)
         }
         MoneyOp::Repayment(_) => {
-            let sql = format!("SELECT * FROM vl_repay({}, $2, $3, $4, $5, $6)", Gate::user_sql(1, 7));
-            let query = diesel::sql_query(sql)
-                .bind::<Text, _>(&user)
-                .bind::<Text, _>(&call.key)
-                .bind::<Text, _>(&call.request_hash)
-                .bind::<Text, _>(&entry)
-                .bind::<BigInt, _>(x)
-                .bind::<Timestamp, _>(now);
-            bind_gate!(query, call.gate).get_result(conn)
+            let sql = "SELECT * FROM vl_repay(vl_gate(?, ?, ?, ?), ?, ?, ?, ?, ?)";
+            call.gate
+                .bind(prepared::<Untyped>(sql).text(&user))
+                .text(&call.key)
+                .text(&call.request_hash)
+                .text(&entry)
+                .bigint(x)
+                .timestamp(now)
+                .get_result(conn)
         }
         _ => {
-            let sql = format!("SELECT * FROM vl_move($1, {}, $3, $4, $5, $6, $7, $8, $9, $10)", Gate::user_sql(2, 11));
-            let query = diesel::sql_query(sql)
-                .bind::<Text, _>(op.name())
-                .bind::<Text, _>(&user)
-                .bind::<Text, _>(&call.key)
-                .bind::<Text, _>(&call.request_hash)
-                .bind::<Text, _>(&entry)
-                .bind::<Text, _>(Uuid::now_v7().to_string())
-                .bind::<BigInt, _>(x)
-                .bind::<Timestamp, _>(now)
-                .bind::<Nullable<BigInt>, _>(call.limits.outflow_24h_minor)
-                .bind::<Nullable<Integer>, _>(unlock_cap(&call.limits));
-            bind_gate!(query, call.gate).get_result(conn)
+            let limit_id = Uuid::now_v7().to_string();
+            let sql = "SELECT * FROM vl_move(?, vl_gate(?, ?, ?, ?), ?, ?, ?, ?, ?, ?, ?, ?)";
+            call.gate
+                .bind(prepared::<Untyped>(sql).text(op.name()).text(&user))
+                .text(&call.key)
+                .text(&call.request_hash)
+                .text(&entry)
+                .text(&limit_id)
+                .bigint(x)
+                .timestamp(now)
+                .nullable_bigint(call.limits.outflow_24h_minor)
+                .nullable_integer(unlock_cap(&call.limits))
+                .get_result(conn)
         }
     };
     match answered {
@@ -87,13 +91,14 @@ struct BatchRow {
     answer: Option<String>,
 }
 
-/// Group commit: every operation of `batch` in one call of `vl_batch`, so one round trip,
-/// one transaction and one commit for all; each answered on its own. An operation that
-/// failed for any reason but a refusal runs again alone, where it gets its own retries.
+/// Group commit: every operation of `batch`, each with its gate, in one call of `vl_batch`,
+/// so one round trip, one transaction and one commit for all; each answered on its own. An
+/// operation that failed for any reason but a refusal runs again alone, where it gets its
+/// own retries (its gate passed and was counted in the batch, so it is not counted again).
 pub fn run_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)], max_retries: u32) -> Vec<Result<Answer, StoreError>> {
     let rows = match send_batch(conn, batch) {
         Ok(rows) if rows.len() == batch.len() => rows,
-        // Nothing of the batch was written: each runs alone.
+        // Nothing of the batch was written: each runs alone, gate and all.
         _ => {
             return batch
                 .iter()
@@ -109,8 +114,15 @@ pub fn run_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)], max_retries: u32)
                 .map_err(|e| StoreError::Corrupt(format!("batch answer: {e}")))
                 .and_then(AnswerRow::into_answer),
             (None, Some(message)) => match message.strip_prefix("vaultline:") {
-                Some(code) => refused(conn, call, op, code, row.detail.as_deref().unwrap_or_default()),
-                None => crate::store::tx::retrying(conn, max_retries, |c| run(c, call, op)),
+                Some(code) => match call.gate.refusal(code) {
+                    Some(refusal) => Err(refusal),
+                    // The batch counted the request before its operation ran: it stays counted.
+                    None => refused(conn, call, op, code, row.detail.as_deref().unwrap_or_default()),
+                },
+                None => {
+                    let counted = Call { gate: Gate { budget: None, ..call.gate }, ..call.clone() };
+                    crate::store::tx::retrying(conn, max_retries, |c| run(c, &counted, op))
+                }
             },
             (None, None) => Err(StoreError::Corrupt("vl_batch answered neither row nor error".into())),
         };
@@ -123,6 +135,7 @@ fn send_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)]) -> Result<Vec<BatchR
     use diesel::sql_types::Array;
     let mut cols: [Vec<String>; 6] = Default::default();
     let (mut amounts, mut tos, mut notes, mut nows) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut versions, mut windows, mut budgets) = (Vec::new(), Vec::new(), Vec::new());
     for (call, op) in batch {
         let (to, note) = match op {
             MoneyOp::Transfer { to, note, .. } => (Some(to.to_string()), note.as_ref().map(|n| n.as_str().to_owned())),
@@ -143,6 +156,9 @@ fn send_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)]) -> Result<Vec<BatchR
         tos.push(to);
         notes.push(note);
         nows.push(call.now.naive_utc());
+        versions.push(call.gate.token_version);
+        windows.push(call.gate.budget.map(|b| b.window_start));
+        budgets.push(call.gate.budget.map(|b| b.requests_max));
     }
     let [ops, users, keys, hashes, entries, limit_ids] = cols;
     // Arrays exist on PostgreSQL only, so this speaks to the concrete connection.
@@ -150,7 +166,7 @@ fn send_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)]) -> Result<Vec<BatchR
     // Every call of a batch comes from one service, so one set of caps.
     let limits = batch.first().map(|(call, _)| call.limits).unwrap_or_default();
     debug_assert!(batch.iter().all(|(call, _)| call.limits == limits));
-    diesel::sql_query("SELECT * FROM vl_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
+    diesel::sql_query("SELECT * FROM vl_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)")
         .bind::<Array<Text>, _>(ops)
         .bind::<Array<Text>, _>(users)
         .bind::<Array<Text>, _>(keys)
@@ -163,6 +179,9 @@ fn send_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)]) -> Result<Vec<BatchR
         .bind::<Array<Timestamp>, _>(nows)
         .bind::<Nullable<BigInt>, _>(limits.outflow_24h_minor)
         .bind::<Nullable<Integer>, _>(unlock_cap(&limits))
+        .bind::<Array<Nullable<BigInt>>, _>(versions)
+        .bind::<Array<Nullable<Timestamp>>, _>(windows)
+        .bind::<Array<Nullable<BigInt>>, _>(budgets)
         .load(conn)
 }
 
