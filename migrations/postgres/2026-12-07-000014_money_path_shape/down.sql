@@ -276,3 +276,22 @@ BEGIN
     RETURN p_user;
 END $$;
 DROP FUNCTION vl_gate_admit(text, bigint, timestamp, bigint, int);
+
+-- as in 2026-11-26-000013_money_path_plans
+CREATE FUNCTION vl_check_unlocks(p_user text, p_now timestamp, p_cap int)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_used bigint;
+BEGIN
+    IF p_cap IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT count(*) INTO v_used FROM (
+        SELECT 1 FROM movements
+         WHERE user_id = p_user AND kind = 'vault_unlock' AND created_at >= date_trunc('day', p_now)
+         LIMIT p_cap) today;
+    IF v_used >= p_cap THEN
+        PERFORM vl_refuse('velocity_limit_exceeded', format('unlocks,%s,%s', v_used, p_cap));
+    END IF;
+END $$;
+ALTER TABLE money_accounts DROP COLUMN unlock_day, DROP COLUMN unlocks_that_day;

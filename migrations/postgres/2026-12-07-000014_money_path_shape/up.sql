@@ -10,6 +10,19 @@
 --    chain the next one walked). vl_batch runs every request's gate itself: group commit is
 --    one round trip per batch again.
 
+-- The daily unlock cap counts on the account row, in the unlock's own UPDATE: O(1) under
+-- the row lock the unlock holds anyway. It counted the day's unlock movements (0.6 ms a
+-- call for a user with a few thousand unlocks that day, `hot` load, inside the row lock;
+-- +40% `hot` without it). The count starts from today's unlocks so far.
+ALTER TABLE money_accounts ADD COLUMN unlock_day DATE,
+                           ADD COLUMN unlocks_that_day INTEGER NOT NULL DEFAULT 0 CHECK (unlocks_that_day >= 0);
+UPDATE money_accounts m SET unlock_day = (now() AT TIME ZONE 'utc')::date, unlocks_that_day = t.n
+  FROM (SELECT user_id, count(*) AS n FROM movements
+         WHERE kind = 'vault_unlock' AND created_at >= date_trunc('day', now() AT TIME ZONE 'utc')
+         GROUP BY user_id) t
+ WHERE m.user_id = t.user_id;
+DROP FUNCTION vl_check_unlocks(text, timestamp, int);
+
 -- How many of `p_requests` requests the gate admits: -1 when the session has ended (the
 -- token's version is no longer the user's), else up to the budget left in the window. The
 -- admitted ones are counted; refused ones are not (as when vl_gate's refusal rolled its
@@ -86,7 +99,8 @@ BEGIN
     PERFORM vl_record_answer(p_entry, p_kind, p_amount, p_counterparty, p_note, p_now, p_status, a);
 END $$;
 
--- The operations, unchanged but for their last lines: the fresh answer is the one recorded.
+-- The operations, unchanged but for their last lines (the fresh answer is the one recorded)
+-- and the unlock cap (above).
 CREATE OR REPLACE FUNCTION vl_move(p_op text, p_user text, p_key text, p_hash text, p_entry text, p_limit_id text,
                         p_amount bigint, p_now timestamp, p_outflow_cap bigint, p_unlocks_per_day int)
 RETURNS SETOF vl_answer LANGUAGE plpgsql AS $$
@@ -123,7 +137,9 @@ BEGIN
     WHEN 'vault_unlock' THEN
         -- On a secured line the vault may not drop below the exposure it pledges.
         UPDATE money_accounts SET vault_minor = vault_minor - p_amount, wallet_minor = wallet_minor + p_amount,
-               vault_floor_minor = LEAST(vault_floor_minor, vault_minor - p_amount)
+               vault_floor_minor = LEAST(vault_floor_minor, vault_minor - p_amount),
+               unlocks_that_day = CASE WHEN unlock_day = p_now::date THEN unlocks_that_day + 1 ELSE 1 END,
+               unlock_day = p_now::date
          WHERE user_id = p_user AND vault_minor >= p_amount
            AND (line = 'general' OR vault_minor - p_amount >= held_minor + principal_minor + fees_minor + late_fees_minor)
         RETURNING * INTO a;
@@ -144,8 +160,10 @@ BEGIN
     -- Velocity, under the row lock the UPDATE took, so concurrent requests count each other.
     IF p_op = 'withdrawal' THEN
         PERFORM vl_check_outflow(p_user, p_amount, p_now, p_outflow_cap);
-    ELSIF p_op = 'vault_unlock' THEN
-        PERFORM vl_check_unlocks(p_user, p_now, p_unlocks_per_day);
+    ELSIF p_op = 'vault_unlock' AND a.unlocks_that_day > p_unlocks_per_day THEN
+        -- The day's count, this unlock included, is on the row the UPDATE returned.
+        PERFORM vl_refuse('velocity_limit_exceeded',
+                          format('unlocks,%s,%s', LEAST(a.unlocks_that_day - 1, p_unlocks_per_day), p_unlocks_per_day));
     END IF;
     PERFORM vl_post(p_entry, p_op, p_user, p_now, ARRAY[v_from, v_to], ARRAY[-p_amount, p_amount]);
     -- On a secured line the limit is the vault: a vault change is a limit change.
