@@ -99,13 +99,14 @@ BEGIN
     PERFORM vl_record_answer(p_entry, p_kind, p_amount, p_counterparty, p_note, p_now, p_status, a);
 END $$;
 
--- The operations, unchanged but for their last lines (the fresh answer is the one recorded)
--- and the unlock cap (above).
+-- The operations, unchanged but for the fresh answer (the one recorded), the unlock cap
+-- (above), and fewer nested calls: each level is an executor of its own (the key claim calls
+-- vl_claim directly, a transfer reads the sender's name with its status, once).
 CREATE OR REPLACE FUNCTION vl_move(p_op text, p_user text, p_key text, p_hash text, p_entry text, p_limit_id text,
                         p_amount bigint, p_now timestamp, p_outflow_cap bigint, p_unlocks_per_day int)
 RETURNS SETOF vl_answer LANGUAGE plpgsql AS $$
 DECLARE
-    v_replay text := vl_claim_movement(p_user, p_key, p_hash, p_entry, p_now);
+    v_replay text := (vl_claim(p_user, p_key, p_hash, 201, 'movement', p_entry, NULL, p_now)).entry_id;
     v_wallet text := p_user || ':wallet';
     v_vault text := p_user || ':vault';
     v_from text;
@@ -181,7 +182,7 @@ CREATE OR REPLACE FUNCTION vl_transfer(p_user text, p_key text, p_hash text, p_e
                             p_note text, p_now timestamp, p_outflow_cap bigint)
 RETURNS SETOF vl_answer LANGUAGE plpgsql AS $$
 DECLARE
-    v_replay text := vl_claim_movement(p_user, p_key, p_hash, p_entry, p_now);
+    v_replay text := (vl_claim(p_user, p_key, p_hash, 201, 'movement', p_entry, NULL, p_now)).entry_id;
     v_from_name text; v_from_status text; v_to_id text; v_to_status text;
     a money_accounts; b money_accounts;
     r vl_answer;
@@ -200,14 +201,13 @@ BEGIN
     IF v_to_id = p_user THEN
         PERFORM vl_refuse('self_transfer');
     END IF;
-    SELECT username INTO v_from_name FROM users WHERE id = p_user;
     IF v_to_id COLLATE "C" < p_user COLLATE "C" THEN
         UPDATE money_accounts SET wallet_minor = wallet_minor + p_amount WHERE user_id = v_to_id RETURNING * INTO b;
     END IF;
     UPDATE money_accounts SET wallet_minor = wallet_minor - p_amount
      WHERE user_id = p_user AND wallet_minor >= p_amount RETURNING * INTO a;
     -- After the sender's row lock (see vl_move): a freeze committed before is seen.
-    v_from_status := (SELECT status FROM users WHERE id = p_user);
+    SELECT username, status INTO v_from_name, v_from_status FROM users WHERE id = p_user;
     IF v_from_status IS DISTINCT FROM 'active' THEN
         PERFORM vl_refuse('account_frozen');
     END IF;
@@ -221,14 +221,14 @@ BEGIN
     PERFORM vl_post(p_entry, 'transfer', p_user, p_now, ARRAY[p_user || ':wallet', v_to_id || ':wallet'],
                     ARRAY[-p_amount, p_amount]);
     r := vl_record_answer(p_entry, 'transfer_out', p_amount, p_to, p_note, p_now, v_from_status, a);
-    PERFORM vl_record(p_entry, 'transfer_in', p_amount, v_from_name, p_note, p_now, v_to_status, b);
+    PERFORM vl_record_answer(p_entry, 'transfer_in', p_amount, v_from_name, p_note, p_now, v_to_status, b);
     RETURN NEXT r;
 END $$;
 
 CREATE OR REPLACE FUNCTION vl_repay(p_user text, p_key text, p_hash text, p_entry text, p_amount bigint, p_now timestamp)
 RETURNS SETOF vl_answer LANGUAGE plpgsql AS $$
 DECLARE
-    v_replay text := vl_claim_movement(p_user, p_key, p_hash, p_entry, p_now);
+    v_replay text := (vl_claim(p_user, p_key, p_hash, 201, 'movement', p_entry, NULL, p_now)).entry_id;
     a money_accounts;
     v_owed bigint;
     v_late bigint; v_fees bigint; v_principal bigint; v_overdue_paid bigint;
