@@ -168,6 +168,10 @@ impl r2d2::ManageConnection for Manager {
 
     fn connect(&self) -> Result<DbConn, ConnectError> {
         let mut conn = self.target.connect()?;
+        if conn.backend() == Backend::Sqlite {
+            // The pool's writes never checkpoint: `checkpoint.rs` does, off the writer's thread.
+            conn.batch_execute("PRAGMA wal_autocheckpoint = 0").map_err(ConnectError::Setup)?;
+        }
         let statements = self.statements.clone();
         conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
             if matches!(event, InstrumentationEvent::StartQuery { .. } | InstrumentationEvent::CacheQuery { .. }) {

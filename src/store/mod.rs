@@ -5,6 +5,7 @@ pub mod admin;
 pub mod autopay;
 pub mod bill_plans;
 pub mod billing;
+mod checkpoint;
 mod conn;
 pub mod credit;
 pub mod credit_pg;
@@ -82,6 +83,8 @@ pub struct Db {
     turns: std::sync::Arc<turns::UserTurns>,
     /// How long a money call waits for its user's turn: as long as for a pooled connection.
     turn_patience: std::time::Duration,
+    /// SQLite: checkpoints the WAL off the writer's thread while any clone of this handle lives.
+    _checkpointer: Option<std::sync::Arc<checkpoint::Checkpointer>>,
 }
 
 impl Db {
@@ -93,8 +96,9 @@ impl Db {
         }
         let backend = target.backend();
         let statements = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let pool = conn::build_pool(target, settings, statements.clone());
         let sqlite_writer = std::sync::Arc::new(std::sync::Mutex::new(()));
+        let checkpointer = checkpoint::Checkpointer::start(&target, sqlite_writer.clone()).map(std::sync::Arc::new);
+        let pool = conn::build_pool(target, settings, statements.clone());
         let group_commit = settings.group_commit.enabled(backend).then(|| {
             let group = group::GroupSettings {
                 lanes: settings.group_commit_lanes,
@@ -116,6 +120,7 @@ impl Db {
             statements,
             turns,
             turn_patience,
+            _checkpointer: checkpointer,
         })
     }
 

@@ -5,6 +5,7 @@ mod helpers;
 mod admin;
 mod auth;
 mod billing;
+mod checkpoint;
 mod cli;
 mod credit;
 mod credit_life;
