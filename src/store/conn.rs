@@ -170,7 +170,9 @@ impl r2d2::ManageConnection for Manager {
         let mut conn = self.target.connect()?;
         if conn.backend() == Backend::Sqlite {
             // The pool's writes never checkpoint: `checkpoint.rs` does, off the writer's thread.
-            conn.batch_execute("PRAGMA wal_autocheckpoint = 0").map_err(ConnectError::Setup)?;
+            // A WAL that grew past 64 MiB between two restarts is cut back to that at the next.
+            conn.batch_execute("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864")
+                .map_err(ConnectError::Setup)?;
         }
         let statements = self.statements.clone();
         conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
