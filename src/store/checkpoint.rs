@@ -2,9 +2,9 @@
 //! past SQLite's 1,000 pages. Under load that write is the group-commit writer's, the one
 //! thread every money request waits for, and checkpointing (copying pages into the
 //! database file, then its fsync) took 18% of that thread's time (`perf`, `transfers`).
-//! The pool's connections switch the automatic checkpoint off (`conn.rs`); this thread runs
-//! a PASSIVE checkpoint, which neither waits for nor blocks readers and the writer, every
-//! `INTERVAL`. It stops when its `Checkpointer` is dropped.
+//! The pool's connections raise SQLite's automatic checkpoint to 256 MiB, a backstop
+//! (`conn.rs`); this thread runs a PASSIVE checkpoint, which neither waits for nor blocks
+//! readers and the writer, every `INTERVAL`. It stops when its `Checkpointer` is dropped.
 //!
 //! A checkpoint beside a busy writer never catches up with it, and the WAL starts over only
 //! once every frame is in the database file (2.3 GB of WAL in a 12 s benchmark without the

@@ -169,9 +169,12 @@ impl r2d2::ManageConnection for Manager {
     fn connect(&self) -> Result<DbConn, ConnectError> {
         let mut conn = self.target.connect()?;
         if conn.backend() == Backend::Sqlite {
-            // The pool's writes never checkpoint: `checkpoint.rs` does, off the writer's thread.
-            // A WAL that grew past 64 MiB between two restarts is cut back to that at the next.
-            conn.batch_execute("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864")
+            // The pool's writes leave checkpoints to `checkpoint.rs`, off the writer's thread,
+            // unless the WAL passes 256 MiB: a backstop for writers that do not take the
+            // process's writer turn (another process, a migration), beside which the
+            // checkpointer's PASSIVE checkpoints never let the WAL start over. A WAL that grew
+            // past 64 MiB between two restarts is cut back to that at the next.
+            conn.batch_execute("PRAGMA wal_autocheckpoint = 65536; PRAGMA journal_size_limit = 67108864")
                 .map_err(ConnectError::Setup)?;
         }
         let statements = self.statements.clone();

@@ -35,7 +35,7 @@ pub fn authorize(
     body: &str,
 ) -> Result<Answered<String>, StoreError> {
     let installments = i32::try_from(purchase.installments).map_err(|_| StoreError::Corrupt("installments".into()))?;
-    let (user, purchase_id, limit_id) = (call.user_id.to_string(), purchase.id.to_string(), Uuid::now_v7().to_string());
+    let (user, purchase_id, entry) = (call.user_id.to_string(), purchase.id.to_string(), Uuid::now_v7().to_string());
     let merchant = purchase.merchant_id.to_string();
     let sql = "SELECT * FROM vl_authorize(vl_gate(?, ?, ?, ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     let query = call
@@ -45,7 +45,7 @@ pub fn authorize(
         .text(&call.request_hash)
         .text(body)
         .text(&purchase_id)
-        .text(&limit_id)
+        .text(&entry)
         .text(&merchant)
         .bigint(purchase.amount_minor)
         .integer(installments)

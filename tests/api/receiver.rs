@@ -17,6 +17,8 @@ pub struct Received {
     pub signature_ok: bool,
     /// What the receiver answered.
     pub status: u16,
+    /// The request's place in the order the receiver answered (1, 2, ...).
+    pub nth: u32,
 }
 
 #[derive(Default)]
@@ -49,18 +51,18 @@ async fn hook(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -> 
     let secret = shared.secret.lock().unwrap().clone();
     let now = chrono::Utc::now().timestamp();
     let signature_ok = vaultline::domain::webhook::verify(&secret, &header, &body, now, 300);
-    let status = {
+    let (status, nth) = {
         let mut log = shared.log.lock().unwrap();
         if !log.in_flight.insert(id.clone()) {
             log.concurrent_duplicates.push(id.clone());
         }
         log.answered += 1;
-        if log.answered <= shared.fail_first { 500 } else { 200 }
+        (if log.answered <= shared.fail_first { 500 } else { 200 }, log.answered)
     };
     tokio::time::sleep(shared.delay).await;
     let mut log = shared.log.lock().unwrap();
     log.in_flight.remove(&id);
-    log.received.push(Received { event, body: body.to_vec(), signature_ok, status });
+    log.received.push(Received { event, body: body.to_vec(), signature_ok, status, nth });
     HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).finish()
 }
 
@@ -85,8 +87,12 @@ impl Receiver {
         *self.secret.lock().unwrap() = secret.to_owned();
     }
 
+    /// Every request, in the order the receiver answered them. Concurrent requests finish
+    /// (and are noted) in any order: a CI run once saw the third 500 noted after the first 200.
     pub fn received(&self) -> Vec<Received> {
-        self.log.lock().unwrap().received.clone()
+        let mut received = self.log.lock().unwrap().received.clone();
+        received.sort_by_key(|r| r.nth);
+        received
     }
 
     pub fn concurrent_duplicates(&self) -> Vec<String> {

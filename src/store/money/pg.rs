@@ -98,7 +98,9 @@ struct BatchRow {
 pub fn run_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)], max_retries: u32) -> Vec<Result<Answer, StoreError>> {
     let rows = match send_batch(conn, batch) {
         Ok(rows) if rows.len() == batch.len() => rows,
-        // Nothing of the batch was written: each runs alone, gate and all.
+        // The batch failed (nothing written) or its answer was lost: each runs alone, gate
+        // and all. Should the batch have committed after all, its keys replay the effects;
+        // only the budget would count those requests twice.
         _ => {
             return batch
                 .iter()
