@@ -79,7 +79,7 @@ async fn money_operations_are_one_round_trip_on_postgres() {
             refused(money::apply_on(&mut conn, 0, &stale("warm"), op).map(drop));
         }
         refused(money::apply_on(&mut conn, 0, &stale("warm"), &MoneyOp::Repayment(amount("1.00"))).map(drop));
-        let unknown = stale_purchase(user_id, merchant_id);
+        let unknown = purchase(user_id, merchant_id, 1_00);
         refused(credit_pg::authorize(&mut conn, &stale("warm"), &unknown, "{}").map(drop));
         let rate = rust_decimal::Decimal::new(5, 3);
         refused(credit_pg::capture(&mut conn, &stale("warm"), unknown.id, 10, rate).map(drop));
@@ -114,19 +114,7 @@ async fn money_operations_are_one_round_trip_on_postgres() {
             assert!(run(), "{name} answered as expected");
             counts.push((name, trips.load(Ordering::SeqCst) - before));
         };
-        let hold = |amount_minor| Purchase {
-            id: uuid::Uuid::now_v7(),
-            user_id,
-            merchant_id,
-            amount_minor,
-            installments: 3,
-            description: None,
-            state: PurchaseState::Authorized,
-            created_at: vaultline::domain::time::now(),
-            schedule: Vec::new(),
-            refunded_minor: 0,
-            refunds: Vec::new(),
-        };
+        let hold = |amount_minor| purchase(user_id, merchant_id, amount_minor);
         let call = |key: &str| Call {
             user_id,
             key: key.into(),
@@ -180,14 +168,14 @@ async fn money_operations_are_one_round_trip_on_postgres() {
     app.assert_ledger_clean(&admin).await;
 }
 
-/// A purchase never written, for calls refused before they read it.
-fn stale_purchase(user_id: uuid::Uuid, merchant_id: uuid::Uuid) -> Purchase {
+/// A hold of `amount_minor` in three parts, as the caller describes it before it is written.
+fn purchase(user_id: uuid::Uuid, merchant_id: uuid::Uuid, amount_minor: i64) -> Purchase {
     Purchase {
         id: uuid::Uuid::now_v7(),
         user_id,
         merchant_id,
-        amount_minor: 1_00,
-        installments: 1,
+        amount_minor,
+        installments: 3,
         description: None,
         state: PurchaseState::Authorized,
         created_at: vaultline::domain::time::now(),
