@@ -110,6 +110,8 @@ impl From<StartupError> for Failure {
 }
 
 pub fn run() -> ExitCode {
+    // Before any thread: arenas a thread has made stay made.
+    crate::memory::bound_malloc_arenas();
     let cli = Cli::parse();
     match execute(cli) {
         Ok(()) => ExitCode::SUCCESS,

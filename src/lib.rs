@@ -11,6 +11,7 @@ pub mod delivery;
 pub mod domain;
 pub mod error;
 pub mod jobs;
+pub mod memory;
 pub mod security;
 pub mod startup;
 pub mod store;

@@ -58,6 +58,8 @@ impl Application {
             document["paths"].as_object_mut().map(|paths| paths.remove("/metrics"));
         }
         let route_table = web::Data::new(api::routing::RouteTable::from_document(&document, surface.docs));
+        let openapi_json = web::Bytes::from(document.to_string());
+        drop(document);
         let (metrics_port, metrics) = Self::start_metrics(&settings, state.clone())?.unzip();
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
@@ -71,7 +73,7 @@ impl Application {
                 .wrap(from_fn(api::routing::head_as_get))
                 .wrap(from_fn(api::headers::security_headers))
                 .wrap(from_fn(api::observe::observe))
-                .configure(|cfg| api::routes(cfg, &document, surface))
+                .configure(|cfg| api::routes(cfg, &openapi_json, surface))
                 .default_service(web::to(api::routing::no_route))
         })
         .shutdown_timeout(srv.shutdown_timeout_secs)

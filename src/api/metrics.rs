@@ -1,6 +1,7 @@
 //! Prometheus metrics: one process-wide recorder, rendered by `GET /metrics`.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
@@ -30,8 +31,28 @@ pub fn handle() -> &'static PrometheusHandle {
         // Fails only if another recorder is installed already; then ours stays unused.
         let _ = metrics::set_global_recorder(recorder);
         describe();
+        spawn_upkeep(handle.clone());
         handle
     })
+}
+
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// The recorder keeps every histogram sample it is given until something folds them into
+/// the buckets: a scrape does, and so does this. Without it a service nobody scrapes holds
+/// every request's latency in memory (about 8 bytes a sample per histogram: 20 MiB after
+/// a day at 30 requests a second) and the first scrape after a quiet spell pays for all.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                handle.run_upkeep();
+            }
+        })
+        .expect("a thread can be started");
 }
 
 /// HELP text for every metric the service records (Prometheus and promtool expect one).

@@ -76,8 +76,10 @@ pub struct Surface {
     pub docs: bool,
 }
 
-/// Registers every route; `document` is the OpenAPI document served at `/openapi.json`.
-pub fn routes(cfg: &mut web::ServiceConfig, document: &serde_json::Value, surface: Surface) {
+/// Registers every route; `openapi_json` is the OpenAPI document served at `/openapi.json`,
+/// serialized once: every worker's app shares the bytes (a `serde_json::Value` of it is
+/// 2.7 MiB, and each worker kept its own copies of it).
+pub fn routes(cfg: &mut web::ServiceConfig, openapi_json: &web::Bytes, surface: Surface) {
     cfg.service(auth::register)
         .service(auth::login)
         .service(auth::refresh)
@@ -113,25 +115,22 @@ pub fn routes(cfg: &mut web::ServiceConfig, document: &serde_json::Value, surfac
     if surface.metrics {
         cfg.service(ops::metrics);
     }
+    let openapi_json = openapi_json.clone();
+    cfg.service(web::resource("/openapi.json").get(move || {
+        let body = openapi_json.clone();
+        async move { HttpResponse::Ok().content_type("application/json").body(body) }
+    }));
     if surface.docs {
         cfg.service(
             web::resource("/docs")
                 .get(|| async { HttpResponse::PermanentRedirect().insert_header(("location", "/docs/")).finish() }),
         )
         .service(
+            // The page loads /openapi.json above (the config names it): no copy of the document here.
             SwaggerUi::new("/docs/{_:.*}")
-                .external_url_unchecked("/openapi.json", document.clone())
                 // No validator badge: it would send the document to a third party and show a
                 // broken image offline.
                 .config(Config::new(["/openapi.json"]).validator_url("none")),
         );
-    } else {
-        cfg.service(web::resource("/openapi.json").get({
-            let body = document.to_string();
-            move || {
-                let body = body.clone();
-                async move { HttpResponse::Ok().content_type("application/json").body(body) }
-            }
-        }));
     }
 }
