@@ -60,6 +60,14 @@ for script in transfer-12-round-trips transfer-one-cte transfer-function; do
   FLOOR+=("$(printf '%-24s %10s tps %8s x pgbench' "$script" "${tps:-?}" \
     "$(awk -v a="${tps:-0}" -v b="$PGBENCH_TPS" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')")")
 done
+# Group commit's ceiling: the batches a lane sends (8 transfers a call), from as many
+# clients as the service has lanes, with no HTTP and no service in the way.
+LANES=2
+tps=$(pgbench -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -n -M prepared -c "$LANES" -j "$LANES" -T "$T" --max-tries=20 \
+        -f scripts/perf/transfer-batch.sql vaultline_floor 2>&1 | grep -Eo '^tps = [0-9.]+' | awk '{print $3 * 8}')
+say "  transfer-batch (8 a call, $LANES clients): ${tps:-?} transfers/s"
+FLOOR+=("$(printf '%-24s %10s tps %8s x pgbench  (transfers/s: 8 a call, %s clients)' "transfer-batch" "${tps:-?}" \
+  "$(awk -v a="${tps:-0}" -v b="$PGBENCH_TPS" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')" "$LANES")")
 psql_admin -c "DROP DATABASE IF EXISTS vaultline_floor"
 
 peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
@@ -163,7 +171,7 @@ run_backend sqlite "sqlite://$WORK/bench.db"
 echo
 echo "Vaultline benchmark  $(date -u +%Y-%m-%dT%H:%MZ)  $(nproc) cores  C=$C  T=${T}s  users=$USERS"
 echo "pgbench TPC-B (scale 10): $PGBENCH_TPS tps, latency average $PGBENCH_LAT ms"
-echo "SQL replays of one transfer (pgbench -M extended; the function call -M prepared, as the service sends it; same C and T):"
+echo "SQL replays of one transfer (pgbench -M extended; the function calls -M prepared, as the service sends them; same C and T but the batch):"
 for row in "${FLOOR[@]}"; do echo "  $row"; done
 echo "Rows without gc= ran with database.group_commit = auto (on for SQLite, off for PostgreSQL)."
 printf '%-9s %-16s %10s %10s %8s  %s\n' backend scenario "req/s" "p99 ms" "x pgbench" "check"
