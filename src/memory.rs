@@ -2,9 +2,9 @@
 //!
 //! glibc gives a thread that finds its arena locked a new one, up to eight per core, and an
 //! arena keeps the pages it once held. Database calls hop between a worker's blocking threads,
-//! so under a mixed load nearly every thread ended with an arena of its own: 17 arenas of
-//! about 1.2 MiB each, a third of the service's resident memory on SQLite (issue 10). Two per
-//! core measured no slower (`docs/PERFORMANCE.md`) and peaks 10 MiB lower.
+//! so under a mixed load nearly every thread ended with an arena of its own: 15 besides the
+//! main one, 1-4.5 MiB each, about 25 MiB of the service's resident memory on SQLite (issue 10).
+//! Two per core measured no slower (`docs/PERFORMANCE.md`) and peaks 9 MiB lower.
 
 /// Arenas per core, where the operator has not chosen (`MALLOC_ARENA_MAX`, `GLIBC_TUNABLES`).
 const ARENAS_PER_CORE: usize = 2;
