@@ -176,6 +176,6 @@ echo "Vaultline benchmark  $(date -u +%Y-%m-%dT%H:%MZ)  $(nproc) cores  C=$C  T=
 echo "pgbench TPC-B (scale 10): $PGBENCH_TPS tps, latency average $PGBENCH_LAT ms"
 echo "SQL replays of one transfer (pgbench -M extended; the function calls -M prepared, as the service sends them; same C and T but the batch):"
 for row in "${FLOOR[@]}"; do echo "  $row"; done
-echo "Rows without gc= ran with database.group_commit = auto (the default: on for both backends)."
+echo "Rows without gc= ran with database.group_commit = auto (on for SQLite, off for PostgreSQL)."
 printf '%-9s %-16s %10s %10s %8s  %s\n' backend scenario "req/s" "p99 ms" "x pgbench" "check"
 for row in "${ROWS[@]}"; do echo "$row"; done
