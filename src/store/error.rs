@@ -28,6 +28,11 @@ pub enum StoreError {
     /// The gate: the request is past the user's money request budget.
     #[error("over the request budget")]
     OverBudget { retry_after_secs: u64 },
+    /// Group commit on PostgreSQL: an account row the operation needs was held by another
+    /// transaction, so the batch left it alone (nothing written, its gate counted); the
+    /// request then runs by itself (`money::apply`).
+    #[error("an account row is held by another transaction")]
+    RowHeld,
 }
 
 impl From<DieselError> for StoreError {

@@ -99,7 +99,7 @@ impl Db {
         let sqlite_writer = std::sync::Arc::new(std::sync::Mutex::new(()));
         let checkpointer = checkpoint::Checkpointer::start(&target, sqlite_writer.clone()).map(std::sync::Arc::new);
         let pool = conn::build_pool(target, settings, statements.clone());
-        let group_commit = settings.group_commit.enabled(backend).then(|| {
+        let group_commit = settings.group_commit.enabled().then(|| {
             let group = group::GroupSettings {
                 lanes: settings.group_commit_lanes,
                 max_batch: settings.group_commit_max_batch,

@@ -1,5 +1,5 @@
-//! Group commit, switched on explicitly on both backends (by default it is on for SQLite
-//! only): concurrent money requests of every kind, refusals and replays among them, share
+//! Group commit, switched on explicitly on both backends (as it is by default, but the whole
+//! suite may run with it off: `VAULTLINE_TEST_GROUP_COMMIT`): concurrent money requests of every kind, refusals and replays among them, share
 //! batches; each gets its own answer, a refusal never fails the others, and the totals and
 //! the ledger come out exactly as if they had run one by one.
 

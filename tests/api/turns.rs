@@ -15,7 +15,23 @@ use crate::helpers::{Backend, TestApp, minor};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(not(postgres_tests), ignore = "VAULTLINE_TEST_POSTGRES_URL was not set at build time")]
 async fn one_users_queued_requests_leave_the_pool_to_others() {
-    let settings = [("database.pool_size", "4"), ("database.connection_timeout_ms", "2000")];
+    queued_requests_leave_the_pool_to_others("off").await;
+}
+
+/// The same through group commit: a batch skips the held row (its lanes would otherwise
+/// wait on it, and every user behind them) and the held user's deposits run alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "VAULTLINE_TEST_POSTGRES_URL was not set at build time")]
+async fn a_held_row_stalls_no_group_commit_lane() {
+    queued_requests_leave_the_pool_to_others("on").await;
+}
+
+async fn queued_requests_leave_the_pool_to_others(group_commit: &str) {
+    let settings = [
+        ("database.pool_size", "4"),
+        ("database.connection_timeout_ms", "2000"),
+        ("database.group_commit", group_commit),
+    ];
     let app = std::sync::Arc::new(TestApp::spawn_with(Backend::postgres(), &settings).await);
     let admin = app.admin_token("turns_admin").await;
     let hog = app.user_token("hog_user").await;

@@ -172,7 +172,15 @@ pub type Answer = Answered<Movement>;
 pub async fn apply(db: &Db, call: Call, op: MoneyOp) -> Result<Answer, StoreError> {
     if let Some(group) = db.group_commit() {
         // Both backends' batches run each operation's gate in the batch's transaction.
-        return group.submit(call, op).await;
+        match group.submit(call.clone(), op.clone()).await {
+            // A row it needs was held elsewhere: alone, it waits its user's turn instead of
+            // holding up a lane (and every other user). Its gate was counted in the batch.
+            Err(StoreError::RowHeld) => {
+                let counted = Call { gate: Gate { budget: None, ..call.gate }, ..call };
+                return db.user_statement(counted.user_id, move |conn| pg::run(conn, &counted, &op)).await;
+            }
+            answered => return answered,
+        }
     }
     match db.backend() {
         Backend::Postgres => db.user_statement(call.user_id, move |conn| pg::run(conn, &call, &op)).await,

@@ -116,6 +116,7 @@ pub fn run_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)], max_retries: u32)
                 .map_err(|e| StoreError::Corrupt(format!("batch answer: {e}")))
                 .and_then(AnswerRow::into_answer),
             (None, Some(message)) => match message.strip_prefix("vaultline:") {
+                Some("row_held") => Err(StoreError::RowHeld),
                 Some(code) => match call.gate.refusal(code) {
                     Some(refusal) => Err(refusal),
                     // The batch counted the request before its operation ran: it stays counted.
