@@ -28,11 +28,12 @@ pub enum StoreError {
     /// The gate: the request is past the user's money request budget.
     #[error("over the request budget")]
     OverBudget { retry_after_secs: u64 },
-    /// Group commit on PostgreSQL: an account row the operation needs was held by another
-    /// transaction, so the batch left it alone (nothing written, its gate counted); the
-    /// request then runs by itself (`money::apply`).
-    #[error("an account row is held by another transaction")]
-    RowHeld,
+    /// Group commit on PostgreSQL: the batch did not run the operation (a row it needed was
+    /// held by another transaction, or the batch failed), so nothing of it was written; the
+    /// request runs again by itself, on its user's turn (`money::apply`). `gate_counted`:
+    /// whether its gate already counted it against the budget.
+    #[error("the operation is to run alone")]
+    RunAlone { gate_counted: bool },
 }
 
 impl From<DieselError> for StoreError {

@@ -133,7 +133,7 @@ fn run_batch(
         Err(e) => return ops.iter().map(|_| Err(StoreError::Unavailable(e.to_string()))).collect(),
     };
     match backend {
-        Backend::Postgres => super::money::pg_batch(&mut conn, ops, max_retries),
+        Backend::Postgres => super::money::pg_batch(&mut conn, ops),
         Backend::Sqlite => {
             let _turn = writer.lock().unwrap_or_else(PoisonError::into_inner);
             super::money::sqlite_batch(&mut conn, ops, max_retries)

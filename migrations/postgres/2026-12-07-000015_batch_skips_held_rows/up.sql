@@ -1,13 +1,20 @@
--- Group commit without stalling on a held row. The batch locks the account rows it needs in
--- user order as before, but waits at most 100 ms (`lock_timeout`; another lane's batch holds a
--- row a few milliseconds). Past that it takes the rows that are free (SKIP LOCKED) and answers
--- each operation needing a row it could not lock with `vaultline:row_held`, without running
--- it. The service runs such a request alone, on the single-call path, where it waits its
--- user's turn and leaves the pool to other users (its gate passed and was counted here).
--- Before, a batch waited for every row it locked: one row held elsewhere (a long transaction,
--- an operator's session) stalled the batch, its lane, and with both lanes every user's money
--- requests (tests/api/turns.rs). The wait is one subtransaction per batch (hence at most 63
--- operations a batch: PostgreSQL caches 64 subtransactions per transaction).
+-- Group commit without stalling on a held row. Every lock the batch waits for (its gates'
+-- budget rows, the account rows, each operation's own: a key another transaction is claiming,
+-- a user's installments) it waits for at most 100 ms: `lock_timeout`, set for the batch's own
+-- transaction (the call is one). Another lane's batch holds a row for a few milliseconds, so
+-- under load a batch still waits as before; a row held longer (a long transaction, an
+-- operator's session) costs a batch 100 ms, not a lane.
+-- - The account rows: locked in user order as before; past the wait the batch takes the rows
+--   that are free (SKIP LOCKED) and answers each operation needing one it could not lock
+--   with `vaultline:row_held`, without running it.
+-- - An operation's own wait: it fails in its subtransaction, answered with the error.
+-- - A gate's wait: the whole call fails (nothing written).
+-- In every case the service runs the request again alone, on the single-call path, where it
+-- waits its own user's turn and leaves the pool and the lanes to other users (tests/api/
+-- turns.rs). Before, a batch waited for every row it locked: one row held elsewhere stalled
+-- the batch, its lane, and with both lanes every user's money requests. The wait for the
+-- account rows is one more subtransaction per batch: at most 63 operations a batch
+-- (PostgreSQL caches 64 subtransaction ids per transaction).
 --
 -- Every request of the batch with its own gate, in one call. Lock order, the
 -- same as every other money call's: budget rows before account rows (vl_gate runs as the
@@ -28,9 +35,9 @@ DECLARE
     v_detail text;
     v_gates text[] := array_fill(NULL::text, ARRAY[coalesce(cardinality(p_users), 0)]);
     v_locked text[];
-    v_timeout text;
     v_some_held boolean := false;
 BEGIN
+    PERFORM set_config('lock_timeout', '100ms', true);
     FOR g IN
         SELECT s.u, s.v, s.w, s.b, array_agg(s.i ORDER BY s.i) AS idxs
           FROM (SELECT p_users[k] AS u, p_token_versions[k] AS v, p_windows[k] AS w, p_budgets[k] AS b, k AS i
@@ -44,8 +51,6 @@ BEGIN
                                        WHEN i > v_admitted THEN 'rate_limited' END;
         END LOOP;
     END LOOP;
-    v_timeout := current_setting('lock_timeout');
-    PERFORM set_config('lock_timeout', '100ms', true);
     BEGIN
         PERFORM 1 FROM money_accounts
          WHERE user_id IN (SELECT unnest(p_users) UNION SELECT id FROM users WHERE username = ANY (p_tos))
@@ -58,7 +63,6 @@ BEGIN
              WHERE user_id IN (SELECT unnest(p_users) UNION SELECT id FROM users WHERE username = ANY (p_tos))
              ORDER BY user_id COLLATE "C" FOR UPDATE SKIP LOCKED) l;
     END;
-    PERFORM set_config('lock_timeout', v_timeout, true);
     FOR i IN 1 .. coalesce(cardinality(p_ops), 0) LOOP
         IF v_gates[i] IS NOT NULL THEN
             idx := i; error := 'vaultline:' || v_gates[i]; detail := NULL; answer := NULL;

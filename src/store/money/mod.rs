@@ -173,11 +173,12 @@ pub async fn apply(db: &Db, call: Call, op: MoneyOp) -> Result<Answer, StoreErro
     if let Some(group) = db.group_commit() {
         // Both backends' batches run each operation's gate in the batch's transaction.
         match group.submit(call.clone(), op.clone()).await {
-            // A row it needs was held elsewhere: alone, it waits its user's turn instead of
-            // holding up a lane (and every other user). Its gate was counted in the batch.
-            Err(StoreError::RowHeld) => {
-                let counted = Call { gate: Gate { budget: None, ..call.gate }, ..call };
-                return db.user_statement(counted.user_id, move |conn| pg::run(conn, &counted, &op)).await;
+            // The batch did not run it (a row held elsewhere, a failed batch): alone, it waits
+            // its user's turn instead of a lane, and every other user with it.
+            Err(StoreError::RunAlone { gate_counted }) => {
+                let gate = if gate_counted { Gate { budget: None, ..call.gate } } else { call.gate };
+                let call = Call { gate, ..call };
+                return db.user_statement(call.user_id, move |conn| pg::run(conn, &call, &op)).await;
             }
             answered => return answered,
         }
@@ -196,12 +197,8 @@ pub fn apply_on(conn: &mut DbConn, max_retries: u32, call: &Call, op: &MoneyOp) 
     }
 }
 
-pub(super) fn pg_batch(
-    conn: &mut DbConn,
-    batch: &[(Call, MoneyOp)],
-    max_retries: u32,
-) -> Vec<Result<Answer, StoreError>> {
-    pg::run_batch(conn, batch, max_retries)
+pub(super) fn pg_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)]) -> Vec<Result<Answer, StoreError>> {
+    pg::run_batch(conn, batch)
 }
 
 pub(super) fn sqlite_batch(

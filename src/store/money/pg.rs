@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{Answer, Call, MoneyOp};
 use crate::domain::account::{AccountState, CreditLine, Refusal};
 use crate::domain::limits::{Velocity, VelocityLimits};
-use crate::store::gate::{self, Gate};
+use crate::store::gate;
 use crate::store::idempotency::{self, Lookup, Stored};
 use crate::store::ledger::MovementRow;
 use crate::store::prepared::prepared;
@@ -93,20 +93,16 @@ struct BatchRow {
 
 /// Group commit: every operation of `batch`, each with its gate, in one call of `vl_batch`,
 /// so one round trip, one transaction and one commit for all; each answered on its own. An
-/// operation that failed for any reason but a refusal runs again alone, where it gets its
-/// own retries (its gate passed and was counted in the batch, so it is not counted again).
-pub fn run_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)], max_retries: u32) -> Vec<Result<Answer, StoreError>> {
+/// operation the batch did not run (a row held elsewhere) or that failed for any reason but
+/// a refusal is handed back to run alone (`StoreError::RunAlone`), on its user's turn and
+/// with its own retries, never on the lane, which other users' requests wait for.
+pub fn run_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)]) -> Vec<Result<Answer, StoreError>> {
     let rows = match send_batch(conn, batch) {
         Ok(rows) if rows.len() == batch.len() => rows,
-        // The batch failed (nothing written) or its answer was lost: each runs alone, gate
-        // and all. Should the batch have committed after all, its keys replay the effects;
-        // only the budget would count those requests twice.
-        _ => {
-            return batch
-                .iter()
-                .map(|(call, op)| crate::store::tx::retrying(conn, max_retries, |c| run(c, call, op)))
-                .collect();
-        }
+        // The batch failed (nothing written, gates included) or its answer was lost: each runs
+        // alone, gate and all. Should the batch have committed after all, its keys replay the
+        // effects; only the budget would count those requests twice.
+        _ => return batch.iter().map(|_| Err(StoreError::RunAlone { gate_counted: false })).collect(),
     };
     let mut answers: Vec<Result<Answer, StoreError>> = Vec::with_capacity(batch.len());
     for (row, (call, op)) in rows.into_iter().zip(batch) {
@@ -116,16 +112,16 @@ pub fn run_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)], max_retries: u32)
                 .map_err(|e| StoreError::Corrupt(format!("batch answer: {e}")))
                 .and_then(AnswerRow::into_answer),
             (None, Some(message)) => match message.strip_prefix("vaultline:") {
-                Some("row_held") => Err(StoreError::RowHeld),
+                // Not run: a row it needs was held past the batch's wait. Its gate counted it.
+                Some("row_held") => Err(StoreError::RunAlone { gate_counted: true }),
                 Some(code) => match call.gate.refusal(code) {
                     Some(refusal) => Err(refusal),
                     // The batch counted the request before its operation ran: it stays counted.
                     None => refused(conn, call, op, code, row.detail.as_deref().unwrap_or_default()),
                 },
-                None => {
-                    let counted = Call { gate: Gate { budget: None, ..call.gate }, ..call.clone() };
-                    crate::store::tx::retrying(conn, max_retries, |c| run(c, &counted, op))
-                }
+                // Failed in its subtransaction (nothing of it written): a lock waited for past
+                // the batch's wait, a serialization failure. Its gate counted it.
+                None => Err(StoreError::RunAlone { gate_counted: true }),
             },
             (None, None) => Err(StoreError::Corrupt("vl_batch answered neither row nor error".into())),
         };
