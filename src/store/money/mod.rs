@@ -170,19 +170,19 @@ pub type Answer = Answered<Movement>;
 /// Applies `op` at most once per (caller, key): one round trip on PostgreSQL, one write
 /// transaction on SQLite; with group commit on, in a batch shared with concurrent requests.
 pub async fn apply(db: &Db, call: Call, op: MoneyOp) -> Result<Answer, StoreError> {
-    if let Some(group) = db.group_commit() {
+    let call = match db.group_commit() {
+        None => call,
         // Both backends' batches run each operation's gate in the batch's transaction.
-        match group.submit(call.clone(), op.clone()).await {
+        Some(group) => match group.submit(call.clone(), op.clone()).await {
             // The batch did not run it (a row held elsewhere, a failed batch): alone, it waits
             // its user's turn instead of a lane, and every other user with it.
             Err(StoreError::RunAlone { gate_counted }) => {
                 let gate = if gate_counted { Gate { budget: None, ..call.gate } } else { call.gate };
-                let call = Call { gate, ..call };
-                return db.user_statement(call.user_id, move |conn| pg::run(conn, &call, &op)).await;
+                Call { gate, ..call }
             }
             answered => return answered,
-        }
-    }
+        },
+    };
     match db.backend() {
         Backend::Postgres => db.user_statement(call.user_id, move |conn| pg::run(conn, &call, &op)).await,
         Backend::Sqlite => db.write(move |conn| sqlite::run(conn, &call, &op)).await?,
