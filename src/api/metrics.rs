@@ -92,4 +92,9 @@ fn describe() {
         "money_group_commit_batch_size",
         "Money requests committed together in one group-commit batch, by backend"
     );
+    metrics::describe_counter!(
+        "money_group_commit_together_total",
+        "Transfers of group-commit batches written set-wise, in one statement with the batch's other \
+         independent transfers (PostgreSQL)"
+    );
 }

@@ -4,6 +4,7 @@ mod helpers;
 
 mod admin;
 mod auth;
+mod batch_together;
 mod billing;
 mod checkpoint;
 mod cli;

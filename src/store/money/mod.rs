@@ -198,7 +198,17 @@ pub fn apply_on(conn: &mut DbConn, max_retries: u32, call: &Call, op: &MoneyOp) 
 }
 
 pub(super) fn pg_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)]) -> Vec<Result<Answer, StoreError>> {
-    pg::run_batch(conn, batch)
+    let (answers, together) = pg_batch_on(conn, batch);
+    metrics::counter!("money_group_commit_together_total").increment(u64::try_from(together).unwrap_or(u64::MAX));
+    answers
+}
+
+/// One group-commit batch on a PostgreSQL connection, as a lane sends it: each operation's
+/// answer (a request the batch handed back answers `StoreError::RunAlone`), and how many were
+/// written together. For tests and tools; the service's lanes go through `apply`.
+pub fn pg_batch_on(conn: &mut DbConn, batch: &[(Call, MoneyOp)]) -> (Vec<Result<Answer, StoreError>>, usize) {
+    let outcome = pg::run_batch(conn, batch);
+    (outcome.answers, outcome.together)
 }
 
 pub(super) fn sqlite_batch(

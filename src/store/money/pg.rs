@@ -89,6 +89,16 @@ struct BatchRow {
     detail: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     answer: Option<String>,
+    /// Written with the batch's other independent transfers, in one statement.
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    together: bool,
+}
+
+/// A batch's answers, one per operation in order, and how many operations were written
+/// together (`vl_batch_transfers`): the rest ran one by one, in the batch or handed back.
+pub struct BatchOutcome {
+    pub answers: Vec<Result<Answer, StoreError>>,
+    pub together: usize,
 }
 
 /// Group commit: every operation of `batch`, each with its gate, in one call of `vl_batch`,
@@ -96,14 +106,18 @@ struct BatchRow {
 /// operation the batch did not run (a row held elsewhere) or that failed for any reason but
 /// a refusal is handed back to run alone (`StoreError::RunAlone`), on its user's turn and
 /// with its own retries, never on the lane, which other users' requests wait for.
-pub fn run_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)]) -> Vec<Result<Answer, StoreError>> {
+pub fn run_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)]) -> BatchOutcome {
     let rows = match send_batch(conn, batch) {
         Ok(rows) if rows.len() == batch.len() => rows,
         // The batch failed (nothing written, gates included) or its answer was lost: each runs
         // alone, gate and all. Should the batch have committed after all, its keys replay the
         // effects; only the budget would count those requests twice.
-        _ => return batch.iter().map(|_| Err(StoreError::RunAlone { gate_counted: false })).collect(),
+        _ => {
+            let answers = batch.iter().map(|_| Err(StoreError::RunAlone { gate_counted: false })).collect();
+            return BatchOutcome { answers, together: 0 };
+        }
     };
+    let together = rows.iter().filter(|row| row.together).count();
     let mut answers: Vec<Result<Answer, StoreError>> = Vec::with_capacity(batch.len());
     for (row, (call, op)) in rows.into_iter().zip(batch) {
         debug_assert_eq!(usize::try_from(row.idx).ok(), Some(answers.len() + 1), "vl_batch answers in order");
@@ -127,7 +141,7 @@ pub fn run_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)]) -> Vec<Result<Ans
         };
         answers.push(answer);
     }
-    answers
+    BatchOutcome { answers, together }
 }
 
 fn send_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)]) -> Result<Vec<BatchRow>, DieselError> {
