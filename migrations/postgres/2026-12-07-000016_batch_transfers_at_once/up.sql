@@ -26,6 +26,7 @@ DECLARE
     v_touched text[] := '{}';
     v_mine text[];
     v_fast int[] := '{}';
+    v_senders text[]; v_recipients text[];
     v_done int[]; v_texts text[]; v_rows bigint;
 BEGIN
     SELECT array_agg(c.ready ORDER BY c.k), array_agg(c.to_id ORDER BY c.k), array_agg(c.to_status ORDER BY c.k),
@@ -61,6 +62,9 @@ BEGIN
     IF cardinality(v_fast) = 0 THEN
         RETURN v_answers;
     END IF;
+    -- The account rows by their key (= ANY): the planner would hash a small table whole.
+    v_senders := ARRAY(SELECT p_users[k] FROM unnest(v_fast) AS k);
+    v_recipients := ARRAY(SELECT v_to_ids[k] FROM unnest(v_fast) AS k);
     BEGIN
         WITH ops AS MATERIALIZED (
             SELECT f.k, p_users[f.k] AS uid, p_keys[f.k] AS ikey, p_hashes[f.k] AS hash, p_entries[f.k] AS entry,
@@ -74,10 +78,11 @@ BEGIN
             SELECT uid, ikey, hash, 201, NULL, entry, 'movement', ts FROM ops),
         src AS (
             UPDATE money_accounts m SET wallet_minor = m.wallet_minor - o.amt FROM ops o
-             WHERE m.user_id = o.uid AND m.wallet_minor >= o.amt RETURNING o.k, m.*),
+             WHERE m.user_id = ANY (v_senders) AND m.user_id = o.uid AND m.wallet_minor >= o.amt
+            RETURNING o.k, m.*),
         dst AS (
             UPDATE money_accounts m SET wallet_minor = m.wallet_minor + o.amt FROM ops o
-             WHERE m.user_id = o.to_id RETURNING o.k, m.*),
+             WHERE m.user_id = ANY (v_recipients) AND m.user_id = o.to_id RETURNING o.k, m.*),
         outflow AS (
             INSERT INTO outflow_hours AS h (user_id, hour, amount_minor)
             SELECT uid, date_trunc('hour', ts), amt FROM ops
@@ -147,6 +152,8 @@ DECLARE
     v_locked text[];
     v_some_held boolean := false;
     v_fast text[];
+    -- Every account row the batch may write: its users' and its recipients'.
+    v_ids text[] := ARRAY(SELECT unnest(p_users) UNION SELECT id FROM users WHERE username = ANY (p_tos));
 BEGIN
     PERFORM set_config('lock_timeout', '100ms', true);
     FOR g IN
@@ -164,14 +171,14 @@ BEGIN
     END LOOP;
     BEGIN
         PERFORM 1 FROM money_accounts
-         WHERE user_id IN (SELECT unnest(p_users) UNION SELECT id FROM users WHERE username = ANY (p_tos))
+         WHERE user_id = ANY (v_ids)
          ORDER BY user_id COLLATE "C" FOR UPDATE;
     EXCEPTION WHEN lock_not_available THEN
         -- Held past the wait: this batch takes the rows that are free, and leaves the rest.
         v_some_held := true;
         SELECT coalesce(array_agg(l.user_id), '{}') INTO v_locked FROM (
             SELECT user_id FROM money_accounts
-             WHERE user_id IN (SELECT unnest(p_users) UNION SELECT id FROM users WHERE username = ANY (p_tos))
+             WHERE user_id = ANY (v_ids)
              ORDER BY user_id COLLATE "C" FOR UPDATE SKIP LOCKED) l;
     END;
     -- The independent transfers first, in one statement (vl_batch_transfers); not while a row
