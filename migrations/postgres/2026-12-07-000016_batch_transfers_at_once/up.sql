@@ -17,8 +17,9 @@
 -- and every operation runs one by one as before: this is a shortcut, never a second rule.
 CREATE FUNCTION vl_batch_transfers(p_ops text[], p_users text[], p_keys text[], p_hashes text[], p_entries text[],
                                    p_amounts bigint[], p_tos text[], p_notes text[], p_nows timestamp[],
-                                   p_outflow_cap bigint, p_skip boolean[])
-RETURNS text[] LANGUAGE plpgsql AS $$
+                                   p_outflow_cap bigint, p_skip boolean[],
+                                   OUT answers text[], OUT recipients text[])
+LANGUAGE plpgsql AS $$
 DECLARE
     n int := coalesce(cardinality(p_ops), 0);
     v_answers text[] := array_fill(NULL::text, ARRAY[n]);
@@ -59,8 +60,12 @@ BEGIN
         END IF;
         v_touched := v_touched || v_mine;
     END LOOP;
+    -- Each transfer's recipient (the service's lanes keep them, to tell which requests can
+    -- run beside a batch without waiting for its rows).
+    recipients := v_to_ids;
+    answers := v_answers;
     IF cardinality(v_fast) = 0 THEN
-        RETURN v_answers;
+        RETURN;
     END IF;
     -- The account rows by their key (= ANY): the planner would hash a small table whole.
     v_senders := ARRAY(SELECT p_users[k] FROM unnest(v_fast) AS k);
@@ -123,12 +128,11 @@ BEGIN
         END IF;
     EXCEPTION WHEN OTHERS THEN
         -- Nothing of it is kept: each runs one by one, where its own error is answered.
-        RETURN array_fill(NULL::text, ARRAY[n]);
+        RETURN;
     END;
     FOR i IN 1 .. cardinality(v_done) LOOP
-        v_answers[v_done[i]] := v_texts[i];
+        answers[v_done[i]] := v_texts[i];
     END LOOP;
-    RETURN v_answers;
 END $$;
 
 -- vl_batch as in 000015_batch_skips_held_rows, with its independent transfers written first,
@@ -140,7 +144,8 @@ CREATE FUNCTION vl_batch(p_ops text[], p_users text[], p_keys text[], p_hashes t
                          p_limit_ids text[], p_amounts bigint[], p_tos text[], p_notes text[], p_nows timestamp[],
                          p_outflow_cap bigint, p_unlocks_per_day int,
                          p_token_versions bigint[], p_windows timestamp[], p_budgets bigint[])
-RETURNS TABLE (idx int, error text, detail text, answer text, together boolean) LANGUAGE plpgsql AS $$
+RETURNS TABLE (idx int, error text, detail text, answer text, together boolean, recipient text)
+LANGUAGE plpgsql AS $$
 DECLARE
     i int;
     g record;
@@ -152,6 +157,7 @@ DECLARE
     v_locked text[];
     v_some_held boolean := false;
     v_fast text[];
+    v_recipients text[];
     -- Every account row the batch may write: its users' and its recipients'.
     v_ids text[] := ARRAY(SELECT unnest(p_users) UNION SELECT id FROM users WHERE username = ANY (p_tos));
 BEGIN
@@ -183,16 +189,19 @@ BEGIN
     END;
     -- The independent transfers first, in one statement (vl_batch_transfers); not while a row
     -- is held, where which operations may run is decided one by one below.
-    v_fast := vl_batch_transfers(p_ops, p_users, p_keys, p_hashes, p_entries, p_amounts, p_tos, p_notes, p_nows,
-                                 p_outflow_cap, ARRAY(SELECT v_some_held OR gate IS NOT NULL FROM unnest(v_gates) AS gate));
+    SELECT * INTO v_fast, v_recipients
+      FROM vl_batch_transfers(p_ops, p_users, p_keys, p_hashes, p_entries, p_amounts, p_tos, p_notes, p_nows,
+                              p_outflow_cap, ARRAY(SELECT v_some_held OR gate IS NOT NULL FROM unnest(v_gates) AS gate));
     FOR i IN 1 .. coalesce(cardinality(p_ops), 0) LOOP
         IF v_gates[i] IS NOT NULL THEN
             idx := i; error := 'vaultline:' || v_gates[i]; detail := NULL; answer := NULL; together := false;
+            recipient := v_recipients[i];
             RETURN NEXT;
             CONTINUE;
         END IF;
         IF v_fast[i] IS NOT NULL THEN
             idx := i; error := NULL; detail := NULL; answer := v_fast[i]; together := true;
+            recipient := v_recipients[i];
             RETURN NEXT;
             CONTINUE;
         END IF;
@@ -201,6 +210,7 @@ BEGIN
            OR (p_ops[i] = 'transfer' AND EXISTS (SELECT 1 FROM users u JOIN money_accounts m ON m.user_id = u.id
                                                   WHERE u.username = p_tos[i] AND NOT u.id = ANY (v_locked)))) THEN
             idx := i; error := 'vaultline:row_held'; detail := NULL; answer := NULL; together := false;
+            recipient := v_recipients[i];
             RETURN NEXT;
             CONTINUE;
         END IF;
@@ -218,10 +228,12 @@ BEGIN
                                                     p_unlocks_per_day);
             END CASE;
             idx := i; error := NULL; detail := NULL; answer := row_to_json(r)::text; together := false;
+            recipient := v_recipients[i];
             RETURN NEXT;
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS v_error = MESSAGE_TEXT, v_detail = PG_EXCEPTION_DETAIL;
             idx := i; error := v_error; detail := v_detail; answer := NULL; together := false;
+            recipient := v_recipients[i];
             RETURN NEXT;
         END;
     END LOOP;

@@ -197,10 +197,15 @@ pub fn apply_on(conn: &mut DbConn, max_retries: u32, call: &Call, op: &MoneyOp) 
     }
 }
 
-pub(super) fn pg_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)]) -> Vec<Result<Answer, StoreError>> {
-    let (answers, together) = pg_batch_on(conn, batch);
-    metrics::counter!("money_group_commit_together_total").increment(u64::try_from(together).unwrap_or(u64::MAX));
-    answers
+/// A lane's batch: each answer, and each transfer's recipient id where the batch learnt it.
+pub(super) fn pg_batch(
+    conn: &mut DbConn,
+    batch: &[(Call, MoneyOp)],
+) -> (Vec<Result<Answer, StoreError>>, Vec<Option<Uuid>>) {
+    let outcome = pg::run_batch(conn, batch);
+    metrics::counter!("money_group_commit_together_total")
+        .increment(u64::try_from(outcome.together).unwrap_or(u64::MAX));
+    (outcome.answers, outcome.recipients)
 }
 
 /// One group-commit batch on a PostgreSQL connection, as a lane sends it: each operation's

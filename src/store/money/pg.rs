@@ -92,6 +92,9 @@ struct BatchRow {
     /// Written with the batch's other independent transfers, in one statement.
     #[diesel(sql_type = diesel::sql_types::Bool)]
     together: bool,
+    /// A transfer's recipient's id, where there is such a user.
+    #[diesel(sql_type = Nullable<Text>)]
+    recipient: Option<String>,
 }
 
 /// A batch's answers, one per operation in order, and how many operations were written
@@ -99,6 +102,8 @@ struct BatchRow {
 pub struct BatchOutcome {
     pub answers: Vec<Result<Answer, StoreError>>,
     pub together: usize,
+    /// Per operation: a transfer's recipient's id (the lanes schedule by it).
+    pub recipients: Vec<Option<Uuid>>,
 }
 
 /// Group commit: every operation of `batch`, each with its gate, in one call of `vl_batch`,
@@ -114,10 +119,11 @@ pub fn run_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)]) -> BatchOutcome {
         // effects; only the budget would count those requests twice.
         _ => {
             let answers = batch.iter().map(|_| Err(StoreError::RunAlone { gate_counted: false })).collect();
-            return BatchOutcome { answers, together: 0 };
+            return BatchOutcome { answers, together: 0, recipients: Vec::new() };
         }
     };
     let together = rows.iter().filter(|row| row.together).count();
+    let recipients = rows.iter().map(|row| row.recipient.as_deref().and_then(|id| Uuid::parse_str(id).ok())).collect();
     let mut answers: Vec<Result<Answer, StoreError>> = Vec::with_capacity(batch.len());
     for (row, (call, op)) in rows.into_iter().zip(batch) {
         debug_assert_eq!(usize::try_from(row.idx).ok(), Some(answers.len() + 1), "vl_batch answers in order");
@@ -141,7 +147,7 @@ pub fn run_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)]) -> BatchOutcome {
         };
         answers.push(answer);
     }
-    BatchOutcome { answers, together }
+    BatchOutcome { answers, together, recipients }
 }
 
 fn send_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)]) -> Result<Vec<BatchRow>, DieselError> {
