@@ -60,7 +60,7 @@ for script in transfer-12-round-trips transfer-one-cte transfer-function; do
   FLOOR+=("$(printf '%-24s %10s tps %8s x pgbench' "$script" "${tps:-?}" \
     "$(awk -v a="${tps:-0}" -v b="$PGBENCH_TPS" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')")")
 done
-# Group commit's ceiling: the batches a lane sends (8 transfers a call), from as many
+# Group commit at the SQL floor: the batches a lane sends (8 transfers a call), from as many
 # clients as the service has lanes, with no HTTP and no service in the way.
 LANES=2
 tps=$(pgbench -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -n -M prepared -c "$LANES" -j "$LANES" -T "$T" --max-tries=20 \
