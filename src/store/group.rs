@@ -10,7 +10,9 @@
 //! side by side. It stays queued, in order: a later request sharing a user with it is not
 //! taken before it either. Recipients are known by name; their ids are learnt from the
 //! batches' answers (`recipient_ids`). Only the order of work depends on this, never an
-//! outcome: a request whose recipient is not known yet is taken, and at worst waits for rows.
+//! outcome (requests in flight together have no order to keep): a request whose recipient
+//! is not known yet is taken, and at worst waits for rows; and a request a batch hands back
+//! to run alone (`StoreError::RunAlone`) leaves the lanes' bookkeeping with its batch.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -138,8 +140,13 @@ fn next_batch(shared: &Shared, lane: usize, settings: &GroupSettings) -> Option<
     }
 }
 
-/// Takes from `queue`, in order, up to `max_batch` requests sharing no user with another
-/// lane's running batch nor with an earlier request left queued; records whom `lane` runs for.
+/// How many queued requests a lane looks at for a batch: a lane that finds them all waiting
+/// for another lane looks again at every new request, so the look is bounded, not the queue.
+const SCAN_MAX: usize = 256;
+
+/// Takes from `queue`, in order, up to `max_batch` of the first `SCAN_MAX` requests, those
+/// sharing no user with another lane's running batch nor with an earlier request left queued;
+/// records whom `lane` runs for.
 fn take_free(queue: &mut Queue, lane: usize, max_batch: usize) -> Vec<Pending> {
     let mut busy: HashSet<Uuid> = queue
         .running_for
@@ -148,18 +155,22 @@ fn take_free(queue: &mut Queue, lane: usize, max_batch: usize) -> Vec<Pending> {
         .filter(|(other, _)| *other != lane)
         .flat_map(|(_, u)| u.iter().copied())
         .collect();
-    let mut batch = Vec::new();
-    let mut left = VecDeque::with_capacity(queue.pending.len());
-    while let Some(pending) = queue.pending.pop_front() {
+    let mut picked: Vec<usize> = Vec::new();
+    for (n, pending) in queue.pending.iter().take(SCAN_MAX).enumerate() {
+        if picked.len() == max_batch {
+            break;
+        }
         let users: Vec<Uuid> = pending.users(&queue.recipient_ids).collect();
-        if batch.len() == max_batch || users.iter().any(|user| busy.contains(user)) {
+        if users.iter().any(|user| busy.contains(user)) {
             busy.extend(users);
-            left.push_back(pending);
         } else {
-            batch.push(pending);
+            picked.push(n);
         }
     }
-    queue.pending = left;
+    // Removed from the back, so the indices before stay valid.
+    let mut batch: Vec<Pending> = picked.iter().rev().filter_map(|&n| queue.pending.remove(n)).collect();
+    batch.reverse();
+    debug_assert_eq!(batch.len(), picked.len(), "every picked index was in the queue");
     let running = &mut queue.running_for[lane];
     running.clear();
     for pending in &batch {
@@ -299,6 +310,18 @@ mod tests {
         // The other lane takes none of ann's while lane 0 runs for her.
         assert!(take_free(&mut q, 1, 3).is_empty());
         assert_eq!(q.pending.len(), 2);
+    }
+
+    #[test]
+    fn a_lane_looks_at_the_first_requests_only() {
+        let [ann, bob] = [(); 2].map(|()| Uuid::now_v7());
+        let mut pending: Vec<Pending> = (0..SCAN_MAX).map(|_| op(ann, None)).collect();
+        pending.push(op(bob, None));
+        let mut q = queue(2, pending);
+        q.running_for[1].insert(ann);
+        assert!(take_free(&mut q, 0, 10).is_empty(), "bob's request is past the look");
+        assert_eq!(q.pending.len(), SCAN_MAX + 1, "nothing is lost or reordered");
+        assert_eq!(q.pending.back().unwrap().call.user_id, bob);
     }
 
     #[test]

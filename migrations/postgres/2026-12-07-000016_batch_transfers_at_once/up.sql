@@ -71,6 +71,11 @@ BEGIN
     v_senders := ARRAY(SELECT p_users[k] FROM unnest(v_fast) AS k);
     v_recipients := ARRAY(SELECT v_to_ids[k] FROM unnest(v_fast) AS k);
     BEGIN
+        -- The account rows are the batch's already; any other row held elsewhere (a key another
+        -- request is claiming) is waited for 10 ms, not the batch's 100: past that, all run one
+        -- by one, and only the operation needing it waits again. Back to 100 ms on success (an
+        -- error takes the setting back with the subtransaction).
+        PERFORM set_config('lock_timeout', '10ms', true);
         WITH ops AS MATERIALIZED (
             SELECT f.k, p_users[f.k] AS uid, p_keys[f.k] AS ikey, p_hashes[f.k] AS hash, p_entries[f.k] AS entry,
                    p_amounts[f.k] AS amt, p_tos[f.k] AS to_name, v_to_ids[f.k] AS to_id,
@@ -108,10 +113,13 @@ BEGIN
                 a.fees_minor, a.late_fees_minor, a.on_time_installments, a.overdue_installments, a.overdue_days,
                 a.collateral_settlements, LEAST(a.vault_floor_minor, a.vault_minor), a.overdue_count > 0
               FROM ops o
-              CROSS JOIN LATERAL (VALUES ('transfer_out', o.to_name, 'active'),
-                                         ('transfer_in', o.from_name, o.to_status)) AS side(kind, counterparty, status)
+              CROSS JOIN LATERAL (VALUES (1, 'transfer_out', o.to_name, 'active'),
+                                         (2, 'transfer_in', o.from_name, o.to_status)) AS side(n, kind, counterparty, status)
               JOIN (SELECT 'transfer_out' AS kind, * FROM src UNION ALL SELECT 'transfer_in', * FROM dst) a
                 ON a.k = o.k AND a.kind = side.kind
+             -- In the batch's order, each sender before its recipient, as one by one: the events
+             -- (appended in the order written) follow it.
+             ORDER BY o.k, side.n
             RETURNING mv.*)
         SELECT array_agg(o.k ORDER BY o.k),
                array_agg(row_to_json(ROW('fresh', mv.entry_id, mv.kind, mv.amount_minor, mv.counterparty, mv.note,
@@ -126,6 +134,7 @@ BEGIN
         IF v_done IS DISTINCT FROM v_fast OR v_rows <> 2 * cardinality(v_fast) THEN
             RAISE EXCEPTION 'vl_batch_transfers wrote % movements for % transfers', v_rows, cardinality(v_fast);
         END IF;
+        PERFORM set_config('lock_timeout', '100ms', true);
     EXCEPTION WHEN OTHERS THEN
         -- Nothing of it is kept: each runs one by one, where its own error is answered.
         RETURN;
