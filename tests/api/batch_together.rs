@@ -1,5 +1,6 @@
-//! Group commit on PostgreSQL writes a batch's independent transfers together, in one
-//! statement (`vl_batch_transfers`), and runs the rest one by one. The same batch sent to one
+//! Group commit on PostgreSQL writes a batch's transfers together, in one statement
+//! (`vl_batch_transfers`), where no operation left to run one by one comes between, and runs
+//! the rest one by one. The same batch sent to one
 //! database and the same operations applied one by one, in the batch's order, to another must
 //! give the same answers, balances, histories and events, with a clean ledger on both: the
 //! shortcut is never a second rule. PostgreSQL only (SQLite runs each operation's own
@@ -33,7 +34,8 @@ fn batch_ops() -> Vec<(&'static str, MoneyOp, &'static str)> {
         // Independent: together.
         ("ann_tg", transfer("bob_tg", "10.00"), "k0"),
         ("cat_tg", transfer("dan_tg", "20.00"), "k1"),
-        // Shares dan and ann with the two before: one by one, after them (dan has 120.00).
+        // Sends on what cat just sent dan (dan has 120.00), to ann, who sent before: together,
+        // on the balances the two before leave.
         ("dan_tg", transfer("ann_tg", "115.00"), "k2"),
         // Not enough money: refused, one by one.
         ("eve_tg", transfer("fay_tg", "50.00"), "k3"),
@@ -45,9 +47,9 @@ fn batch_ops() -> Vec<(&'static str, MoneyOp, &'static str)> {
         ("ivy_tg", transfer("nobody_tg", "1.00"), "k6"),
         // Independent again: together.
         ("kim_tg", transfer("lee_tg", "1.00"), "k7"),
-        // Sends what it was sent just now, together: one by one, after it.
-        ("lee_tg", transfer("hal_tg", "1.50"), "k8"),
-        // A note, and two users no one else touches: together.
+        // Sends on what it was sent just now (lee has 2.00): together, after it.
+        ("lee_tg", transfer("ned_tg", "1.50"), "k8"),
+        // A note, to ned again: together.
         (
             "mia_tg",
             MoneyOp::Transfer {
@@ -154,7 +156,7 @@ async fn run(app: &TestApp, ids: Vec<Uuid>, together: bool) -> (Vec<String>, usi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(not(postgres_tests), ignore = "VAULTLINE_TEST_POSTGRES_URL was not set at build time")]
-async fn a_batchs_independent_transfers_are_written_together_as_if_one_by_one() {
+async fn a_batchs_transfers_are_written_together_as_if_one_by_one() {
     let (batched, alone) = (TestApp::spawn(Backend::postgres()).await, TestApp::spawn(Backend::postgres()).await);
     let mut results = Vec::new();
     for (app, together) in [(&batched, true), (&alone, false)] {
@@ -182,8 +184,8 @@ async fn a_batchs_independent_transfers_are_written_together_as_if_one_by_one() 
     }
     let (one_by_one, _, alone_accounts) = results.pop().unwrap();
     let (answers, written_together, batched_accounts) = results.pop().unwrap();
-    // ann->bob, cat->dan, kim->lee, mia->ned: together; the rest, one by one.
-    assert_eq!(written_together, 4, "{answers:#?}");
+    // ann->bob, cat->dan, dan->ann, kim->lee, lee->ned, mia->ned: together; the rest, one by one.
+    assert_eq!(written_together, 6, "{answers:#?}");
     for (n, (got, want)) in answers.iter().zip(&one_by_one).enumerate() {
         assert_eq!(got, want, "operation {n} answered differently in the batch");
     }

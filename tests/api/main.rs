@@ -4,6 +4,8 @@ mod helpers;
 
 mod admin;
 mod auth;
+mod batch_chains;
+mod batch_gates;
 mod batch_together;
 mod billing;
 mod checkpoint;
