@@ -5,6 +5,9 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use diesel::sql_types::{Integer, Nullable, Text};
+
+use super::prepared::prepared;
 use super::schema::idempotency_keys as ik;
 use super::{DbConn, StoreError};
 
@@ -44,12 +47,17 @@ pub enum Lookup {
 type KeyRow = (String, i32, Option<String>, Option<String>, String);
 
 pub fn lookup(conn: &mut DbConn, user_id: Uuid, key: &str, request_hash: &str) -> Result<Lookup, StoreError> {
-    let row: Option<KeyRow> = ik::table
-        .filter(ik::user_id.eq(user_id.to_string()))
-        .filter(ik::idem_key.eq(key))
-        .select((ik::request_hash, ik::response_status, ik::response_body, ik::entry_id, ik::answer))
-        .first(conn)
-        .optional()?;
+    // Fixed text, kept prepared on SQLite (see `ledger::insert_movement`); text on PostgreSQL.
+    let (uid, postgres) = (user_id.to_string(), conn.backend() == super::Backend::Postgres);
+    let row: Option<KeyRow> = prepared::<(Text, Integer, Nullable<Text>, Nullable<Text>, Text)>(
+        "SELECT request_hash, response_status, response_body, entry_id, answer FROM idempotency_keys \
+         WHERE user_id = ? AND idem_key = ?",
+    )
+    .unprepared_if(postgres)
+    .text(&uid)
+    .text(key)
+    .get_result(conn)
+    .optional()?;
     let Some((hash, status, body, entry, answer)) = row else { return Ok(Lookup::Absent) };
     if hash != request_hash {
         return Ok(Lookup::Mismatch);
@@ -74,17 +82,19 @@ pub fn save_entry(
     entry_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let inserted = diesel::insert_into(ik::table)
-        .values((
-            ik::user_id.eq(user_id.to_string()),
-            ik::idem_key.eq(key),
-            ik::request_hash.eq(request_hash),
-            ik::response_status.eq(201),
-            ik::entry_id.eq(entry_id.to_string()),
-            ik::answer.eq("movement"),
-            ik::created_at.eq(now.naive_utc()),
-        ))
-        .execute(conn);
+    let (uid, entry, postgres) =
+        (user_id.to_string(), entry_id.to_string(), conn.backend() == super::Backend::Postgres);
+    let inserted = prepared::<()>(
+        "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, response_status, entry_id, answer, created_at) \
+         VALUES (?, ?, ?, 201, ?, 'movement', ?)",
+    )
+    .unprepared_if(postgres)
+    .text(&uid)
+    .text(key)
+    .text(request_hash)
+    .text(&entry)
+    .timestamp(now.naive_utc())
+    .execute(conn);
     saved(inserted)
 }
 

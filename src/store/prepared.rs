@@ -16,7 +16,7 @@ use chrono::NaiveDateTime;
 use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, HasSqlType, Integer, Nullable, Text, Timestamp};
+use diesel::sql_types::{BigInt, Bool, HasSqlType, Integer, Nullable, Text, Timestamp};
 use diesel::{QueryResult, RunQueryDsl};
 
 /// One bound value.
@@ -25,6 +25,7 @@ enum Param<'a> {
     BigInt(i64),
     Timestamp(NaiveDateTime),
     Integer(i32),
+    Bool(bool),
     NullableText(Option<&'a str>),
     NullableBigInt(Option<i64>),
     NullableInteger(Option<i32>),
@@ -75,6 +76,11 @@ impl<'a, ST> Prepared<'a, ST> {
         self
     }
 
+    pub fn bool(mut self, value: bool) -> Self {
+        self.params.push(Param::Bool(value));
+        self
+    }
+
     pub fn nullable_text(mut self, value: Option<&'a str>) -> Self {
         self.params.push(Param::NullableText(value));
         self
@@ -98,10 +104,16 @@ impl<'a, ST> Prepared<'a, ST> {
 
 impl<ST, DB> QueryFragment<DB> for Prepared<'_, ST>
 where
-    DB: Backend + HasSqlType<Text> + HasSqlType<BigInt> + HasSqlType<Integer> + HasSqlType<Timestamp>,
+    DB: Backend
+        + HasSqlType<Text>
+        + HasSqlType<BigInt>
+        + HasSqlType<Integer>
+        + HasSqlType<Bool>
+        + HasSqlType<Timestamp>,
     str: ToSql<Text, DB>,
     i64: ToSql<BigInt, DB>,
     i32: ToSql<Integer, DB>,
+    bool: ToSql<Bool, DB>,
     NaiveDateTime: ToSql<Timestamp, DB>,
     for<'v> Option<&'v str>: ToSql<Nullable<Text>, DB>,
     Option<i64>: ToSql<Nullable<BigInt>, DB>,
@@ -126,6 +138,7 @@ where
                 Param::BigInt(value) => out.push_bind_param::<BigInt, i64>(value)?,
                 Param::Timestamp(value) => out.push_bind_param::<Timestamp, NaiveDateTime>(value)?,
                 Param::Integer(value) => out.push_bind_param::<Integer, i32>(value)?,
+                Param::Bool(value) => out.push_bind_param::<Bool, bool>(value)?,
                 Param::NullableText(value) => out.push_bind_param::<Nullable<Text>, Option<&str>>(value)?,
                 Param::NullableBigInt(value) => out.push_bind_param::<Nullable<BigInt>, Option<i64>>(value)?,
                 Param::NullableInteger(value) => out.push_bind_param::<Nullable<Integer>, Option<i32>>(value)?,
@@ -182,6 +195,19 @@ mod tests {
             .get_result(&mut conn)
             .unwrap();
         assert_eq!(again, ("cb".to_owned(), 0));
+    }
+
+    #[test]
+    fn binds_a_bool_and_nulls() {
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        let answer: (bool, Option<String>, Option<i64>) =
+            prepared::<(Bool, Nullable<Text>, Nullable<BigInt>)>("SELECT NOT ?, ?, ?")
+                .bool(false)
+                .nullable_text(None)
+                .nullable_bigint(Some(4))
+                .get_result(&mut conn)
+                .unwrap();
+        assert_eq!(answer, (true, None, Some(4)));
     }
 
     #[test]

@@ -51,12 +51,17 @@ fn hour_of(now: DateTime<Utc>) -> NaiveDateTime {
 /// Outflow counted in the hours from 24 hours before the start of `now`'s hour: an outflow
 /// counts for 24 to 25 hours, so no rolling 24 hours ever holds more than the cap.
 pub fn outflow_used(conn: &mut DbConn, user_id: Uuid, now: DateTime<Utc>) -> Result<i64, StoreError> {
-    let amounts: Vec<i64> = oh::table
-        .filter(oh::user_id.eq(user_id.to_string()))
-        .filter(oh::hour.ge(hour_of(now) - TimeDelta::hours(24)))
-        .select(oh::amount_minor)
-        .load(conn)?;
-    Ok(amounts.iter().sum())
+    // Fixed text, kept prepared on SQLite (see `ledger::insert_movement`); text on PostgreSQL.
+    // The sum cast back to BIGINT: PostgreSQL sums bigints as numeric.
+    let (uid, postgres) = (user_id.to_string(), conn.backend() == super::Backend::Postgres);
+    let used: i64 = prepared::<BigInt>(
+        "SELECT CAST(coalesce(sum(amount_minor), 0) AS BIGINT) FROM outflow_hours WHERE user_id = ? AND hour >= ?",
+    )
+    .unprepared_if(postgres)
+    .text(&uid)
+    .timestamp(hour_of(now) - TimeDelta::hours(24))
+    .get_result(conn)?;
+    Ok(used)
 }
 
 /// SQLite twin of `vl_check_outflow`: refuses `amount_minor` past the cap (if any), then
