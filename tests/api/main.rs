@@ -5,7 +5,6 @@ mod helpers;
 mod admin;
 mod auth;
 mod batch_chains;
-mod batch_gates;
 mod batch_together;
 mod billing;
 mod checkpoint;
