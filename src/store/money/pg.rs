@@ -89,7 +89,7 @@ struct BatchRow {
     detail: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     answer: Option<String>,
-    /// Written with the batch's other independent transfers, in one statement.
+    /// Written with other transfers of the batch in one statement (`vl_batch_transfers`).
     #[diesel(sql_type = diesel::sql_types::Bool)]
     together: bool,
     /// A transfer's recipient's id, where there is such a user.
