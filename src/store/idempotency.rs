@@ -3,11 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{Integer, Nullable, Text};
 use uuid::Uuid;
 
-use diesel::sql_types::{Integer, Nullable, Text};
-
-use super::prepared::prepared;
+use super::prepared::prepared_for;
 use super::schema::idempotency_keys as ik;
 use super::{DbConn, StoreError};
 
@@ -48,12 +47,12 @@ type KeyRow = (String, i32, Option<String>, Option<String>, String);
 
 pub fn lookup(conn: &mut DbConn, user_id: Uuid, key: &str, request_hash: &str) -> Result<Lookup, StoreError> {
     // Fixed text, kept prepared on SQLite (see `ledger::insert_movement`); text on PostgreSQL.
-    let (uid, postgres) = (user_id.to_string(), conn.backend() == super::Backend::Postgres);
-    let row: Option<KeyRow> = prepared::<(Text, Integer, Nullable<Text>, Nullable<Text>, Text)>(
+    let uid = user_id.to_string();
+    let row: Option<KeyRow> = prepared_for::<(Text, Integer, Nullable<Text>, Nullable<Text>, Text)>(
+        conn,
         "SELECT request_hash, response_status, response_body, entry_id, answer FROM idempotency_keys \
          WHERE user_id = ? AND idem_key = ?",
     )
-    .unprepared_if(postgres)
     .text(&uid)
     .text(key)
     .get_result(conn)
@@ -82,13 +81,12 @@ pub fn save_entry(
     entry_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let (uid, entry, postgres) =
-        (user_id.to_string(), entry_id.to_string(), conn.backend() == super::Backend::Postgres);
-    let inserted = prepared::<()>(
+    let (uid, entry) = (user_id.to_string(), entry_id.to_string());
+    let inserted = prepared_for::<()>(
+        conn,
         "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, response_status, entry_id, answer, created_at) \
          VALUES (?, ?, ?, 201, ?, 'movement', ?)",
     )
-    .unprepared_if(postgres)
     .text(&uid)
     .text(key)
     .text(request_hash)

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::money::StateRow;
-use super::prepared::prepared;
+use super::prepared::prepared_for;
 use super::schema::{ledger_accounts as la, money_accounts as ma, movements as mv};
 use super::score;
 use super::{DbConn, StoreError};
@@ -80,17 +80,14 @@ pub fn post_entry(
     // Fixed texts, kept prepared on SQLite (see `insert_movement`); one statement per leg,
     // where a multi-row insert of varying length would be parsed anew every time.
     let (id, user) = (entry_id.to_string(), user_id.map(|u| u.to_string()));
-    let postgres = conn.backend() == super::Backend::Postgres;
-    prepared::<()>("INSERT INTO journal_entries (id, kind, user_id, created_at) VALUES (?, ?, ?, ?)")
-        .unprepared_if(postgres)
+    prepared_for::<()>(conn, "INSERT INTO journal_entries (id, kind, user_id, created_at) VALUES (?, ?, ?, ?)")
         .text(&id)
         .text(kind)
         .nullable_text(user.as_deref())
         .timestamp(now.naive_utc())
         .execute(conn)?;
     for (account, amount) in legs {
-        prepared::<()>("INSERT INTO postings (entry_id, account_id, amount_minor) VALUES (?, ?, ?)")
-            .unprepared_if(postgres)
+        prepared_for::<()>(conn, "INSERT INTO postings (entry_id, account_id, amount_minor) VALUES (?, ?, ?)")
             .text(&id)
             .text(account)
             .bigint(*amount)
@@ -171,9 +168,7 @@ fn insert_movement(conn: &mut DbConn, user_id: Uuid, movement: &Movement) -> Res
         vault_floor_minor, overdue_now) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     let (s, h) = (movement.account(), &movement.after);
     let (entry_id, user_id) = (movement.id.to_string(), user_id.to_string());
-    let postgres = conn.backend() == super::Backend::Postgres;
-    prepared::<()>(SQL)
-        .unprepared_if(postgres)
+    prepared_for::<()>(conn, SQL)
         .text(&entry_id)
         .text(&user_id)
         .text(movement.kind.as_str())

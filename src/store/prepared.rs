@@ -19,6 +19,8 @@ use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, Bool, HasSqlType, Integer, Nullable, Text, Timestamp};
 use diesel::{QueryResult, RunQueryDsl};
 
+use super::DbConn;
+
 /// One bound value.
 enum Param<'a> {
     Text(&'a str),
@@ -44,6 +46,12 @@ pub struct Prepared<'a, ST = ()> {
 /// one value per `?`, in order.
 pub fn prepared<'a, ST>(sql: &'static str) -> Prepared<'a, ST> {
     Prepared { sql, params: Vec::with_capacity(8), keep_prepared: true, returns: PhantomData }
+}
+
+/// `prepared`, for a statement both backends run: kept prepared on SQLite, sent as text on
+/// PostgreSQL (`unprepared_if`).
+pub fn prepared_for<'a, ST>(conn: &DbConn, sql: &'static str) -> Prepared<'a, ST> {
+    prepared(sql).unprepared_if(conn.backend() == super::Backend::Postgres)
 }
 
 impl<'a, ST> Prepared<'a, ST> {

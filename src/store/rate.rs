@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use uuid::Uuid;
 
-use super::prepared::prepared;
+use super::prepared::{prepared, prepared_for};
 use super::schema::{outflow_hours as oh, request_windows as rw};
 use super::{DbConn, StoreError};
 use crate::domain::account::Refusal;
@@ -16,12 +16,12 @@ use crate::domain::limits::{Velocity, VelocityLimits};
 /// how many that window has now, this one included.
 pub fn count_request(conn: &mut DbConn, user_id: Uuid, window_start: NaiveDateTime) -> Result<i64, StoreError> {
     let user_id = user_id.to_string();
-    Ok(prepared::<BigInt>(
+    Ok(prepared_for::<BigInt>(
+        conn,
         "INSERT INTO request_windows (user_id, window_start, requests) VALUES (?, ?, 1) \
          ON CONFLICT (user_id, window_start) DO UPDATE SET requests = request_windows.requests + 1 \
          RETURNING requests",
     )
-    .unprepared_if(conn.backend() == super::Backend::Postgres)
     .text(&user_id)
     .timestamp(window_start)
     .get_result(conn)?)
@@ -53,11 +53,11 @@ fn hour_of(now: DateTime<Utc>) -> NaiveDateTime {
 pub fn outflow_used(conn: &mut DbConn, user_id: Uuid, now: DateTime<Utc>) -> Result<i64, StoreError> {
     // Fixed text, kept prepared on SQLite (see `ledger::insert_movement`); text on PostgreSQL.
     // The sum cast back to BIGINT: PostgreSQL sums bigints as numeric.
-    let (uid, postgres) = (user_id.to_string(), conn.backend() == super::Backend::Postgres);
-    let used: i64 = prepared::<BigInt>(
+    let uid = user_id.to_string();
+    let used: i64 = prepared_for::<BigInt>(
+        conn,
         "SELECT CAST(coalesce(sum(amount_minor), 0) AS BIGINT) FROM outflow_hours WHERE user_id = ? AND hour >= ?",
     )
-    .unprepared_if(postgres)
     .text(&uid)
     .timestamp(hour_of(now) - TimeDelta::hours(24))
     .get_result(conn)?;
