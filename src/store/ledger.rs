@@ -161,7 +161,8 @@ fn save(
 fn insert_movement(conn: &mut DbConn, user_id: Uuid, movement: &Movement) -> Result<(), StoreError> {
     // Fixed text, kept prepared on SQLite: diesel's own INSERT of 22 columns was built anew
     // (walking its whole expression) on every call, 9% of SQLite's writer thread under
-    // `transfers` (docs/PERFORMANCE.md). PostgreSQL is sent it as text, as before.
+    // `transfers` (docs/PERFORMANCE.md). PostgreSQL gets it as text (`prepared_for`): its money
+    // paths write movements inside their functions, and this one round trip stays one.
     const SQL: &str = "INSERT INTO movements (entry_id, user_id, kind, amount_minor, counterparty, note, created_at, \
         status, wallet_minor, vault_minor, line, general_limit_minor, held_minor, principal_minor, fees_minor, \
         late_fees_minor, on_time_installments, overdue_installments, overdue_days, collateral_settlements, \
