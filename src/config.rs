@@ -161,6 +161,8 @@ pub struct CreditSettings {
     pub general_limit_max: String,
     /// General limits above this (major units) wait for a second admin's approval.
     pub four_eyes_limit: String,
+    /// Refunds above this (major units) wait for a second admin's approval.
+    pub refund_four_eyes_limit: String,
     pub billing_job_enabled: bool,
     pub billing_job_interval_secs: u64,
 }
@@ -421,6 +423,7 @@ impl Settings {
         self.money_policy().map_err(|e| ConfigError(format!("money: {}", e.0)))?;
         self.limit_policy()?;
         self.four_eyes_limit_minor()?;
+        self.refund_four_eyes_limit_minor()?;
         if !self.auth.jwt_secret.is_empty() && self.auth.jwt_secret.len() < 32 {
             return bad("auth.jwt_secret", "must be at least 32 bytes");
         }
@@ -558,10 +561,19 @@ impl Settings {
     /// `credit.four_eyes_limit` in minor units: above zero, exact to the currency's places.
     /// It may exceed `general_limit_max`; then only `override` needs a second admin.
     pub fn four_eyes_limit_minor(&self) -> Result<i64, ConfigError> {
-        let bad = |e: String| ConfigError(format!("credit.four_eyes_limit: {e}"));
+        self.credit_amount_minor("credit.four_eyes_limit", &self.credit.four_eyes_limit)
+    }
+
+    /// `credit.refund_four_eyes_limit` in minor units: above zero, exact to the currency's places.
+    pub fn refund_four_eyes_limit_minor(&self) -> Result<i64, ConfigError> {
+        self.credit_amount_minor("credit.refund_four_eyes_limit", &self.credit.refund_four_eyes_limit)
+    }
+
+    fn credit_amount_minor(&self, key: &str, text: &str) -> Result<i64, ConfigError> {
+        let bad = |e: String| ConfigError(format!("{key}: {e}"));
         let currency = Currency::new(&self.money.currency, self.money.decimal_places).map_err(bad)?;
         let policy = MoneyPolicy::new(currency, crate::domain::money::ABSOLUTE_MAX_MINOR).map_err(bad)?;
-        policy.parse(&self.credit.four_eyes_limit).map(|a| a.minor()).map_err(|e| bad(e.to_string()))
+        policy.parse(text).map(|a| a.minor()).map_err(|e| bad(e.to_string()))
     }
 
     pub fn money_policy(&self) -> Result<MoneyPolicy, ConfigError> {
@@ -612,6 +624,8 @@ mod tests {
             ("auth.jwt_secret", "short", "auth.jwt_secret"),
             ("credit.four_eyes_limit", "0", "credit.four_eyes_limit"),
             ("credit.four_eyes_limit", "10.001", "credit.four_eyes_limit"),
+            ("credit.refund_four_eyes_limit", "0", "credit.refund_four_eyes_limit"),
+            ("credit.refund_four_eyes_limit", "-5.00", "credit.refund_four_eyes_limit"),
         ];
         for (key, value, named) in cases {
             let err = with(&[(key, value)]).unwrap_err().to_string();

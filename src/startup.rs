@@ -170,6 +170,8 @@ pub fn build_state(settings: Settings, migrate: bool) -> Result<AppState, Startu
     let tokens = TokenService::new(&settings.auth, &jwt_secret).map_err(StartupError::Config)?;
     let limits = settings.limit_policy().map_err(|e| StartupError::Config(e.to_string()))?;
     let four_eyes_limit_minor = settings.four_eyes_limit_minor().map_err(|e| StartupError::Config(e.to_string()))?;
+    let refund_four_eyes_limit_minor =
+        settings.refund_four_eyes_limit_minor().map_err(|e| StartupError::Config(e.to_string()))?;
     let velocity = settings.velocity_limits().map_err(|e| StartupError::Config(e.to_string()))?;
     let requests = settings.request_budget();
     let proxies = api::client::parse_proxies(&settings.server.trusted_proxies).map_err(StartupError::Config)?;
@@ -179,6 +181,7 @@ pub fn build_state(settings: Settings, migrate: bool) -> Result<AppState, Startu
         money,
         limits,
         four_eyes_limit_minor,
+        refund_four_eyes_limit_minor,
         passwords,
         tokens,
         velocity,

@@ -99,12 +99,30 @@ pub async fn once<T, F, R>(
     key: IdempotencyKey,
     fingerprint: String,
     status: StatusCode,
-    mut effect: F,
+    effect: F,
     render: R,
 ) -> Result<HttpResponse, ApiError>
 where
     F: FnMut(&mut DbConn, DateTime<Utc>) -> Result<T, StoreError> + Send + 'static,
     R: Fn(&T) -> Value + Send + 'static,
+    T: 'static,
+{
+    once_answering(state, caller, key, fingerprint, effect, move |value| (status, render(value))).await
+}
+
+/// `once`, for an effect whose outcome chooses the status too (e.g. 201 done, 202 waiting
+/// for a second admin).
+pub async fn once_answering<T, F, R>(
+    state: &AppState,
+    caller: Uuid,
+    key: IdempotencyKey,
+    fingerprint: String,
+    mut effect: F,
+    render: R,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnMut(&mut DbConn, DateTime<Utc>) -> Result<T, StoreError> + Send + 'static,
+    R: Fn(&T) -> (StatusCode, Value) + Send + 'static,
     T: 'static,
 {
     let outcome = state
@@ -119,7 +137,8 @@ where
                 Lookup::Absent => {}
             }
             let value = effect(conn, now)?;
-            let response = StoredResponse { status: status.as_u16(), body: render(&value).to_string() };
+            let (status, body) = render(&value);
+            let response = StoredResponse { status: status.as_u16(), body: body.to_string() };
             idempotency::save(conn, caller, &key.0, &fingerprint, &response, now)?;
             Ok(Outcome::Fresh(response))
         })

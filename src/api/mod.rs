@@ -43,6 +43,7 @@ pub struct AppState {
     pub limits: MoneyPolicy,
     /// General limits above this (minor units) need a second admin (`credit.four_eyes_limit`).
     pub four_eyes_limit_minor: i64,
+    pub refund_four_eyes_limit_minor: i64,
     pub passwords: PasswordService,
     pub tokens: TokenService,
     pub settings: Arc<Settings>,

@@ -63,10 +63,24 @@ impl ScoreModel {
     }
 }
 
-/// The on-time units a part of `principal_minor` earns when billing finds it paid by its
-/// due date: weighted by size, nothing below one step, capped per part.
-pub fn on_time_units(principal_minor: i64, model: &ScoreModel) -> i64 {
-    (principal_minor.max(0) / model.on_time_part_step_minor).min(model.on_time_units_per_part_max)
+/// The on-time units a part earns when billing finds it paid by its due date, from the
+/// principal it still owed when its statement closed (`billed_principal_minor`): only debt
+/// that stayed outstanding a cycle shows how a borrower repays, so principal repaid before
+/// it was billed earns nothing. Weighted by size, nothing below one step, capped per part.
+pub fn on_time_units(billed_principal_minor: i64, model: &ScoreModel) -> i64 {
+    (billed_principal_minor.max(0) / model.on_time_part_step_minor).min(model.on_time_units_per_part_max)
+}
+
+/// The units a credited part keeps after a refund left it `principal_left_minor` of
+/// principal: refunded principal was never a debt the buyer carried, so what it earned is
+/// taken back. Never more than the part was credited.
+pub fn on_time_units_kept(
+    credited_units: i64,
+    billed_principal_minor: i64,
+    principal_left_minor: i64,
+    model: &ScoreModel,
+) -> i64 {
+    credited_units.min(on_time_units(billed_principal_minor.min(principal_left_minor), model))
 }
 
 /// Everything the score reads: the user's own account and history.
@@ -192,6 +206,24 @@ pub mod tests {
             utilisation_over_half_points: -15,
             utilisation_over_80_points: -40,
         }
+    }
+
+    #[test]
+    fn only_principal_owed_at_billing_earns_on_time_units() {
+        let m = model();
+        assert_eq!(on_time_units(0, &m), 0, "a part repaid before its statement earns nothing");
+        assert_eq!(on_time_units(30_000, &m), 3);
+        assert_eq!(on_time_units(9_999, &m), 0, "below one step");
+        assert_eq!(on_time_units(1_000_000, &m), 3, "capped per part");
+    }
+
+    #[test]
+    fn a_refund_takes_back_what_the_refunded_principal_earned() {
+        let m = model();
+        assert_eq!(on_time_units_kept(3, 30_000, 0, &m), 0, "refunded whole: nothing kept");
+        assert_eq!(on_time_units_kept(3, 30_000, 20_000, &m), 2);
+        assert_eq!(on_time_units_kept(3, 30_000, 30_000, &m), 3, "nothing refunded: all kept");
+        assert_eq!(on_time_units_kept(1, 30_000, 30_000, &m), 1, "never more than credited");
     }
 
     fn inputs() -> ScoreInputs {

@@ -93,6 +93,12 @@ impl Role {
         }
     }
 
+    /// Staff run the service; their own accounts get the four-eyes protections (their
+    /// refunds and freezes wait for a second admin).
+    pub fn is_staff(self) -> bool {
+        self != Role::User
+    }
+
     pub fn from_db(text: &str) -> Option<Self> {
         match text {
             "user" => Some(Role::User),

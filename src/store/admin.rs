@@ -10,6 +10,7 @@ use super::schema::{audit_log as al, money_accounts as ma, users};
 use super::score::{self, Ctx, Standing};
 use super::{DbConn, StoreError};
 use crate::domain::account::{CreditLine, Refusal};
+use crate::domain::four_eyes;
 use crate::domain::user::{Role, User, UserStatus};
 
 pub fn audit(
@@ -122,8 +123,9 @@ pub enum LineChange {
 
 /// Refuses a credit-line change the rules forbid for `target` as it stands now, and returns
 /// that standing: no such user; an admin (admins hold no credit lines); more credit for a
-/// user who may not have it. Credit goes up with an upgrade or a raised general limit.
-/// `override` waives the score, never a frozen account or an overdue installment. Lowering
+/// user who may not have it (`four_eyes::more_credit_allowed`). Credit goes up with an
+/// upgrade or a raised general limit. `override` waives the score (and so needs a second
+/// admin), never a frozen account or an overdue installment. Lowering
 /// a general limit and downgrading stay open, so an admin can always cut the risk.
 pub fn check_line_change(
     conn: &mut DbConn,
@@ -143,8 +145,8 @@ pub fn check_line_change(
         let upgrade = before.line == CreditLine::Secured;
         if upgrade || limit_minor > before.general_limit_minor {
             let score = crate::domain::score::evaluate(&standing.inputs, ctx.score);
-            let blocked = standing.inputs.frozen || standing.inputs.overdue_now;
-            if blocked || (upgrade && !override_eligibility && !score.eligible_for_upgrade) {
+            let (frozen, overdue) = (standing.inputs.frozen, standing.inputs.overdue_now);
+            if !four_eyes::more_credit_allowed(override_eligibility, score.eligible_for_upgrade, frozen, overdue) {
                 return Err(StoreError::Refused(Refusal::NotEligible {
                     score: score.value,
                     threshold: score.threshold,

@@ -65,13 +65,13 @@ pub fn convert(conn: &mut DbConn, user_id: Uuid, terms: &PlanTerms) -> Result<Pu
     if amount < i64::from(terms.installments) {
         return Err(StoreError::Refused(Refusal::TooSmallToSplit));
     }
+    let plan_id = Uuid::now_v7();
     for part in &convertible {
         let mut moved = part.clone();
         moved.principal_minor = moved.principal_paid_minor;
         moved.state = InstallmentState::Converted;
         save_installment(conn, &moved)?;
     }
-    let plan_id = Uuid::now_v7();
     diesel::insert_into(pu::table)
         .values((
             pu::id.eq(plan_id.to_string()),
@@ -87,6 +87,13 @@ pub fn convert(conn: &mut DbConn, user_id: Uuid, terms: &PlanTerms) -> Result<Pu
         .execute(conn)?;
     let parts = schedule::plan(amount, terms.installments, today, terms.repayment_day, terms.fee_rate);
     insert_schedule(conn, plan_id, user_id, &parts)?;
+    // Each converted part names the plan and what it moved there, so a refund of its
+    // purchase can cancel that debt where it went.
+    for part in &convertible {
+        diesel::update(ins::table.find((part.purchase_id.to_string(), i32::try_from(part.seq).expect("at most 24"))))
+            .set((ins::converted_into.eq(plan_id.to_string()), ins::converted_minor.eq(part.principal_owed())))
+            .execute(conn)?;
+    }
     purchase(conn, user_id, plan_id)?.ok_or_else(|| StoreError::Corrupt(format!("plan {plan_id} vanished")))
 }
 

@@ -184,6 +184,9 @@ fn bill_pass(
         late_fees += step.late_fee_charged_minor;
         overdue_days += step.overdue_days_added;
         save_installment(conn, item)?;
+        if step.became_due {
+            record_billed_principal(conn, item)?;
+        }
     }
     if newly_overdue > 0 || overdue_days > 0 {
         diesel::update(ma::table.filter(ma::user_id.eq(user_id.to_string())))
@@ -203,11 +206,20 @@ fn bill_pass(
     Ok(())
 }
 
+/// Keeps the principal a part still owed when its statement closed on it: only that
+/// principal stayed outstanding a cycle, so only that can earn on-time credit.
+fn record_billed_principal(conn: &mut DbConn, item: &Installment) -> Result<(), StoreError> {
+    diesel::update(ins::table.find((item.purchase_id.to_string(), i32::try_from(item.seq).expect("at most 24"))))
+        .set(ins::billed_principal_minor.eq(item.principal_owed()))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Gives on-time credit for the parts of `user_id` paid by a due date that has now come
-/// (`as_of`) and never overdue: each part once, so prepaying a whole schedule earns its
-/// credit month by month as the parts fall due (one part per purchase per month), and
-/// weighted by the part's size (`score::on_time_units`: a part below one step earns
-/// nothing). Answers how many parts were credited.
+/// (`as_of`) and never overdue: each part once, weighted by the principal it still owed
+/// when it was billed (`score::on_time_units`: principal repaid before its statement never
+/// stayed outstanding and earns nothing, nor does a part below one step). Each part keeps
+/// the units it earned, so a refund can take them back. Answers how many parts were credited.
 fn credit_on_time(conn: &mut DbConn, user_id: Uuid, as_of: NaiveDate, model: &ScoreModel) -> Result<u64, StoreError> {
     let uid = user_id.to_string();
     let parts: Vec<(String, i32, i64)> = ins::table
@@ -216,17 +228,18 @@ fn credit_on_time(conn: &mut DbConn, user_id: Uuid, as_of: NaiveDate, model: &Sc
         .filter(ins::was_overdue.eq(false))
         .filter(ins::on_time_credited.eq(false))
         .filter(ins::due_date.le(as_of))
-        .select((ins::purchase_id, ins::seq, ins::principal_minor))
+        .select((ins::purchase_id, ins::seq, ins::billed_principal_minor))
         .load(conn)?;
     if parts.is_empty() {
         return Ok(0);
     }
     let mut units = 0;
-    for (purchase_id, seq, principal_minor) in &parts {
+    for (purchase_id, seq, billed_principal_minor) in &parts {
+        let earned = crate::domain::score::on_time_units(*billed_principal_minor, model);
         diesel::update(ins::table.filter(ins::purchase_id.eq(purchase_id)).filter(ins::seq.eq(seq)))
-            .set(ins::on_time_credited.eq(true))
+            .set((ins::on_time_credited.eq(true), ins::on_time_units.eq(earned)))
             .execute(conn)?;
-        units += crate::domain::score::on_time_units(*principal_minor, model);
+        units += earned;
     }
     if units > 0 {
         diesel::update(ma::table.filter(ma::user_id.eq(&uid)))

@@ -1,7 +1,8 @@
-//! Credit-line changes waiting for a second admin (four eyes): written when one admin asks,
-//! decided once by another. The decision is a conditional UPDATE `WHERE state = 'pending'`
-//! in the transaction that applies the change, so of two admins approving at once exactly
-//! one applies it and the other finds the request decided.
+//! Four-eyes requests: a credit-line change, a refund or a staff member's freeze that one
+//! admin may not make alone is written when one admin asks and decided once by another.
+//! The decision is a conditional UPDATE `WHERE state = 'pending'` in the transaction that
+//! applies the change, so of two admins approving at once exactly one applies it and the
+//! other finds the request decided. (The table keeps its first name, `credit_requests`.)
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -9,18 +10,45 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::admin::{self, LineChange};
-use super::schema::credit_requests as cr;
+use super::refunds::{self, RefundOrder, RefundTerms};
+use super::schema::{credit_requests as cr, users};
 use super::score::Ctx;
 use super::{DbConn, StoreError};
 use crate::domain::account::{CreditLine, Refusal};
-use crate::domain::four_eyes::RequestState;
+use crate::domain::credit::Purchase;
+use crate::domain::four_eyes::{self, RequestKind, RequestState};
+use crate::domain::user::{Role, User, UserStatus};
+
+/// What a request asks for.
+#[derive(Clone, Copy, Debug)]
+pub enum Requested {
+    Line(LineChange),
+    Refund {
+        purchase_id: Uuid,
+        amount_minor: i64,
+    },
+    /// Freeze (`Frozen`) or unfreeze (`Active`) a staff member.
+    Status(UserStatus),
+}
+
+impl Requested {
+    pub fn kind(&self) -> RequestKind {
+        match self {
+            Requested::Line(_) => RequestKind::CreditLine,
+            Requested::Refund { .. } => RequestKind::Refund,
+            Requested::Status(UserStatus::Frozen) => RequestKind::Freeze,
+            Requested::Status(UserStatus::Active) => RequestKind::Unfreeze,
+        }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct CreditRequest {
     pub id: Uuid,
+    /// Whose account it is about (the buyer, for a refund).
     pub user_id: Uuid,
     pub requested_by: Uuid,
-    pub change: LineChange,
+    pub change: Requested,
     pub reason: String,
     pub state: RequestState,
     pub decided_by: Option<Uuid>,
@@ -29,15 +57,24 @@ pub struct CreditRequest {
     pub created_at: DateTime<Utc>,
 }
 
+/// An action either done at once or waiting for a second admin.
+pub enum Asked<T> {
+    Done(T),
+    Pending(CreditRequest),
+}
+
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = cr)]
 struct Row {
     id: String,
     user_id: String,
     requested_by: String,
-    line: String,
+    kind: String,
+    line: Option<String>,
     limit_minor: Option<i64>,
     override_eligibility: bool,
+    purchase_id: Option<String>,
+    amount_minor: Option<i64>,
     reason: String,
     state: String,
     decided_by: Option<String>,
@@ -47,21 +84,31 @@ struct Row {
 }
 
 impl Row {
+    fn requested(&self) -> Option<Requested> {
+        let line = self.line.as_deref().and_then(CreditLine::from_db);
+        Some(match (RequestKind::from_db(&self.kind)?, line, self.limit_minor) {
+            (RequestKind::CreditLine, Some(CreditLine::General), Some(limit_minor)) => {
+                Requested::Line(LineChange::General { limit_minor, override_eligibility: self.override_eligibility })
+            }
+            (RequestKind::CreditLine, Some(CreditLine::Secured), None) => Requested::Line(LineChange::Secured),
+            (RequestKind::Refund, None, None) => Requested::Refund {
+                purchase_id: Uuid::parse_str(self.purchase_id.as_deref()?).ok()?,
+                amount_minor: self.amount_minor?,
+            },
+            (RequestKind::Freeze, None, None) => Requested::Status(UserStatus::Frozen),
+            (RequestKind::Unfreeze, None, None) => Requested::Status(UserStatus::Active),
+            _ => return None,
+        })
+    }
+
     fn into_domain(self) -> Result<CreditRequest, StoreError> {
         let corrupt = |what: &str| StoreError::Corrupt(format!("credit_requests.{what} of {}", self.id));
         let uuid = |text: &str, what: &str| Uuid::parse_str(text).map_err(|_| corrupt(what));
-        let change = match (CreditLine::from_db(&self.line), self.limit_minor) {
-            (Some(CreditLine::General), Some(limit_minor)) => {
-                LineChange::General { limit_minor, override_eligibility: self.override_eligibility }
-            }
-            (Some(CreditLine::Secured), None) => LineChange::Secured,
-            _ => return Err(corrupt("line")),
-        };
         Ok(CreditRequest {
             id: uuid(&self.id, "id")?,
             user_id: uuid(&self.user_id, "user_id")?,
             requested_by: uuid(&self.requested_by, "requested_by")?,
-            change,
+            change: self.requested().ok_or_else(|| corrupt("kind"))?,
             state: RequestState::from_db(&self.state).ok_or_else(|| corrupt("state"))?,
             decided_by: self.decided_by.as_deref().map(|d| uuid(d, "decided_by")).transpose()?,
             decided_at: self.decided_at.map(|at| at.and_utc()),
@@ -72,12 +119,19 @@ impl Row {
     }
 }
 
-fn change_details(change: LineChange) -> Value {
+fn change_details(change: Requested) -> Value {
+    let kind = change.kind().as_str();
     match change {
-        LineChange::General { limit_minor, override_eligibility } => {
-            json!({"line": "general", "limit_minor": limit_minor, "override": override_eligibility})
+        Requested::Line(LineChange::General { limit_minor, override_eligibility }) => {
+            json!({"kind": kind, "line": "general", "limit_minor": limit_minor, "override": override_eligibility})
         }
-        LineChange::Secured => json!({"line": "secured", "limit_minor": null, "override": false}),
+        Requested::Line(LineChange::Secured) => {
+            json!({"kind": kind, "line": "secured", "limit_minor": null, "override": false})
+        }
+        Requested::Refund { purchase_id, amount_minor } => {
+            json!({"kind": kind, "purchase_id": purchase_id.to_string(), "amount_minor": amount_minor})
+        }
+        Requested::Status(_) => json!({"kind": kind}),
     }
 }
 
@@ -87,32 +141,59 @@ pub fn by_id(conn: &mut DbConn, id: Uuid) -> Result<Option<CreditRequest>, Store
     row.map(Row::into_domain).transpose()
 }
 
-/// Records `actor`'s request for `change`, refused as the direct change would be refused
-/// now (the rules are checked again when it is approved). Nothing on the account changes.
+fn role_of(conn: &mut DbConn, user: Uuid) -> Result<Role, StoreError> {
+    let role: Option<String> =
+        users::table.filter(users::id.eq(user.to_string())).select(users::role).first(conn).optional()?;
+    let role = role.ok_or(StoreError::Refused(Refusal::NotFound("user")))?;
+    Role::from_db(&role).ok_or_else(|| StoreError::Corrupt(format!("users.role of {user}")))
+}
+
+/// Refuses a request the direct action would refuse now (the rules are checked again when
+/// it is approved).
+fn check(conn: &mut DbConn, actor: Uuid, target: Uuid, change: Requested, ctx: &Ctx<'_>) -> Result<(), StoreError> {
+    match change {
+        Requested::Line(line) => admin::check_line_change(conn, target, line, ctx).map(|_| ()),
+        Requested::Refund { purchase_id, amount_minor } => {
+            refunds::check(conn, purchase_id, amount_minor, actor).map(|_| ())
+        }
+        Requested::Status(_) => role_of(conn, target).map(|_| ()),
+    }
+}
+
+/// Records `actor`'s request for `change` on `target`'s account, refused as the direct
+/// action would be refused now. Nothing on the account changes.
 pub fn create(
     conn: &mut DbConn,
     actor: Uuid,
     target: Uuid,
-    change: LineChange,
+    change: Requested,
     reason: &str,
     ctx: &Ctx<'_>,
 ) -> Result<CreditRequest, StoreError> {
-    admin::check_line_change(conn, target, change, ctx)?;
+    check(conn, actor, target, change, ctx)?;
     let id = Uuid::now_v7();
     let (line, limit_minor, override_eligibility) = match change {
-        LineChange::General { limit_minor, override_eligibility } => {
-            ("general", Some(limit_minor), override_eligibility)
+        Requested::Line(LineChange::General { limit_minor, override_eligibility }) => {
+            (Some("general"), Some(limit_minor), override_eligibility)
         }
-        LineChange::Secured => ("secured", None, false),
+        Requested::Line(LineChange::Secured) => (Some("secured"), None, false),
+        _ => (None, None, false),
+    };
+    let (purchase_id, amount_minor) = match change {
+        Requested::Refund { purchase_id, amount_minor } => (Some(purchase_id.to_string()), Some(amount_minor)),
+        _ => (None, None),
     };
     diesel::insert_into(cr::table)
         .values((
             cr::id.eq(id.to_string()),
             cr::user_id.eq(target.to_string()),
             cr::requested_by.eq(actor.to_string()),
+            cr::kind.eq(change.kind().as_str()),
             cr::line.eq(line),
             cr::limit_minor.eq(limit_minor),
             cr::override_eligibility.eq(override_eligibility),
+            cr::purchase_id.eq(purchase_id),
+            cr::amount_minor.eq(amount_minor),
             cr::reason.eq(reason),
             cr::state.eq(RequestState::Pending.as_str()),
             cr::created_at.eq(ctx.now.naive_utc()),
@@ -125,8 +206,45 @@ pub fn create(
     by_id(conn, id)?.ok_or_else(|| StoreError::Corrupt(format!("credit request {id} vanished after insert")))
 }
 
-/// Marks a pending request decided by `actor`, who must not be the admin who asked.
-/// Answers the request as it was before the decision.
+/// A refund at once, or, when it needs a second admin (`four_eyes::refund_needs_second_admin`),
+/// a request for it. Decided in the refund's own transaction, on the buyer as stored.
+pub fn refund_or_ask(
+    conn: &mut DbConn,
+    order: &RefundOrder<'_>,
+    refund_four_eyes_limit_minor: i64,
+) -> Result<Asked<Purchase>, StoreError> {
+    let buyer = refunds::check(conn, order.purchase_id, order.amount_minor, order.actor_id)?;
+    let buyer_is_staff = role_of(conn, buyer)?.is_staff();
+    if four_eyes::refund_needs_second_admin(order.amount_minor, refund_four_eyes_limit_minor, buyer_is_staff) {
+        let change = Requested::Refund { purchase_id: order.purchase_id, amount_minor: order.amount_minor };
+        let ctx = Ctx { now: order.now, score: order.score };
+        return create(conn, order.actor_id, buyer, change, order.reason, &ctx).map(Asked::Pending);
+    }
+    refunds::refund(conn, order).map(Asked::Done)
+}
+
+/// Freezes or unfreezes a customer at once; a staff member's freeze or unfreeze becomes a
+/// request (`four_eyes::status_change_needs_second_admin`). `None`: no such user.
+pub fn set_status_or_ask(
+    conn: &mut DbConn,
+    actor: Uuid,
+    target: Uuid,
+    status: UserStatus,
+    reason: &str,
+    ctx: &Ctx<'_>,
+) -> Result<Option<Asked<User>>, StoreError> {
+    let role = match role_of(conn, target) {
+        Err(StoreError::Refused(Refusal::NotFound(_))) => return Ok(None),
+        other => other?,
+    };
+    if four_eyes::status_change_needs_second_admin(role.is_staff()) {
+        return create(conn, actor, target, Requested::Status(status), reason, ctx).map(|r| Some(Asked::Pending(r)));
+    }
+    Ok(admin::set_status(conn, actor, target, status, reason, ctx.now)?.map(Asked::Done))
+}
+
+/// Marks a pending request decided by `actor`, who must be neither the admin who asked nor
+/// the person it is about. Answers the request as it was before the decision.
 fn decide(
     conn: &mut DbConn,
     actor: Uuid,
@@ -138,8 +256,11 @@ fn decide(
     let request = by_id(conn, id)?.ok_or(StoreError::Refused(Refusal::NotFound("credit request")))?;
     if request.requested_by == actor {
         return Err(StoreError::Refused(Refusal::Forbidden(
-            "the admin who asked for a credit-line change cannot decide it; another admin must",
+            "the admin who asked for a four-eyes action cannot decide it; another admin must",
         )));
+    }
+    if request.user_id == actor {
+        return Err(StoreError::Refused(Refusal::Forbidden("nobody decides a request about their own account")));
     }
     // On PostgreSQL a concurrent decision holds the row until it commits; this statement then
     // re-reads the row and finds it no longer pending. SQLite runs one writer at a time.
@@ -175,18 +296,39 @@ fn decision_audit(
     by_id(conn, request.id)?.ok_or_else(|| StoreError::Corrupt(format!("credit request {} vanished", request.id)))
 }
 
-/// Approves and applies the request in one transaction, through the same `change_line` as
-/// a direct change (same checks as of now, same limit history, same audit entry). When the
-/// rules now refuse it, nothing is written and the request stays pending.
+/// Approves and applies the request in one transaction, through the same function as the
+/// direct action (same checks as of now, same history, same audit entry). When the rules
+/// now refuse it, nothing is written and the request stays pending.
 pub fn approve(
     conn: &mut DbConn,
     actor: Uuid,
     id: Uuid,
     reason: &str,
     ctx: &Ctx<'_>,
+    refund_terms: RefundTerms,
 ) -> Result<CreditRequest, StoreError> {
     let request = decide(conn, actor, id, RequestState::Approved, reason, ctx.now)?;
-    admin::change_line(conn, actor, request.user_id, request.change, &request.reason, Some(request.id), ctx)?;
+    match request.change {
+        Requested::Line(change) => {
+            admin::change_line(conn, actor, request.user_id, change, &request.reason, Some(request.id), ctx)?;
+        }
+        Requested::Refund { purchase_id, amount_minor } => {
+            let order = RefundOrder {
+                purchase_id,
+                amount_minor,
+                reason: &request.reason,
+                actor_id: actor,
+                terms: refund_terms,
+                score: ctx.score,
+                request_id: Some(request.id),
+                now: ctx.now,
+            };
+            refunds::refund(conn, &order)?;
+        }
+        Requested::Status(status) => {
+            admin::set_status(conn, actor, request.user_id, status, &request.reason, ctx.now)?;
+        }
+    }
     decision_audit(conn, actor, &request, RequestState::Approved, reason, ctx.now)
 }
 

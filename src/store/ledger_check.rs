@@ -210,6 +210,22 @@ pub fn check(conn: &mut DbConn) -> Result<LedgerReport, StoreError> {
         });
     }
 
+    // What each bill plan still carries equals what its sources' converted parts say they
+    // moved there (a refund of a source takes from both at once).
+    let bad_plans = total(
+        conn,
+        "SELECT COUNT(*) AS total FROM purchases p \
+         WHERE EXISTS (SELECT 1 FROM installments s WHERE s.converted_into = p.id) \
+         AND (SELECT SUM(i.principal_minor) FROM installments i WHERE i.purchase_id = p.id) \
+          <> (SELECT SUM(s.converted_minor) FROM installments s WHERE s.converted_into = p.id)",
+    )?;
+    if bad_plans > 0 {
+        violations.push(Violation {
+            invariant: "credit_state",
+            detail: format!("{bad_plans} bill plan(s) carrying other than what their sources moved into them"),
+        });
+    }
+
     events(conn, &mut violations)?;
 
     let deposits = total(

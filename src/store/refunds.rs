@@ -8,34 +8,57 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use rust_decimal::Decimal;
+use serde_json::json;
 use uuid::Uuid;
 
 use super::credit::{lock_account, parse_uuid, purchase, save_installment, schedule_of, void};
 use super::ledger::{self, FEE_INCOME, LATE_FEE_INCOME, MERCHANT_PAYABLES, UserAccount, account_id};
-use super::schema::{money_accounts as ma, purchases as pu, refunds as rf};
-use super::{DbConn, StoreError};
+use super::schema::{installments as ins, money_accounts as ma, purchases as pu, refunds as rf};
+use super::{DbConn, StoreError, admin};
 use crate::domain::account::Refusal;
-use crate::domain::credit::{BILL_PLAN_MERCHANT, Purchase, PurchaseState};
+use crate::domain::credit::{BILL_PLAN_MERCHANT, Installment, Purchase, PurchaseState};
 use crate::domain::movement::MovementKind;
-use crate::domain::refund;
+use crate::domain::refund::{self, PlanShare};
+use crate::domain::score::{self, ScoreModel};
+
+/// The settings a refund follows.
+#[derive(Clone, Copy, Debug)]
+pub struct RefundTerms {
+    /// A full refund within this many days of capture returns every fee too.
+    pub free_return_days: u32,
+    pub fee_rate: Decimal,
+}
 
 /// One refund as operations enter it.
 pub struct RefundOrder<'a> {
     pub purchase_id: Uuid,
     pub amount_minor: i64,
     pub reason: &'a str,
+    /// The admin who applies it (the approver, for a four-eyes request).
     pub actor_id: Uuid,
-    /// A full refund within this many days of capture returns every fee too.
-    pub free_return_days: u32,
-    pub fee_rate: Decimal,
+    pub terms: RefundTerms,
+    /// To take back the on-time credit the refunded principal earned.
+    pub score: &'a ScoreModel,
+    /// The four-eyes request it applies, if any (named in the audit entry).
+    pub request_id: Option<Uuid>,
     pub now: DateTime<Utc>,
 }
 
-/// Refunds `order.amount_minor` of the purchase: a hold is voided (only whole); a captured
-/// purchase's schedule shrinks (see `domain::refund`). Answers the purchase as it is after.
-pub fn refund(conn: &mut DbConn, order: &RefundOrder<'_>) -> Result<Purchase, StoreError> {
+/// Refuses a refund the rules forbid now; answers the buyer.
+pub fn check(conn: &mut DbConn, purchase_id: Uuid, amount_minor: i64, actor: Uuid) -> Result<Uuid, StoreError> {
+    checked(conn, purchase_id, amount_minor, actor).map(|(buyer, _)| buyer)
+}
+
+/// The buyer and the purchase as they stand, under the buyer's account lock, if a refund
+/// of `amount_minor` by `actor` may go ahead.
+fn checked(
+    conn: &mut DbConn,
+    purchase_id: Uuid,
+    amount_minor: i64,
+    actor: Uuid,
+) -> Result<(Uuid, Purchase), StoreError> {
     let found: Option<(String, String)> = pu::table
-        .filter(pu::id.eq(order.purchase_id.to_string()))
+        .filter(pu::id.eq(purchase_id.to_string()))
         .select((pu::user_id, pu::merchant_id))
         .first(conn)
         .optional()?;
@@ -46,22 +69,44 @@ pub fn refund(conn: &mut DbConn, order: &RefundOrder<'_>) -> Result<Purchase, St
     let user_id = parse_uuid(&user, "purchases.user_id")?;
     // An admin who is also a buyer could otherwise wipe their own debt (four eyes, as for
     // credit lines).
-    if user_id == order.actor_id {
+    if user_id == actor {
         return Err(StoreError::Refused(Refusal::Forbidden("admins cannot refund their own purchases")));
     }
     // The account lock first: the purchase and its schedule are read as the last writer
     // left them, and nothing else of this user's credit changes until commit.
     lock_account(conn, user_id)?;
-    let before = purchase(conn, user_id, order.purchase_id)?
-        .ok_or_else(|| StoreError::Corrupt(format!("purchase {} vanished", order.purchase_id)))?;
+    let before = purchase(conn, user_id, purchase_id)?
+        .ok_or_else(|| StoreError::Corrupt(format!("purchase {purchase_id} vanished")))?;
+    let refundable_minor = before.amount_minor - before.refunded_minor;
     match before.state {
         PurchaseState::Voided => Err(StoreError::Refused(Refusal::InvalidState("voided"))),
-        PurchaseState::Authorized if order.amount_minor != before.amount_minor => {
+        PurchaseState::Authorized if amount_minor != before.amount_minor => {
             Err(StoreError::Refused(Refusal::RefundTooLarge { refundable_minor: before.amount_minor, hold: true }))
         }
-        PurchaseState::Authorized => void(conn, user_id, order.purchase_id, order.now),
-        PurchaseState::Captured | PurchaseState::Refunded => refund_captured(conn, user_id, &before, order),
+        PurchaseState::Captured | PurchaseState::Refunded if amount_minor > refundable_minor => {
+            Err(StoreError::Refused(Refusal::RefundTooLarge { refundable_minor, hold: false }))
+        }
+        _ => Ok((user_id, before)),
     }
+}
+
+/// Refunds `order.amount_minor` of the purchase: a hold is voided (only whole); a captured
+/// purchase's schedule shrinks (see `domain::refund`). Audited as `purchase.refund`.
+/// Answers the purchase as it is after.
+pub fn refund(conn: &mut DbConn, order: &RefundOrder<'_>) -> Result<Purchase, StoreError> {
+    let (user_id, before) = checked(conn, order.purchase_id, order.amount_minor, order.actor_id)?;
+    let after = match before.state {
+        PurchaseState::Authorized => void(conn, user_id, order.purchase_id, order.now)?,
+        _ => refund_captured(conn, user_id, &before, order)?,
+    };
+    let mut details = json!({"amount_minor": order.amount_minor, "state": after.shown_state().as_str(),
+        "refunded_minor": after.refunded_minor});
+    if let Some(id) = order.request_id {
+        details["request_id"] = json!(id.to_string());
+    }
+    let target = order.purchase_id.to_string();
+    admin::audit(conn, order.actor_id, "purchase.refund", Some(&target), Some(order.reason), &details, order.now)?;
+    Ok(after)
 }
 
 fn refund_captured(
@@ -72,22 +117,26 @@ fn refund_captured(
 ) -> Result<Purchase, StoreError> {
     let x = order.amount_minor;
     let refundable_minor = before.amount_minor - before.refunded_minor;
-    if x > refundable_minor {
-        return Err(StoreError::Refused(Refusal::RefundTooLarge { refundable_minor, hold: false }));
-    }
     let captured_at: Option<NaiveDateTime> =
         pu::table.filter(pu::id.eq(before.id.to_string())).select(pu::captured_at).first(conn)?;
     let captured_at =
         captured_at.ok_or_else(|| StoreError::Corrupt(format!("purchase {} has no capture", before.id)))?;
-    let window = chrono::TimeDelta::days(i64::from(order.free_return_days));
+    let window = chrono::TimeDelta::days(i64::from(order.terms.free_return_days));
     let all_fees = x == refundable_minor && order.now.naive_utc() - captured_at <= window;
 
     let id = before.id.to_string();
     let mut schedule = schedule_of(conn, std::slice::from_ref(&id))?;
-    let effect = refund::apply(&mut schedule, x, all_fees, order.fee_rate);
-    for part in &schedule {
+    let (plan_ids, mut plans) = plan_shares(conn, &id)?;
+    let moved_before: Vec<i64> = plans.iter().map(|p| p.moved_minor).collect();
+    let effect = refund::apply(&mut schedule, &mut plans, x, all_fees, order.terms.fee_rate);
+    for part in schedule.iter().chain(plans.iter().flat_map(|p| &p.parts)) {
         save_installment(conn, part)?;
     }
+    for ((plan_id, share), before) in plan_ids.iter().zip(&plans).zip(moved_before) {
+        take_from_converted_parts(conn, &id, plan_id, before - share.moved_minor)?;
+    }
+    let touched: Vec<&Installment> = schedule.iter().chain(plans.iter().flat_map(|p| &p.parts)).collect();
+    let units_taken_back = take_back_on_time_credit(conn, &touched, order.score)?;
     let moved = diesel::update(pu::table.filter(pu::id.eq(&id)).filter(pu::refunded_minor.le(before.amount_minor - x)))
         .set(pu::refunded_minor.eq(pu::refunded_minor + x))
         .execute(conn)?;
@@ -102,6 +151,7 @@ fn refund_captured(
             ma::fees_minor.eq(ma::fees_minor - effect.fees_waived_minor),
             ma::late_fees_minor.eq(ma::late_fees_minor - effect.late_fees_waived_minor),
             ma::overdue_count.eq(ma::overdue_count - effect.overdue_cleared),
+            ma::on_time_installments.eq(ma::on_time_installments - units_taken_back),
         ))
         .execute(conn)?;
 
@@ -136,4 +186,87 @@ fn legs(user_id: Uuid, x: i64, effect: &refund::RefundEffect) -> Vec<(String, i6
         (LATE_FEE_INCOME.to_owned(), -late_fees),
     ];
     legs.into_iter().filter(|(_, amount)| *amount != 0).collect()
+}
+
+/// The bill plans that carry this purchase's converted parts (oldest first), with what each
+/// carries of it.
+fn plan_shares(conn: &mut DbConn, purchase_id: &str) -> Result<(Vec<String>, Vec<PlanShare>), StoreError> {
+    let sources: Vec<(Option<String>, i64)> = ins::table
+        .filter(ins::purchase_id.eq(purchase_id))
+        .filter(ins::converted_minor.gt(0))
+        .order(ins::seq.asc())
+        .select((ins::converted_into, ins::converted_minor))
+        .load(conn)?;
+    let mut plan_ids: Vec<String> = Vec::new();
+    let mut moved: Vec<i64> = Vec::new();
+    for (plan, minor) in sources {
+        let plan =
+            plan.ok_or_else(|| StoreError::Corrupt(format!("a converted part of {purchase_id} names no plan")))?;
+        match plan_ids.iter().position(|p| *p == plan) {
+            Some(i) => moved[i] += minor,
+            None => {
+                plan_ids.push(plan);
+                moved.push(minor);
+            }
+        }
+    }
+    let all = schedule_of(conn, &plan_ids)?;
+    let shares = plan_ids
+        .iter()
+        .zip(moved)
+        .map(|(plan, moved_minor)| PlanShare {
+            moved_minor,
+            parts: all.iter().filter(|p| p.purchase_id.to_string() == *plan).cloned().collect(),
+        })
+        .collect();
+    Ok((plan_ids, shares))
+}
+
+/// Lowers what the purchase's parts converted into `plan_id` say the plan carries of them
+/// by `taken_minor`, last part first, so a later refund finds only what is left there.
+fn take_from_converted_parts(
+    conn: &mut DbConn,
+    purchase_id: &str,
+    plan_id: &str,
+    taken_minor: i64,
+) -> Result<(), StoreError> {
+    let sources: Vec<(i32, i64)> = ins::table
+        .filter(ins::purchase_id.eq(purchase_id))
+        .filter(ins::converted_into.eq(plan_id))
+        .order(ins::seq.desc())
+        .select((ins::seq, ins::converted_minor))
+        .load(conn)?;
+    let mut left = taken_minor;
+    for (seq, converted_minor) in sources {
+        let take = left.min(converted_minor);
+        if take > 0 {
+            diesel::update(ins::table.find((purchase_id, seq)))
+                .set(ins::converted_minor.eq(converted_minor - take))
+                .execute(conn)?;
+            left -= take;
+        }
+    }
+    assert_eq!(left, 0, "a refund takes from a plan no more than the purchase's parts moved into it");
+    Ok(())
+}
+
+/// Refunded principal was never a debt the buyer carried: each touched part keeps only the
+/// principal left of what it owed when billed, and the on-time units that still earns.
+/// Answers the units taken back from the account's count.
+fn take_back_on_time_credit(conn: &mut DbConn, parts: &[&Installment], model: &ScoreModel) -> Result<i64, StoreError> {
+    let mut taken_back = 0;
+    for part in parts {
+        let key = (part.purchase_id.to_string(), i32::try_from(part.seq).expect("at most 24"));
+        let (billed, units): (i64, i64) =
+            ins::table.find(key.clone()).select((ins::billed_principal_minor, ins::on_time_units)).first(conn)?;
+        let billed_left = billed.min(part.principal_minor);
+        let kept = score::on_time_units_kept(units, billed, part.principal_minor, model);
+        if (billed_left, kept) != (billed, units) {
+            diesel::update(ins::table.find(key))
+                .set((ins::billed_principal_minor.eq(billed_left), ins::on_time_units.eq(kept)))
+                .execute(conn)?;
+            taken_back += units - kept;
+        }
+    }
+    Ok(taken_back)
 }

@@ -221,6 +221,10 @@ diesel::table! {
         was_overdue -> Bool,
         days_overdue -> Integer,
         on_time_credited -> Bool,
+        billed_principal_minor -> BigInt,
+        on_time_units -> BigInt,
+        converted_into -> Nullable<Text>,
+        converted_minor -> BigInt,
     }
 }
 
@@ -260,9 +264,12 @@ diesel::table! {
         id -> Text,
         user_id -> Text,
         requested_by -> Text,
-        line -> Text,
+        kind -> Text,
+        line -> Nullable<Text>,
         limit_minor -> Nullable<BigInt>,
         override_eligibility -> Bool,
+        purchase_id -> Nullable<Text>,
+        amount_minor -> Nullable<BigInt>,
         reason -> Text,
         state -> Text,
         decided_by -> Nullable<Text>,

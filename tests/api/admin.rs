@@ -1,5 +1,6 @@
 //! Score, credit-line changes, freezing, the audit log and the limit history.
 
+use chrono::{NaiveDate, TimeDelta};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -131,8 +132,9 @@ async fn the_score_cannot_be_farmed(backend: Backend) {
     assert_eq!(later["factors"][1]["detail"], "0 on-time units for installments paid by their due date: 0");
 }
 
-/// Parts paid by their due date count once that date has come (prepaying earns nothing
-/// sooner), weighted by size: a 300.00 part earns three units of 4 points.
+/// Parts paid by their due date count once that date has come, weighted by the principal
+/// still owed when the part was billed: a 300.00 part repaid between its statement and its
+/// due date earns three units of 4 points; a part repaid before its statement earns none.
 async fn on_time_history_raises_the_score(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[("credit.billing_job_enabled", "false")]).await;
     let admin = app.admin_token("root_admin").await;
@@ -141,24 +143,36 @@ async fn on_time_history_raises_the_score(backend: Backend) {
     app.deposit(&ann, "2000.00").await;
     app.post_money("/v1/vault/lock", &ann, &json!({"amount": "1000.00"})).await.error_for_status().unwrap();
     let purchase = buy_and_confirm(&app, &ann, &merchant, "900.00", 3).await;
-    app.post_money("/v1/credit/repayments", &ann, &json!({"amount": "900.00"})).await.error_for_status().unwrap();
-    assert_eq!(score(&app, &ann).await["factors"][1]["impact"], 0, "prepaid parts count when they fall due");
 
-    let due = |i: usize| purchase["schedule"][i]["due_date"].as_str().unwrap().to_owned();
-    let bill = |date: String| {
+    let due =
+        |i: usize| NaiveDate::parse_from_str(purchase["schedule"][i]["due_date"].as_str().unwrap(), "%F").unwrap();
+    let bill = |date: NaiveDate| {
         let (app, admin) = (&app, &admin);
         async move {
-            let res = app.post_as_admin("/v1/admin/billing/run", admin, &json!({"as_of": date})).await;
+            let res = app.post_as_admin("/v1/admin/billing/run", admin, &json!({"as_of": date.to_string()})).await;
             res.json::<Value>().await.unwrap()["on_time_credited"].as_u64().unwrap()
         }
     };
+    let repay = |amount: &'static str| {
+        let (app, ann) = (&app, &ann);
+        async move {
+            app.post_money("/v1/credit/repayments", ann, &json!({"amount": amount})).await.error_for_status().unwrap();
+        }
+    };
+    bill(due(0) - TimeDelta::days(10)).await;
+    repay("301.50").await; // the first part and its billed fee
+    assert_eq!(score(&app, &ann).await["factors"][1]["impact"], 0, "a part counts once its due date has come");
     assert_eq!(bill(due(0)).await, 1);
     let s = score(&app, &ann).await;
     assert_eq!(s["factors"][1]["detail"], "3 on-time units for installments paid by their due date: +12");
     assert_eq!(bill(due(0)).await, 0, "each part is credited once");
+    bill(due(1) - TimeDelta::days(10)).await;
+    repay("301.50").await;
+    // The third part is prepaid before its statement: it never stayed owed, so it earns nothing.
+    repay("300.00").await;
     assert_eq!(bill(due(2)).await, 2);
     let s = score(&app, &ann).await;
-    assert_eq!(s["factors"][1]["detail"], "9 on-time units for installments paid by their due date: +36");
+    assert_eq!(s["factors"][1]["detail"], "6 on-time units for installments paid by their due date: +24");
     // The movement history keeps the score as it was then; the account shows it now.
     assert_eq!(app.account(&ann).await["score"]["value"], s["value"]);
 }
@@ -220,10 +234,13 @@ async fn upgrade_refused_then_overridden_then_downgraded(backend: Backend) {
     let unlocked: Value = res.json().await.unwrap();
     assert_eq!(unlocked["account"]["credit"]["limit"], "5000.00");
 
-    // Adjusting a general line, then the downgrade: the limit is the vault again.
+    // The score still does not qualify: one admin cannot raise the line (issue 27), only
+    // lower it. Then the downgrade: the limit is the vault again.
+    let raise = json!({"line": "general", "limit": "6000.00", "reason": "raise"});
+    assert_problem(credit_line(&app, &admin, &target, raise).await, 422, "not_eligible").await;
     let res =
-        credit_line(&app, &admin, &target, json!({"line": "general", "limit": "6000.00", "reason": "raise"})).await;
-    assert_eq!(res.json::<Value>().await.unwrap()["credit"]["limit"], "6000.00");
+        credit_line(&app, &admin, &target, json!({"line": "general", "limit": "4000.00", "reason": "lower"})).await;
+    assert_eq!(res.json::<Value>().await.unwrap()["credit"]["limit"], "4000.00");
     app.post_money("/v1/vault/lock", &ann, &json!({"amount": "300.00"})).await.error_for_status().unwrap();
     let res = credit_line(&app, &admin, &target, json!({"line": "secured", "reason": "missed payments"})).await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -248,8 +265,8 @@ async fn upgrade_refused_then_overridden_then_downgraded(backend: Backend) {
     assert_eq!(
         rows,
         [
-            expect("downgrade", "6000.00", "300.00"),
-            expect("admin_adjustment", "5000.00", "6000.00"),
+            expect("downgrade", "4000.00", "300.00"),
+            expect("admin_adjustment", "5000.00", "4000.00"),
             expect("upgrade", "800.00", "5000.00"),
             expect("vault_lock", "0.00", "800.00"),
         ],

@@ -352,7 +352,11 @@ async fn a_frozen_admin_gets_403(backend: Backend) {
     let other_login = app.login("other_admin").await;
     let freeze = format!("/v1/admin/users/{other_id}/freeze");
     let res = app.post_as_admin(&freeze, &root, &json!({"reason": "compromised"})).await;
-    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.status(), StatusCode::ACCEPTED, "freezing an admin waits for a second admin");
+    let id = res.json::<Value>().await.unwrap()["request_id"].as_str().unwrap().to_owned();
+    let third = app.admin_token("third_admin").await;
+    let approve = format!("/v1/admin/credit-requests/{id}/approve");
+    assert_eq!(app.post_as_admin(&approve, &third, &json!({"reason": "confirmed"})).await.status(), StatusCode::OK);
     // Its sessions ended: the old access token is refused, and so is its refresh token.
     assert_problem(app.get_as("/v1/admin/users", &other).await, 401, "unauthorized").await;
     assert_problem(refresh(&app, &other_login["refresh_token"]).await, 401, "unauthorized").await;

@@ -15,6 +15,10 @@ on_both_backends!(
     frozen_or_overdue_users_are_refused_even_with_override,
     concurrent_approvals_apply_the_change_once,
     requests_are_listed_filtered_and_paged,
+    an_override_line_stays_under_four_eyes_for_every_raise,
+    large_refunds_wait_for_a_second_admin,
+    refunds_of_a_staff_members_purchase_wait_for_a_second_admin,
+    freezing_or_unfreezing_an_admin_waits_for_a_second_admin,
 );
 
 async fn user_id(app: &TestApp, token: &str) -> String {
@@ -99,8 +103,9 @@ async fn an_override_waits_for_a_second_admin(backend: Backend) {
     assert!(created_at.is_string(), "{listed}");
     assert_eq!(
         listed,
-        &json!({"id": id, "user_id": target, "requested_by": root_id, "line": "general", "limit": "5000.00",
-                "override": true, "reason": "trusted customer", "state": "pending", "decided_by": null,
+        &json!({"id": id, "kind": "credit_line", "user_id": target, "requested_by": root_id, "line": "general",
+                "limit": "5000.00", "override": true, "purchase_id": null, "amount": null,
+                "reason": "trusted customer", "state": "pending", "decided_by": null,
                 "decided_at": null, "decision_reason": null, "created_at": created_at})
     );
 
@@ -175,7 +180,8 @@ async fn an_override_waits_for_a_second_admin(backend: Backend) {
     assert_eq!(create["actor_id"], root_id);
     assert_eq!(
         create["details"],
-        json!({"line": "general", "limit_minor": 500000, "override": true, "request_id": id, "outcome": "pending"})
+        json!({"kind": "credit_line", "line": "general", "limit_minor": 500000, "override": true, "request_id": id,
+               "outcome": "pending"})
     );
     app.assert_ledger_clean(&root).await;
 }
@@ -386,4 +392,144 @@ async fn requests_are_listed_filtered_and_paged(backend: Backend) {
     assert_eq!(list(&app, &root, "?state=approved").await["items"], json!([]));
     assert_problem(app.get_as("/v1/admin/credit-requests?state=open", &root).await, 400, "validation_error").await;
     assert_problem(app.get_as("/v1/admin/credit-requests", &ann).await, 403, "forbidden").await;
+}
+
+/// Issue 27, finding 5: a user below the score threshold got an override upgrade to 100.00
+/// (two admins), then one admin alone raised the limit to 10,000.00 without override: 200.
+/// Now every raise of a line the score does not support needs override, so a second admin.
+async fn an_override_line_stays_under_four_eyes_for_every_raise(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (alice, bob) = (app.admin_token("alice_admin").await, app.admin_token("bob_admin").await);
+    let ann = app.user_token("ann_lee").await;
+    let target = user_id(&app, &ann).await;
+    app.change_line_with_approval(&alice, &bob, &target, &override_to("100.00")).await;
+    let limit = |account: Value| account["credit"]["limit"].as_str().unwrap().to_owned();
+    assert_eq!(limit(app.account(&ann).await), "100.00");
+
+    let raise = json!({"line": "general", "limit": "10000.00", "reason": "raise"});
+    assert_problem(change(&app, &alice, &target, raise).await, 422, "not_eligible").await;
+    assert_eq!(limit(app.account(&ann).await), "100.00", "one admin alone changed nothing");
+    let id = request(&app, &alice, &target, override_to("10000.00")).await;
+    assert_eq!(limit(app.account(&ann).await), "100.00", "pending: nothing changed yet");
+    assert_problem(decide(&app, &alice, &id, "approve", "mine").await, 403, "forbidden").await;
+    assert_eq!(decide(&app, &bob, &id, "approve", "checked").await.status(), StatusCode::OK);
+    assert_eq!(limit(app.account(&ann).await), "10000.00");
+
+    // Cutting the risk stays open to one admin.
+    let lower = json!({"line": "general", "limit": "50.00", "reason": "lower"});
+    assert_eq!(change(&app, &alice, &target, lower).await.status(), StatusCode::OK);
+    assert_eq!(limit(app.account(&ann).await), "50.00");
+    app.assert_ledger_clean(&alice).await;
+}
+
+async fn refund(app: &TestApp, admin: &str, purchase: &str, key: &str, amount: &str) -> reqwest::Response {
+    let path = format!("/v1/admin/purchases/{purchase}/refunds");
+    let body = json!({"amount": amount, "reason": "merchant notice"});
+    app.client.post(app.url(&path)).bearer_auth(admin).header("idempotency-key", key).json(&body).send().await.unwrap()
+}
+
+/// `token` locks `amount` and buys it on the secured line; answers the purchase id.
+async fn bought(app: &TestApp, admin: &str, token: &str, amount: &str) -> String {
+    app.deposit(token, amount).await;
+    assert_eq!(app.post_money("/v1/vault/lock", token, &json!({"amount": amount})).await.status(), 201);
+    let shop = crate::credit::merchant(app, admin, &format!("Shop {}", uuid::Uuid::new_v4().simple())).await;
+    let res = crate::credit::buy(app, token, &shop, amount, 3).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    assert_eq!(crate::credit::confirm(app, token, &id).await.status(), StatusCode::OK);
+    id
+}
+
+async fn refunded(app: &TestApp, token: &str, purchase: &str) -> String {
+    let p: Value = app.get_as(&format!("/v1/credit/purchases/{purchase}"), token).await.json().await.unwrap();
+    p["refunded"].as_str().unwrap().to_owned()
+}
+
+/// Issue 27, finding 8: one admin refunded any amount alone. Above
+/// `credit.refund_four_eyes_limit` (1000.00 by default) a refund is a request that another
+/// admin approves; at or below it, one admin's refund applies at once.
+async fn large_refunds_wait_for_a_second_admin(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (alice, bob) = (app.admin_token("alice_admin").await, app.admin_token("bob_admin").await);
+    let ann = app.user_token("ann_lee").await;
+    let purchase = bought(&app, &alice, &ann, "3000.00").await;
+
+    let res = refund(&app, &alice, &purchase, "big", "1500.00").await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let pending: Value = res.json().await.unwrap();
+    let id = pending["request_id"].as_str().unwrap().to_owned();
+    assert_eq!(refunded(&app, &ann, &purchase).await, "0.00", "nothing moved yet");
+    let replay = refund(&app, &alice, &purchase, "big", "1500.00").await;
+    assert_eq!(replay.status(), StatusCode::ACCEPTED, "a retry answers the same request");
+    assert_eq!(replay.json::<Value>().await.unwrap()["request_id"], id.as_str());
+    let listed = list(&app, &bob, "?state=pending").await;
+    assert_eq!(listed["items"][0]["kind"], "refund");
+    assert_eq!(listed["items"][0]["amount"], "1500.00");
+    assert_eq!(listed["items"][0]["purchase_id"], purchase.as_str());
+    assert_eq!(listed["items"][0]["line"], Value::Null);
+    assert_problem(decide(&app, &alice, &id, "approve", "mine").await, 403, "forbidden").await;
+    assert_eq!(decide(&app, &bob, &id, "approve", "notice checked").await.status(), StatusCode::OK);
+    assert_eq!(refunded(&app, &ann, &purchase).await, "1500.00");
+    assert_problem(decide(&app, &bob, &id, "approve", "again").await, 409, "invalid_state").await;
+
+    // At the limit one admin suffices; an amount past what is left is refused as it would be
+    // directly, and no request is written.
+    assert_eq!(refund(&app, &alice, &purchase, "small", "1000.00").await.status(), StatusCode::CREATED);
+    assert_problem(refund(&app, &alice, &purchase, "too-much", "1000.00").await, 422, "invalid_amount").await;
+    assert_eq!(list(&app, &bob, "?state=pending").await["items"].as_array().unwrap().len(), 0);
+    let entries = audit(&app, &bob, &purchase).await;
+    let refunds: Vec<&Value> = entries.iter().filter(|e| e["action"] == "purchase.refund").collect();
+    assert_eq!(refunds.len(), 2, "{entries:?}");
+    assert_eq!(refunds[1]["details"]["request_id"], id.as_str(), "the approved one names its request");
+    app.assert_ledger_clean(&alice).await;
+}
+
+/// Any refund of a staff member's purchase waits for a second admin, and the staff member
+/// can never decide it.
+async fn refunds_of_a_staff_members_purchase_wait_for_a_second_admin(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (alice, bob) = (app.admin_token("alice_admin").await, app.admin_token("bob_admin").await);
+    let purchase = bought(&app, &alice, &bob, "30.00").await;
+    let res = refund(&app, &alice, &purchase, "staff", "10.00").await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let id = res.json::<Value>().await.unwrap()["request_id"].as_str().unwrap().to_owned();
+    assert_problem(decide(&app, &bob, &id, "approve", "my own").await, 403, "forbidden").await;
+    assert_eq!(refunded(&app, &bob, &purchase).await, "0.00");
+    let carol = app.admin_token("carol_admin").await;
+    assert_eq!(decide(&app, &carol, &id, "approve", "checked").await.status(), StatusCode::OK);
+    assert_eq!(refunded(&app, &bob, &purchase).await, "10.00");
+    app.assert_ledger_clean(&alice).await;
+}
+
+/// Issue 27, finding 8: one admin froze another alone. Now freezing or unfreezing a staff
+/// member waits for a second admin (who is not the one frozen); a customer is frozen at once.
+async fn freezing_or_unfreezing_an_admin_waits_for_a_second_admin(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (alice, bob) = (app.admin_token("alice_admin").await, app.admin_token("bob_admin").await);
+    let bob_id = user_id(&app, &bob).await;
+    let set = |to: &'static str, by: String| {
+        let (app, path) = (&app, format!("/v1/admin/users/{bob_id}/{to}"));
+        async move { app.post_as_admin(&path, &by, &json!({"reason": "check"})).await }
+    };
+    let res = set("freeze", alice.clone()).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let id = res.json::<Value>().await.unwrap()["request_id"].as_str().unwrap().to_owned();
+    assert_eq!(app.get_as("/v1/admin/users", &bob).await.status(), StatusCode::OK, "still an admin");
+    assert_eq!(list(&app, &alice, "?state=pending").await["items"][0]["kind"], "freeze");
+    assert_problem(decide(&app, &bob, &id, "approve", "fine").await, 403, "forbidden").await;
+    let carol = app.admin_token("carol_admin").await;
+    assert_eq!(decide(&app, &carol, &id, "approve", "compromised").await.status(), StatusCode::OK);
+    assert_problem(app.get_as("/v1/admin/users", &bob).await, 401, "unauthorized").await;
+
+    let res = set("unfreeze", alice.clone()).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED, "giving powers back waits too");
+    let id = res.json::<Value>().await.unwrap()["request_id"].as_str().unwrap().to_owned();
+    assert_eq!(decide(&app, &carol, &id, "approve", "cleared").await.status(), StatusCode::OK);
+    let fresh = app.login("bob_admin").await["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(app.get_as("/v1/admin/users", &fresh).await.status(), StatusCode::OK);
+
+    let ann = app.user_token("ann_lee").await;
+    let ann_id = user_id(&app, &ann).await;
+    let res = app.post_as_admin(&format!("/v1/admin/users/{ann_id}/freeze"), &alice, &json!({"reason": "fraud"})).await;
+    assert_eq!(res.status(), StatusCode::OK, "a customer is frozen at once");
 }

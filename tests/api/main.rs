@@ -10,6 +10,7 @@ mod billing;
 mod checkpoint;
 mod cli;
 mod credit;
+mod credit_abuse;
 mod credit_life;
 mod differential;
 mod edge;

@@ -17,19 +17,19 @@ use crate::api::json::JsonBody;
 use crate::api::money::store_error;
 use crate::api::page::{Page, PageQuery, page_schema};
 use crate::auth::extract::AdminUser;
-use crate::domain::four_eyes::RequestState;
+use crate::domain::four_eyes::{RequestKind, RequestState};
 use crate::domain::time;
 use crate::error::{ApiError, ErrorCode};
 use crate::store;
 use crate::store::admin::LineChange;
-use crate::store::credit_requests::{Concerning, CreditRequest};
+use crate::store::credit_requests::{Concerning, CreditRequest, Requested};
 use crate::store::score::Ctx;
 
 page_schema!(CreditRequestPage, CreditRequestView);
 
 const PROBLEM: &str = "application/problem+json";
 
-/// The answer to a credit-line change that waits for a second admin.
+/// The answer to an action that waits for a second admin.
 #[derive(Serialize, ToSchema)]
 pub struct CreditRequestPending {
     /// Approve or reject it under `/v1/admin/credit-requests/{request_id}`.
@@ -40,26 +40,45 @@ pub struct CreditRequestPending {
     state: &'static str,
 }
 
+impl CreditRequestPending {
+    pub fn of(request: &CreditRequest) -> serde_json::Value {
+        let pending = CreditRequestPending { request_id: request.id.to_string(), state: "pending" };
+        serde_json::to_value(pending).unwrap_or_default()
+    }
+}
+
+/// A four-eyes request: a credit-line change, a refund, or a staff member's freeze or
+/// unfreeze, waiting for (or decided by) a second admin.
 #[derive(Serialize, ToSchema)]
 #[schema(as = CreditRequest)]
 pub struct CreditRequestView {
     #[schema(format = Uuid)]
     id: String,
-    /// Whose line would change.
+    /// What is asked for; the fields that go with each kind are set, the others null.
+    #[schema(value_type = RequestKind)]
+    kind: &'static str,
+    /// Whose account it is about (the buyer, for a refund).
     #[schema(format = Uuid)]
     user_id: String,
     /// The admin who asked.
     #[schema(format = Uuid)]
     requested_by: String,
-    #[schema(value_type = crate::domain::account::CreditLine)]
-    line: &'static str,
-    /// The general limit asked for, in major units; null for a secured line.
+    /// `credit_line`: the line asked for.
+    #[schema(value_type = Option<crate::domain::account::CreditLine>)]
+    line: Option<&'static str>,
+    /// `credit_line`: the general limit asked for, in major units; null for a secured line.
     #[schema(example = "20000.00")]
     limit: Option<String>,
-    /// Whether the upgrade skips the score check.
+    /// `credit_line`: whether the upgrade skips the score check.
     #[serde(rename = "override")]
     override_eligibility: bool,
-    /// Why the change was asked for.
+    /// `refund`: the purchase to refund.
+    #[schema(format = Uuid)]
+    purchase_id: Option<String>,
+    /// `refund`: the amount, in major units.
+    #[schema(example = "2500.00")]
+    amount: Option<String>,
+    /// Why it was asked for.
     reason: String,
     #[schema(value_type = RequestState)]
     state: &'static str,
@@ -76,19 +95,28 @@ pub struct CreditRequestView {
 
 impl CreditRequestView {
     fn new(request: &CreditRequest, state: &AppState) -> Self {
-        let (line, limit, override_eligibility) = match request.change {
-            LineChange::General { limit_minor, override_eligibility } => {
-                ("general", Some(state.limits.format(limit_minor)), override_eligibility)
+        let (mut line, mut limit, mut override_eligibility, mut purchase_id, mut amount) =
+            (None, None, false, None, None);
+        match request.change {
+            Requested::Line(LineChange::General { limit_minor, override_eligibility: o }) => {
+                (line, limit, override_eligibility) = (Some("general"), Some(state.limits.format(limit_minor)), o);
             }
-            LineChange::Secured => ("secured", None, false),
-        };
+            Requested::Line(LineChange::Secured) => line = Some("secured"),
+            Requested::Refund { purchase_id: p, amount_minor } => {
+                (purchase_id, amount) = (Some(p.to_string()), Some(state.money.format(amount_minor)));
+            }
+            Requested::Status(_) => {}
+        }
         Self {
             id: request.id.to_string(),
+            kind: request.change.kind().as_str(),
             user_id: request.user_id.to_string(),
             requested_by: request.requested_by.to_string(),
             line,
             limit,
             override_eligibility,
+            purchase_id,
+            amount,
             reason: request.reason.clone(),
             state: request.state.as_str(),
             decided_by: request.decided_by.map(|d| d.to_string()),
@@ -152,12 +180,9 @@ pub(super) async fn request_change(
                 StatusCode::ACCEPTED,
                 move |conn, now| {
                     let ctx = Ctx { now, score: &model };
-                    store::credit_requests::create(conn, actor, target, change, &reason, &ctx)
+                    store::credit_requests::create(conn, actor, target, Requested::Line(change), &reason, &ctx)
                 },
-                |request: &CreditRequest| {
-                    let pending = CreditRequestPending { request_id: request.id.to_string(), state: "pending" };
-                    serde_json::to_value(pending).unwrap_or_default()
-                },
+                CreditRequestPending::of,
             )
             .await
         }
@@ -208,6 +233,7 @@ async fn decide(
     let reason = reason_of(&body.reason)?;
     let actor = admin.0.id;
     let model = state.settings.score.clone();
+    let terms = super::refunds::refund_terms(state);
     let decision_reason = reason.clone();
     let outcome = state
         .db
@@ -215,7 +241,8 @@ async fn decide(
             let now = time::now();
             match decision {
                 Decision::Approve => {
-                    store::credit_requests::approve(conn, actor, id, &decision_reason, &Ctx { now, score: &model })
+                    let ctx = Ctx { now, score: &model };
+                    store::credit_requests::approve(conn, actor, id, &decision_reason, &ctx, terms)
                 }
                 Decision::Reject => store::credit_requests::reject(conn, actor, id, &decision_reason, now),
             }

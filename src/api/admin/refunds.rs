@@ -10,6 +10,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::credit_requests::CreditRequestPending;
 use super::users::reason_of;
 use crate::api::AppState;
 use crate::api::dto::PurchaseView;
@@ -19,7 +20,8 @@ use crate::api::money_input::MoneyText;
 use crate::auth::extract::AdminUser;
 use crate::error::ApiError;
 use crate::store;
-use crate::store::refunds::RefundOrder;
+use crate::store::credit_requests::Asked;
+use crate::store::refunds::{RefundOrder, RefundTerms};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +42,8 @@ pub struct RefundRequest {
     params(("id" = String, Path), ("Idempotency-Key" = String, Header, description = "1 to 255 printable ASCII characters")),
     responses(
         (status = 201, description = "The purchase after the refund", body = PurchaseView),
+        (status = 202, description = "Four eyes: the refund is above `credit.refund_four_eyes_limit`, or of a staff member's purchase, so it is recorded as a request and nothing changes until a second admin approves it", body = CreditRequestPending),
+        (status = 403, description = "`forbidden`: one's own purchase", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "`invalid_state`: the purchase is voided, or is a bill-installment plan", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_amount`: more than is left to refund; `validation_error`", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -56,32 +60,43 @@ pub async fn refund(
     let amount = body.value.amount.parse(&state.money)?;
     let reason = reason_of(&body.value.reason)?;
     let (actor, purchase_id) = (admin.0.id, id.into_inner());
-    let credit = state.settings.credit.clone();
+    let terms = refund_terms(&state);
+    let model = state.settings.score.clone();
+    let four_eyes_above_minor = state.refund_four_eyes_limit_minor;
     let view_state = state.clone();
-    idempotency::once(
+    idempotency::once_answering(
         &state,
         actor,
         key,
         idempotency::fingerprint(&req, &body.raw),
-        StatusCode::CREATED,
         move |conn, now| {
             let order = RefundOrder {
                 purchase_id,
                 amount_minor: amount.minor(),
                 reason: &reason,
                 actor_id: actor,
-                free_return_days: credit.free_return_days,
-                fee_rate: credit.fee_rate_per_period,
+                terms,
+                score: &model,
+                request_id: None,
                 now,
             };
-            let purchase = store::refunds::refund(conn, &order)?;
-            let details = serde_json::json!({"amount_minor": amount.minor(), "state": purchase.shown_state().as_str(),
-                "refunded_minor": purchase.refunded_minor});
-            let target = purchase_id.to_string();
-            store::admin::audit(conn, actor, "purchase.refund", Some(&target), Some(&reason), &details, now)?;
-            Ok(purchase)
+            store::credit_requests::refund_or_ask(conn, &order, four_eyes_above_minor)
         },
-        move |p| serde_json::to_value(PurchaseView::new(p, &view_state.money)).unwrap_or_default(),
+        move |outcome| match outcome {
+            Asked::Done(purchase) => (
+                StatusCode::CREATED,
+                serde_json::to_value(PurchaseView::new(purchase, &view_state.money)).unwrap_or_default(),
+            ),
+            Asked::Pending(request) => (StatusCode::ACCEPTED, CreditRequestPending::of(request)),
+        },
     )
     .await
+}
+
+/// The refund settings of this configuration.
+pub(super) fn refund_terms(state: &AppState) -> RefundTerms {
+    RefundTerms {
+        free_return_days: state.settings.credit.free_return_days,
+        fee_rate: state.settings.credit.fee_rate_per_period,
+    }
 }

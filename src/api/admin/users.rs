@@ -17,6 +17,7 @@ use crate::domain::user::{User, UserStatus};
 use crate::domain::{four_eyes, score, text, time};
 use crate::error::ApiError;
 use crate::store::admin::LineChange;
+use crate::store::credit_requests::Asked;
 use crate::store::score::{Ctx, Standing};
 use crate::store::{self, DbConn, StoreError};
 
@@ -249,12 +250,19 @@ async fn set_status(
     let reason = reason_of(&body.reason)?;
     not_self(&admin, target, if status == UserStatus::Frozen { "freeze" } else { "unfreeze" })?;
     let actor = admin.0.id;
-    let user = state
+    let model = state.settings.score.clone();
+    let outcome = state
         .db
-        .write(move |conn| store::admin::set_status(conn, actor, target, status, &reason, time::now()))
+        .write(move |conn| {
+            let ctx = Ctx { now: time::now(), score: &model };
+            store::credit_requests::set_status_or_ask(conn, actor, target, status, &reason, &ctx)
+        })
         .await
         .map_err(|e| store_error(e, &state.money))?;
-    let user = user.ok_or_else(|| ApiError::NotFound("no such user".into()))?;
+    let user = match outcome.ok_or_else(|| ApiError::NotFound("no such user".into()))? {
+        Asked::Pending(request) => return Ok(HttpResponse::Accepted().json(CreditRequestPending::of(&request))),
+        Asked::Done(user) => user,
+    };
     let event = if status == UserStatus::Frozen { "user_freeze" } else { "user_unfreeze" };
     let why = format!("by admin {actor}: {}", body.reason);
     crate::security::event(event, Some(user.username.as_str()), &state.client_address(req), &why);
@@ -265,6 +273,7 @@ async fn set_status(
 #[utoipa::path(operation_id = "freezeUser", tag = "admin", path = "/v1/admin/users/{id}/freeze", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = ReasonRequest, responses(
         (status = 200, description = "The user, frozen", body = UserView),
+        (status = 202, description = "Four eyes: the user is a staff member, so the freeze is recorded as a request and waits for a second admin", body = CreditRequestPending),
         (status = 403, description = "`forbidden`", body = crate::error::Problem, content_type = PROBLEM),
         (status = 404, description = "`not_found`", body = crate::error::Problem, content_type = PROBLEM),
     ))]
@@ -283,6 +292,7 @@ pub async fn freeze(
 #[utoipa::path(operation_id = "unfreezeUser", tag = "admin", path = "/v1/admin/users/{id}/unfreeze", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = ReasonRequest, responses(
         (status = 200, description = "The user, active", body = UserView),
+        (status = 202, description = "Four eyes: the user is a staff member, so the unfreeze is recorded as a request and waits for a second admin", body = CreditRequestPending),
         (status = 403, description = "`forbidden`", body = crate::error::Problem, content_type = PROBLEM),
         (status = 404, description = "`not_found`", body = crate::error::Problem, content_type = PROBLEM),
     ))]
