@@ -4,8 +4,9 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::credit::{bill_as_of, buy, confirm, days, first_due, merchant};
-use crate::helpers::{Backend, TestApp};
+use crate::credit::{bill_as_of, days, first_due};
+use crate::credit_life::{Setup, bought, convert, credit, refund as refund_keyed, setup};
+use crate::helpers::Backend;
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -16,36 +17,6 @@ on_both_backends!(
     a_refund_after_a_bill_plan_returns_only_what_was_repaid
 );
 
-struct Setup {
-    app: TestApp,
-    admin: String,
-    ann: String,
-    shop: String,
-}
-
-/// Ann with `deposit` in her wallet and `vault` of it locked.
-async fn setup(backend: Backend, deposit: &str, vault: &str) -> Setup {
-    // Refunds here are the merchant's notices the tests are about, not four-eyes cases.
-    let extra = [("credit.billing_job_enabled", "false"), ("credit.refund_four_eyes_limit", "100000.00")];
-    let app = TestApp::spawn_with(backend, &extra).await;
-    let admin = app.admin_token("abuse_admin").await;
-    let shop = merchant(&app, &admin, "Abuse Shop").await;
-    let ann = app.user_token("ann_abuse").await;
-    app.deposit(&ann, deposit).await;
-    if vault != "0.00" {
-        assert_eq!(app.post_money("/v1/vault/lock", &ann, &json!({"amount": vault})).await.status(), 201);
-    }
-    Setup { app, admin, ann, shop }
-}
-
-async fn bought(s: &Setup, amount: &str, parts: u32) -> String {
-    let res = buy(&s.app, &s.ann, &s.shop, amount, parts).await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
-    assert_eq!(confirm(&s.app, &s.ann, &id).await.status(), StatusCode::OK);
-    id
-}
-
 async fn repay(s: &Setup, amount: &str) {
     let res = s.app.post_money("/v1/credit/repayments", &s.ann, &json!({"amount": amount})).await;
     let status = res.status();
@@ -53,33 +24,14 @@ async fn repay(s: &Setup, amount: &str) {
 }
 
 async fn refund(s: &Setup, id: &str, amount: &str) {
-    let res = s
-        .app
-        .post_money(
-            &format!("/v1/admin/purchases/{id}/refunds"),
-            &s.admin,
-            &json!({"amount": amount, "reason": "returned"}),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::CREATED, "refund {amount} of {id}");
+    let key = uuid::Uuid::new_v4().to_string();
+    assert_eq!(refund_keyed(s, id, &key, amount).await.status(), StatusCode::CREATED, "refund {amount} of {id}");
 }
 
 async fn on_time_points(s: &Setup) -> i64 {
     let score: Value = s.app.get_as("/v1/me/score", &s.ann).await.json().await.unwrap();
     assert_eq!(score["factors"][1]["name"], "on_time_repayments");
     score["factors"][1]["impact"].as_i64().unwrap()
-}
-
-/// (wallet, principal owed, fees owed, vault)
-async fn balances(s: &Setup) -> (String, String, String, String) {
-    let account = s.app.account(&s.ann).await;
-    let text = |v: &Value| v.as_str().unwrap().to_owned();
-    (
-        text(&account["wallet"]["balance"]),
-        text(&account["credit"]["principal"]),
-        text(&account["credit"]["fees"]),
-        text(&account["vault"]["balance"]),
-    )
 }
 
 /// The reported recipe: ten 300.00 single-part purchases each repaid at once, cycling one
@@ -101,7 +53,7 @@ async fn farming_in_one_cycle_gains_no_on_time_points(backend: Backend) {
         refund(&s, id, "300.00").await;
     }
     assert_eq!(on_time_points(&s).await, 0);
-    assert_eq!(balances(&s).await, ("3000.00".into(), "0.00".into(), "0.00".into(), "300.00".into()));
+    assert_eq!(credit(&s).await, ("3000.00".into(), "0.00".into(), "0.00".into(), "300.00".into()));
     s.app.assert_ledger_clean(&s.admin).await;
 }
 
@@ -118,7 +70,7 @@ async fn a_refund_takes_back_the_on_time_credit_it_earned(backend: Backend) {
     assert_eq!(on_time_points(&s).await, 8, "200.00 left of what was carried: 2 units");
     refund(&s, &id, "200.00").await;
     assert_eq!(on_time_points(&s).await, 0);
-    assert_eq!(balances(&s).await.0, "600.00", "what was repaid came back");
+    assert_eq!(credit(&s).await.0, "600.00", "what was repaid came back");
     s.app.assert_ledger_clean(&s.admin).await;
 }
 
@@ -126,15 +78,13 @@ async fn a_refund_takes_back_the_on_time_credit_it_earned(backend: Backend) {
 /// 5,000: the wallet used to get 5,000 while 5,000 was still owed on the plan. Now the
 /// refund cancels the plan's debt and the wallet is unchanged.
 async fn cash_out_through_a_bill_plan(s: &Setup) {
-    let wallet_before = balances(s).await.0;
+    let wallet_before = credit(s).await.0;
     let id = bought(s, "5000.00", 1).await;
     bill_as_of(&s.app, &s.admin, first_due() - days(10)).await;
-    let body = json!({"installments": 24});
-    let res = s.app.client.post(s.app.url("/v1/credit/bill/installments")).bearer_auth(&s.ann).json(&body).send().await;
-    assert_eq!(res.unwrap().status(), StatusCode::CREATED);
-    assert_eq!(balances(s).await.1, "5000.00");
+    assert_eq!(convert(s, 24).await.status(), StatusCode::CREATED);
+    assert_eq!(credit(s).await.1, "5000.00");
     refund(s, &id, "5000.00").await;
-    let (wallet, principal, fees, _) = balances(s).await;
+    let (wallet, principal, fees, _) = credit(s).await;
     assert_eq!((wallet, principal, fees), (wallet_before, "0.00".into(), "0.00".into()), "no cash, no debt");
     let bill: Value = s.app.get_as("/v1/credit/bill", &s.ann).await.json().await.unwrap();
     assert_eq!(bill["total_due"], "0.00", "{bill}");
@@ -164,15 +114,13 @@ async fn a_refund_after_a_bill_plan_returns_only_what_was_repaid(backend: Backen
     let s = setup(backend, "5100.00", "5000.00").await;
     let id = bought(&s, "5000.00", 1).await;
     bill_as_of(&s.app, &s.admin, first_due() - days(10)).await;
-    let body = json!({"installments": 24});
-    let res = s.app.client.post(s.app.url("/v1/credit/bill/installments")).bearer_auth(&s.ann).json(&body).send().await;
-    assert_eq!(res.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(convert(&s, 24).await.status(), StatusCode::CREATED);
     repay(&s, "100.00").await;
-    assert_eq!(balances(&s).await, ("0.00".into(), "4900.00".into(), "0.00".into(), "5000.00".into()));
+    assert_eq!(credit(&s).await, ("0.00".into(), "4900.00".into(), "0.00".into(), "5000.00".into()));
     refund(&s, &id, "1000.00").await;
-    assert_eq!(balances(&s).await.0, "0.00", "debt first: a partial refund pays no cash while debt is left");
-    assert_eq!(balances(&s).await.1, "3900.00");
+    assert_eq!(credit(&s).await.0, "0.00", "debt first: a partial refund pays no cash while debt is left");
+    assert_eq!(credit(&s).await.1, "3900.00");
     refund(&s, &id, "4000.00").await;
-    assert_eq!(balances(&s).await, ("100.00".into(), "0.00".into(), "0.00".into(), "5000.00".into()));
+    assert_eq!(credit(&s).await, ("100.00".into(), "0.00".into(), "0.00".into(), "5000.00".into()));
     s.app.assert_ledger_clean(&s.admin).await;
 }

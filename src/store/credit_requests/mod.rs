@@ -9,15 +9,18 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+mod ask;
+
+pub use ask::{Asked, refund_or_ask, set_status_or_ask};
+
 use super::admin::{self, LineChange};
 use super::refunds::{self, RefundOrder, RefundTerms};
 use super::schema::{credit_requests as cr, users};
 use super::score::Ctx;
 use super::{DbConn, StoreError};
 use crate::domain::account::{CreditLine, Refusal};
-use crate::domain::credit::Purchase;
-use crate::domain::four_eyes::{self, RequestKind, RequestState};
-use crate::domain::user::{Role, User, UserStatus};
+use crate::domain::four_eyes::{RequestKind, RequestState};
+use crate::domain::user::{Role, UserStatus};
 
 /// What a request asks for.
 #[derive(Clone, Copy, Debug)]
@@ -55,12 +58,6 @@ pub struct CreditRequest {
     pub decided_at: Option<DateTime<Utc>>,
     pub decision_reason: Option<String>,
     pub created_at: DateTime<Utc>,
-}
-
-/// An action either done at once or waiting for a second admin.
-pub enum Asked<T> {
-    Done(T),
-    Pending(CreditRequest),
 }
 
 #[derive(Queryable, Selectable)]
@@ -204,43 +201,6 @@ pub fn create(
     details["outcome"] = json!(RequestState::Pending.as_str());
     admin::audit(conn, actor, "credit_request.create", Some(&target.to_string()), Some(reason), &details, ctx.now)?;
     by_id(conn, id)?.ok_or_else(|| StoreError::Corrupt(format!("credit request {id} vanished after insert")))
-}
-
-/// A refund at once, or, when it needs a second admin (`four_eyes::refund_needs_second_admin`),
-/// a request for it. Decided in the refund's own transaction, on the buyer as stored.
-pub fn refund_or_ask(
-    conn: &mut DbConn,
-    order: &RefundOrder<'_>,
-    refund_four_eyes_limit_minor: i64,
-) -> Result<Asked<Purchase>, StoreError> {
-    let buyer = refunds::check(conn, order.purchase_id, order.amount_minor, order.actor_id)?;
-    let buyer_is_staff = role_of(conn, buyer)?.is_staff();
-    if four_eyes::refund_needs_second_admin(order.amount_minor, refund_four_eyes_limit_minor, buyer_is_staff) {
-        let change = Requested::Refund { purchase_id: order.purchase_id, amount_minor: order.amount_minor };
-        let ctx = Ctx { now: order.now, score: order.score };
-        return create(conn, order.actor_id, buyer, change, order.reason, &ctx).map(Asked::Pending);
-    }
-    refunds::refund(conn, order).map(Asked::Done)
-}
-
-/// Freezes or unfreezes a customer at once; a staff member's freeze or unfreeze becomes a
-/// request (`four_eyes::status_change_needs_second_admin`). `None`: no such user.
-pub fn set_status_or_ask(
-    conn: &mut DbConn,
-    actor: Uuid,
-    target: Uuid,
-    status: UserStatus,
-    reason: &str,
-    ctx: &Ctx<'_>,
-) -> Result<Option<Asked<User>>, StoreError> {
-    let role = match role_of(conn, target) {
-        Err(StoreError::Refused(Refusal::NotFound(_))) => return Ok(None),
-        other => other?,
-    };
-    if four_eyes::status_change_needs_second_admin(role.is_staff()) {
-        return create(conn, actor, target, Requested::Status(status), reason, ctx).map(|r| Some(Asked::Pending(r)));
-    }
-    Ok(admin::set_status(conn, actor, target, status, reason, ctx.now)?.map(Asked::Done))
 }
 
 /// Marks a pending request decided by `actor`, who must be neither the admin who asked nor

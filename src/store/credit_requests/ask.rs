@@ -1,0 +1,57 @@
+//! The four-eyes decision of an action that may need a second admin: done at once, or
+//! written as a request (`create`) in the same transaction, on the account as stored.
+
+use uuid::Uuid;
+
+use super::{CreditRequest, Requested, create, role_of};
+use crate::domain::account::Refusal;
+use crate::domain::credit::Purchase;
+use crate::domain::four_eyes;
+use crate::domain::user::{User, UserStatus};
+use crate::store::admin;
+use crate::store::refunds::{self, RefundOrder};
+use crate::store::score::Ctx;
+use crate::store::{DbConn, StoreError};
+
+/// An action either done at once or waiting for a second admin.
+pub enum Asked<T> {
+    Done(T),
+    Pending(CreditRequest),
+}
+
+/// A refund at once, or, when it needs a second admin (`four_eyes::refund_needs_second_admin`),
+/// a request for it. Decided in the refund's own transaction, on the buyer as stored.
+pub fn refund_or_ask(
+    conn: &mut DbConn,
+    order: &RefundOrder<'_>,
+    refund_four_eyes_limit_minor: i64,
+) -> Result<Asked<Purchase>, StoreError> {
+    let buyer = refunds::check(conn, order.purchase_id, order.amount_minor, order.actor_id)?;
+    let buyer_is_staff = role_of(conn, buyer)?.is_staff();
+    if four_eyes::refund_needs_second_admin(order.amount_minor, refund_four_eyes_limit_minor, buyer_is_staff) {
+        let change = Requested::Refund { purchase_id: order.purchase_id, amount_minor: order.amount_minor };
+        let ctx = Ctx { now: order.now, score: order.score };
+        return create(conn, order.actor_id, buyer, change, order.reason, &ctx).map(Asked::Pending);
+    }
+    refunds::refund(conn, order).map(Asked::Done)
+}
+
+/// Freezes or unfreezes a customer at once; a staff member's freeze or unfreeze becomes a
+/// request (`four_eyes::status_change_needs_second_admin`). `None`: no such user.
+pub fn set_status_or_ask(
+    conn: &mut DbConn,
+    actor: Uuid,
+    target: Uuid,
+    status: UserStatus,
+    reason: &str,
+    ctx: &Ctx<'_>,
+) -> Result<Option<Asked<User>>, StoreError> {
+    let role = match role_of(conn, target) {
+        Err(StoreError::Refused(Refusal::NotFound(_))) => return Ok(None),
+        other => other?,
+    };
+    if four_eyes::status_change_needs_second_admin(role.is_staff()) {
+        return create(conn, actor, target, Requested::Status(status), reason, ctx).map(|r| Some(Asked::Pending(r)));
+    }
+    Ok(admin::set_status(conn, actor, target, status, reason, ctx.now)?.map(Asked::Done))
+}
