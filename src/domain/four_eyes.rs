@@ -66,11 +66,12 @@ impl RequestKind {
     }
 }
 
-/// Whether a refund needs a second admin: above `refund_four_eyes_limit_minor` (one admin
-/// must not hand out large sums alone), or of a staff member's purchase (a colleague could
-/// otherwise wipe another's debt as a favour, or their own through a friend).
-pub fn refund_needs_second_admin(amount_minor: i64, refund_four_eyes_limit_minor: i64, buyer_is_staff: bool) -> bool {
-    buyer_is_staff || amount_minor > refund_four_eyes_limit_minor
+/// Whether a refund needs a second admin: when it takes the purchase's refunded total
+/// (`total_minor`, this refund included) above `refund_four_eyes_limit_minor` (one admin must
+/// not hand out large sums alone, nor in slices), or of a staff member's purchase (a colleague
+/// could otherwise wipe another's debt as a favour, or their own through a friend).
+pub fn refund_needs_second_admin(total_minor: i64, refund_four_eyes_limit_minor: i64, buyer_is_staff: bool) -> bool {
+    buyer_is_staff || total_minor > refund_four_eyes_limit_minor
 }
 
 /// Whether freezing or unfreezing someone needs a second admin: a staff member's, so one

@@ -44,9 +44,10 @@ pub struct RefundOrder<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// Refuses a refund the rules forbid now; answers the buyer.
-pub fn check(conn: &mut DbConn, purchase_id: Uuid, amount_minor: i64, actor: Uuid) -> Result<Uuid, StoreError> {
-    checked(conn, purchase_id, amount_minor, actor).map(|(buyer, _)| buyer)
+/// Refuses a refund the rules forbid now; answers the buyer and what was refunded of the
+/// purchase so far.
+pub fn check(conn: &mut DbConn, purchase_id: Uuid, amount_minor: i64, actor: Uuid) -> Result<(Uuid, i64), StoreError> {
+    checked(conn, purchase_id, amount_minor, actor).map(|(buyer, purchase)| (buyer, purchase.refunded_minor))
 }
 
 /// The buyer and the purchase as they stand, under the buyer's account lock, if a refund

@@ -36,9 +36,7 @@ pub(crate) struct Setup {
 
 /// Ann with `deposit` in her wallet, `vault` of it locked (her secured limit).
 pub(crate) async fn setup(backend: Backend, deposit: &str, vault: &str) -> Setup {
-    // Refunds here are the merchant's notices the tests are about, not four-eyes cases.
-    let extra = [("credit.billing_job_enabled", "false"), ("credit.refund_four_eyes_limit", "100000.00")];
-    let app = TestApp::spawn_with(backend, &extra).await;
+    let app = TestApp::spawn_with(backend, &[("credit.billing_job_enabled", "false")]).await;
     let admin = app.admin_token("life_admin").await;
     let shop = merchant(&app, &admin, "Life Shop").await;
     let ann = app.user_token("ann_life").await;

@@ -446,41 +446,48 @@ async fn refunded(app: &TestApp, token: &str, purchase: &str) -> String {
 }
 
 /// Issue 27, finding 8: one admin refunded any amount alone. Above
-/// `credit.refund_four_eyes_limit` (1000.00 by default) a refund is a request that another
+/// `credit.refund_four_eyes_limit` (10000.00 by default) a refund is a request that another
 /// admin approves; at or below it, one admin's refund applies at once.
 async fn large_refunds_wait_for_a_second_admin(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (alice, bob) = (app.admin_token("alice_admin").await, app.admin_token("bob_admin").await);
     let ann = app.user_token("ann_lee").await;
-    let purchase = bought(&app, &alice, &ann, "3000.00").await;
+    let purchase = bought(&app, &alice, &ann, "12000.00").await;
 
-    let res = refund(&app, &alice, &purchase, "big", "1500.00").await;
+    let res = refund(&app, &alice, &purchase, "big", "10500.00").await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     let pending: Value = res.json().await.unwrap();
     let id = pending["request_id"].as_str().unwrap().to_owned();
     assert_eq!(refunded(&app, &ann, &purchase).await, "0.00", "nothing moved yet");
-    let replay = refund(&app, &alice, &purchase, "big", "1500.00").await;
+    let replay = refund(&app, &alice, &purchase, "big", "10500.00").await;
     assert_eq!(replay.status(), StatusCode::ACCEPTED, "a retry answers the same request");
     assert_eq!(replay.json::<Value>().await.unwrap()["request_id"], id.as_str());
     let listed = list(&app, &bob, "?state=pending").await;
     assert_eq!(listed["items"][0]["kind"], "refund");
-    assert_eq!(listed["items"][0]["amount"], "1500.00");
+    assert_eq!(listed["items"][0]["amount"], "10500.00");
     assert_eq!(listed["items"][0]["purchase_id"], purchase.as_str());
     assert_eq!(listed["items"][0]["line"], Value::Null);
     assert_problem(decide(&app, &alice, &id, "approve", "mine").await, 403, "forbidden").await;
     assert_eq!(decide(&app, &bob, &id, "approve", "notice checked").await.status(), StatusCode::OK);
-    assert_eq!(refunded(&app, &ann, &purchase).await, "1500.00");
+    assert_eq!(refunded(&app, &ann, &purchase).await, "10500.00");
     assert_problem(decide(&app, &bob, &id, "approve", "again").await, 409, "invalid_state").await;
 
-    // At the limit one admin suffices; an amount past what is left is refused as it would be
-    // directly, and no request is written.
-    assert_eq!(refund(&app, &alice, &purchase, "small", "1000.00").await.status(), StatusCode::CREATED);
-    assert_problem(refund(&app, &alice, &purchase, "too-much", "1000.00").await, 422, "invalid_amount").await;
-    assert_eq!(list(&app, &bob, "?state=pending").await["items"].as_array().unwrap().len(), 0);
+    // Past the limit in total, every further slice waits too; an amount past what is left is
+    // refused as it would be directly, and no request is written.
+    assert_eq!(refund(&app, &alice, &purchase, "slice", "1.00").await.status(), StatusCode::ACCEPTED);
+    assert_problem(refund(&app, &alice, &purchase, "too-much", "1500.01").await, 422, "invalid_amount").await;
+    assert_eq!(list(&app, &bob, "?state=pending").await["items"].as_array().unwrap().len(), 1);
+
+    // Up to the limit in total, one admin's refunds apply at once.
+    let small = bought(&app, &alice, &ann, "10000.00").await;
+    assert_eq!(refund(&app, &alice, &small, "half", "5000.00").await.status(), StatusCode::CREATED);
+    assert_eq!(refund(&app, &alice, &small, "rest", "5000.00").await.status(), StatusCode::CREATED);
+    assert_eq!(refunded(&app, &ann, &small).await, "10000.00");
     let entries = audit(&app, &bob, &purchase).await;
     let refunds: Vec<&Value> = entries.iter().filter(|e| e["action"] == "purchase.refund").collect();
-    assert_eq!(refunds.len(), 2, "{entries:?}");
-    assert_eq!(refunds[1]["details"]["request_id"], id.as_str(), "the approved one names its request");
+    assert_eq!(refunds.len(), 1, "{entries:?}");
+    assert_eq!(refunds[0]["details"]["request_id"], id.as_str(), "the approved refund names its request");
+    assert_eq!(refunds[0]["actor_id"], user_id(&app, &bob).await, "applied by the approver");
     app.assert_ledger_clean(&alice).await;
 }
 
@@ -527,6 +534,7 @@ async fn freezing_or_unfreezing_an_admin_waits_for_a_second_admin(backend: Backe
     assert_eq!(decide(&app, &carol, &id, "approve", "cleared").await.status(), StatusCode::OK);
     let fresh = app.login("bob_admin").await["access_token"].as_str().unwrap().to_owned();
     assert_eq!(app.get_as("/v1/admin/users", &fresh).await.status(), StatusCode::OK);
+    app.assert_ledger_clean(&alice).await;
 
     let ann = app.user_token("ann_lee").await;
     let ann_id = user_id(&app, &ann).await;

@@ -26,9 +26,10 @@ pub fn refund_or_ask(
     order: &RefundOrder<'_>,
     refund_four_eyes_limit_minor: i64,
 ) -> Result<Asked<Purchase>, StoreError> {
-    let buyer = refunds::check(conn, order.purchase_id, order.amount_minor, order.actor_id)?;
+    let (buyer, refunded_minor) = refunds::check(conn, order.purchase_id, order.amount_minor, order.actor_id)?;
     let buyer_is_staff = role_of(conn, buyer)?.is_staff();
-    if four_eyes::refund_needs_second_admin(order.amount_minor, refund_four_eyes_limit_minor, buyer_is_staff) {
+    let total_minor = refunded_minor + order.amount_minor;
+    if four_eyes::refund_needs_second_admin(total_minor, refund_four_eyes_limit_minor, buyer_is_staff) {
         let change = Requested::Refund { purchase_id: order.purchase_id, amount_minor: order.amount_minor };
         let ctx = Ctx { now: order.now, score: order.score };
         return create(conn, order.actor_id, buyer, change, order.reason, &ctx).map(Asked::Pending);
