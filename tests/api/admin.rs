@@ -381,6 +381,9 @@ async fn freezing_blocks_every_movement_until_unfrozen(backend: Backend) {
         assert_eq!(res.status(), StatusCode::CREATED, "{path}");
         assert_eq!(res.json::<Value>().await.unwrap()["account"]["status"], "frozen", "{path}");
     }
+    // What being frozen allows is answered on its own merits, the same on both backends.
+    let res = app.post_money("/v1/vault/lock", &ann, &json!({"amount": "900000.00"})).await;
+    assert_problem(res, 422, "insufficient_funds").await;
     assert_eq!(app.account(&ann).await["status"], "frozen");
     assert_eq!(score(&app, &ann).await["eligible_for_upgrade"], false);
 

@@ -135,6 +135,12 @@ impl MoneyOp {
         }
     }
 
+    /// Whether a frozen user may still ask for it: money in (a deposit), kept (a vault lock)
+    /// or owed back (a repayment), never money out on their own initiative.
+    pub fn allowed_when_frozen(&self) -> bool {
+        matches!(self, MoneyOp::Deposit(_) | MoneyOp::VaultLock(_) | MoneyOp::Repayment(_))
+    }
+
     /// Words the rule that refused the operation, from the account as it stood. One text
     /// for both backends: PostgreSQL sends the account row with its refusal.
     fn refusal(&self, state: &AccountState) -> Refusal {

@@ -87,12 +87,15 @@ fn check_unlocks(conn: &mut DbConn, call: &Call) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Why a conditional update matched no row: a frozen account, or the rule itself.
+/// Why a conditional update matched no row: a frozen account (for what being frozen
+/// forbids), or the rule itself, as on PostgreSQL.
 fn refusal(conn: &mut DbConn, user_id: Uuid, op: &MoneyOp) -> StoreError {
     let status: Result<String, _> =
         users::table.filter(users::id.eq(user_id.to_string())).select(users::status).first(conn);
     match status {
-        Ok(s) if s == UserStatus::Frozen.as_str() => StoreError::Refused(Refusal::AccountFrozen),
+        Ok(s) if s == UserStatus::Frozen.as_str() && !op.allowed_when_frozen() => {
+            StoreError::Refused(Refusal::AccountFrozen)
+        }
         Ok(_) => match super::account(conn, user_id) {
             Ok(state) => StoreError::Refused(op.refusal(&state)),
             Err(e) => e,
