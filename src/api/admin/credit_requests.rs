@@ -197,7 +197,7 @@ pub struct RequestFilter {
     state: Option<RequestState>,
 }
 
-/// Credit-line change requests, newest first.
+/// Four-eyes requests (credit-line changes, refunds, staff freezes), newest first.
 #[utoipa::path(operation_id = "listCreditRequests", tag = "admin", path = "/v1/admin/credit-requests", security(("bearer" = [])),
     params(RequestFilter, PageQuery),
     responses((status = 200, description = "A page of credit requests", body = CreditRequestPage)))]
@@ -257,16 +257,16 @@ async fn decide(
     audit_if_refused(state, actor, action, Concerning::Request(id), &reason, outcome).await
 }
 
-/// Approve a credit request: its change applies now, exactly as a direct change would
-/// (checked again as the user stands now, same limit history and audit entry).
+/// Approve a four-eyes request: its action applies now, exactly as the direct action would
+/// (checked again as things stand now, same history and audit entry).
 #[utoipa::path(operation_id = "approveCreditRequest", tag = "admin", path = "/v1/admin/credit-requests/{id}/approve", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = ReasonRequest,
     responses(
         (status = 200, description = "The request, approved; the account is changed", body = CreditRequestView),
-        (status = 403, description = "`forbidden`: the admin who asked cannot decide; or the user is now an admin", body = crate::error::Problem, content_type = PROBLEM),
-        (status = 404, description = "`not_found`: no such credit request", body = crate::error::Problem, content_type = PROBLEM),
-        (status = 409, description = "`invalid_state`: the request is already approved or rejected (also the answer to a retried approval)", body = crate::error::Problem, content_type = PROBLEM),
-        (status = 422, description = "`not_eligible`: the user is frozen, has an overdue installment, or no longer qualifies without override; the request stays pending", body = crate::error::Problem, content_type = PROBLEM),
+        (status = 403, description = "`forbidden`: the admin who asked cannot decide, nor the person it is about; or the user is now an admin", body = crate::error::Problem, content_type = PROBLEM),
+        (status = 404, description = "`not_found`: no such request", body = crate::error::Problem, content_type = PROBLEM),
+        (status = 409, description = "`invalid_state`: the request is already approved or rejected (also the answer to a retried approval), or the purchase to refund is now voided", body = crate::error::Problem, content_type = PROBLEM),
+        (status = 422, description = "`not_eligible`: the user is frozen, has an overdue installment, or no longer qualifies without override; `invalid_amount`: the refund is now more than is left to refund. The request stays pending", body = crate::error::Problem, content_type = PROBLEM),
     ))]
 #[post("/credit-requests/{id}/approve")]
 pub async fn approve(
@@ -283,7 +283,7 @@ pub async fn approve(
     params(("id" = String, Path)), request_body = ReasonRequest,
     responses(
         (status = 200, description = "The request, rejected", body = CreditRequestView),
-        (status = 403, description = "`forbidden`: the admin who asked cannot decide", body = crate::error::Problem, content_type = PROBLEM),
+        (status = 403, description = "`forbidden`: the admin who asked cannot decide, nor the person it is about", body = crate::error::Problem, content_type = PROBLEM),
         (status = 404, description = "`not_found`: no such credit request", body = crate::error::Problem, content_type = PROBLEM),
         (status = 409, description = "`invalid_state`: the request is already approved or rejected (also the answer to a retried rejection)", body = crate::error::Problem, content_type = PROBLEM),
     ))]
