@@ -163,6 +163,8 @@ async fn forged_and_expired_tokens_are_401(backend: Backend) {
     };
     // The baseline forged with the right secret is accepted, so each case below fails for its own reason.
     assert_eq!(app.get_as("/v1/me", &sign(&claims(json!({})), Algorithm::HS256, TEST_JWT_SECRET)).await.status(), 200);
+    let started = sign(&claims(json!({"nbf": now - 5})), Algorithm::HS256, TEST_JWT_SECRET);
+    assert_eq!(app.get_as("/v1/me", &started).await.status(), 200, "an nbf that has passed is fine");
 
     let b64 = |v: &Value| {
         use base64::Engine;
@@ -184,6 +186,11 @@ async fn forged_and_expired_tokens_are_401(backend: Backend) {
         ("no exp", sign(&claims(json!({"exp": null})), Algorithm::HS256, TEST_JWT_SECRET)),
         ("no iat", sign(&claims(json!({"iat": null})), Algorithm::HS256, TEST_JWT_SECRET)),
         ("no jti", sign(&claims(json!({"jti": null})), Algorithm::HS256, TEST_JWT_SECRET)),
+        (
+            "not valid before a minute from now",
+            sign(&claims(json!({"nbf": now + 60})), Algorithm::HS256, TEST_JWT_SECRET),
+        ),
+        ("issued a minute from now", sign(&claims(json!({"iat": now + 60})), Algorithm::HS256, TEST_JWT_SECRET)),
         ("garbage", "abc.def.ghi".to_owned()),
         ("typ JWT, not at+jwt", sign_typed(&claims(json!({})), Algorithm::HS256, TEST_JWT_SECRET, Some("JWT"))),
         ("no typ", sign_typed(&claims(json!({})), Algorithm::HS256, TEST_JWT_SECRET, None)),
@@ -390,14 +397,12 @@ async fn wrong_login(app: &TestApp, username: &str) -> reqwest::Response {
     app.post_json("/v1/auth/login", &json!({"username": username, "password": "wrong password!"})).await
 }
 
-async fn login_from(app: &TestApp, forwarded: &str, username: &str, password: &str) -> reqwest::Response {
-    app.client
-        .post(app.url("/v1/auth/login"))
-        .header("x-forwarded-for", forwarded)
-        .json(&json!({"username": username, "password": password}))
-        .send()
-        .await
-        .unwrap()
+pub async fn wrong_login_from(app: &TestApp, forwarded: &str, username: &str) -> reqwest::Response {
+    login_from(app, forwarded, username, "wrong password!").await
+}
+
+pub async fn login_from(app: &TestApp, forwarded: &str, username: &str, password: &str) -> reqwest::Response {
+    app.post_from("/v1/auth/login", forwarded, &json!({"username": username, "password": password})).await
 }
 
 /// A (username, address) pair backs off after its free failures, and recovers after the wait.
@@ -435,7 +440,7 @@ async fn thirty_wrong_guesses_lock_out_no_one_else(backend: Backend) {
     let attacker = "203.0.113.66";
     let mut refused = 0;
     for _ in 0..30 {
-        let res = login_from(&app, attacker, "ann_lee", "wrong password!").await;
+        let res = wrong_login_from(&app, attacker, "ann_lee").await;
         assert!(matches!(res.status().as_u16(), 401 | 429), "{}", res.status());
         refused += usize::from(res.status() == StatusCode::TOO_MANY_REQUESTS);
     }
@@ -453,8 +458,7 @@ async fn a_spoofed_forwarded_for_is_ignored(backend: Backend) {
     app.register("ann_lee").await;
     let mut statuses = Vec::new();
     for i in 0..6 {
-        statuses
-            .push(login_from(&app, &format!("203.0.113.{i}"), "ann_lee", "wrong password!").await.status().as_u16());
+        statuses.push(wrong_login_from(&app, &format!("203.0.113.{i}"), "ann_lee").await.status().as_u16());
     }
     assert_eq!(statuses, [401, 401, 401, 429, 429, 429], "one pair, whatever the header says");
 }

@@ -23,6 +23,8 @@ mod operations;
 mod races;
 mod receiver;
 mod round_trips;
+mod sessions_edge;
+mod throttle_abuse;
 mod turns;
 mod velocity;
 mod webhooks;
