@@ -29,13 +29,9 @@ pub(super) fn check(a: &AuthSettings) -> Result<(), ConfigError> {
     if !(1..=1000).contains(&a.login_queue_per_pair) {
         return bad("login_queue_per_pair", "must be 1..=1000");
     }
-    if a.registrations_per_address_per_hour == 0
-        || a.registrations_per_network_per_hour < a.registrations_per_address_per_hour
-    {
-        return bad(
-            "registrations_per_network_per_hour",
-            "must be at least registrations_per_address_per_hour, which must be above zero",
-        );
+    // A network limit below the address limit is allowed: then the network's is the one met.
+    if a.registrations_per_address_per_hour == 0 || a.registrations_per_network_per_hour == 0 {
+        return bad("registrations_per_address_per_hour", "and registrations_per_network_per_hour must be above zero");
     }
     if a.registrations_per_minute == 0 || a.registrations_global_delay_ms > 10_000 {
         return bad("registrations_per_minute", "must be above zero; registrations_global_delay_ms at most 10000");
