@@ -9,9 +9,9 @@
 //! `max_wait` away answers 429 at once (it is not evaluated, and costs the account nothing).
 //!
 //! Two lanes per account, so that the owner is never queued behind the guesser: attempts
-//! from a network (IPv4 /24, IPv6 /48) that has failed this username in the window take
-//! the `seen` lane; attempts from any other network the `fresh` lane. A guesser spread over
-//! many addresses reaches the fresh lane only once per network, and both lanes together
+//! from a network (IPv4 /24, IPv6 /48) that has tried this username in the window without
+//! getting in take the `seen` lane; attempts from any other network the `fresh` lane. A
+//! guesser spread over many addresses reaches the fresh lane once per network, and both lanes together
 //! evaluate at most two passwords per `pace_max` once the account is under attack. The owner
 //! logging in from a network that never failed waits at most `max_wait` for the fresh lane.
 
@@ -58,7 +58,7 @@ fn attempts_key(username: &str) -> String {
     format!("acct:{username}")
 }
 
-fn failed_network_key(username: &str, network: &str) -> String {
+fn tried_network_key(username: &str, network: &str) -> String {
     format!("acctnet:{username}|{network}")
 }
 
@@ -66,16 +66,20 @@ fn lane(username: &str, fresh: bool) -> String {
     format!("{}:{username}", if fresh { "acct-fresh" } else { "acct-seen" })
 }
 
-/// One attempt's place in its account's pacing: its record (taken back on success), and
-/// the slot it is evaluated in.
+/// One attempt's place in its account's pacing: its records (under the account, and under
+/// the account and network; kept as failures if the password is wrong, taken back if it is
+/// right or the attempt is refused), and the slot it is evaluated in.
 #[derive(Clone, Copy, Debug)]
 pub struct AccountTurn {
-    pub attempt: Uuid,
+    pub records: [Uuid; 2],
     pub slot: Slot,
 }
 
 /// Records an attempt at `username` from `network` and reserves its slot, in the caller's
-/// transaction. `Slot::Full`: the caller refuses the attempt and removes its record.
+/// transaction. `Slot::Full`: the caller refuses the attempt and removes its records.
+///
+/// The network's record is written before the attempt is evaluated, so a burst from one
+/// new network takes the `fresh` lane once, and its other attempts queue in the `seen` lane.
 pub fn reserve(
     conn: &mut DbConn,
     username: &str,
@@ -84,21 +88,15 @@ pub fn reserve(
     since: DateTime<Utc>,
     rules: PaceRules,
 ) -> Result<AccountTurn, StoreError> {
-    let key = attempts_key(username);
-    let attempt = throttle::record(conn, &key, now)?;
+    let (key, network_key) = (attempts_key(username), tried_network_key(username, network));
+    let fresh = throttle::count_since(conn, &network_key, since)?.0 == 0;
+    let records = [throttle::record(conn, &key, now)?, throttle::record(conn, &network_key, now)?];
     let (attempts, _) = throttle::count_since(conn, &key, since)?;
     if attempts <= rules.free_attempts {
-        return Ok(AccountTurn { attempt, slot: Slot::At(now) });
+        return Ok(AccountTurn { records, slot: Slot::At(now) });
     }
-    let fresh = throttle::count_since(conn, &failed_network_key(username, network), since)?.0 == 0;
     let slot = pace::reserve(conn, &lane(username, fresh), now, rules.gap(attempts), rules.max_wait)?;
-    Ok(AccountTurn { attempt, slot })
-}
-
-/// A wrong password from `network`: that network's later attempts at `username` take the
-/// `seen` lane for the window.
-pub fn failed(conn: &mut DbConn, username: &str, network: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-    throttle::record(conn, &failed_network_key(username, network), now).map(|_| ())
+    Ok(AccountTurn { records, slot })
 }
 
 #[cfg(test)]

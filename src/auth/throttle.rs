@@ -107,7 +107,6 @@ pub fn backoff(auth: &AuthSettings, failures: i64) -> TimeDelta {
 pub struct Admitted {
     reservations: Vec<Uuid>,
     pair: Option<String>,
-    network: String,
     _slot: QueueSlot,
 }
 
@@ -160,7 +159,7 @@ fn judge(
     let mut slot = now;
     if let Some(u) = &keys.username {
         let turn = pace::reserve(conn, u, &keys.network, now, since, PaceRules::new(&settings.auth))?;
-        reservations.push(turn.attempt);
+        reservations.extend(turn.records);
         match turn.slot {
             Slot::At(at) => slot = at,
             Slot::Full(until) => {
@@ -215,23 +214,15 @@ pub async fn admit_login(
         crate::security::event("login_queue_full", username, address, "this pair is already being checked");
         return Err(AuthError::TooManyAttempts { retry_after_secs: 1 });
     };
-    Ok(Admitted { reservations, pair: keys.pair.clone(), network: keys.network.clone(), _slot: slot })
+    Ok(Admitted { reservations, pair: keys.pair.clone(), _slot: slot })
 }
 
-/// A wrong password (or unknown user): the reservations stay as the pair's and the account's
-/// failures; the address's sprayed usernames and the account's failed networks grow.
+/// A wrong password (or unknown user): the reservations stay as the pair's, the account's and
+/// the account's network's failures, and the address's sprayed usernames grow.
 pub async fn failed(state: &AppState, admitted: Admitted, username: &str, address: &str) -> Result<(), AuthError> {
     let now = crate::domain::time::now();
-    let (user, spray, network) =
-        (username.to_owned(), format!("{}{username}", spray_prefix(address)), admitted.network.clone());
-    state
-        .db
-        .write(move |conn| {
-            pace::failed(conn, &user, &network, now)?;
-            throttle::record(conn, &spray, now)?;
-            Ok(())
-        })
-        .await?;
+    let spray = format!("{}{username}", spray_prefix(address));
+    state.db.write(move |conn| throttle::record(conn, &spray, now).map(|_| ())).await?;
     drop(admitted);
     Ok(())
 }
