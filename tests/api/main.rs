@@ -24,6 +24,7 @@ mod races;
 mod receiver;
 mod round_trips;
 mod sessions_edge;
+mod throttle;
 mod throttle_abuse;
 mod turns;
 mod velocity;

@@ -2,17 +2,14 @@
 //! forwarded hop from a trusted proxy.
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::auth::wrong_login_from;
+use crate::auth::refresh;
 use crate::helpers::{Backend, TestApp, assert_problem};
 use crate::on_both_backends;
+use crate::throttle::wrong_login_from;
 
 on_both_backends!(a_spent_token_whose_successor_was_spent_is_reuse, a_malformed_forwarded_hop_is_skipped);
-
-async fn refresh(app: &TestApp, token: &Value) -> reqwest::Response {
-    app.post_json("/v1/auth/refresh", &json!({"refresh_token": token})).await
-}
 
 /// rt0 -> rt1 -> rt2, then rt0 again within the grace window: its successor rt1 is spent,
 /// so this is no retry but a reuse: 401, and the whole family (rt2) and its access tokens end.

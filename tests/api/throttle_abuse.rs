@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::auth::{login_from, wrong_login_from};
 use crate::helpers::{Backend, PASSWORD, TestApp, assert_problem};
 use crate::on_both_backends;
+use crate::throttle::{login_from, wrong_login_from};
 
 on_both_backends!(
     a_stranger_behind_the_owners_address_cannot_refuse_the_owner,
