@@ -8,12 +8,13 @@
 //! more the account was guessed at, the slower. An attempt whose slot is more than
 //! `max_wait` away answers 429 at once (it is not evaluated, and costs the account nothing).
 //!
-//! Two lanes per account, so that the owner is never queued behind the guesser: attempts
-//! from a network (IPv4 /24, IPv6 /48) that has tried this username in the window without
-//! getting in take the `seen` lane; attempts from any other network the `fresh` lane. A
-//! guesser spread over many addresses reaches the fresh lane once per network, and both lanes together
-//! evaluate at most two passwords per `pace_max` once the account is under attack. The owner
-//! logging in from a network that never failed waits at most `max_wait` for the fresh lane.
+//! Two lanes per account, so that the owner does not queue behind a guesser's repeated
+//! tries: attempts from a network (IPv4 /24, IPv6 /48) that has tried this username in the
+//! window without getting in take the `seen` lane; attempts from any other network the
+//! `fresh` lane. A guesser spread over many addresses reaches the fresh lane once per network,
+//! and both lanes together evaluate at most two passwords per `pace_max` once the account is
+//! under attack. The owner logging in from a network that never tried in vain waits at most
+//! `max_wait` for the fresh lane once guesses from new networks stop.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
@@ -22,8 +23,7 @@ use crate::config::AuthSettings;
 use crate::store::pace::{self, Slot};
 use crate::store::{DbConn, StoreError, throttle};
 
-/// The account settings a reservation needs, copied out of the settings for the database
-/// closure.
+/// The account pacing settings, in the units a reservation uses.
 #[derive(Clone, Copy, Debug)]
 pub struct PaceRules {
     free_attempts: i64,
