@@ -8,6 +8,9 @@ use serde::Deserialize;
 use crate::domain::limits::{RequestBudget, VelocityLimits};
 use crate::domain::money::{Currency, MoneyPolicy};
 
+mod production;
+mod throttle_rules;
+
 const DEFAULTS: &str = include_str!("../config/default.toml");
 const ENV_PREFIX: &str = "VAULTLINE";
 /// Selects `config/<profile>.toml`.
@@ -202,19 +205,36 @@ pub struct AuthSettings {
     pub login_backoff_base_secs: u64,
     pub login_backoff_max_secs: u64,
     pub login_window_secs: u64,
-    /// Failures of one username (from anywhere) in the window past which every attempt at
-    /// it waits `login_friction_ms` first, and the throttle is logged.
-    pub login_user_friction_after: u32,
+    /// Attempts at one username (from anywhere, in the window) evaluated without pacing;
+    /// beyond, its attempts are spaced `login_account_pace_base_ms` * 2^(attempts beyond)
+    /// apart, at most `login_account_pace_max_ms`, per lane (see `auth::pace`).
+    pub login_account_free_attempts: u32,
+    pub login_account_pace_base_ms: u64,
+    pub login_account_pace_max_ms: u64,
+    /// Longest an attempt waits for its account's slot; a later slot answers 429.
+    pub login_account_max_wait_ms: u64,
     /// Distinct usernames failed from one address in the window past which attempts from
-    /// it wait `login_friction_ms` first (password spraying).
+    /// it wait `login_friction_ms` first (password spraying); the wait holds no slot.
     pub login_spray_friction_after: u32,
     pub login_friction_ms: u64,
-    /// Logins from one address checked at once, and waiting or checked; beyond, 429.
-    pub login_concurrent_per_address: usize,
-    pub login_queue_per_address: usize,
-    /// Registrations per address per hour, and from everywhere per minute.
+    /// Attempts of one (username, address) pair checked one at a time on an instance, this
+    /// many at most waiting or checked; beyond, 429 (only that pair can fill it).
+    pub login_queue_per_pair: usize,
+    /// Deprecated and ignored (issue 27): replaced by per-account pacing, and by the
+    /// per-pair queue. Still accepted so an older configuration file keeps starting.
+    #[serde(default)]
+    pub login_user_friction_after: Option<u32>,
+    #[serde(default)]
+    pub login_concurrent_per_address: Option<usize>,
+    #[serde(default)]
+    pub login_queue_per_address: Option<usize>,
+    /// Registrations per address key and per network (IPv4 /24, IPv6 /48) per hour: 429.
     pub registrations_per_address_per_hour: u32,
+    pub registrations_per_network_per_hour: u32,
+    /// Past this many registrations from everywhere in a minute, each waits
+    /// `registrations_global_delay_ms` first: a delay, never a refusal.
     pub registrations_per_minute: u32,
+    pub registrations_global_delay_ms: u64,
     pub password_hash_concurrency: usize,
 }
 
@@ -319,16 +339,8 @@ impl Settings {
         let settings: Settings =
             builder.build().and_then(|c| c.try_deserialize()).map_err(|e| ConfigError(one_line(&e.to_string())))?;
         settings.validate()?;
-        if sources.profile.as_deref() == Some("production") && settings.credit.allow_future_billing {
-            return Err(ConfigError(
-                "credit.allow_future_billing: must be false in the production profile (it lets one admin \
-                 request charge years of late fees)"
-                    .into(),
-            ));
-        }
-        if sources.profile.as_deref() == Some("production") && !settings.auth.jwt_secret.is_empty() {
-            crate::auth::secret::random_enough(&settings.auth.jwt_secret)
-                .map_err(|why| ConfigError(format!("auth.jwt_secret: {why}")))?;
+        if sources.profile.as_deref() == Some("production") {
+            production::check(&settings)?;
         }
         Ok(settings)
     }
@@ -445,24 +457,7 @@ impl Settings {
         if self.auth.jwt_leeway_secs > 5 {
             return bad("auth.jwt_leeway_secs", "must be 0..=5");
         }
-        let a = &self.auth;
-        if !(1..=100).contains(&a.login_free_failures) {
-            return bad("auth.login_free_failures", "must be 1..=100");
-        }
-        if a.login_backoff_base_secs == 0 || a.login_backoff_base_secs > a.login_backoff_max_secs {
-            return bad("auth.login_backoff_base_secs", "must be 1..=login_backoff_max_secs");
-        }
-        if a.login_backoff_max_secs > 86_400 || a.login_friction_ms > 10_000 {
-            return bad("auth.login_backoff_max_secs", "at most a day; login_friction_ms at most 10000");
-        }
-        if !(1..=1000).contains(&a.login_concurrent_per_address)
-            || !(a.login_concurrent_per_address..=100_000).contains(&a.login_queue_per_address)
-        {
-            return bad("auth.login_queue_per_address", "1..=1000 at once, at least as many in the queue");
-        }
-        if a.registrations_per_address_per_hour == 0 || a.registrations_per_minute == 0 {
-            return bad("auth.registrations_per_address_per_hour", "registration limits must be above zero");
-        }
+        throttle_rules::check(&self.auth)?;
         let srv = &self.server;
         if !(100..=600_000).contains(&srv.client_request_timeout_ms)
             || !(100..=600_000).contains(&srv.body_read_timeout_ms)
@@ -480,9 +475,6 @@ impl Settings {
         }
         if let Err(e) = crate::api::client::parse_proxies(&self.server.trusted_proxies) {
             return Err(ConfigError(e));
-        }
-        if !(1..=86_400).contains(&self.auth.login_window_secs) {
-            return bad("auth.login_window_secs", "must be 1..=86400");
         }
         if self.auth.issuer.is_empty() || self.auth.audience.is_empty() {
             return bad("auth.issuer", "and auth.audience must not be empty");
@@ -645,51 +637,5 @@ mod tests {
         let err =
             Settings::load(&Sources { profile: Some("nope".into()), ..Sources::default() }).unwrap_err().to_string();
         assert!(err.contains("nope"), "{err}");
-    }
-
-    #[test]
-    fn production_profile_forbids_generated_secret() {
-        let dir = Some(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/config")));
-        let s = Settings::load(&Sources { config_dir: dir, profile: Some("production".into()), ..Sources::default() })
-            .unwrap();
-        assert!(!s.auth.allow_generated_secret);
-        assert_eq!(s.server.bind, "0.0.0.0:8080");
-    }
-
-    #[test]
-    fn production_profile_refuses_a_weak_jwt_secret() {
-        let dir = Some(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/config")));
-        let with = |secret: &str| {
-            let overrides = vec![("auth.jwt_secret".to_owned(), secret.to_owned())];
-            Settings::load(&Sources {
-                config_dir: dir.clone(),
-                profile: Some("production".into()),
-                overrides,
-                ..Sources::default()
-            })
-        };
-        for weak in [
-            "a".repeat(32),
-            "a".repeat(64),
-            "correct horse battery staple, long".to_owned(),
-            "YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE=".to_owned(),
-        ] {
-            let err = with(&weak).unwrap_err().to_string();
-            assert!(err.contains("auth.jwt_secret"), "{weak}: {err}");
-        }
-        assert!(with("q0Cx2x3B4aXGz2lT4r2kQ5m1vR8eYw7pL9sNf0uJc3E=").is_ok());
-    }
-
-    #[test]
-    fn production_profile_refuses_future_billing() {
-        let dir = Some(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/config")));
-        let overrides = vec![("credit.allow_future_billing".to_owned(), "true".to_owned())];
-        let sources =
-            Sources { config_dir: dir.clone(), profile: Some("production".into()), overrides, ..Sources::default() };
-        let err = Settings::load(&sources).unwrap_err().to_string();
-        assert!(err.contains("credit.allow_future_billing: must be false"), "{err}");
-        // Elsewhere (a test suite's settings) it is allowed.
-        let overrides = vec![("credit.allow_future_billing".to_owned(), "true".to_owned())];
-        assert!(Settings::load(&Sources { config_dir: dir, overrides, ..Sources::default() }).is_ok());
     }
 }

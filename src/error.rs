@@ -140,6 +140,8 @@ pub enum ApiError {
     InvalidCredentials,
     #[error("too many failed logins; try again in {retry_after_secs} seconds")]
     TooManyAttempts { retry_after_secs: u64 },
+    #[error("too many registrations from this address or its network; try again in {retry_after_secs} seconds")]
+    TooManyRegistrations { retry_after_secs: u64 },
     #[error("too many money requests; try again in {retry_after_secs} seconds")]
     RateLimited { retry_after_secs: u64 },
     #[error("this request needs an Idempotency-Key header (1 to 255 printable ASCII characters)")]
@@ -170,7 +172,7 @@ impl ApiError {
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
             ApiError::UsernameTaken => ErrorCode::UsernameTaken,
             ApiError::InvalidCredentials => ErrorCode::InvalidCredentials,
-            ApiError::TooManyAttempts { .. } => ErrorCode::TooManyAttempts,
+            ApiError::TooManyAttempts { .. } | ApiError::TooManyRegistrations { .. } => ErrorCode::TooManyAttempts,
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
             ApiError::IdempotencyKeyRequired => ErrorCode::IdempotencyKeyRequired,
             ApiError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
@@ -194,7 +196,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::UsernameTaken => "Username taken",
             ApiError::InvalidCredentials => "Invalid credentials",
-            ApiError::TooManyAttempts { .. } => "Too many attempts",
+            ApiError::TooManyAttempts { .. } | ApiError::TooManyRegistrations { .. } => "Too many attempts",
             ApiError::RateLimited { .. } => "Rate limited",
             ApiError::IdempotencyKeyRequired => "Idempotency key required",
             ApiError::IdempotencyKeyReused => "Idempotency key reused",
@@ -225,6 +227,7 @@ impl From<AuthError> for ApiError {
         match e {
             AuthError::InvalidCredentials => ApiError::InvalidCredentials,
             AuthError::TooManyAttempts { retry_after_secs } => ApiError::TooManyAttempts { retry_after_secs },
+            AuthError::TooManyRegistrations { retry_after_secs } => ApiError::TooManyRegistrations { retry_after_secs },
             AuthError::InvalidRefreshToken => ApiError::Unauthorized(e.to_string()),
             AuthError::Store(store) => store.into(),
             AuthError::Internal(why) => ApiError::Internal(why),
@@ -286,7 +289,9 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::UsernameTaken => StatusCode::CONFLICT,
             ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            ApiError::TooManyAttempts { .. } | ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyAttempts { .. } | ApiError::TooManyRegistrations { .. } | ApiError::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::IdempotencyKeyRequired => StatusCode::BAD_REQUEST,
             ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Refused { code, .. } => match code {
@@ -315,7 +320,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE)));
         match self {
-            ApiError::TooManyAttempts { retry_after_secs } | ApiError::RateLimited { retry_after_secs } => {
+            ApiError::TooManyAttempts { retry_after_secs }
+            | ApiError::TooManyRegistrations { retry_after_secs }
+            | ApiError::RateLimited { retry_after_secs } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             ApiError::Unauthorized(_) | ApiError::InvalidCredentials => {

@@ -34,7 +34,9 @@ pub async fn cleanup_once(state: &AppState) -> Result<Cleaned, StoreError> {
         .write(move |conn| {
             Ok(Cleaned {
                 idempotency_keys: idempotency::purge_before(conn, keys_before)?,
-                login_failures: throttle::purge_before(conn, failures_before)?,
+                // Paced lanes idle for the window would answer "now" anyway.
+                login_failures: throttle::purge_before(conn, failures_before)?
+                    + crate::store::pace::purge_before(conn, failures_before)?,
                 refresh_tokens: sessions::purge_expired(conn, now)?,
                 webhook_records: crate::store::webhooks::purge_before(conn, webhooks_before)?,
                 // The longest window is a day; anything older counts for nothing.

@@ -34,7 +34,7 @@ pub struct RegisterResponse {
 #[utoipa::path(operation_id = "register", tag = "auth", request_body = RegisterRequest, responses(
     (status = 201, description = "Registered", body = RegisterResponse),
     (status = 409, description = "`username_taken`", body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 429, description = "`too_many_attempts`: too many registrations from this address, or from everywhere, with `Retry-After`", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 429, description = "`too_many_attempts`: too many registrations from this address or its network (IPv4 /24, IPv6 /48) in the last hour, with `Retry-After`; registrations from everywhere only ever slow down, never refused", body = crate::error::Problem, content_type = "application/problem+json"),
     (status = 422, description = "`validation_error`", body = crate::error::Problem, content_type = "application/problem+json"),
 ))]
 #[post("/v1/auth/register")]
@@ -50,7 +50,7 @@ pub async fn register(
     let display_name =
         body.display_name.as_deref().map(DisplayName::parse).transpose().map_err(ApiError::Validation)?;
     // Counted before the password is hashed: a flood of registrations cannot starve logins.
-    crate::auth::throttle::admit_registration(&state, &state.client_address(&req)).await?;
+    crate::auth::registration_throttle::admit_registration(&state, &state.client_address(&req)).await?;
 
     let hash = state.passwords.hash(password).await.map_err(|e| ApiError::from(AuthError::from(e)))?;
     let now = crate::domain::time::now();
@@ -106,7 +106,7 @@ impl From<IssuedTokens> for Tokens {
 #[utoipa::path(operation_id = "login", tag = "auth", request_body = LoginRequest, responses(
     (status = 200, description = "A new token pair", body = Tokens),
     (status = 401, description = "`invalid_credentials`, the same for an unknown user and a wrong password", body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 429, description = "`too_many_attempts`, with `Retry-After`: this (username, address) pair is backing off after its failures, its queue is full, or the account's attempts are paced and its next slot is too far; never because of other usernames' failures", body = crate::error::Problem, content_type = "application/problem+json"),
 ))]
 #[post("/v1/auth/login")]
 pub async fn login(

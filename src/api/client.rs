@@ -26,17 +26,22 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
     if !trusted.iter().any(|net| net.contains(&peer)) {
         return Some(peer);
     }
+    // A hop that is not an address (a client may prepend anything) names nobody: it is
+    // skipped, never a reason to take the proxy for the client.
     let forwarded: Vec<IpAddr> = req
         .headers()
         .get_all("x-forwarded-for")
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .map(|a| a.parse::<IpAddr>().ok())
-        .collect::<Option<Vec<_>>>()
-        // A malformed header from a trusted proxy names no client: fall back to the proxy.
-        .unwrap_or_default();
+        .filter_map(parse_hop)
+        .collect();
     Some(forwarded.into_iter().rev().find(|a| !trusted.iter().any(|net| net.contains(a))).unwrap_or(peer))
+}
+
+/// One `X-Forwarded-For` hop: an address, or an address with a port (`[v6]:port` too).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
 }
 
 /// The key an address is throttled by: IPv4 as is, IPv6 by its /64 (one subscriber's
@@ -49,6 +54,19 @@ pub fn throttle_key(addr: Option<IpAddr>) -> String {
             net.to_string()
         }
         None => "unknown".to_owned(),
+    }
+}
+
+/// The network an address key belongs to: an IPv4 /24, an IPv6 /48 (what one subscriber or
+/// one small provider holds), for budgets that moving to a neighbouring address (or to
+/// another /64 of one's own /48) does not renew.
+pub fn network_key(address_key: &str) -> String {
+    if let Ok(v4) = address_key.parse::<std::net::Ipv4Addr>() {
+        return ipnet::Ipv4Net::new(v4, 24).expect("24 is a valid prefix").trunc().to_string();
+    }
+    match address_key.parse::<ipnet::Ipv6Net>() {
+        Ok(v6) => ipnet::Ipv6Net::new(v6.addr(), 48).expect("48 is a valid prefix").trunc().to_string(),
+        Err(_) => address_key.to_owned(),
     }
 }
 
@@ -74,6 +92,11 @@ mod tests {
         // The client may prepend anything; the right-most untrusted hop is what the proxy saw.
         assert_eq!(client_ip(&req("10.1.2.3", Some("1.1.1.1, 203.0.113.5, 10.9.9.9")), &trusted), ip("203.0.113.5"));
         assert_eq!(client_ip(&req("198.51.100.1", Some("203.0.113.5")), &trusted), ip("198.51.100.1"), "spoofed");
+        // A malformed hop is skipped; only a header naming nobody leaves the proxy as the client.
+        assert_eq!(client_ip(&req("10.1.2.3", Some("not an address, 203.0.113.5")), &trusted), ip("203.0.113.5"));
+        assert_eq!(client_ip(&req("10.1.2.3", Some("203.0.113.5, junk")), &trusted), ip("203.0.113.5"));
+        assert_eq!(client_ip(&req("10.1.2.3", Some("203.0.113.5:4711")), &trusted), ip("203.0.113.5"));
+        assert_eq!(client_ip(&req("10.1.2.3", Some("[2001:db8::5]:443")), &trusted), ip("2001:db8::5"));
         assert_eq!(client_ip(&req("10.1.2.3", Some("not an address")), &trusted), ip("10.1.2.3"));
         assert_eq!(client_ip(&req("10.1.2.3", None), &trusted), ip("10.1.2.3"));
         assert!(parse_proxies(&["10.0.0.0/33".into()]).is_err());
@@ -87,5 +110,13 @@ mod tests {
         assert_eq!(a, "2001:db8:1:2::/64");
         assert_eq!(throttle_key(Some("::ffff:203.0.113.5".parse().unwrap())), "203.0.113.5");
         assert_eq!(throttle_key(Some("203.0.113.5".parse().unwrap())), "203.0.113.5");
+    }
+
+    #[test]
+    fn networks_are_ipv4_24_and_ipv6_48() {
+        assert_eq!(network_key("203.0.113.5"), "203.0.113.0/24");
+        assert_eq!(network_key("2001:db8:1:2::/64"), "2001:db8:1::/48");
+        assert_eq!(network_key(&throttle_key(Some("2001:db8:1:ffff::9".parse().unwrap()))), "2001:db8:1::/48");
+        assert_eq!(network_key("unknown"), "unknown");
     }
 }

@@ -52,8 +52,8 @@ pub struct AppState {
     pub requests: Option<RequestBudget>,
     /// `server.trusted_proxies`, parsed.
     pub proxies: Vec<ipnet::IpNet>,
-    /// Logins being checked per address on this instance.
-    pub login_queue: Arc<crate::auth::throttle::AddressQueue>,
+    /// Logins being checked per (username, address) pair on this instance.
+    pub login_queue: Arc<crate::auth::throttle::PairQueue>,
 }
 
 impl AppState {

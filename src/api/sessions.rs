@@ -43,7 +43,7 @@ pub struct PasswordChange {
         (status = 204, description = "Changed; every session ended"),
         (status = 401, description = "`invalid_credentials`: the current password is wrong", body = crate::error::Problem, content_type = PROBLEM),
         (status = 422, description = "`validation_error`: the new password is too short or long, contains the username, or is a commonly breached one", body = crate::error::Problem, content_type = PROBLEM),
-        (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = crate::error::Problem, content_type = PROBLEM),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`: counted like a login (the (username, address) pair backing off, its queue full, or the account's attempts paced)", body = crate::error::Problem, content_type = PROBLEM),
     ))]
 #[post("/v1/me/password")]
 pub async fn change_password(

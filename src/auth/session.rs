@@ -16,6 +16,8 @@ pub enum AuthError {
     InvalidCredentials,
     #[error("too many failed logins; retry in {retry_after_secs} s")]
     TooManyAttempts { retry_after_secs: u64 },
+    #[error("too many registrations from this network; retry in {retry_after_secs} s")]
+    TooManyRegistrations { retry_after_secs: u64 },
     #[error("the refresh token is invalid, expired or revoked")]
     InvalidRefreshToken,
     #[error(transparent)]

@@ -1,19 +1,21 @@
-//! Login and registration throttling for a mobile backend (README, "Throttling").
+//! Login throttling for a mobile backend (README, "Identity and the edge"). Many users share
+//! one address (carrier-grade NAT, a TLS proxy), so nothing an attacker does from an address,
+//! short of the account's own password, refuses a correct password of another account there:
 //!
 //! - **Per (username, address) pair, exponential backoff.** After `login_free_failures`
 //!   failures in the window the pair waits base * 2^(n - free) seconds between attempts. The
 //!   attempt is reserved (recorded) before the password is hashed, so a concurrent burst
-//!   sees itself and is refused, not evaluated. Only that pair is refused: other users
-//!   behind the same address (carrier NAT, a proxy) and the account's owner elsewhere log in
-//!   at once, so a stranger cannot lock anyone out.
-//! - **Per username and per address, friction.** Many failures of one username from
-//!   anywhere, or many usernames failed from one address (spraying), make every attempt
-//!   wait before hashing and log a security event, but never refuse a correct password.
-//! - **A bounded hashing queue per address**: a few logins from one address are checked at
-//!   once; more answer 429 at once.
-//! - **Registrations**, per address per hour and from everywhere per minute.
+//!   sees itself and is refused, not evaluated. Only that pair is refused.
+//! - **Per account, pacing** (`super::pace`): a bound on evaluations of one account's
+//!   passwords per unit of time, from all addresses together, with a lane of its own for
+//!   networks that never failed the account (the owner's).
+//! - **Per address, spraying friction**: many usernames failed from one address make its
+//!   attempts wait before hashing; the wait holds nothing anyone else needs.
+//! - **A per-pair queue** on each instance: one check at a time per (username, address),
+//!   a few waiting; only that pair can fill it.
 //!
-//! Counters live in the database (`login_failures`), so they hold across instances.
+//! Counters live in the database (`login_failures`, `login_pace`), so they hold across
+//! instances.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,17 +25,18 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
+use super::pace::{self, PaceRules};
 use super::session::AuthError;
 use crate::api::AppState;
 use crate::config::AuthSettings;
+use crate::store::pace::Slot;
 use crate::store::throttle;
 
-/// Logins from one address, per address key: at most `concurrent` are checked at once and
-/// at most `members` wait or are checked; beyond, 429 at once. This instance only: it bounds
-/// the work one address can queue on this instance's password hashers, while many honest
-/// users behind one address (carrier NAT) still get through, in turn.
+/// Login checks per (username, address) pair on this instance: one at a time, at most
+/// `members` waiting or checked; beyond, 429 at once. Keyed by the pair, so no other
+/// username's attempts (a stranger's flood behind the same NAT address) take a place in it.
 #[derive(Default)]
-pub struct AddressQueue {
+pub struct PairQueue {
     entries: Mutex<HashMap<String, QueueEntry>>,
 }
 
@@ -42,20 +45,20 @@ struct QueueEntry {
     members: usize,
 }
 
-/// One place in an address's queue, given back when dropped.
+/// One place in a pair's queue, given back when dropped.
 pub struct QueueSlot {
-    queue: Arc<AddressQueue>,
+    queue: Arc<PairQueue>,
     key: String,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
-impl AddressQueue {
-    pub async fn enter(self: &Arc<Self>, key: &str, concurrent: usize, members: usize) -> Option<QueueSlot> {
+impl PairQueue {
+    pub async fn enter(self: &Arc<Self>, key: &str, members: usize) -> Option<QueueSlot> {
         let permits = {
             let mut map = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let entry = map
                 .entry(key.to_owned())
-                .or_insert_with(|| QueueEntry { permits: Arc::new(Semaphore::new(concurrent)), members: 0 });
+                .or_insert_with(|| QueueEntry { permits: Arc::new(Semaphore::new(1)), members: 0 });
             if entry.members >= members {
                 return None;
             }
@@ -84,9 +87,6 @@ impl Drop for QueueSlot {
 fn pair_key(username: &str, address: &str) -> String {
     format!("pair:{address}|{username}")
 }
-fn user_key(username: &str) -> String {
-    format!("user:{username}")
-}
 fn spray_prefix(address: &str) -> String {
     format!("spray:{address}|")
 }
@@ -102,9 +102,10 @@ pub fn backoff(auth: &AuthSettings, failures: i64) -> TimeDelta {
     TimeDelta::seconds(i64::try_from(secs).unwrap_or(i64::MAX))
 }
 
-/// An admitted login attempt: its reservation, and its place in the address's queue.
+/// An admitted login attempt: its reservations (the pair's and the account's, kept as
+/// failures if the password is wrong), and its place in the pair's queue.
 pub struct Admitted {
-    reservation: Option<Uuid>,
+    reservations: Vec<Uuid>,
     pair: Option<String>,
     _slot: QueueSlot,
 }
@@ -113,119 +114,133 @@ fn window(auth: &AuthSettings) -> TimeDelta {
     TimeDelta::seconds(i64::try_from(auth.login_window_secs).unwrap_or(900))
 }
 
+/// What the database said about an attempt, before any password is hashed.
+enum Verdict {
+    /// The pair must wait this long.
+    PairBackoff(TimeDelta),
+    /// The account's lane is booked until then.
+    AccountBusy(DateTime<Utc>),
+    /// Evaluate at `slot`; `sprayed` usernames failed from the address in the window.
+    Admit { reservations: Vec<Uuid>, slot: DateTime<Utc>, sprayed: i64 },
+}
+
+fn retry_after(wait: TimeDelta) -> u64 {
+    u64::try_from((wait.num_milliseconds() + 999) / 1000).unwrap_or(1).max(1)
+}
+
+/// What an attempt is counted under.
+struct AttemptKeys {
+    /// The (username, address) pair; None for a name that cannot exist.
+    pair: Option<String>,
+    username: Option<String>,
+    network: String,
+    spray: String,
+}
+
+/// Records the attempt and decides on it, in one transaction, before any password is hashed.
+fn judge(
+    conn: &mut crate::store::DbConn,
+    keys: &AttemptKeys,
+    settings: &crate::config::Settings,
+    now: DateTime<Utc>,
+) -> Result<Verdict, crate::store::StoreError> {
+    let since = now - window(&settings.auth);
+    let mut reservations = Vec::new();
+    if let Some(k) = &keys.pair {
+        let id = throttle::record(conn, k, now)?;
+        let (failures, newest) = throttle::others_since(conn, k, since, id)?;
+        let wait = newest.map_or(TimeDelta::zero(), |at| backoff(&settings.auth, failures) - (now - at));
+        if wait > TimeDelta::zero() {
+            throttle::remove(conn, &[id])?;
+            return Ok(Verdict::PairBackoff(wait));
+        }
+        reservations.push(id);
+    }
+    let mut slot = now;
+    if let Some(u) = &keys.username {
+        let turn = pace::reserve(conn, u, &keys.network, now, since, PaceRules::new(&settings.auth))?;
+        reservations.extend(turn.records);
+        match turn.slot {
+            Slot::At(at) => slot = at,
+            Slot::Full(until) => {
+                throttle::remove(conn, &reservations)?;
+                return Ok(Verdict::AccountBusy(until));
+            }
+        }
+    }
+    let sprayed = throttle::distinct_keys_since(conn, &keys.spray, since)?;
+    Ok(Verdict::Admit { reservations, slot, sprayed })
+}
+
 /// Admits one login attempt for `username` (None: a name that cannot exist) from `address`,
-/// or refuses it with 429; waits out any friction before answering.
+/// or refuses it with 429; waits out its account slot and any friction (holding nothing)
+/// before answering.
 pub async fn admit_login(
     state: &AppState,
     username: Option<&str>,
     address: &str,
     now: DateTime<Utc>,
 ) -> Result<Admitted, AuthError> {
-    let auth = &state.settings.auth;
-    let queue = state.login_queue.enter(address, auth.login_concurrent_per_address, auth.login_queue_per_address);
-    let slot = queue.await.ok_or_else(|| {
-        crate::security::event("login_queue_full", None, address, "too many logins from one address at once");
-        AuthError::TooManyAttempts { retry_after_secs: 1 }
-    })?;
-    let since = now - window(auth);
-    let (pair, user, spray) = (username.map(|u| pair_key(u, address)), username.map(user_key), spray_prefix(address));
-    let reserved_pair = pair.clone();
-    let (reservation, pair_state, user_failures, sprayed) = state
-        .db
-        .write(move |conn| {
-            let reservation = reserved_pair.as_deref().map(|k| throttle::record(conn, k, now)).transpose()?;
-            let pair_state = match (&reserved_pair, reservation) {
-                (Some(k), Some(id)) => Some(throttle::others_since(conn, k, since, id)?),
-                _ => None,
-            };
-            let user_failures = user.as_deref().map(|k| throttle::count_since(conn, k, since)).transpose()?;
-            let sprayed = throttle::distinct_keys_since(conn, &spray, since)?;
-            Ok((reservation, pair_state, user_failures.map(|c| c.0), sprayed))
-        })
-        .await?;
-    if let Some((failures, Some(newest))) = pair_state {
-        let wait = backoff(auth, failures) - (now - newest);
-        if wait > TimeDelta::zero() {
-            if let Some(id) = reservation {
-                state.db.write(move |conn| throttle::remove(conn, &[id])).await?;
-            }
+    let keys = Arc::new(AttemptKeys {
+        pair: username.map(|u| pair_key(u, address)),
+        username: username.map(str::to_owned),
+        network: crate::api::client::network_key(address),
+        spray: spray_prefix(address),
+    });
+    let (judged, settings) = (keys.clone(), state.settings.clone());
+    let verdict = state.db.write(move |conn| judge(conn, &judged, &settings, now)).await?;
+    let (reservations, slot, sprayed) = match verdict {
+        Verdict::PairBackoff(wait) => {
             crate::security::event("login_backoff", username, address, "the pair must wait before trying again");
-            let secs = u64::try_from((wait.num_milliseconds() + 999) / 1000).unwrap_or(1).max(1);
-            return Err(AuthError::TooManyAttempts { retry_after_secs: secs });
+            return Err(AuthError::TooManyAttempts { retry_after_secs: retry_after(wait) });
         }
+        Verdict::AccountBusy(until) => {
+            crate::security::event("login_account_paced", username, address, "the account's next slot is too far");
+            return Err(AuthError::TooManyAttempts { retry_after_secs: retry_after(until - now) });
+        }
+        Verdict::Admit { reservations, slot, sprayed } => (reservations, slot, sprayed),
+    };
+    let auth = &state.settings.auth;
+    let mut wait = (slot - now).to_std().unwrap_or_default();
+    if sprayed >= i64::from(auth.login_spray_friction_after) {
+        crate::security::event("login_friction", username, address, "many usernames failed from this address");
+        wait += std::time::Duration::from_millis(auth.login_friction_ms);
     }
-    let busy_user = user_failures.is_some_and(|n| n >= i64::from(auth.login_user_friction_after));
-    let spraying = sprayed >= i64::from(auth.login_spray_friction_after);
-    if busy_user || spraying {
-        let why = if spraying { "many usernames failed from this address" } else { "many failures for this username" };
-        crate::security::event("login_friction", username, address, why);
-        tokio::time::sleep(std::time::Duration::from_millis(auth.login_friction_ms)).await;
-    }
-    Ok(Admitted { reservation, pair, _slot: slot })
+    // Nothing is held while waiting: no queue place, no connection.
+    tokio::time::sleep(wait).await;
+    let queue_key = keys.pair.clone().unwrap_or_else(|| pair_key("?", address));
+    let Some(slot) = state.login_queue.enter(&queue_key, auth.login_queue_per_pair).await else {
+        state.db.write(move |conn| throttle::remove(conn, &reservations)).await?;
+        crate::security::event("login_queue_full", username, address, "this pair is already being checked");
+        return Err(AuthError::TooManyAttempts { retry_after_secs: 1 });
+    };
+    Ok(Admitted { reservations, pair: keys.pair.clone(), _slot: slot })
 }
 
-/// A wrong password (or unknown user): the reservation stays as the pair's failure, and the
-/// username's and the address's counts grow.
+/// A wrong password (or unknown user): the reservations stay as the pair's, the account's and
+/// the account's network's failures, and the address's sprayed usernames grow.
 pub async fn failed(state: &AppState, admitted: Admitted, username: &str, address: &str) -> Result<(), AuthError> {
     let now = crate::domain::time::now();
-    let (user, spray) = (user_key(username), format!("{}{username}", spray_prefix(address)));
-    state
-        .db
-        .write(move |conn| {
-            throttle::record(conn, &user, now)?;
-            throttle::record(conn, &spray, now)?;
-            Ok(())
-        })
-        .await?;
+    let spray = format!("{}{username}", spray_prefix(address));
+    state.db.write(move |conn| throttle::record(conn, &spray, now).map(|_| ())).await?;
     drop(admitted);
     Ok(())
 }
 
-/// A correct password: the pair starts afresh.
+/// A correct password: the pair starts afresh, and the attempt does not count against the
+/// account (the account's count of others' guesses stays).
 pub async fn succeeded(state: &AppState, admitted: Admitted) -> Result<(), AuthError> {
-    let (reservation, pair) = (admitted.reservation, admitted.pair.clone());
+    let (reservations, pair) = (admitted.reservations.clone(), admitted.pair.clone());
     state
         .db
         .write(move |conn| {
-            if let Some(id) = reservation {
-                throttle::remove(conn, &[id])?;
-            }
+            throttle::remove(conn, &reservations)?;
             if let Some(k) = &pair {
                 throttle::clear(conn, k)?;
             }
             Ok(())
         })
         .await?;
-    Ok(())
-}
-
-/// Counts one registration from `address`; refuses past the per-address or global limit.
-pub async fn admit_registration(state: &AppState, address: &str) -> Result<(), AuthError> {
-    let auth = &state.settings.auth;
-    let now = crate::domain::time::now();
-    let (per_address, global) = (format!("register:{address}"), "register:*".to_owned());
-    let checks = [
-        (per_address, i64::from(auth.registrations_per_address_per_hour), TimeDelta::hours(1)),
-        (global, i64::from(auth.registrations_per_minute), TimeDelta::minutes(1)),
-    ];
-    let recorded = checks.clone();
-    let (ids, counts) = state
-        .db
-        .write(move |conn| {
-            let ids: Vec<Uuid> =
-                recorded.iter().map(|(k, _, _)| throttle::record(conn, k, now)).collect::<Result<_, _>>()?;
-            let counts: Vec<(i64, Option<DateTime<Utc>>)> =
-                recorded.iter().map(|(k, _, w)| throttle::count_since(conn, k, now - *w)).collect::<Result<_, _>>()?;
-            Ok((ids, counts))
-        })
-        .await?;
-    let over = checks.iter().zip(&counts).filter(|((_, limit, _), (n, _))| n > limit);
-    let wait = over.map(|((_, _, w), (_, oldest))| (oldest.unwrap_or(now) + *w - now).num_seconds() + 1).max();
-    if let Some(wait) = wait {
-        state.db.write(move |conn| throttle::remove(conn, &ids)).await?;
-        crate::security::event("registration_throttled", None, address, "too many registrations");
-        return Err(AuthError::TooManyAttempts { retry_after_secs: u64::try_from(wait.max(1)).unwrap_or(1) });
-    }
     Ok(())
 }
 

@@ -71,6 +71,8 @@ impl TokenService {
         validation.set_issuer(&[&settings.issuer]);
         validation.set_audience(&[&settings.audience]);
         validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
+        // A token not valid yet is not valid: `nbf` is checked when present (with the leeway).
+        validation.validate_nbf = true;
         Ok(Self {
             algorithm,
             encoding: EncodingKey::from_secret(secret),
@@ -126,6 +128,10 @@ impl TokenService {
         let data =
             jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|_| TokenError::Invalid)?;
         let claims = data.claims;
+        // Issued in the future: not by this service's clock, so not by this service.
+        if claims.iat > Utc::now().timestamp() + self.leeway_secs {
+            return Err(TokenError::Invalid);
+        }
         if claims.exp - claims.iat > self.access_ttl_secs + self.leeway_secs {
             return Err(TokenError::Invalid);
         }
@@ -223,6 +229,15 @@ mod tests {
         assert!(s.verify_access(&crit).is_err(), "crit is refused");
         let long = sign(serde_json::json!({"alg": "HS256", "typ": "at+jwt"}), claims(now + 86_400));
         assert!(s.verify_access(&long).is_err(), "a day-long access token was never issued here");
+        let header = || serde_json::json!({"alg": "HS256", "typ": "at+jwt"});
+        let mut not_yet = claims(now + 600);
+        not_yet["nbf"] = serde_json::json!(now + 120);
+        assert!(s.verify_access(&sign(header(), not_yet.clone())).is_err(), "nbf in the future");
+        not_yet["nbf"] = serde_json::json!(now - 1);
+        assert!(s.verify_access(&sign(header(), not_yet)).is_ok(), "nbf passed");
+        let mut from_the_future = claims(now + 700);
+        from_the_future["iat"] = serde_json::json!(now + 120);
+        assert!(s.verify_access(&sign(header(), from_the_future)).is_err(), "iat in the future");
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod ledger_check;
 pub mod limits;
 pub mod migrate;
 pub mod money;
+pub mod pace;
 mod prepared;
 pub mod purchases;
 pub mod rate;

@@ -52,6 +52,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    login_pace (pace_key) {
+        pace_key -> Text,
+        next_at_ms -> BigInt,
+    }
+}
+
 diesel::joinable!(refresh_tokens -> users (user_id));
 
 diesel::table! {

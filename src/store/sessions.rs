@@ -113,10 +113,9 @@ pub fn rotate(
     Ok(Rotation::Rotated { user, retry: false })
 }
 
-/// The token was spent already. Within the grace window, by the request that named this
-/// same successor (a retry, or two threads of one app), the successor is answered again;
-/// otherwise someone replayed a spent token: the family is revoked and the user's access
-/// tokens end.
+/// The token was spent already. Within the grace window, while its successor is unspent (a
+/// retry, or two threads of one app), the successor is answered again; anything else means
+/// someone replayed a spent token: the family is revoked and the user's access tokens end.
 fn retry_or_reuse(
     conn: &mut DbConn,
     id: &str,
@@ -128,15 +127,19 @@ fn retry_or_reuse(
 ) -> Result<Rotation, StoreError> {
     let spent_at: Option<NaiveDateTime> = rt::table.filter(rt::id.eq(id)).select(rt::spent_at).first(conn)?;
     let recent = spent_at.is_some_and(|at| now - at.and_utc() <= rules.retry_grace);
-    let successor_alive = rt::table
+    // Only while the successor is unspent: once it was rotated on, the old token is no
+    // retry of that rotation any more, and answering it would hand a thief a live token
+    // chained through one grace window after another.
+    let successor_unspent = rt::table
         .filter(rt::token_hash.eq(new_hash))
         .filter(rt::family_id.eq(family_id))
         .filter(rt::revoked_at.is_null())
+        .filter(rt::spent_at.is_null())
         .select(rt::id)
         .first::<String>(conn)
         .optional()?
         .is_some();
-    if recent && successor_alive {
+    if recent && successor_unspent {
         let user = users::by_id(conn, user_id)?
             .ok_or_else(|| StoreError::Corrupt(format!("refresh token {id} of a missing user")))?;
         return Ok(Rotation::Rotated { user, retry: true });

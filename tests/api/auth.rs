@@ -1,6 +1,4 @@
-//! Identity: registration, login, tokens, refresh rotation, throttling, roles.
-
-use std::time::Duration;
+//! Identity: registration, login, tokens, refresh rotation, roles (throttling: `throttle`).
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
@@ -17,16 +15,10 @@ on_both_backends!(
     forged_and_expired_tokens_are_401,
     refresh_rotates_and_reuse_revokes_the_family,
     logout_revokes_the_family,
-    a_failing_pair_backs_off_then_recovers,
     a_retried_refresh_keeps_the_user_logged_in,
     refresh_families_have_an_absolute_lifetime,
     logout_all_and_password_change_end_every_session,
     a_frozen_admin_gets_403,
-    thirty_wrong_guesses_lock_out_no_one_else,
-    a_spoofed_forwarded_for_is_ignored,
-    a_burst_of_200_guesses_is_throttled,
-    spraying_adds_friction_not_refusal,
-    registrations_are_throttled_per_address,
     admin_routes_need_an_admin_confirmed_by_the_database,
     admin_user_search_pages_through_everyone
 );
@@ -163,6 +155,8 @@ async fn forged_and_expired_tokens_are_401(backend: Backend) {
     };
     // The baseline forged with the right secret is accepted, so each case below fails for its own reason.
     assert_eq!(app.get_as("/v1/me", &sign(&claims(json!({})), Algorithm::HS256, TEST_JWT_SECRET)).await.status(), 200);
+    let started = sign(&claims(json!({"nbf": now - 5})), Algorithm::HS256, TEST_JWT_SECRET);
+    assert_eq!(app.get_as("/v1/me", &started).await.status(), 200, "an nbf that has passed is fine");
 
     let b64 = |v: &Value| {
         use base64::Engine;
@@ -184,6 +178,11 @@ async fn forged_and_expired_tokens_are_401(backend: Backend) {
         ("no exp", sign(&claims(json!({"exp": null})), Algorithm::HS256, TEST_JWT_SECRET)),
         ("no iat", sign(&claims(json!({"iat": null})), Algorithm::HS256, TEST_JWT_SECRET)),
         ("no jti", sign(&claims(json!({"jti": null})), Algorithm::HS256, TEST_JWT_SECRET)),
+        (
+            "not valid before a minute from now",
+            sign(&claims(json!({"nbf": now + 60})), Algorithm::HS256, TEST_JWT_SECRET),
+        ),
+        ("issued a minute from now", sign(&claims(json!({"iat": now + 60})), Algorithm::HS256, TEST_JWT_SECRET)),
         ("garbage", "abc.def.ghi".to_owned()),
         ("typ JWT, not at+jwt", sign_typed(&claims(json!({})), Algorithm::HS256, TEST_JWT_SECRET, Some("JWT"))),
         ("no typ", sign_typed(&claims(json!({})), Algorithm::HS256, TEST_JWT_SECRET, None)),
@@ -223,7 +222,7 @@ async fn forged_and_expired_tokens_are_401(backend: Backend) {
     }
 }
 
-async fn refresh(app: &TestApp, token: &Value) -> reqwest::Response {
+pub async fn refresh(app: &TestApp, token: &Value) -> reqwest::Response {
     app.post_json("/v1/auth/refresh", &json!({"refresh_token": token})).await
 }
 
@@ -388,123 +387,6 @@ async fn logout_revokes_the_family(backend: Backend) {
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let res = app.post_json("/v1/auth/logout", &json!({"refresh_token": "never-issued"})).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-}
-
-async fn wrong_login(app: &TestApp, username: &str) -> reqwest::Response {
-    app.post_json("/v1/auth/login", &json!({"username": username, "password": "wrong password!"})).await
-}
-
-async fn login_from(app: &TestApp, forwarded: &str, username: &str, password: &str) -> reqwest::Response {
-    app.client
-        .post(app.url("/v1/auth/login"))
-        .header("x-forwarded-for", forwarded)
-        .json(&json!({"username": username, "password": password}))
-        .send()
-        .await
-        .unwrap()
-}
-
-/// A (username, address) pair backs off after its free failures, and recovers after the wait.
-async fn a_failing_pair_backs_off_then_recovers(backend: Backend) {
-    let settings = [("auth.login_free_failures", "3"), ("auth.login_backoff_base_secs", "1")];
-    let app = TestApp::spawn_with(backend, &settings).await;
-    app.register("ann_lee").await;
-    for _ in 0..3 {
-        assert_problem(wrong_login(&app, "ann_lee").await, 401, "invalid_credentials").await;
-    }
-    let res = wrong_login(&app, "ann_lee").await;
-    let retry_after: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
-    assert_eq!(retry_after, 1);
-    assert_problem(res, 429, "too_many_attempts").await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    // The next failure doubles the wait.
-    assert_problem(wrong_login(&app, "ann_lee").await, 401, "invalid_credentials").await;
-    let res = wrong_login(&app, "ann_lee").await;
-    assert_eq!(res.headers()["retry-after"], "2");
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    app.login("ann_lee").await;
-    // A success starts the pair afresh.
-    for _ in 0..3 {
-        assert_problem(wrong_login(&app, "ann_lee").await, 401, "invalid_credentials").await;
-    }
-}
-
-/// 30 wrong guesses at one account from one address: another user behind that address logs
-/// in at once, and so does the account's owner from elsewhere. Behind a trusted proxy the
-/// client address is the forwarded one.
-async fn thirty_wrong_guesses_lock_out_no_one_else(backend: Backend) {
-    let app = TestApp::spawn_with(backend, &[("server.trusted_proxies", "127.0.0.1")]).await;
-    app.register("ann_lee").await;
-    app.register("bob_99").await;
-    let attacker = "203.0.113.66";
-    let mut refused = 0;
-    for _ in 0..30 {
-        let res = login_from(&app, attacker, "ann_lee", "wrong password!").await;
-        assert!(matches!(res.status().as_u16(), 401 | 429), "{}", res.status());
-        refused += usize::from(res.status() == StatusCode::TOO_MANY_REQUESTS);
-    }
-    assert!(refused >= 25, "the attacker's pair backs off: {refused} of 30 refused");
-    let res = login_from(&app, attacker, "bob_99", PASSWORD).await;
-    assert_eq!(res.status(), StatusCode::OK, "another user behind the same address");
-    let res = login_from(&app, "198.51.100.7", "ann_lee", PASSWORD).await;
-    assert_eq!(res.status(), StatusCode::OK, "the owner, from another address");
-}
-
-/// Without a trusted proxy the header is the client's to make up, so it is ignored: failures
-/// with a different X-Forwarded-For each time still count against the one real address.
-async fn a_spoofed_forwarded_for_is_ignored(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.register("ann_lee").await;
-    let mut statuses = Vec::new();
-    for i in 0..6 {
-        statuses
-            .push(login_from(&app, &format!("203.0.113.{i}"), "ann_lee", "wrong password!").await.status().as_u16());
-    }
-    assert_eq!(statuses, [401, 401, 401, 429, 429, 429], "one pair, whatever the header says");
-}
-
-/// A burst of 200 concurrent guesses from one address is throttled, not evaluated.
-async fn a_burst_of_200_guesses_is_throttled(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.register("bea_kim").await;
-    let burst = (0..200).map(|_| wrong_login(&app, "bea_kim"));
-    let statuses: Vec<u16> = futures_util::future::join_all(burst).await.iter().map(|r| r.status().as_u16()).collect();
-    let evaluated = statuses.iter().filter(|s| **s == 401).count();
-    assert!(evaluated <= 10, "{evaluated} of 200 guesses were checked: {statuses:?}");
-    assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
-    // Many people behind that address (carrier NAT) still log in, all at once.
-    for i in 0..8 {
-        app.register(&format!("nat_user_{i}")).await;
-    }
-    let logins: Vec<Value> =
-        (0..8).map(|i| json!({"username": format!("nat_user_{i}"), "password": crate::helpers::PASSWORD})).collect();
-    let results = futures_util::future::join_all(logins.iter().map(|b| app.post_json("/v1/auth/login", b))).await;
-    let statuses: Vec<u16> = results.iter().map(|r| r.status().as_u16()).collect();
-    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
-}
-
-/// Spraying many usernames from one address slows it down but never refuses a correct password.
-async fn spraying_adds_friction_not_refusal(backend: Backend) {
-    let settings = [("auth.login_spray_friction_after", "3"), ("auth.login_friction_ms", "400")];
-    let app = TestApp::spawn_with(backend, &settings).await;
-    app.register("ann_lee").await;
-    for i in 0..4 {
-        assert_problem(wrong_login(&app, &format!("nobody_{i}")).await, 401, "invalid_credentials").await;
-    }
-    let started = std::time::Instant::now();
-    app.login("ann_lee").await;
-    assert!(started.elapsed() >= Duration::from_millis(400), "friction applied: {:?}", started.elapsed());
-}
-
-/// Registrations are throttled per address, before any password is hashed.
-async fn registrations_are_throttled_per_address(backend: Backend) {
-    let app = TestApp::spawn_with(backend, &[("auth.registrations_per_address_per_hour", "3")]).await;
-    for i in 0..3 {
-        app.register(&format!("new_user_{i}")).await;
-    }
-    let res = app.post_json("/v1/auth/register", &json!({"username": "new_user_9", "password": PASSWORD})).await;
-    assert!(res.headers().contains_key("retry-after"));
-    assert_problem(res, 429, "too_many_attempts").await;
 }
 
 async fn admin_routes_need_an_admin_confirmed_by_the_database(backend: Backend) {

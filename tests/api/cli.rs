@@ -79,6 +79,31 @@ fn production_refuses_to_start_without_a_secret() {
     assert!(stderr(&out).contains("at least 32 bytes"), "{}", stderr(&out));
 }
 
+#[test]
+fn production_refuses_test_only_settings_one_line_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("p.db").display());
+    let strong = ("VAULTLINE__AUTH__JWT_SECRET", "q0Cx2x3B4aXGz2lT4r2kQ5m1vR8eYw7pL9sNf0uJc3E=");
+    for (env, key) in [
+        (("VAULTLINE__WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true"), "webhooks.allow_private_targets"),
+        (("VAULTLINE__SERVER__TRUSTED_PROXIES", "0.0.0.0/0"), "server.trusted_proxies"),
+        (("VAULTLINE__SERVER__TRUSTED_PROXIES", "10.0.0.0/8,::/0"), "server.trusted_proxies"),
+        (("VAULTLINE__LIMITS__MONEY_REQUESTS_PER_WINDOW", "0"), "limits.money_requests_per_window"),
+        (("VAULTLINE__LIMITS__OUTFLOW_24H_MAX", "0"), "limits.outflow_24h_max"),
+        (("VAULTLINE__LIMITS__VAULT_UNLOCKS_PER_DAY", "0"), "limits.vault_unlocks_per_day"),
+    ] {
+        let out =
+            vaultline(&["--database-url", &url, "migrate"], &[("VAULTLINE_PROFILE", "production"), strong, env], None);
+        assert_eq!(out.status.code(), Some(2), "{env:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(key), "{env:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+    // The same profile and secret without them starts (here: migrates).
+    let out = vaultline(&["--database-url", &url, "migrate"], &[("VAULTLINE_PROFILE", "production"), strong], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 on_both_backends!(admin_create_bootstraps_an_admin);
 
 async fn admin_create_bootstraps_an_admin(backend: Backend) {

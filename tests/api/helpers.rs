@@ -196,6 +196,13 @@ impl TestApp {
         self.client.post(self.url(path)).json(body).send().await.expect("request sent")
     }
 
+    /// A POST as if from `forwarded`: the app must list 127.0.0.1 in `server.trusted_proxies`
+    /// for the header to name the client.
+    pub async fn post_from(&self, path: &str, forwarded: &str, body: &Value) -> Response {
+        let req = self.client.post(self.url(path)).header("x-forwarded-for", forwarded).json(body);
+        req.send().await.expect("request sent")
+    }
+
     pub async fn register(&self, username: &str) -> Value {
         let res =
             self.post_json("/v1/auth/register", &serde_json::json!({"username": username, "password": PASSWORD})).await;

@@ -29,7 +29,8 @@ export VAULTLINE__LOG__LEVEL=${VAULTLINE__LOG__LEVEL:-warn} VAULTLINE__CREDIT__A
 export VAULTLINE__LIMITS__MONEY_REQUESTS_PER_WINDOW=1000000
 # Likewise registrations from the one fuzzing address, and the spraying friction (a second a
 # login once many usernames failed from it). The API tests cover both at their defaults.
-export VAULTLINE__AUTH__REGISTRATIONS_PER_ADDRESS_PER_HOUR=1000000 VAULTLINE__AUTH__REGISTRATIONS_PER_MINUTE=1000000
+export VAULTLINE__AUTH__REGISTRATIONS_PER_ADDRESS_PER_HOUR=1000000 VAULTLINE__AUTH__REGISTRATIONS_PER_NETWORK_PER_HOUR=1000000
+export VAULTLINE__AUTH__REGISTRATIONS_PER_MINUTE=1000000
 export VAULTLINE__AUTH__LOGIN_FRICTION_MS=20
 "$bin" migrate >/dev/null
 VAULTLINE_ADMIN_PASSWORD='conformance admin pass' "$bin" admin create --username ops_admin >/dev/null
