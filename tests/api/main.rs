@@ -26,4 +26,6 @@ mod round_trips;
 mod turns;
 mod velocity;
 mod webhooks;
+mod webhooks_admin;
+mod webhooks_fanout;
 mod webhooks_kill;
