@@ -3,6 +3,7 @@
 //! At least once: a worker that dies mid-send leaves its lease to expire, and the event goes
 //! again with the same id.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -107,6 +108,31 @@ pub async fn deliver_once(
     }
 }
 
+/// One claimed event as every endpoint receives it: its time and the bytes sent, or why it
+/// cannot be shown.
+type Body = Result<(chrono::DateTime<chrono::Utc>, Vec<u8>), String>;
+
+/// Each event of the batch loaded and serialized once, keyed by position. Several endpoints
+/// may have claimed the same event in one batch: each looks its body up here, so none of them
+/// takes it from another (taking it once made every later endpoint's copy "gone", and those
+/// deliveries were given up unsent).
+async fn bodies(state: &web::Data<AppState>, claimed: &[Claimed]) -> Result<HashMap<i64, Body>, StoreError> {
+    let mut positions: Vec<i64> = claimed.iter().map(|c| c.event_position).collect();
+    positions.sort_unstable();
+    positions.dedup();
+    let found = state.db.read(move |conn| events::at_positions(conn, &positions)).await?;
+    Ok(found
+        .into_iter()
+        .map(|(position, loaded)| {
+            let body = loaded.map_err(|e| e.to_string()).map(|event| {
+                let at = event.created_at;
+                (at, serde_json::to_vec(&EventView::new(event, state)).expect("an event serializes"))
+            });
+            (position, body)
+        })
+        .collect())
+}
+
 /// Loads, signs and sends the claimed deliveries, then settles them; answers how many.
 async fn send_and_settle(
     state: &web::Data<AppState>,
@@ -114,16 +140,12 @@ async fn send_and_settle(
     claimed: &[Claimed],
     settings: &WebhookSettings,
 ) -> Result<usize, StoreError> {
-    let positions: Vec<i64> = claimed.iter().map(|c| c.event_position).collect();
-    let mut found = state.db.read(move |conn| events::at_positions(conn, &positions)).await?;
+    let bodies = bodies(state, claimed).await?;
     let mut sends = Vec::with_capacity(claimed.len());
     let mut outcomes = Vec::new();
     for c in claimed {
-        match found.iter().position(|(p, _)| *p == c.event_position).map(|i| found.swap_remove(i).1) {
-            Some(Ok(event)) => {
-                let at = event.created_at;
-                sends.push((c, at, serde_json::to_vec(&EventView::new(event, state)).expect("an event serializes")));
-            }
+        match bodies.get(&c.event_position) {
+            Some(Ok((at, body))) => sends.push((c, *at, body)),
             // Cannot be shown (a corrupt row): given up with the reason, never retried blindly.
             Some(Err(error)) => {
                 outcomes.push(outcome(c, None, Some(format!("the event cannot be shown: {error}")), 0, Next::GiveUp))

@@ -1,6 +1,7 @@
 //! Rules of the product, free of I/O: everything here is plain values and functions.
 
 pub mod account;
+pub mod address_space;
 pub mod autopay;
 pub mod credit;
 pub mod four_eyes;

@@ -1,11 +1,14 @@
 //! Webhook rules with no I/O: which events exist, which targets may be called (SSRF), how a
 //! delivery is signed, and when a failed one is tried again.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+
+// Which addresses a target may have: the IANA special-purpose registries, one module.
+pub use super::address_space::{is_public, refusal};
 
 /// Every event type, as the outbox writes it (`migrations/*/…_events`).
 pub const EVENT_TYPES: [&str; 13] = [
@@ -76,68 +79,11 @@ pub fn parse_target(text: &str, allow_private: bool) -> Result<Target, String> {
     };
     if let Some(ip) = ip
         && !allow_private
-        && !is_public(ip)
+        && let Some(why) = refusal(ip)
     {
-        return Err(format!("url points at {ip}, a private, loopback or reserved address"));
+        return Err(format!("url points at {ip}, a private, loopback or reserved address: {why}"));
     }
     Ok(Target { url, ip })
-}
-
-/// A globally routable unicast address: what a webhook may reach unless the operator allows
-/// private targets. Everything else (loopback, private ranges, link-local with the cloud
-/// metadata service, shared and reserved space, multicast, and their IPv6 forms) is refused.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public_v4(v4);
-            }
-            let s = v6.segments();
-            // IPv4-translated (::ffff:0:a.b.c.d) and NAT64 (64:ff9b::/96) reach the IPv4
-            // address inside.
-            let translated = s[0..4] == [0, 0, 0, 0] && s[4] == 0xffff && s[5] == 0;
-            if translated || (s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0]) {
-                let [a, b] = s[6].to_be_bytes();
-                let [c, d] = s[7].to_be_bytes();
-                return is_public_v4(Ipv4Addr::new(a, b, c, d));
-            }
-            is_public_v6(v6)
-        }
-    }
-}
-
-fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    let reserved = ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_broadcast()
-        || ip.is_documentation()
-        || ip.is_multicast()
-        || a == 0
-        || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
-        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
-        || (a == 198 && (18..20).contains(&b)) // benchmarking
-        || a >= 240; // reserved
-    !reserved
-}
-
-fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let s = ip.segments();
-    let reserved = ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_multicast()
-        || (s[0] & 0xfe00) == 0xfc00 // unique local
-        || (s[0] & 0xffc0) == 0xfe80 // link-local
-        || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
-        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-        || (s[0] == 0x2001 && s[1] < 0x0200) // IETF protocol assignments (Teredo, ORCHID, ...)
-        || s[0] == 0x2002 // 6to4 wraps an IPv4 address
-        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) // local-use NAT64 (64:ff9b:1::/48)
-        || s[0..6] == [0, 0, 0, 0, 0, 0]; // IPv4-compatible (deprecated)
-    !reserved
 }
 
 /// The `Vaultline-Signature` header: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
@@ -218,6 +164,8 @@ mod tests {
             "http://[64:ff9b::a00:1]/",
             "http://[::ffff:0:a00:1]/",
             "http://[64:ff9b:1::a00:1]/",
+            "http://[100::1]/",
+            "http://192.88.99.1/",
             "http://2130706433/",
             "http://0x7f.1/",
         ] {

@@ -76,8 +76,13 @@ pub fn create(
     from_row(row)
 }
 
-pub fn list(conn: &mut DbConn) -> Result<Vec<Webhook>, StoreError> {
-    let rows: Vec<WebhookRow> = wh::table.order(wh::id.asc()).select(webhook_columns!()).load(conn)?;
+/// Up to `limit` endpoints, newest first (ids are UUIDv7), strictly older than the `before` id.
+pub fn list(conn: &mut DbConn, before: Option<&str>, limit: u32) -> Result<Vec<Webhook>, StoreError> {
+    let mut query = wh::table.order(wh::id.desc()).limit(i64::from(limit)).select(webhook_columns!()).into_boxed();
+    if let Some(before) = before {
+        query = query.filter(wh::id.lt(before.to_owned()));
+    }
+    let rows: Vec<WebhookRow> = query.load(conn)?;
     rows.into_iter().map(from_row).collect()
 }
 

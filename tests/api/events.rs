@@ -1,6 +1,6 @@
 //! Events: each change of the money and credit flows writes exactly its events, in order,
-//! with the object as the API shows it; the feeds page and resume; webhooks are managed,
-//! validated and refused for private targets.
+//! with the object as the API shows it; the feeds page and resume (webhook management:
+//! webhooks_admin.rs).
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -14,8 +14,7 @@ use crate::webhooks::{FAST_DELIVERY, register};
 on_both_backends!(
     every_operation_writes_exactly_its_events_in_order,
     the_rest_of_the_credit_life_writes_its_events,
-    the_feeds_page_resume_and_refuse_bad_cursors,
-    webhooks_are_validated_and_private_targets_refused
+    the_feeds_page_resume_and_refuse_bad_cursors
 );
 
 /// Every event of the user, walking the feed to the end.
@@ -229,69 +228,6 @@ async fn the_feeds_page_resume_and_refuse_bad_cursors(backend: Backend) {
         assert_problem(app.get_as(&format!("/v1/events?limit={bad}"), &ann).await, 400, "validation_error").await;
     }
     assert_problem(app.get("/v1/events").await, 401, "unauthorized").await;
-}
-
-async fn webhooks_are_validated_and_private_targets_refused(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let admin = app.admin_token("hook_admin").await;
-    let ann = app.user_token("ann_hooks").await;
-    let create = |body: Value| {
-        let (app, admin) = (&app, &admin);
-        async move { app.post_as_admin("/v1/admin/webhooks", admin, &body).await }
-    };
-    // The default refuses every private, loopback, link-local or reserved target.
-    for url in [
-        "http://127.0.0.1:9/hook",
-        "http://localhost/hook",
-        "http://10.0.0.8/",
-        "http://192.168.0.1/",
-        "http://169.254.169.254/latest/meta-data/",
-        "http://[::1]/",
-        "http://[::ffff:10.0.0.1]/",
-        "http://0177.0.0.1/",
-    ] {
-        let body =
-            assert_problem(create(json!({"url": url, "events": ["movement.created"]})).await, 422, "validation_error")
-                .await;
-        assert!(body["detail"].as_str().unwrap().contains("private"), "{url}: {body}");
-    }
-    for (body, why) in [
-        (json!({"url": "ftp://example.com/", "events": ["movement.created"]}), "scheme"),
-        (json!({"url": "http://u:p@203.0.113.9/", "events": ["movement.created"]}), "credentials"),
-        (json!({"url": "https://hooks.example.invalid/", "events": ["movement.created"]}), "no such name"),
-        (json!({"url": "http://8.8.8.8/", "events": []}), "no events"),
-        (json!({"url": "http://8.8.8.8/", "events": ["money.moved"]}), "unknown type"),
-        (json!({"url": "http://8.8.8.8/", "events": ["user.frozen", "user.frozen"]}), "repeated"),
-        (json!({"url": "http://8.8.8.8/", "events": ["user.frozen"], "secret": "mine"}), "unknown field"),
-        (json!({"url": 5, "events": ["user.frozen"]}), "not a string"),
-    ] {
-        let res = create(body).await;
-        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{why}");
-    }
-    // A public address is accepted (nothing is sent until an event it wants happens).
-    let res = create(json!({"url": "http://8.8.8.8/vaultline", "events": ["user.frozen"]})).await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let hook: Value = res.json().await.unwrap();
-    assert!(hook["secret"].as_str().unwrap().starts_with("whsec_") && hook["secret"].as_str().unwrap().len() == 70);
-    assert_eq!((hook["state"].as_str(), hook["events"].clone()), (Some("active"), json!(["user.frozen"])));
-    let listed: Value = app.get_as("/v1/admin/webhooks", &admin).await.json().await.unwrap();
-    assert_eq!(listed.as_array().unwrap().len(), 1);
-    assert!(listed[0].get("secret").is_none(), "the secret is shown once");
-    assert_problem(app.get_as("/v1/admin/webhooks", &ann).await, 403, "forbidden").await;
-    let id = hook["id"].as_str().unwrap();
-    let res = app.client.delete(app.url(&format!("/v1/admin/webhooks/{id}"))).bearer_auth(&admin).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let res = app.client.delete(app.url(&format!("/v1/admin/webhooks/{id}"))).bearer_auth(&admin).send().await.unwrap();
-    assert_problem(res, 404, "not_found").await;
-    let audit: Value = app.get_as("/v1/admin/audit-log", &admin).await.json().await.unwrap();
-    let actions: Vec<&str> = audit["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["action"].as_str().unwrap())
-        .filter(|a| a.starts_with("webhook."))
-        .collect();
-    assert_eq!(actions, ["webhook.delete", "webhook.create"]);
 }
 
 /// Withdrawal, unlock, auto-confirmation, bill installments, autopay from the vault, overdue

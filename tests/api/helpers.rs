@@ -375,3 +375,19 @@ impl TestApp {
         approved
     }
 }
+
+impl TestApp {
+    /// Another instance of the service on this app's database, as a second process would run
+    /// it (same settings, so the same JWT secret). It owns no database: `self` keeps it.
+    pub fn another_instance(&self) -> TestApp {
+        TestApp::start(self.settings.clone(), TestDb::Sqlite, tempfile::tempdir().expect("temp dir"), false)
+    }
+
+    /// The value of an unlabelled gauge or counter on `/metrics`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self.get("/metrics").await.text().await.expect("metrics text");
+        let value =
+            text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')).unwrap_or_else(|| panic!("{name}"));
+        value.parse().unwrap_or_else(|_| panic!("{name} {value}"))
+    }
+}

@@ -30,4 +30,6 @@ mod throttle_abuse;
 mod turns;
 mod velocity;
 mod webhooks;
+mod webhooks_admin;
+mod webhooks_fanout;
 mod webhooks_kill;

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::events::all_events;
-use crate::helpers::{Backend, TestApp, TestDb};
+use crate::helpers::{Backend, TestApp};
 use crate::on_both_backends;
 use crate::receiver::{Received, Receiver};
 
@@ -32,6 +32,12 @@ pub(crate) async fn register(app: &TestApp, admin: &str, url: &str, events: &[&s
     let res = app.post_as_admin("/v1/admin/webhooks", admin, &json!({"url": url, "events": events})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     res.json().await.unwrap()
+}
+
+/// The endpoint as `GET /v1/admin/webhooks` lists it (the test registers at most 100).
+pub(crate) async fn listed(app: &TestApp, admin: &str, id: &str) -> Value {
+    let page: Value = app.get_as("/v1/admin/webhooks?limit=100", admin).await.json().await.unwrap();
+    page["items"].as_array().unwrap().iter().find(|h| h["id"] == id).cloned().expect("the endpoint is listed")
 }
 
 const ALL_TYPES: [&str; 13] = vaultline::domain::webhook::EVENT_TYPES;
@@ -104,17 +110,14 @@ async fn a_failing_receiver_gets_every_event_signed_and_in_order_once_it_recover
     };
     assert_eq!(codes.iter().filter(|c| **c == 500).count(), 3);
     assert_eq!(codes.iter().filter(|c| **c == 200).count(), 7);
-    let hooks: Value = app.get_as("/v1/admin/webhooks", &admin).await.json().await.unwrap();
-    let ours = hooks.as_array().unwrap().iter().find(|h| h["id"] == id).unwrap();
+    let ours = listed(&app, &admin, id).await;
     assert_eq!((ours["state"].as_str(), ours["consecutive_failures"].as_i64()), (Some("active"), Some(0)));
 
     // The dead endpoint is marked failing; its attempts say why.
     let dead_id = dead["id"].as_str().unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let hooks: Value = app.get_as("/v1/admin/webhooks", &admin).await.json().await.unwrap();
-        let state = hooks.as_array().unwrap().iter().find(|h| h["id"] == dead_id).unwrap()["state"].clone();
-        if state == "failing" {
+        if listed(&app, &admin, dead_id).await["state"] == "failing" {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "the dead endpoint was never marked failing");
@@ -147,9 +150,8 @@ async fn a_failing_receiver_gets_every_event_signed_and_in_order_once_it_recover
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert!(receiver.concurrent_duplicates().is_empty());
     // The dead endpoint's deliveries are still pending; /metrics shows them and the attempts.
+    assert!(app.metric("events_pending").await >= 1.0);
     let metrics = app.get("/metrics").await.text().await.unwrap();
-    let pending = metrics.lines().find_map(|l| l.strip_prefix("events_pending ")).expect("events_pending");
-    assert!(pending.parse::<f64>().unwrap() >= 1.0, "{pending}");
     for name in ["webhook_attempts_total{result=\"delivered\"}", "webhook_attempts_total{result=\"failed\"}"] {
         assert!(metrics.contains(name), "{name} in /metrics");
     }
@@ -163,7 +165,7 @@ async fn a_failing_receiver_gets_every_event_signed_and_in_order_once_it_recover
 #[cfg_attr(not(postgres_tests), ignore = "VAULTLINE_TEST_POSTGRES_URL was not set at build time")]
 async fn two_instances_deliver_each_event_once() {
     let first = TestApp::spawn_with(Backend::postgres(), &FAST_DELIVERY).await;
-    let second = TestApp::start(first.settings.clone(), TestDb::Sqlite, tempfile::tempdir().unwrap(), false);
+    let second = first.another_instance();
     let admin = first.admin_token("twin_admin").await;
     // Slow answers keep deliveries in flight, so both workers contend for them.
     let receiver = Receiver::start(0, Duration::from_millis(20));

@@ -92,10 +92,11 @@ async fn check_resolves(target: &webhook::Target, allow_private: bool) -> Result
     if addrs.is_empty() {
         return Err(ApiError::Validation(format!("url: `{host}` does not resolve")));
     }
-    if let Some(bad) = addrs.iter().find(|a| !allow_private && !webhook::is_public(a.ip())) {
+    if let Some((bad, why)) = addrs.iter().find_map(|a| webhook::refusal(a.ip()).map(|why| (a.ip(), why)))
+        && !allow_private
+    {
         return Err(ApiError::Validation(format!(
-            "url: `{host}` resolves to {}, a private, loopback or reserved address",
-            bad.ip()
+            "url: `{host}` resolves to {bad}, a private, loopback or reserved address: {why}"
         )));
     }
     Ok(())
@@ -135,13 +136,22 @@ pub async fn create(
     Ok(HttpResponse::Created().json(CreatedWebhook { webhook: WebhookView::from(&hook), secret }))
 }
 
-/// Every registered endpoint (secrets are never shown again).
-#[utoipa::path(operation_id = "listWebhooks", tag = "admin", path = "/v1/admin/webhooks", security(("bearer" = [])),
-    responses((status = 200, description = "The endpoints, oldest first", body = Vec<WebhookView>)))]
+page_schema!(WebhookPage, WebhookView);
+
+/// The registered endpoints, newest first (secrets are never shown again).
+#[utoipa::path(operation_id = "listWebhooks", tag = "admin", path = "/v1/admin/webhooks", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, description = "A page of endpoints", body = WebhookPage)))]
 #[get("/webhooks")]
-pub async fn list(state: web::Data<AppState>, _admin: AdminUser) -> Result<HttpResponse, ApiError> {
-    let hooks = state.db.read(store::webhooks::list).await?;
-    Ok(HttpResponse::Ok().json(hooks.iter().map(WebhookView::from).collect::<Vec<_>>()))
+pub async fn list(
+    state: web::Data<AppState>,
+    _admin: AdminUser,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = page.parse()?;
+    let limit = page.limit;
+    let hooks = state.db.read(move |conn| store::webhooks::list(conn, page.after.as_deref(), limit + 1)).await?;
+    let views: Vec<WebhookView> = hooks.iter().map(WebhookView::from).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |w| w.id.clone())))
 }
 
 /// Remove an endpoint with its pending deliveries.
