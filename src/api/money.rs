@@ -86,6 +86,7 @@ pub fn store_error(e: StoreError, money: &MoneyPolicy) -> ApiError {
         Refusal::AlreadyDecided(state) => {
             (ErrorCode::InvalidState, format!("the credit request is already {state}; it is decided once"))
         }
+        Refusal::StatusUnchanged(status) => (ErrorCode::InvalidState, format!("the user is already {status}")),
         Refusal::RefundTooLarge { hold: true, refundable_minor } => (
             ErrorCode::InvalidAmount,
             format!(

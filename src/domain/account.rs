@@ -146,6 +146,9 @@ pub enum Refusal {
     /// The credit request was already decided (its state is named).
     #[error("the credit request is already {0}")]
     AlreadyDecided(&'static str),
+    /// A freeze or unfreeze that would change nothing (the status is named).
+    #[error("the user is already {0}")]
+    StatusUnchanged(&'static str),
     /// A refund past what is left to refund (a hold is refunded whole).
     #[error("more than can be refunded")]
     RefundTooLarge { refundable_minor: i64, hold: bool },

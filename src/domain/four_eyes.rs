@@ -66,12 +66,20 @@ impl RequestKind {
     }
 }
 
-/// Whether a refund needs a second admin: when it takes the purchase's refunded total
-/// (`total_minor`, this refund included) above `refund_four_eyes_limit_minor` (one admin must
-/// not hand out large sums alone, nor in slices), or of a staff member's purchase (a colleague
-/// could otherwise wipe another's debt as a favour, or their own through a friend).
-pub fn refund_needs_second_admin(total_minor: i64, refund_four_eyes_limit_minor: i64, buyer_is_staff: bool) -> bool {
-    buyer_is_staff || total_minor > refund_four_eyes_limit_minor
+/// Whether a refund needs a second admin: when it takes above `refund_four_eyes_limit_minor`
+/// either the purchase's refunded total or what this admin refunded this buyer over the last
+/// day (both with this refund; one admin must not hand out large sums alone, nor in slices of
+/// one purchase or of many), or of a staff member's purchase (a colleague could otherwise
+/// wipe another's debt as a favour, or their own through a friend).
+pub fn refund_needs_second_admin(
+    purchase_total_minor: i64,
+    by_admin_to_buyer_day_minor: i64,
+    refund_four_eyes_limit_minor: i64,
+    buyer_is_staff: bool,
+) -> bool {
+    buyer_is_staff
+        || purchase_total_minor > refund_four_eyes_limit_minor
+        || by_admin_to_buyer_day_minor > refund_four_eyes_limit_minor
 }
 
 /// Whether freezing or unfreezing someone needs a second admin: a staff member's, so one
@@ -120,9 +128,10 @@ mod tests {
 
     #[test]
     fn large_refunds_and_staff_refunds_wait() {
-        assert!(!refund_needs_second_admin(100_000, 100_000, false), "at the limit one admin suffices");
-        assert!(refund_needs_second_admin(100_001, 100_000, false));
-        assert!(refund_needs_second_admin(1, 100_000, true), "any refund of a staff member's purchase");
+        assert!(!refund_needs_second_admin(100_000, 100_000, 100_000, false), "at the limit one admin suffices");
+        assert!(refund_needs_second_admin(100_001, 1, 100_000, false), "the purchase's total");
+        assert!(refund_needs_second_admin(1, 100_001, 100_000, false), "one admin's day with the buyer");
+        assert!(refund_needs_second_admin(1, 1, 100_000, true), "any refund of a staff member's purchase");
     }
 
     #[test]

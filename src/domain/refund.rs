@@ -32,6 +32,9 @@ pub struct RefundEffect {
     pub late_fees_returned_minor: i64,
     /// Parts that were overdue and owe nothing now.
     pub overdue_cleared: i64,
+    /// Of the refund, what was found neither owed nor repaid anywhere (never paid out: a
+    /// refund that leaves any is refused).
+    pub unplaced_minor: i64,
 }
 
 impl RefundEffect {
@@ -86,7 +89,8 @@ fn take_back_paid(parts: &mut [Installment], amount_minor: i64, fee_rate: Decima
     amount_minor - left
 }
 
-/// Runs `step` over the plans, newest first, each up to what it carries of the purchase.
+/// Runs `step` over the plans, last first (they come in the order of the parts they carry,
+/// so the latest debt goes first, as within a schedule), each up to what it carries.
 fn through_plans(plans: &mut [PlanShare], amount_minor: i64, step: impl Fn(&mut [Installment], i64) -> i64) -> i64 {
     let mut left = amount_minor;
     for share in plans.iter_mut().rev() {
@@ -120,10 +124,10 @@ pub fn apply(
     let left = amount_minor - own_cut - plan_cut;
     effect.principal_cut_minor = own_cut + plan_cut;
     let own_back = take_back_paid(schedule, left, fee_rate);
-    through_plans(plans, left - own_back, |parts, x| take_back_paid(parts, x, fee_rate));
-    // All of the rest was repaid. (Principal moved into a plan before plans named their
-    // sources is found nowhere above: it comes back in cash, as refunds did then.)
-    effect.principal_returned_minor = amount_minor - effect.principal_cut_minor;
+    let plan_back = through_plans(plans, left - own_back, |parts, x| take_back_paid(parts, x, fee_rate));
+    // Only money found repaid goes back; what was found nowhere is the caller's to refuse.
+    effect.principal_returned_minor = own_back + plan_back;
+    effect.unplaced_minor = left - own_back - plan_back;
     if all_fees {
         return_every_fee(schedule, &mut effect);
     }

@@ -78,13 +78,15 @@ pub fn audit_log(
         .collect()
 }
 
-/// Freezes or unfreezes a user; `None` if there is no such user.
+/// Freezes or unfreezes a user (naming the four-eyes request it applies, if any); `None`
+/// if there is no such user.
 pub fn set_status(
     conn: &mut DbConn,
     actor_id: Uuid,
     target: Uuid,
     status: UserStatus,
     reason: &str,
+    request_id: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> Result<Option<User>, StoreError> {
     // The account row first: every money operation holds it while it checks the status, so
@@ -106,8 +108,11 @@ pub fn set_status(
     if sessions_ended {
         super::users::end_sessions(conn, target, now)?;
     }
-    let details =
+    let mut details =
         json!({"before": {"status": before}, "after": {"status": status.as_str()}, "sessions_ended": sessions_ended});
+    if let Some(id) = request_id {
+        details["request_id"] = json!(id.to_string());
+    }
     audit(conn, actor_id, action, Some(&target.to_string()), Some(reason), &details, now)?;
     super::users::by_id(conn, target)
 }

@@ -219,7 +219,8 @@ fn record_billed_principal(conn: &mut DbConn, item: &Installment) -> Result<(), 
 /// (`as_of`) and never overdue: each part once, weighted by the principal it still owed
 /// when it was billed (`score::on_time_units`: principal repaid before its statement never
 /// stayed outstanding and earns nothing, nor does a part below one step). Each part keeps
-/// the units it earned, so a refund can take them back. Answers how many parts were credited.
+/// the units it earned, so a refund can take them back. Answers how many parts it looked at
+/// (each once), whether they earned units or not.
 fn credit_on_time(conn: &mut DbConn, user_id: Uuid, as_of: NaiveDate, model: &ScoreModel) -> Result<u64, StoreError> {
     let uid = user_id.to_string();
     let parts: Vec<(String, i32, i64)> = ins::table

@@ -127,14 +127,23 @@ fn refund_captured(
 
     let id = before.id.to_string();
     let mut schedule = schedule_of(conn, std::slice::from_ref(&id))?;
-    let (plan_ids, mut plans) = plan_shares(conn, &id)?;
+    let (plan_ids, mut plans) = plan_shares(conn, user_id, &id)?;
     let moved_before: Vec<i64> = plans.iter().map(|p| p.moved_minor).collect();
     let effect = refund::apply(&mut schedule, &mut plans, x, all_fees, order.terms.fee_rate);
+    if effect.unplaced_minor > 0 {
+        return Err(StoreError::Corrupt(format!(
+            "{} of purchase {id}'s principal is found neither owed nor repaid",
+            effect.unplaced_minor
+        )));
+    }
     for part in schedule.iter().chain(plans.iter().flat_map(|p| &p.parts)) {
         save_installment(conn, part)?;
     }
     for ((plan_id, share), before) in plan_ids.iter().zip(&plans).zip(moved_before) {
-        take_from_converted_parts(conn, &id, plan_id, before - share.moved_minor)?;
+        // A plan no part names (see `plan_shares`) has no part to tell.
+        if let Some(plan_id) = plan_id {
+            take_from_converted_parts(conn, &id, plan_id, before - share.moved_minor)?;
+        }
     }
     let touched: Vec<&Installment> = schedule.iter().chain(plans.iter().flat_map(|p| &p.parts)).collect();
     let units_taken_back = take_back_on_time_credit(conn, &touched, order.score)?;
@@ -189,38 +198,67 @@ fn legs(user_id: Uuid, x: i64, effect: &refund::RefundEffect) -> Vec<(String, i6
     legs.into_iter().filter(|(_, amount)| *amount != 0).collect()
 }
 
-/// The bill plans that carry this purchase's converted parts (oldest first), with what each
-/// carries of it.
-fn plan_shares(conn: &mut DbConn, purchase_id: &str) -> Result<(Vec<String>, Vec<PlanShare>), StoreError> {
+/// The bill plans that carry this purchase's converted parts, in the order of those parts,
+/// with what each carries of it. A part converted before parts named their plan (migration
+/// 000021) cannot say where its debt went: then the buyer's plans that name no source come
+/// first, each as carrying all it holds, so the refund still cancels debt before it pays
+/// anything back (the buyer owes less, never gains cash). Answers each plan's id where its
+/// sources name it, with the shares.
+fn plan_shares(
+    conn: &mut DbConn,
+    user_id: Uuid,
+    purchase_id: &str,
+) -> Result<(Vec<Option<String>>, Vec<PlanShare>), StoreError> {
     let sources: Vec<(Option<String>, i64)> = ins::table
         .filter(ins::purchase_id.eq(purchase_id))
-        .filter(ins::converted_minor.gt(0))
+        .filter(ins::converted_minor.gt(0).or(ins::state.eq("converted").and(ins::converted_into.is_null())))
         .order(ins::seq.asc())
         .select((ins::converted_into, ins::converted_minor))
         .load(conn)?;
-    let mut plan_ids: Vec<String> = Vec::new();
-    let mut moved: Vec<i64> = Vec::new();
+    // (plan, named by a part of this purchase, what it carries of it)
+    let mut plans: Vec<(String, bool, i64)> = Vec::new();
+    if sources.iter().any(|(plan, _)| plan.is_none()) {
+        plans.extend(unnamed_plans(conn, user_id)?.into_iter().map(|(plan, carried)| (plan, false, carried)));
+    }
     for (plan, minor) in sources {
-        let plan =
-            plan.ok_or_else(|| StoreError::Corrupt(format!("a converted part of {purchase_id} names no plan")))?;
-        match plan_ids.iter().position(|p| *p == plan) {
-            Some(i) => moved[i] += minor,
-            None => {
-                plan_ids.push(plan);
-                moved.push(minor);
-            }
+        let Some(plan) = plan else { continue };
+        match plans.iter_mut().find(|(p, _, _)| *p == plan) {
+            Some((_, _, moved)) => *moved += minor,
+            None => plans.push((plan, true, minor)),
         }
     }
-    let all = schedule_of(conn, &plan_ids)?;
-    let shares = plan_ids
+    let ids: Vec<String> = plans.iter().map(|(plan, _, _)| plan.clone()).collect();
+    let all = schedule_of(conn, &ids)?;
+    let shares = plans
         .iter()
-        .zip(moved)
-        .map(|(plan, moved_minor)| PlanShare {
-            moved_minor,
+        .map(|(plan, _, moved_minor)| PlanShare {
+            moved_minor: *moved_minor,
             parts: all.iter().filter(|p| p.purchase_id.to_string() == *plan).cloned().collect(),
         })
         .collect();
-    Ok((plan_ids, shares))
+    Ok((plans.into_iter().map(|(plan, named, _)| named.then_some(plan)).collect(), shares))
+}
+
+/// The buyer's bill plans that no converted part names (made before parts named their
+/// plan), oldest first, each with all the principal it holds.
+fn unnamed_plans(conn: &mut DbConn, user_id: Uuid) -> Result<Vec<(String, i64)>, StoreError> {
+    let named = ins::table.filter(ins::converted_into.is_not_null()).select(ins::converted_into.assume_not_null());
+    let plans: Vec<String> = pu::table
+        .filter(pu::user_id.eq(user_id.to_string()))
+        .filter(pu::merchant_id.eq(BILL_PLAN_MERCHANT))
+        .filter(pu::id.ne_all(named))
+        .order(pu::id.asc())
+        .select(pu::id)
+        .load(conn)?;
+    let all = schedule_of(conn, &plans)?;
+    Ok(plans
+        .into_iter()
+        .map(|plan| {
+            let carried_minor =
+                all.iter().filter(|p| p.purchase_id.to_string() == plan).map(|p| p.principal_minor).sum();
+            (plan, carried_minor)
+        })
+        .collect())
 }
 
 /// Lowers what the purchase's parts converted into `plan_id` say the plan carries of them
@@ -247,7 +285,9 @@ fn take_from_converted_parts(
             left -= take;
         }
     }
-    assert_eq!(left, 0, "a refund takes from a plan no more than the purchase's parts moved into it");
+    if left != 0 {
+        return Err(StoreError::Corrupt(format!("plan {plan_id} gave back more than {purchase_id} moved into it")));
+    }
     Ok(())
 }
 

@@ -14,7 +14,8 @@ on_both_backends!(
     a_refund_takes_back_the_on_time_credit_it_earned,
     a_refund_after_a_bill_plan_pays_no_cash_on_a_secured_line,
     a_refund_after_a_bill_plan_pays_no_cash_on_a_general_line,
-    a_refund_after_a_bill_plan_returns_only_what_was_repaid
+    a_refund_after_a_bill_plan_returns_only_what_was_repaid,
+    a_refund_after_a_plan_made_before_plans_named_their_sources_pays_no_cash
 );
 
 async fn repay(s: &Setup, amount: &str) {
@@ -122,5 +123,18 @@ async fn a_refund_after_a_bill_plan_returns_only_what_was_repaid(backend: Backen
     assert_eq!(credit(&s).await.1, "3900.00");
     refund(&s, &id, "4000.00").await;
     assert_eq!(credit(&s).await, ("100.00".into(), "0.00".into(), "0.00".into(), "5000.00".into()));
+    s.app.assert_ledger_clean(&s.admin).await;
+}
+
+/// A bill converted before parts named their plan (migration 000021 leaves such parts with
+/// no plan): the refund still cancels the buyer's unnamed plans' debt before paying anything.
+async fn a_refund_after_a_plan_made_before_plans_named_their_sources_pays_no_cash(backend: Backend) {
+    let s = setup(backend, "5000.00", "5000.00").await;
+    let id = bought(&s, "5000.00", 1).await;
+    bill_as_of(&s.app, &s.admin, first_due() - days(10)).await;
+    assert_eq!(convert(&s, 24).await.status(), StatusCode::CREATED);
+    s.app.execute_sql("UPDATE installments SET converted_into = NULL, converted_minor = 0 WHERE state = 'converted'");
+    refund(&s, &id, "5000.00").await;
+    assert_eq!(credit(&s).await, ("0.00".into(), "0.00".into(), "0.00".into(), "5000.00".into()));
     s.app.assert_ledger_clean(&s.admin).await;
 }

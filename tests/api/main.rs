@@ -17,6 +17,7 @@ mod edge;
 mod errors;
 mod events;
 mod four_eyes;
+mod four_eyes_actions;
 mod group_commit;
 mod ledger;
 mod money;

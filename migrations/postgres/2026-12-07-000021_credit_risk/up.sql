@@ -12,3 +12,6 @@ CREATE INDEX installments_converted_into ON installments (converted_into) WHERE 
 -- Parts billed before this migration: their principal then is not known; what they still
 -- carry is the best reading (a prepaid part carries its principal as paid, so it counts).
 UPDATE installments SET billed_principal_minor = principal_minor WHERE fee_billed;
+-- Parts credited before this migration: the units the rule then gave them with the default
+-- model (one per 100.00 of principal, at most 3), so a refund can take them back too.
+UPDATE installments SET on_time_units = LEAST(principal_minor / 10000, 3) WHERE on_time_credited;

@@ -274,6 +274,7 @@ async fn set_status(
     request_body = ReasonRequest, responses(
         (status = 200, description = "The user, frozen", body = UserView),
         (status = 202, description = "Four eyes: the user is a staff member, so the freeze is recorded as a request and waits for a second admin", body = CreditRequestPending),
+        (status = 409, description = "`invalid_state`: a staff member already frozen (a request would change nothing)", body = crate::error::Problem, content_type = PROBLEM),
         (status = 403, description = "`forbidden`", body = crate::error::Problem, content_type = PROBLEM),
         (status = 404, description = "`not_found`", body = crate::error::Problem, content_type = PROBLEM),
     ))]
@@ -293,6 +294,7 @@ pub async fn freeze(
     request_body = ReasonRequest, responses(
         (status = 200, description = "The user, active", body = UserView),
         (status = 202, description = "Four eyes: the user is a staff member, so the unfreeze is recorded as a request and waits for a second admin", body = CreditRequestPending),
+        (status = 409, description = "`invalid_state`: a staff member already active (a request would change nothing)", body = crate::error::Problem, content_type = PROBLEM),
         (status = 403, description = "`forbidden`", body = crate::error::Problem, content_type = PROBLEM),
         (status = 404, description = "`not_found`", body = crate::error::Problem, content_type = PROBLEM),
     ))]

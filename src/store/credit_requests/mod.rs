@@ -145,6 +145,18 @@ fn role_of(conn: &mut DbConn, user: Uuid) -> Result<Role, StoreError> {
     Role::from_db(&role).ok_or_else(|| StoreError::Corrupt(format!("users.role of {user}")))
 }
 
+/// Refuses a freeze of someone frozen or an unfreeze of someone active: it would change
+/// nothing now, and applied later it could only reverse a decision made since.
+fn status_changes(conn: &mut DbConn, user: Uuid, to: UserStatus) -> Result<(), StoreError> {
+    let now: Option<String> =
+        users::table.filter(users::id.eq(user.to_string())).select(users::status).first(conn).optional()?;
+    let now = now.ok_or(StoreError::Refused(Refusal::NotFound("user")))?;
+    if now == to.as_str() {
+        return Err(StoreError::Refused(Refusal::StatusUnchanged(to.as_str())));
+    }
+    Ok(())
+}
+
 /// Refuses a request the direct action would refuse now (the rules are checked again when
 /// it is approved).
 fn check(conn: &mut DbConn, actor: Uuid, target: Uuid, change: Requested, ctx: &Ctx<'_>) -> Result<(), StoreError> {
@@ -153,7 +165,7 @@ fn check(conn: &mut DbConn, actor: Uuid, target: Uuid, change: Requested, ctx: &
         Requested::Refund { purchase_id, amount_minor } => {
             refunds::check(conn, purchase_id, amount_minor, actor).map(|_| ())
         }
-        Requested::Status(_) => role_of(conn, target).map(|_| ()),
+        Requested::Status(status) => status_changes(conn, target, status),
     }
 }
 
@@ -168,6 +180,18 @@ pub fn create(
     ctx: &Ctx<'_>,
 ) -> Result<CreditRequest, StoreError> {
     check(conn, actor, target, change, ctx)?;
+    record(conn, actor, target, change, reason, ctx.now)
+}
+
+/// Writes the request and its audit entry; the caller has checked it.
+fn record(
+    conn: &mut DbConn,
+    actor: Uuid,
+    target: Uuid,
+    change: Requested,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<CreditRequest, StoreError> {
     let id = Uuid::now_v7();
     let (line, limit_minor, override_eligibility) = match change {
         Requested::Line(LineChange::General { limit_minor, override_eligibility }) => {
@@ -193,13 +217,13 @@ pub fn create(
             cr::amount_minor.eq(amount_minor),
             cr::reason.eq(reason),
             cr::state.eq(RequestState::Pending.as_str()),
-            cr::created_at.eq(ctx.now.naive_utc()),
+            cr::created_at.eq(now.naive_utc()),
         ))
         .execute(conn)?;
     let mut details = change_details(change);
     details["request_id"] = json!(id.to_string());
     details["outcome"] = json!(RequestState::Pending.as_str());
-    admin::audit(conn, actor, "credit_request.create", Some(&target.to_string()), Some(reason), &details, ctx.now)?;
+    admin::audit(conn, actor, "credit_request.create", Some(&target.to_string()), Some(reason), &details, now)?;
     by_id(conn, id)?.ok_or_else(|| StoreError::Corrupt(format!("credit request {id} vanished after insert")))
 }
 
@@ -286,7 +310,10 @@ pub fn approve(
             refunds::refund(conn, &order)?;
         }
         Requested::Status(status) => {
-            admin::set_status(conn, actor, request.user_id, status, &request.reason, ctx.now)?;
+            // A request made stale by another (a second freeze, an unfreeze already done)
+            // must not reverse what was decided since.
+            status_changes(conn, request.user_id, status)?;
+            admin::set_status(conn, actor, request.user_id, status, &request.reason, Some(request.id), ctx.now)?;
         }
     }
     decision_audit(conn, actor, &request, RequestState::Approved, reason, ctx.now)
