@@ -174,4 +174,5 @@ async fn stale_or_empty_status_requests_change_nothing(backend: Backend) {
     assert_problem(ask("freeze").await, 409, "invalid_state").await;
     let frozen = app.get_as(&format!("/v1/admin/users/{bob_id}"), &carol).await.json::<Value>().await.unwrap();
     assert_eq!(frozen["user"]["status"], "frozen");
+    app.assert_ledger_clean(&alice).await;
 }

@@ -309,6 +309,13 @@ impl TestApp {
         res.json().await.expect("json")
     }
 
+    /// Asserts the ledger check is clean as an auditor admin made for it (for tests that
+    /// have no admin of their own).
+    pub async fn assert_ledger_clean_as_auditor(&self) -> Value {
+        let auditor = self.admin_token("ledger_auditor").await;
+        self.assert_ledger_clean(&auditor).await
+    }
+
     /// Asserts the ledger check is clean; returns the report.
     pub async fn assert_ledger_clean(&self, admin_token: &str) -> Value {
         let res = self.get_as("/v1/admin/ledger/check", admin_token).await;

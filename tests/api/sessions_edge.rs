@@ -32,6 +32,7 @@ async fn a_spent_token_whose_successor_was_spent_is_reuse(backend: Backend) {
     let first: Value = refresh(&app, &fresh["refresh_token"]).await.json().await.unwrap();
     let retried: Value = refresh(&app, &fresh["refresh_token"]).await.json().await.unwrap();
     assert_eq!(first["refresh_token"], retried["refresh_token"]);
+    app.assert_ledger_clean_as_auditor().await;
 }
 
 /// Behind a trusted proxy, a hop that is not an address is skipped: the client is the
@@ -49,4 +50,5 @@ async fn a_malformed_forwarded_hop_is_skipped(backend: Backend) {
     // The proxy's own key was not used: another client behind it is not backing off.
     let res = wrong_login_from(&app, "203.0.113.10", "ann_lee").await;
     assert_problem(res, 401, "invalid_credentials").await;
+    app.assert_ledger_clean_as_auditor().await;
 }

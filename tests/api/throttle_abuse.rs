@@ -68,6 +68,7 @@ async fn a_stranger_behind_the_owners_address_cannot_refuse_the_owner(backend: B
         assert!(*took >= Duration::from_millis(300), "friction still applied: {statuses:?}");
     }
     assert!(answered.load(Ordering::SeqCst) >= 40, "the stranger's logins ran alongside");
+    app.assert_ledger_clean_as_auditor().await;
 }
 
 async fn register_from(app: &TestApp, address: &str, username: &str) -> reqwest::Response {
@@ -99,6 +100,7 @@ async fn seven_addresses_cannot_close_signups(backend: Backend) {
     assert!(detail.contains("registrations") && !detail.contains("login"), "{detail}");
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("security_events_total{event=\"registration_slowed\"}"), "the global count was passed");
+    app.assert_ledger_clean_as_auditor().await;
 }
 
 /// Registrations are counted per network (IPv4 /24, IPv6 /48) as well as per address, so
@@ -123,6 +125,7 @@ async fn registrations_are_counted_per_network(backend: Backend) {
         assert_problem(res, 429, "too_many_attempts").await;
         assert_eq!(register_from(&app, elsewhere, &format!("{prefix}_c_0")).await.status(), 201, "another network");
     }
+    app.assert_ledger_clean_as_auditor().await;
 }
 
 /// Finding 4: 160 wrong guesses at one account at once, 4 from each of 40 addresses (20 IPv4
@@ -162,4 +165,5 @@ async fn guesses_spread_over_forty_addresses_are_bounded_per_account(backend: Ba
     let res = login_from(app, "192.0.2.200", "target_acct", PASSWORD).await;
     assert_eq!(res.status(), StatusCode::OK, "the owner is not locked out");
     assert!(started.elapsed() < Duration::from_secs(10), "the owner waited {:?}", started.elapsed());
+    app.assert_ledger_clean_as_auditor().await;
 }
