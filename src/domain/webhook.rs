@@ -10,7 +10,7 @@ use sha2::Sha256;
 // Which addresses a target may have: the IANA special-purpose registries, one module.
 pub use super::address_space::{is_public, refusal};
 
-/// Every event type, as the outbox writes it (`migrations/*/…_events`).
+/// Every event type, as the outbox writes it (`src/store/sql/events.sql` on PostgreSQL, `migrations/sqlite/…_events` on SQLite).
 pub const EVENT_TYPES: [&str; 13] = [
     "movement.created",
     "purchase.authorized",

@@ -1,5 +1,5 @@
 //! Credit operations on a user's request path, on PostgreSQL: one call of a function from
-//! the `money_path` migration, so one round trip and one autocommit transaction. Their
+//! `src/store/sql/credit.sql`, so one round trip and one autocommit transaction. Their
 //! SQLite twins are in `store::credit`.
 
 use diesel::prelude::*;

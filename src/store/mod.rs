@@ -25,6 +25,7 @@ mod prepared;
 pub mod purchases;
 pub mod rate;
 pub mod refunds;
+pub mod replaceable;
 pub mod schema;
 pub mod score;
 pub mod sessions;

@@ -20,6 +20,7 @@ mod four_eyes;
 mod four_eyes_actions;
 mod group_commit;
 mod ledger;
+mod live_sql;
 mod money;
 mod operations;
 mod races;

@@ -1,5 +1,5 @@
-//! The money operations on PostgreSQL: one call of a function defined by the
-//! `money_path` migration, sent outside any explicit transaction, so the operation is one
+//! The money operations on PostgreSQL: one call of a function defined in
+//! `src/store/sql/money.sql`, sent outside any explicit transaction, so the operation is one
 //! round trip and one autocommit transaction. Functions rather than one data-modifying
 //! CTE per operation because a refusal must undo the key claim (an exception does, for
 //! the whole statement), and because plpgsql keeps each inner statement's plan.

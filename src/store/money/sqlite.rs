@@ -1,7 +1,7 @@
 //! The money operations on SQLite: statement by statement inside one write transaction
 //! (`BEGIN IMMEDIATE`, so writers take turns). Each rule is one conditional UPDATE of the
 //! account row; the entry, the movements and the key follow. Twin of the functions in
-//! migrations/postgres/…_money_path.
+//! `src/store/sql/money.sql` (PostgreSQL).
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
