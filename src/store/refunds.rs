@@ -295,11 +295,22 @@ fn take_from_converted_parts(
 /// principal left of what it owed when billed, and the on-time units that still earns.
 /// Answers the units taken back from the account's count.
 fn take_back_on_time_credit(conn: &mut DbConn, parts: &[&Installment], model: &ScoreModel) -> Result<i64, StoreError> {
+    // One read for every part touched (the purchase's and its plans'), then a write per
+    // part whose credit changes.
+    let mut ids: Vec<String> = parts.iter().map(|p| p.purchase_id.to_string()).collect();
+    ids.dedup();
+    let credit: Vec<(String, i32, i64, i64)> = ins::table
+        .filter(ins::purchase_id.eq_any(&ids))
+        .select((ins::purchase_id, ins::seq, ins::billed_principal_minor, ins::on_time_units))
+        .load(conn)?;
     let mut taken_back = 0;
     for part in parts {
         let key = (part.purchase_id.to_string(), i32::try_from(part.seq).expect("at most 24"));
-        let (billed, units): (i64, i64) =
-            ins::table.find(key.clone()).select((ins::billed_principal_minor, ins::on_time_units)).first(conn)?;
+        let (billed, units) = credit
+            .iter()
+            .find(|(id, seq, _, _)| (id, *seq) == (&key.0, key.1))
+            .map(|(_, _, billed, units)| (*billed, *units))
+            .ok_or_else(|| StoreError::Corrupt(format!("installment {}:{} vanished", key.0, key.1)))?;
         let billed_left = billed.min(part.principal_minor);
         let kept = score::on_time_units_kept(units, billed, part.principal_minor, model);
         if (billed_left, kept) != (billed, units) {

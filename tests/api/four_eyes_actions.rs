@@ -16,6 +16,7 @@ on_both_backends!(
     refunds_of_a_staff_members_purchase_wait_for_a_second_admin,
     freezing_or_unfreezing_an_admin_waits_for_a_second_admin,
     stale_or_empty_status_requests_change_nothing,
+    racing_approvals_of_a_refund_refund_once,
 );
 
 async fn refund(app: &TestApp, admin: &str, purchase: &str, key: &str, amount: &str) -> reqwest::Response {
@@ -174,5 +175,33 @@ async fn stale_or_empty_status_requests_change_nothing(backend: Backend) {
     assert_problem(ask("freeze").await, 409, "invalid_state").await;
     let frozen = app.get_as(&format!("/v1/admin/users/{bob_id}"), &carol).await.json::<Value>().await.unwrap();
     assert_eq!(frozen["user"]["status"], "frozen");
+    app.assert_ledger_clean(&alice).await;
+}
+
+/// Two admins approve one refund request at the same moment, while the buyer repays: the
+/// refund is applied exactly once, in one entry, and the ledger stays clean. Three rounds.
+async fn racing_approvals_of_a_refund_refund_once(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("server.workers", "4"), ("database.pool_size", "12")]).await;
+    let alice = app.admin_token("alice_admin").await;
+    let (bob, carol) = (app.admin_token("bob_admin").await, app.admin_token("carol_admin").await);
+    let ann = app.user_token("ann_lee").await;
+    app.deposit(&ann, "100.00").await;
+    for round in 0..3 {
+        let purchase = bought(&app, &alice, &ann, "12000.00").await;
+        let res = refund(&app, &alice, &purchase, &format!("race-{round}"), "10001.00").await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED, "round {round}");
+        let id = res.json::<Value>().await.unwrap()["request_id"].as_str().unwrap().to_owned();
+        let one = json!({"amount": "1.00"});
+        let repay = app.post_money("/v1/credit/repayments", &ann, &one);
+        let (a, b, paid) =
+            tokio::join!(decide(&app, &bob, &id, "approve", "a"), decide(&app, &carol, &id, "approve", "b"), repay);
+        assert_eq!(paid.status(), StatusCode::CREATED, "round {round}: the buyer's repayment goes through");
+        let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 409], "round {round}");
+        assert_eq!(refunded(&app, &ann, &purchase).await, "10001.00", "round {round}: applied once");
+        let entries = audit(&app, &alice, &purchase).await;
+        assert_eq!(entries.iter().filter(|e| e["action"] == "purchase.refund").count(), 1, "round {round}");
+    }
     app.assert_ledger_clean(&alice).await;
 }

@@ -156,7 +156,6 @@ async fn guesses_spread_over_forty_addresses_are_bounded_per_account(backend: Ba
     // Every slot is reserved during the attack and at most 2 s ahead: per lane at most one per
     // second of (attack + 2 s), plus the first; two lanes; plus the 10 free attempts.
     let bound = 10 + 2 * (attack_secs + 2 + 1);
-    eprintln!("EVAL {evaluated} in {attack_secs}s bound {bound}");
     assert!(evaluated <= bound, "{evaluated} of 160 evaluated in {attack_secs} s, bound {bound}");
     assert!(evaluated <= 40, "{evaluated} of 160 evaluated (157 before pacing)");
     // The owner, from a network that never failed, gets in within seconds (the lane's wait is

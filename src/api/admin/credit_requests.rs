@@ -43,7 +43,8 @@ pub struct CreditRequestPending {
 impl CreditRequestPending {
     pub fn of(request: &CreditRequest) -> serde_json::Value {
         let pending = CreditRequestPending { request_id: request.id.to_string(), state: "pending" };
-        serde_json::to_value(pending).unwrap_or_default()
+        // Stored with the idempotency key: a body that failed to serialize must not be saved as null.
+        serde_json::to_value(pending).expect("a pending request serializes")
     }
 }
 

@@ -85,7 +85,7 @@ pub async fn refund(
         move |outcome| match outcome {
             Asked::Done(purchase) => (
                 StatusCode::CREATED,
-                serde_json::to_value(PurchaseView::new(purchase, &view_state.money)).unwrap_or_default(),
+                serde_json::to_value(PurchaseView::new(purchase, &view_state.money)).expect("a purchase serializes"),
             ),
             Asked::Pending(request) => (StatusCode::ACCEPTED, CreditRequestPending::of(request)),
         },
