@@ -154,7 +154,9 @@ async fn refused_requests_count_against_the_budget(backend: Backend) {
 /// After log-out-everywhere, the old access token moves nothing on any money route: the
 /// session check runs inside each money call.
 async fn an_ended_session_moves_no_money_on_any_route(backend: Backend) {
-    let settings = [("limits.money_requests_per_window", "100")];
+    // A day's window: the count asserted at the end must not roll over mid-test (60 s
+    // windows are aligned to the clock, and a slow machine crossed one in CI).
+    let settings = [("limits.money_requests_per_window", "100"), ("limits.money_requests_window_secs", "86400")];
     let app = TestApp::spawn_with(backend, &settings).await;
     let ann = app.user_token("ann_ended").await;
     app.user_token("bob_ended").await;
