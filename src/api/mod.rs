@@ -23,6 +23,9 @@ pub(crate) mod page;
 pub mod routing;
 mod sessions;
 
+/// How a refusal is worded for the caller (the model test holds answers against it).
+pub use money::store_error;
+
 use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};

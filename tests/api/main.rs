@@ -21,6 +21,7 @@ mod four_eyes_actions;
 mod group_commit;
 mod ledger;
 mod live_sql;
+mod model_based;
 mod money;
 mod operations;
 mod races;
