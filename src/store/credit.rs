@@ -3,18 +3,20 @@
 //! runs for one user take turns; each money step is one balanced journal entry.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use diesel::dsl::exists;
 use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::ledger::{self, LENDER_CAPITAL, MERCHANT_PAYABLES, UserAccount, account_id};
 use super::limits::{self, LimitReason};
-use super::money::{FullRow, StateRow, full_columns, state_columns, state_from_row};
-use super::schema::{installments as ins, merchants, money_accounts as ma, purchases as pu, users};
+use super::money::sqlite;
+use super::money::{FullRow, full_columns, state_from_row};
+use super::schema::{installments as ins, merchants, money_accounts as ma, purchases as pu};
 use super::score::Ctx;
 use super::{DbConn, StoreError};
 use crate::domain::account::{AccountState, CreditLine, Refusal, Source};
-use crate::domain::credit::{self, Installment, InstallmentState, Purchase, PurchaseState, RepayRefusal};
+use crate::domain::credit::{self, Installment, InstallmentState, Purchase, PurchaseState};
+use crate::domain::limits::VelocityLimits;
+use crate::domain::model;
 use crate::domain::money::Amount;
 use crate::domain::movement::{Movement, MovementKind};
 use crate::domain::schedule;
@@ -68,9 +70,19 @@ pub use super::purchases::{bill, purchase, purchases};
 
 // ---------------------------------------------------------------- the purchase lifecycle
 
-fn frozen(conn: &mut DbConn, user_id: Uuid) -> Result<bool, StoreError> {
-    let status: String = users::table.filter(users::id.eq(user_id.to_string())).select(users::status).first(conn)?;
-    Ok(status == UserStatus::Frozen.as_str())
+/// The caller's purchase as the model needs it; `None` if it is not theirs.
+fn purchase_found(conn: &mut DbConn, user_id: Uuid, id: Uuid) -> Result<Option<model::PurchaseFound>, StoreError> {
+    let row: Option<(String, i64)> = pu::table
+        .filter(pu::id.eq(id.to_string()))
+        .filter(pu::user_id.eq(user_id.to_string()))
+        .select((pu::state, pu::amount_minor))
+        .first(conn)
+        .optional()?;
+    row.map(|(state, amount_minor)| {
+        let state = PurchaseState::from_db(&state).ok_or_else(|| corrupt(format!("purchases.state `{state}`")))?;
+        Ok(model::PurchaseFound { state, amount_minor })
+    })
+    .transpose()
 }
 
 /// Takes the user's account row lock (and reads it): later statements in the transaction
@@ -90,8 +102,8 @@ pub struct NewPurchase<'a> {
     pub description: Option<&'a str>,
 }
 
-/// Authorises a hold: accepted only if afterwards `exposure <= limit`, the user is active
-/// and nothing is overdue, all decided by one conditional UPDATE.
+/// Authorises a hold (SQLite's path): the model accepts it only if afterwards
+/// `exposure <= limit`, the user is active and nothing is overdue.
 pub fn authorize(
     conn: &mut DbConn,
     user_id: Uuid,
@@ -108,29 +120,10 @@ pub fn authorize(
         return Err(StoreError::Refused(Refusal::NotFound("merchant")));
     }
     let (uid, x) = (user_id.to_string(), new.amount.minor());
-    let exposure = ma::held_minor + ma::principal_minor + ma::fees_minor + ma::late_fees_minor;
-    let active =
-        exists(users::table.filter(users::id.eq(uid.clone())).filter(users::status.eq(UserStatus::Active.as_str())));
-    let held: Option<StateRow> = diesel::update(
-        ma::table.filter(ma::user_id.eq(&uid)).filter(active).filter(ma::overdue_count.eq(0)).filter(
-            (ma::line.eq(CreditLine::Secured.as_str()).and((ma::vault_minor - exposure).ge(x)))
-                .or(ma::line.eq(CreditLine::General.as_str()).and((ma::general_limit_minor - exposure).ge(x))),
-        ),
-    )
-    .set(ma::held_minor.eq(ma::held_minor + x))
-    .returning(state_columns!())
-    .get_result(conn)
-    .optional()?;
-    if held.is_none() {
-        if frozen(conn, user_id)? {
-            return Err(StoreError::Refused(Refusal::AccountFrozen));
-        }
-        let (state, overdue_count) = super::money::account_and_overdue(conn, user_id)?;
-        if overdue_count > 0 {
-            return Err(StoreError::Refused(Refusal::AccountDelinquent));
-        }
-        return Err(StoreError::Refused(Refusal::CreditLimitExceeded { available_minor: state.available_minor() }));
-    }
+    let standing = sqlite::standing_row(conn, user_id)?;
+    let effects =
+        model::step(&standing, model::Op::Hold(x), &VelocityLimits::default()).map_err(StoreError::Refused)?;
+    sqlite::write_effects(conn, &uid, &effects)?;
     let id = Uuid::now_v7();
     diesel::insert_into(pu::table)
         .values((
@@ -189,9 +182,9 @@ pub fn capture(
     fee_rate: rust_decimal::Decimal,
     ctx: &Ctx<'_>,
 ) -> Result<(Purchase, Movement), StoreError> {
-    if purchase(conn, user_id, id)?.is_some() && frozen(conn, user_id)? {
-        return Err(StoreError::Refused(Refusal::AccountFrozen));
-    }
+    let standing = sqlite::standing_row(conn, user_id)?;
+    let found = purchase_found(conn, user_id, id)?;
+    model::step(&standing, model::Op::Capture(found), &VelocityLimits::default()).map_err(StoreError::Refused)?;
     let terms = CaptureTerms { repayment_day, fee_rate, on: ctx.now.date_naive(), by_billing: false };
     capture_on(conn, user_id, id, &terms, ctx)
 }
@@ -268,6 +261,9 @@ pub(super) fn insert_schedule(
 
 /// Voids an authorised hold (the buyer cancels, or it expired).
 pub fn void(conn: &mut DbConn, user_id: Uuid, id: Uuid, now: DateTime<Utc>) -> Result<Purchase, StoreError> {
+    let standing = sqlite::standing_row(conn, user_id)?;
+    let found = purchase_found(conn, user_id, id)?;
+    model::step(&standing, model::Op::Void(found), &VelocityLimits::default()).map_err(StoreError::Refused)?;
     let (x, _) = leave_authorized(conn, user_id, id, PurchaseState::Voided, now)?;
     let released = diesel::update(ma::table.filter(ma::user_id.eq(user_id.to_string())).filter(ma::held_minor.ge(x)))
         .set(ma::held_minor.eq(ma::held_minor - x))
@@ -371,16 +367,19 @@ pub(super) fn pay_debt(
 }
 
 /// Pays from the wallet: late fees, then billed fees, then principal, oldest due first.
-/// A frozen user may repay: debt is debt, and paying it moves no money out of reach.
+/// The model decides (a frozen user may repay: debt is debt); the parts' allocation must
+/// come to what the model took from each kind of debt (SQLite's path).
 pub fn repay(conn: &mut DbConn, user_id: Uuid, amount: Amount, now: DateTime<Utc>) -> Result<Movement, StoreError> {
-    lock_account(conn, user_id)?;
+    let standing = sqlite::standing_row(conn, user_id)?;
+    let x = amount.minor();
+    let effects =
+        model::step(&standing, model::Op::Repayment(x), &VelocityLimits::default()).map_err(StoreError::Refused)?;
     let mut items = unpaid_installments(conn, user_id)?;
-    let allocation = credit::allocate(&items, amount.minor()).map_err(|r| {
-        StoreError::Refused(match r {
-            RepayRefusal::NothingToRepay => Refusal::NothingToRepay,
-            RepayRefusal::Overpayment { owed_minor } => Refusal::Overpayment { owed_minor },
-        })
-    })?;
+    let allocation = credit::allocate(&items, x).map_err(|r| corrupt(format!("the parts refuse {x}: {r:?}")))?;
+    let taken = (-effects.late_fees_minor, -effects.fees_minor, -effects.principal_minor);
+    if taken != (allocation.late_fees_minor, allocation.fees_minor, allocation.principal_minor) {
+        return Err(corrupt(format!("user {user_id}: the account row and the parts disagree on {x}: {taken:?}")));
+    }
     pay_debt(conn, user_id, &mut items, &allocation, Source::Wallet, MovementKind::Repayment, now)
 }
 

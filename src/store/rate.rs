@@ -9,8 +9,6 @@ use uuid::Uuid;
 use super::prepared::{prepared, prepared_for};
 use super::schema::{outflow_hours as oh, request_windows as rw};
 use super::{DbConn, StoreError};
-use crate::domain::account::Refusal;
-use crate::domain::limits::{Velocity, VelocityLimits};
 
 /// Counts one more request of `user_id` in the window starting at `window_start`; answers
 /// how many that window has now, this one included.
@@ -64,22 +62,14 @@ pub fn outflow_used(conn: &mut DbConn, user_id: Uuid, now: DateTime<Utc>) -> Res
     Ok(used)
 }
 
-/// SQLite twin of `vl_check_outflow`: refuses `amount_minor` past the cap (if any), then
-/// counts it in its hour. Runs inside the write transaction.
-pub fn check_outflow(
+/// Counts an outflow in its clock hour (SQLite; on PostgreSQL `vl_check_outflow` counts
+/// it with the check). Runs inside the write transaction, after the model allowed it.
+pub fn count_outflow(
     conn: &mut DbConn,
     user_id: Uuid,
     amount_minor: i64,
     now: DateTime<Utc>,
-    limits: VelocityLimits,
 ) -> Result<(), StoreError> {
-    if let Some(cap) = limits.outflow_24h_minor {
-        let used = outflow_used(conn, user_id, now)?;
-        if used + amount_minor > cap {
-            let refusal = Refusal::VelocityLimitExceeded { velocity: Velocity::Outflow24h, used, limit: cap };
-            return Err(StoreError::Refused(refusal));
-        }
-    }
     let user_id = user_id.to_string();
     prepared::<()>(
         "INSERT INTO outflow_hours (user_id, hour, amount_minor) VALUES (?, ?, ?) \

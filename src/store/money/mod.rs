@@ -7,7 +7,7 @@
 //! The differential test runs the same operations on both and compares the answers.
 
 pub(crate) mod pg;
-mod sqlite;
+pub(crate) mod sqlite;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -17,11 +17,12 @@ use super::gate::Gate;
 pub use super::idempotency::Answered;
 use super::schema::money_accounts as ma;
 use super::{Backend, Db, DbConn, StoreError};
-use crate::domain::account::{AccountState, CreditLine, Refusal, Source};
+use crate::domain::account::{AccountState, CreditLine, Refusal};
 use crate::domain::limits::VelocityLimits;
+use crate::domain::model;
 use crate::domain::money::Amount;
 use crate::domain::movement::{Movement, Note};
-use crate::domain::user::Username;
+use crate::domain::user::{UserStatus, Username};
 
 /// The columns of the account row every operation returns (as `StateRow`).
 macro_rules! state_columns {
@@ -141,18 +142,36 @@ impl MoneyOp {
         matches!(self, MoneyOp::Deposit(_) | MoneyOp::VaultLock(_) | MoneyOp::Repayment(_))
     }
 
-    /// Words the rule that refused the operation, from the account as it stood. One text
-    /// for both backends: PostgreSQL sends the account row with its refusal.
-    fn refusal(&self, state: &AccountState) -> Refusal {
+    /// The operation as the model (`domain::model`) names it.
+    pub fn rule(&self) -> model::Op {
         let x = self.amount().minor();
         match self {
-            MoneyOp::VaultUnlock(_) if state.vault_minor < x => {
-                Refusal::InsufficientFunds { from: Source::Vault, balance_minor: state.vault_minor }
-            }
-            MoneyOp::VaultUnlock(_) => Refusal::VaultPledged { unlockable_minor: state.unlockable_minor() },
-            // A deposit has no rule besides the account being active.
-            MoneyOp::Deposit(_) => Refusal::AccountFrozen,
-            _ => Refusal::InsufficientFunds { from: Source::Wallet, balance_minor: state.wallet_minor },
+            MoneyOp::Deposit(_) => model::Op::Deposit(x),
+            MoneyOp::Withdrawal(_) => model::Op::Withdrawal(x),
+            MoneyOp::VaultLock(_) => model::Op::VaultLock(x),
+            MoneyOp::VaultUnlock(_) => model::Op::VaultUnlock(x),
+            MoneyOp::Transfer { .. } => model::Op::TransferOut(x),
+            MoneyOp::Repayment(_) => model::Op::Repayment(x),
+        }
+    }
+
+    /// Words the money rule that refused the operation on PostgreSQL (`vl_refuse_rule`
+    /// sends the account row): the model's refusal for that row, so both backends word it
+    /// alike. The model accepting what the function refused is a drift of the two: an error.
+    fn refusal(&self, state: &AccountState) -> Result<Refusal, StoreError> {
+        let standing = model::Standing {
+            account: *state,
+            status: UserStatus::Active,
+            overdue_count: 0,
+            outflow_used_minor: 0,
+            unlocks_today: 0,
+        };
+        match model::step(&standing, self.rule(), &VelocityLimits::default()) {
+            Err(refusal) => Ok(refusal),
+            Ok(_) => Err(StoreError::Corrupt(format!(
+                "PostgreSQL refused {} which the model accepts: {state:?}",
+                self.name()
+            ))),
         }
     }
 }

@@ -221,7 +221,7 @@ fn refused(conn: &mut DbConn, call: &Call, op: &MoneyOp, code: &str, detail: &st
         "account_frozen" => Refusal::AccountFrozen,
         "recipient_not_found" => Refusal::RecipientNotFound,
         "self_transfer" => Refusal::SelfTransfer,
-        "rule" => op.refusal(&account_from_detail(detail)?),
+        "rule" => op.refusal(&account_from_detail(detail)?)?,
         "nothing_to_repay" => Refusal::NothingToRepay,
         "overpayment" => Refusal::Overpayment {
             owed_minor: detail.parse().map_err(|_| StoreError::Corrupt(format!("overpayment detail `{detail}`")))?,

@@ -1,24 +1,24 @@
 //! The money operations on SQLite: statement by statement inside one write transaction
-//! (`BEGIN IMMEDIATE`, so writers take turns). Each rule is one conditional UPDATE of the
-//! account row; the entry, the movements and the key follow. Twin of the functions in
-//! `src/store/sql/money.sql` (PostgreSQL).
+//! (`BEGIN IMMEDIATE`, so writers take turns). The account row is read, the model
+//! (`domain::model::step`) decides, and one UPDATE writes its effects; the entry, the
+//! movements and the key follow. The PostgreSQL functions in `src/store/sql/money.sql`
+//! repeat the rule for one round trip; the model test holds both to the model.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 use uuid::Uuid;
 
-use super::{Answer, Call, FullRow, MoneyOp, state_from_row};
+use super::{Answer, Call, FullRow, MoneyOp, StateRow, state_from_row};
 use crate::domain::account::{CreditLine, Refusal};
-use crate::domain::limits::Velocity;
-use crate::domain::money::Amount;
+use crate::domain::model::{self, Effects, Standing};
 use crate::domain::movement::{Movement, MovementKind};
 use crate::domain::user::{UserStatus, Username};
 use crate::store::gate;
 use crate::store::idempotency::{self, Lookup, Stored};
 use crate::store::ledger::{self, EXTERNAL_FUNDING, UserAccount, account_id};
 use crate::store::limits::{self, LimitReason};
-use crate::store::prepared::{Prepared, prepared};
+use crate::store::prepared::prepared;
 use crate::store::schema::users;
 use crate::store::{DbConn, StoreError};
 
@@ -44,71 +44,55 @@ fn run_op(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Answer, StoreE
         Lookup::Replay(Stored::Purchase(_)) | Lookup::Mismatch => return Ok(Answer::Mismatch),
         Lookup::Absent => {}
     }
-    let (user_id, amount, now) = (call.user_id, op.amount(), call.now);
     let movement = match op {
         MoneyOp::Transfer { to, note, .. } => {
-            transfer(conn, user_id, to, amount, note.as_ref().map(|n| n.as_str().to_owned()), now)?
+            transfer(conn, call, to, op, note.as_ref().map(|n| n.as_str().to_owned()))?
         }
-        MoneyOp::Repayment(_) => crate::store::credit::repay(conn, user_id, amount, now)?,
-        _ => single(conn, user_id, op, amount, now)?,
+        MoneyOp::Repayment(amount) => crate::store::credit::repay(conn, call.user_id, *amount, call.now)?,
+        _ => single(conn, call, op)?,
     };
-    check_velocity(conn, call, &movement)?;
-    idempotency::save_entry(conn, user_id, &call.key, &call.request_hash, movement.id, call.now)?;
+    idempotency::save_entry(conn, call.user_id, &call.key, &call.request_hash, movement.id, call.now)?;
     Ok(Answer::Fresh(movement))
 }
 
-/// The velocity caps, checked with the movement just written (the write transaction holds
-/// the database, so concurrent requests take turns); a refusal rolls the movement back.
-/// Twin of `vl_check_outflow` and `vl_check_unlocks`.
-fn check_velocity(conn: &mut DbConn, call: &Call, movement: &Movement) -> Result<(), StoreError> {
-    match movement.kind {
-        MovementKind::Withdrawal | MovementKind::TransferOut => {
-            crate::store::rate::check_outflow(conn, call.user_id, movement.amount_minor, call.now, call.limits)
-        }
-        MovementKind::VaultUnlock => check_unlocks(conn, call),
-        _ => Ok(()),
+/// What the model reads about the caller, as this write transaction sees it: SQLite takes
+/// writers in turn, so nothing changes between this read and the write that follows. The
+/// velocity counts are read only where the operation has a cap to check.
+pub(crate) fn standing(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Standing, StoreError> {
+    let mut standing = standing_row(conn, call.user_id)?;
+    if let (MoneyOp::Withdrawal(_) | MoneyOp::Transfer { .. }, Some(_)) = (op, call.limits.outflow_24h_minor) {
+        standing.outflow_used_minor = crate::store::rate::outflow_used(conn, call.user_id, call.now)?;
     }
+    if let (MoneyOp::VaultUnlock(_), Some(cap)) = (op, call.limits.unlocks_per_day) {
+        standing.unlocks_today = unlocks_today(conn, &call.user_id.to_string(), call.now, cap)?;
+    }
+    Ok(standing)
 }
 
-fn check_unlocks(conn: &mut DbConn, call: &Call) -> Result<(), StoreError> {
-    let Some(cap) = call.limits.unlocks_per_day else { return Ok(()) };
-    let midnight = call.now.date_naive().and_hms_opt(0, 0, 0).expect("midnight exists");
-    let user_id = call.user_id.to_string();
-    // Counts at most one past the cap (index `movements_unlocks`): the cost of the check
-    // stays bounded however many unlocks the day has seen.
+/// The account row, the overdue count and the status in one statement (velocity counts
+/// left at zero: for operations without a cap).
+pub(crate) fn standing_row(conn: &mut DbConn, user_id: Uuid) -> Result<Standing, StoreError> {
+    let uid = user_id.to_string();
+    let sql = "SELECT m.wallet_minor, m.vault_minor, m.line, m.general_limit_minor, m.held_minor, m.principal_minor, \
+               m.fees_minor, m.late_fees_minor, m.overdue_count, u.status \
+               FROM money_accounts m JOIN users u ON u.id = m.user_id WHERE m.user_id = ?";
+    type Row = (StateRow, i64, String);
+    let (row, overdue_count, status): Row =
+        prepared::<((BigInt, BigInt, Text, BigInt, BigInt, BigInt, BigInt, BigInt), BigInt, Text)>(sql)
+            .text(&uid)
+            .get_result(conn)?;
+    let status = UserStatus::from_db(&status).ok_or_else(|| StoreError::Corrupt(format!("users.status {status}")))?;
+    let account = state_from_row(row)?;
+    Ok(Standing { account, status, overdue_count, outflow_used_minor: 0, unlocks_today: 0 })
+}
+
+/// Today's vault unlocks (UTC), counted to at most one past the cap (index
+/// `movements_unlocks`): the cost stays bounded however many unlocks the day has seen.
+fn unlocks_today(conn: &mut DbConn, uid: &str, now: DateTime<Utc>, cap: i64) -> Result<i64, StoreError> {
+    let midnight = now.date_naive().and_hms_opt(0, 0, 0).expect("midnight exists");
     let sql = "SELECT count(*) FROM (SELECT 1 FROM movements \
                WHERE user_id = ? AND kind = 'vault_unlock' AND created_at >= ? LIMIT ?)";
-    let with_this: i64 = prepared::<BigInt>(sql).text(&user_id).timestamp(midnight).bigint(cap + 1).get_result(conn)?;
-    if with_this > cap {
-        let refusal =
-            Refusal::VelocityLimitExceeded { velocity: Velocity::UnlocksToday, used: with_this - 1, limit: cap };
-        return Err(StoreError::Refused(refusal));
-    }
-    Ok(())
-}
-
-/// Why a conditional update matched no row: a frozen account (for what being frozen
-/// forbids), or the rule itself, as on PostgreSQL.
-fn refusal(conn: &mut DbConn, user_id: Uuid, op: &MoneyOp) -> StoreError {
-    let status: Result<String, _> =
-        users::table.filter(users::id.eq(user_id.to_string())).select(users::status).first(conn);
-    match status {
-        Ok(s) if s == UserStatus::Frozen.as_str() && !op.allowed_when_frozen() => {
-            StoreError::Refused(Refusal::AccountFrozen)
-        }
-        Ok(_) => match super::account(conn, user_id) {
-            Ok(state) => StoreError::Refused(op.refusal(&state)),
-            Err(e) => e,
-        },
-        Err(e) => e.into(),
-    }
-}
-
-/// The condition that the user (one more parameter) is active, to follow a WHERE clause.
-macro_rules! active_sql {
-    () => {
-        "AND EXISTS (SELECT 1 FROM users WHERE id = ? AND status = 'active')"
-    };
+    Ok(prepared::<BigInt>(sql).text(uid).timestamp(midnight).bigint(cap + 1).get_result(conn)?)
 }
 
 /// The account row as `FullRow` (see `full_columns!`).
@@ -127,78 +111,49 @@ type FullRowSql = (
     (BigInt, BigInt, BigInt, BigInt, BigInt, BigInt),
 );
 
-/// Deposit, withdrawal, lock or unlock: one conditional UPDATE decides and applies.
-fn single(
-    conn: &mut DbConn,
-    user_id: Uuid,
-    op: &MoneyOp,
-    amount: Amount,
-    now: DateTime<Utc>,
-) -> Result<Movement, StoreError> {
-    let (uid, x) = (user_id.to_string(), amount.minor());
+/// Writes what the model decided to the account row. The row's CHECKs stay the last guard:
+/// a rule that let a balance go negative would fail here, never store it.
+pub(crate) fn write_effects(conn: &mut DbConn, user_id: &str, e: &Effects) -> Result<FullRow, StoreError> {
+    let sql = concat!(
+        "UPDATE money_accounts SET wallet_minor = wallet_minor + ?, vault_minor = vault_minor + ?, ",
+        "held_minor = held_minor + ?, principal_minor = principal_minor + ?, fees_minor = fees_minor + ?, ",
+        "late_fees_minor = late_fees_minor + ? WHERE user_id = ?",
+        returning_full!()
+    );
+    Ok(prepared::<FullRowSql>(sql)
+        .bigint(e.wallet_minor)
+        .bigint(e.vault_minor)
+        .bigint(e.held_minor)
+        .bigint(e.principal_minor)
+        .bigint(e.fees_minor)
+        .bigint(e.late_fees_minor)
+        .text(user_id)
+        .get_result(conn)?)
+}
+
+/// The model decides; the effects, the outflow count, the entry and the movement follow.
+fn decided(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<(Effects, FullRow), StoreError> {
+    let standing = standing(conn, call, op)?;
+    let effects = model::step(&standing, op.rule(), &call.limits).map_err(StoreError::Refused)?;
+    let row = write_effects(conn, &call.user_id.to_string(), &effects)?;
+    if effects.outflow_minor > 0 {
+        crate::store::rate::count_outflow(conn, call.user_id, effects.outflow_minor, call.now)?;
+    }
+    Ok((effects, row))
+}
+
+/// Deposit, withdrawal, lock or unlock.
+fn single(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Movement, StoreError> {
+    let (user_id, x, now) = (call.user_id, op.amount().minor(), call.now);
     let (wallet, vault) = (account_id(user_id, UserAccount::Wallet), account_id(user_id, UserAccount::Vault));
-    // Frozen: no money leaves on the user's own initiative (deposits and locks stay allowed).
-    // Each statement binds its `?`s in order, right beside its text.
-    let (update, kind, legs): (Prepared<FullRowSql>, MovementKind, [(String, i64); 2]) = match op {
-        MoneyOp::Deposit(_) => (
-            prepared(concat!(
-                "UPDATE money_accounts SET wallet_minor = wallet_minor + ? WHERE user_id = ?",
-                returning_full!()
-            ))
-            .bigint(x)
-            .text(&uid),
-            MovementKind::Deposit,
-            [(EXTERNAL_FUNDING.to_owned(), -x), (wallet, x)],
-        ),
-        MoneyOp::Withdrawal(_) => (
-            prepared(concat!(
-                "UPDATE money_accounts SET wallet_minor = wallet_minor - ? WHERE user_id = ? AND wallet_minor >= ? ",
-                active_sql!(),
-                returning_full!()
-            ))
-            .bigint(x)
-            .text(&uid)
-            .bigint(x)
-            .text(&uid),
-            MovementKind::Withdrawal,
-            [(wallet, -x), (EXTERNAL_FUNDING.to_owned(), x)],
-        ),
-        MoneyOp::VaultLock(_) => (
-            prepared(concat!(
-                "UPDATE money_accounts SET wallet_minor = wallet_minor - ?, vault_minor = vault_minor + ? ",
-                "WHERE user_id = ? AND wallet_minor >= ?",
-                returning_full!()
-            ))
-            .bigint(x)
-            .bigint(x)
-            .text(&uid)
-            .bigint(x),
-            MovementKind::VaultLock,
-            [(wallet, -x), (vault, x)],
-        ),
-        // On a secured line the vault may not drop below the exposure it pledges; the check
-        // and the change are one statement, so no concurrent spend can slip between them.
-        MoneyOp::VaultUnlock(_) => (
-            prepared(concat!(
-                "UPDATE money_accounts SET vault_minor = vault_minor - ?, wallet_minor = wallet_minor + ? ",
-                "WHERE user_id = ? AND vault_minor >= ? AND (line = 'general' ",
-                "OR vault_minor - ? >= held_minor + principal_minor + fees_minor + late_fees_minor) ",
-                active_sql!(),
-                returning_full!()
-            ))
-            .bigint(x)
-            .bigint(x)
-            .text(&uid)
-            .bigint(x)
-            .bigint(x)
-            .text(&uid),
-            MovementKind::VaultUnlock,
-            [(vault, -x), (wallet, x)],
-        ),
+    let (kind, legs): (MovementKind, [(String, i64); 2]) = match op {
+        MoneyOp::Deposit(_) => (MovementKind::Deposit, [(EXTERNAL_FUNDING.to_owned(), -x), (wallet, x)]),
+        MoneyOp::Withdrawal(_) => (MovementKind::Withdrawal, [(wallet, -x), (EXTERNAL_FUNDING.to_owned(), x)]),
+        MoneyOp::VaultLock(_) => (MovementKind::VaultLock, [(wallet, -x), (vault, x)]),
+        MoneyOp::VaultUnlock(_) => (MovementKind::VaultUnlock, [(vault, -x), (wallet, x)]),
         MoneyOp::Transfer { .. } | MoneyOp::Repayment(_) => unreachable!("these have their own paths"),
     };
-    let row: Option<FullRow> = update.get_result(conn).optional()?;
-    let Some(row) = row else { return Err(refusal(conn, user_id, op)) };
+    let (_, row) = decided(conn, call, op)?;
     let state = state_from_row(row.0.clone())?;
     if kind == MovementKind::VaultUnlock {
         crate::store::score::lower_vault_floor(conn, user_id)?;
@@ -221,17 +176,16 @@ fn single(
     ledger::record_after(conn, user_id, entry, view, status, &row)
 }
 
-/// Moves money between two wallets. Rows are updated in user-id order so two opposite
-/// transfers between the same users never deadlock.
+/// Moves money between two wallets: the recipient is found first (unknown and self are
+/// refused from the name), then the model decides for the sender.
 fn transfer(
     conn: &mut DbConn,
-    from: Uuid,
+    call: &Call,
     to: &Username,
-    amount: Amount,
+    op: &MoneyOp,
     note: Option<String>,
-    now: DateTime<Utc>,
 ) -> Result<Movement, StoreError> {
-    let x = amount.minor();
+    let (from, x, now) = (call.user_id, op.amount().minor(), call.now);
     let parties: Vec<(String, String, String)> = users::table
         .filter(users::username.eq(to.as_str()).or(users::id.eq(from.to_string())))
         .select((users::id, users::username, users::status))
@@ -249,33 +203,9 @@ fn transfer(
     if to_id == from {
         return Err(StoreError::Refused(Refusal::SelfTransfer));
     }
-
-    let uid = from.to_string();
-    let debit = |conn: &mut DbConn| -> Result<Option<FullRow>, StoreError> {
-        let sql = concat!(
-            "UPDATE money_accounts SET wallet_minor = wallet_minor - ? WHERE user_id = ? AND wallet_minor >= ? ",
-            active_sql!(),
-            returning_full!()
-        );
-        Ok(prepared::<FullRowSql>(sql).bigint(x).text(&uid).bigint(x).text(&uid).get_result(conn).optional()?)
-    };
-    let credit = |conn: &mut DbConn| -> Result<FullRow, StoreError> {
-        let sql =
-            concat!("UPDATE money_accounts SET wallet_minor = wallet_minor + ? WHERE user_id = ?", returning_full!());
-        Ok(prepared::<FullRowSql>(sql).bigint(x).text(&recipient).get_result(conn)?)
-    };
-    let (sent, received) = if from < to_id {
-        let sent = debit(conn)?;
-        let received = if sent.is_some() { Some(credit(conn)?) } else { None };
-        (sent, received)
-    } else {
-        let received = credit(conn)?;
-        (debit(conn)?, Some(received))
-    };
-    let (Some(sent), Some(received)) = (sent, received) else {
-        let op = MoneyOp::Transfer { to: to.clone(), amount, note: None };
-        return Err(refusal(conn, from, &op));
-    };
+    let (effects, sent) = decided(conn, call, op)?;
+    let received =
+        write_effects(conn, &recipient, &Effects { wallet_minor: -effects.wallet_minor, ..Effects::default() })?;
     let recipient_status = UserStatus::from_db(&recipient_status)
         .ok_or_else(|| StoreError::Corrupt(format!("users.status of {recipient}")))?;
     let legs = [(account_id(from, UserAccount::Wallet), -x), (account_id(to_id, UserAccount::Wallet), x)];
