@@ -87,6 +87,11 @@ async fn a_random_script_answers_as_the_model_says(backend: Backend) {
         }
         if let Some(code) = answer["code"].as_str() {
             *codes.entry(code.to_owned()).or_default() += 1;
+            if code == "velocity_limit_exceeded" {
+                let cap =
+                    if answer["detail"].as_str().unwrap_or("").contains("24 hours") { "outflow" } else { "unlocks" };
+                *codes.entry(format!("velocity/{cap}")).or_default() += 1;
+            }
             if frozen_actor(&w, &expect) {
                 *codes.entry(format!("{}/frozen/{code}", route.split(':').next().unwrap())).or_default() += 1;
             }
@@ -135,6 +140,8 @@ async fn a_random_script_answers_as_the_model_says(backend: Backend) {
         "recipient_not_found",
         "self_transfer",
         "idempotency_key_reused",
+        "velocity/outflow",
+        "velocity/unlocks",
         "vault_lock/frozen/insufficient_funds",
         "withdrawal/frozen/account_frozen",
         "vault_unlock/frozen/account_frozen",

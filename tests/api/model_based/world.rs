@@ -13,7 +13,7 @@ use vaultline::domain::user::UserStatus;
 use crate::helpers::{Backend, TestApp, minor};
 
 /// The caps the script runs under (the service's configuration says the same).
-pub const OUTFLOW_CAP: &str = "20000.00";
+pub const OUTFLOW_CAP: &str = "5000.00";
 pub const UNLOCKS_PER_DAY: i64 = 12;
 
 /// xorshift64*: small and deterministic.
