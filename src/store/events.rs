@@ -1,4 +1,4 @@
-//! The outbox, read back: events are written by triggers (migration `…_events`) in the
+//! The outbox, read back: events are written by triggers (`src/store/sql/events.sql`) in the
 //! transaction of their change; this module lists them and loads what each one shows.
 
 use chrono::{DateTime, NaiveDateTime, Utc};

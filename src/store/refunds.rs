@@ -199,8 +199,8 @@ fn legs(user_id: Uuid, x: i64, effect: &refund::RefundEffect) -> Vec<(String, i6
 }
 
 /// The bill plans that carry this purchase's converted parts, in the order of those parts,
-/// with what each carries of it. A part converted before parts named their plan (migration
-/// 000021) cannot say where its debt went: then the buyer's plans that name no source come
+/// with what each carries of it. A part converted before parts named their plan (a database
+/// upgraded from before `installments.converted_into`) cannot say where its debt went: then the buyer's plans that name no source come
 /// first, each as carrying all it holds, so the refund still cancels debt before it pays
 /// anything back (the buyer owes less, never gains cash). Answers each plan's id where its
 /// sources name it, with the shares.

@@ -126,8 +126,8 @@ async fn a_refund_after_a_bill_plan_returns_only_what_was_repaid(backend: Backen
     s.app.assert_ledger_clean(&s.admin).await;
 }
 
-/// A bill converted before parts named their plan (migration 000021 leaves such parts with
-/// no plan): the refund still cancels the buyer's unnamed plans' debt before paying anything.
+/// A bill converted before parts named their plan (a database upgraded from before
+/// `installments.converted_into` keeps such parts with no plan): the refund still cancels the buyer's unnamed plans' debt before paying anything.
 async fn a_refund_after_a_plan_made_before_plans_named_their_sources_pays_no_cash(backend: Backend) {
     let s = setup(backend, "5000.00", "5000.00").await;
     let id = bought(&s, "5000.00", 1).await;

@@ -4,6 +4,7 @@ mod helpers;
 
 mod admin;
 mod auth;
+mod baseline;
 mod batch_chains;
 mod batch_together;
 mod billing;

@@ -1,8 +1,8 @@
 //! The caller's own money operations (deposit, withdrawal, vault lock and unlock,
 //! transfer, repayment), each applied at most once per idempotency key.
 //!
-//! Every rule is written once per backend, side by side: `pg.rs` calls one function
-//! defined by a migration (one round trip, one autocommit transaction), `sqlite.rs` runs
+//! Every rule is written once per backend, side by side: `pg.rs` calls one function of
+//! `src/store/sql` (one round trip, one autocommit transaction), `sqlite.rs` runs
 //! the statements one by one inside a write transaction (in-process calls are cheap).
 //! The differential test runs the same operations on both and compares the answers.
 

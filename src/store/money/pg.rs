@@ -240,7 +240,7 @@ fn refused(conn: &mut DbConn, call: &Call, op: &MoneyOp, code: &str, detail: &st
     Err(StoreError::Refused(refusal))
 }
 
-/// `outflow|unlocks,<used>,<cap>`, as `vl_check_outflow` and `vl_check_unlocks` send it.
+/// `outflow|unlocks,<used>,<cap>`, as `vl_check_outflow` and `vl_move` (the unlock cap) send it.
 fn velocity_from_detail(detail: &str) -> Result<Refusal, StoreError> {
     let corrupt = || StoreError::Corrupt(format!("velocity detail `{detail}`"));
     let mut fields = detail.split(',');

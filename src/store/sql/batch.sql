@@ -105,9 +105,9 @@ BEGIN
 END $$;
 ALTER FUNCTION vl_batch(text[], text[], text[], text[], text[], text[], bigint[], text[], text[], timestamp[], bigint, int, bigint[], timestamp[], bigint[]) SET plan_cache_mode = force_generic_plan;
 
--- vl_batch_transfers as in 000016_batch_transfers_at_once, now also taking a transfer whose
--- sender or recipient an earlier transfer of the same statement moved money for (a chain, or
--- one user in several). About a fifth of the lanes' transfers ran one by one for that alone.
+-- A batch's transfers written in one statement, a transfer whose sender or recipient an
+-- earlier transfer of the same statement moved money for (a chain, or one user in several)
+-- included: about a fifth of the lanes' transfers had run one by one for that alone.
 --
 -- Which transfers: in the batch's order, a transfer that no earlier operation left to run one
 -- by one shares an account with, and which vl_transfer would run through to the end on the

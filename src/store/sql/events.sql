@@ -39,10 +39,10 @@ END $$;
 
 -- A movement's event is written per statement, not per row: one statement appends the
 -- events of every movement an INSERT wrote, for every user among them, and queues them for
--- the endpoints. The same events as before (000012_events), in the same order: each user's
--- seq rises by one per movement, in the order the rows were written. A group-commit batch
--- writes its independent transfers' 16 movements in one INSERT (000016), whose 16 trigger
--- calls, three statements each, were a third of the batch's time.
+-- the endpoints. The same events as the row trigger (vl_events_movement) wrote, in the same
+-- order: each user's seq rises by one per movement, in the order the rows were written. A
+-- group-commit batch writes its transfers' 16 movements in one INSERT (vl_batch_transfers),
+-- whose 16 trigger calls, three statements each, were a third of the batch's time.
 CREATE OR REPLACE FUNCTION vl_events_movements() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     v_rows bigint; v_user text; v_entry text;

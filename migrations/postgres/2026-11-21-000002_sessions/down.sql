@@ -1,2 +1,0 @@
-DROP TABLE login_failures;
-DROP TABLE refresh_tokens;

@@ -1,3 +1,0 @@
-DROP TABLE installments;
-DROP TABLE purchases;
-DROP TABLE merchants;

@@ -1,1 +1,0 @@
-DROP TABLE credit_requests;

@@ -1,1 +1,0 @@
-DROP FUNCTION vl_gate(text, bigint, timestamp, bigint);
