@@ -76,7 +76,7 @@ pub struct PurchaseRequest {
 }
 
 fn purchase_json(purchase: &Purchase, state: &AppState) -> serde_json::Value {
-    serde_json::to_value(PurchaseView::new(purchase, &state.money)).unwrap_or_default()
+    super::dto::json_of(&PurchaseView::new(purchase, &state.money))
 }
 
 fn refuse(code: ErrorCode, detail: impl Into<String>) -> ApiError {

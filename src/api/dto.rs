@@ -316,3 +316,10 @@ impl From<&score::Score> for ScoreView {
         }
     }
 }
+
+/// A view as JSON, for answers stored under an idempotency key. Views hold strings, numbers
+/// and lists of views, which always serialize; a stored answer must never silently become an
+/// empty default in its place, so a failure here is a bug and says so.
+pub fn json_of<T: Serialize>(view: &T) -> serde_json::Value {
+    serde_json::to_value(view).expect("a view of strings and numbers serializes")
+}

@@ -158,7 +158,7 @@ pub(super) async fn movement_once(
     let answer = store::money::apply(&state.db, call, op).await.map_err(|e| store_error(e, &state.money))?;
     let (model, money) = (&state.settings.score, &state.money);
     idempotency::respond_answered(answer, StatusCode::CREATED, |movement| {
-        serde_json::to_string(&MovementView::new(user_id, movement, model, money)).unwrap_or_default()
+        super::dto::json_of(&MovementView::new(user_id, movement, model, money)).to_string()
     })
 }
 

@@ -227,7 +227,7 @@ pub async fn credit_line(
         },
         move |standing: &Standing| {
             let view = AccountView::from_standing(target, standing, &view_state.settings.score, &view_state.money);
-            serde_json::to_value(view).unwrap_or_default()
+            crate::api::dto::json_of(&view)
         },
     )
     .await
