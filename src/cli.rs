@@ -186,7 +186,7 @@ fn create_admin(settings: &Settings, username: &str) -> Result<(), Failure> {
     let password = Password::parse(&read_admin_password()?).map_err(Failure::config)?;
     let db = open_db(settings)?;
     db.migrate().map_err(|e| Failure::runtime(format!("migration failed: {e}")))?;
-    let hash = crate::auth::password::hash_blocking(&password).map_err(Failure::runtime)?;
+    let hash = crate::credentials::password::hash_blocking(&password).map_err(Failure::runtime)?;
     let mut conn = db.conn().map_err(Failure::runtime)?;
     let new =
         store::users::NewUser { username: &username, display_name: None, password_hash: &hash, role: Role::Admin };

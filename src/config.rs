@@ -8,8 +8,11 @@ use serde::Deserialize;
 use crate::domain::limits::{RequestBudget, VelocityLimits};
 use crate::domain::money::{Currency, MoneyPolicy};
 
+mod database_url;
 mod production;
 mod throttle_rules;
+
+pub use database_url::DatabaseUrl;
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 const ENV_PREFIX: &str = "VAULTLINE";
@@ -401,7 +404,7 @@ impl Settings {
         if !(1024..=16 * 1024 * 1024).contains(&self.server.max_body_bytes) {
             return bad("server.max_body_bytes", "must be 1024..=16777216");
         }
-        if crate::store::DbTarget::parse(&self.database.url, &self.database).is_err() {
+        if DatabaseUrl::parse(&self.database.url).is_err() {
             return bad("database.url", "must start with sqlite:// or postgres:// (postgresql://)");
         }
         if !(1..=256).contains(&self.database.pool_size) {
@@ -473,7 +476,7 @@ impl Settings {
         if !srv.metrics_bind.is_empty() && srv.metrics_bind.parse::<std::net::SocketAddr>().is_err() {
             return bad("server.metrics_bind", "must be empty or an address and port such as 127.0.0.1:9464");
         }
-        if let Err(e) = crate::api::client::parse_proxies(&self.server.trusted_proxies) {
+        if let Err(e) = crate::client::parse_proxies(&self.server.trusted_proxies) {
             return Err(ConfigError(e));
         }
         if self.auth.issuer.is_empty() || self.auth.audience.is_empty() {

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use actix_web::web;
 use chrono::TimeDelta;
 
-use crate::api::AppState;
 use crate::api::events::EventView;
 use crate::config::WebhookSettings;
 use crate::domain::{time, webhook};
+use crate::state::AppState;
 use crate::store::webhooks::{Claimed, Next, Outcome};
 use crate::store::{StoreError, events};
 

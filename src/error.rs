@@ -6,7 +6,6 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::auth::session::AuthError;
 use crate::domain::money::AmountError;
 use crate::store::StoreError;
 
@@ -219,20 +218,6 @@ impl ApiError {
 
     pub fn not_found() -> Self {
         ApiError::NotFound("no such resource".into())
-    }
-}
-
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> Self {
-        match e {
-            AuthError::InvalidCredentials => ApiError::InvalidCredentials,
-            AuthError::TooManyAttempts { retry_after_secs } => ApiError::TooManyAttempts { retry_after_secs },
-            AuthError::TooManyRegistrations { retry_after_secs } => ApiError::TooManyRegistrations { retry_after_secs },
-            AuthError::InvalidRefreshToken => ApiError::Unauthorized(e.to_string()),
-            AuthError::Store(store) => store.into(),
-            AuthError::Internal(why) => ApiError::Internal(why),
-            AuthError::Busy(why) => ApiError::ServiceUnavailable(why),
-        }
     }
 }
 

@@ -5,8 +5,8 @@ use std::time::Duration;
 use actix_web::web;
 use chrono::TimeDelta;
 
-use crate::api::AppState;
 use crate::domain::time;
+use crate::state::AppState;
 use crate::store::{StoreError, idempotency, sessions, throttle};
 
 /// What one clean-up pass removed.

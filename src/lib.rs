@@ -1,12 +1,15 @@
 //! Vaultline: a deposit-secured credit wallet service.
 //!
 //! Layout: `api` (HTTP), `domain` (rules, no I/O), `store` (diesel, transactions),
-//! `auth` (passwords, tokens), with configuration, start-up, CLI and telemetry beside them.
+//! `credentials` (passwords, tokens), `auth` (who is calling), `state` (what handlers share),
+//! with configuration, start-up, CLI and telemetry beside them.
 
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub(crate) mod client;
 pub mod config;
+pub mod credentials;
 pub mod delivery;
 pub mod domain;
 pub mod error;
@@ -14,5 +17,6 @@ pub mod jobs;
 pub mod memory;
 pub mod security;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod telemetry;

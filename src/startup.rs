@@ -8,10 +8,11 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
-use crate::api::{self, AppState};
-use crate::auth::password::PasswordService;
-use crate::auth::tokens::TokenService;
+use crate::api;
 use crate::config::Settings;
+use crate::credentials::password::PasswordService;
+use crate::credentials::tokens::TokenService;
+use crate::state::AppState;
 use crate::store::Db;
 
 #[derive(Debug, thiserror::Error)]
@@ -157,7 +158,7 @@ fn state_backend(settings: &Settings) -> &'static str {
 pub fn build_state(settings: Settings, migrate: bool) -> Result<AppState, StartupError> {
     let money = settings.money_policy().map_err(|e| StartupError::Config(e.to_string()))?;
     let jwt_secret =
-        crate::auth::secret::resolve(&settings.auth, &settings.server.data_dir).map_err(StartupError::Config)?;
+        crate::credentials::secret::resolve(&settings.auth, &settings.server.data_dir).map_err(StartupError::Config)?;
     let db = Db::new(&settings.database).map_err(StartupError::Config)?;
     if migrate {
         let applied = db.migrate().map_err(StartupError::Database)?;
@@ -174,7 +175,7 @@ pub fn build_state(settings: Settings, migrate: bool) -> Result<AppState, Startu
         settings.refund_four_eyes_limit_minor().map_err(|e| StartupError::Config(e.to_string()))?;
     let velocity = settings.velocity_limits().map_err(|e| StartupError::Config(e.to_string()))?;
     let requests = settings.request_budget();
-    let proxies = api::client::parse_proxies(&settings.server.trusted_proxies).map_err(StartupError::Config)?;
+    let proxies = crate::client::parse_proxies(&settings.server.trusted_proxies).map_err(StartupError::Config)?;
     let login_queue = Arc::default();
     Ok(AppState {
         db,

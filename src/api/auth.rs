@@ -46,7 +46,7 @@ pub async fn register(
     let body = body.into_inner();
     let username = Username::parse(&body.username).map_err(ApiError::Validation)?;
     let password =
-        crate::auth::password_rules::check(&body.password, username.as_str()).map_err(ApiError::Validation)?;
+        crate::credentials::password_rules::check(&body.password, username.as_str()).map_err(ApiError::Validation)?;
     let display_name =
         body.display_name.as_deref().map(DisplayName::parse).transpose().map_err(ApiError::Validation)?;
     // Counted before the password is hashed: a flood of registrations cannot starve logins.

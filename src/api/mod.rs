@@ -4,7 +4,6 @@ mod admin;
 mod auth;
 mod autopay;
 mod bill_plans;
-pub(crate) mod client;
 pub(crate) mod credit;
 pub(crate) mod dto;
 pub mod events;
@@ -26,45 +25,11 @@ mod sessions;
 /// How a refusal is worded for the caller (the model test holds answers against it).
 pub use money::store_error;
 
-use std::sync::Arc;
-
 use actix_web::{HttpResponse, web};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use crate::auth::password::PasswordService;
-use crate::auth::tokens::TokenService;
-use crate::config::Settings;
-use crate::domain::limits::{RequestBudget, VelocityLimits};
-use crate::domain::money::MoneyPolicy;
-use crate::store::Db;
-
-/// What every handler may reach, built once at start-up.
-pub struct AppState {
-    pub db: Db,
-    pub money: MoneyPolicy,
-    /// How a general line's limit parses (capped by `credit.general_limit_max`).
-    pub limits: MoneyPolicy,
-    /// General limits above this (minor units) need a second admin (`credit.four_eyes_limit`).
-    pub four_eyes_limit_minor: i64,
-    pub refund_four_eyes_limit_minor: i64,
-    pub passwords: PasswordService,
-    pub tokens: TokenService,
-    pub settings: Arc<Settings>,
-    /// Velocity caps checked with each movement, and the money request budget.
-    pub velocity: VelocityLimits,
-    pub requests: Option<RequestBudget>,
-    /// `server.trusted_proxies`, parsed.
-    pub proxies: Vec<ipnet::IpNet>,
-    /// Logins being checked per (username, address) pair on this instance.
-    pub login_queue: Arc<crate::auth::throttle::PairQueue>,
-}
-
-impl AppState {
-    /// The key the request's client address is throttled and logged by.
-    pub fn client_address(&self, req: &actix_web::HttpRequest) -> String {
-        client::throttle_key(client::client_ip(req, &self.proxies))
-    }
-}
+/// Handlers name it as `super::AppState` or `crate::api::AppState`.
+pub use crate::state::AppState;
 
 /// The internal metrics address serves `/metrics` and nothing else.
 pub fn metrics_only(cfg: &mut web::ServiceConfig) {

@@ -8,10 +8,10 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use uuid::Uuid;
 
-use super::tokens::TokenSubject;
-use crate::api::AppState;
+use crate::credentials::tokens::TokenSubject;
 use crate::domain::user::{Role, User, UserStatus};
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::gate::{self, Budget, Gate};
 use crate::store::{Backend, users};
 

@@ -1,11 +1,8 @@
-//! Identity: password hashing, tokens, sessions and the extractors that name the caller.
+//! Who is calling: sessions (log in, refresh, log out), the login and registration throttles,
+//! and the extractors that name the caller. Password hashing and tokens are `credentials`.
 
 pub mod extract;
 pub mod pace;
-pub mod password;
-pub mod password_rules;
 pub mod registration_throttle;
-pub mod secret;
 pub mod session;
 pub mod throttle;
-pub mod tokens;

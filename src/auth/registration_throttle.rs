@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
 use super::session::AuthError;
-use crate::api::AppState;
+use crate::state::AppState;
 use crate::store::throttle;
 
 const GLOBAL_KEY: &str = "register:*";
@@ -17,7 +17,7 @@ const GLOBAL_KEY: &str = "register:*";
 pub async fn admit_registration(state: &AppState, address: &str) -> Result<(), AuthError> {
     let auth = &state.settings.auth;
     let now = crate::domain::time::now();
-    let network = crate::api::client::network_key(address);
+    let network = crate::client::network_key(address);
     let scoped = [
         (format!("register:{address}"), i64::from(auth.registrations_per_address_per_hour)),
         (format!("register-net:{network}"), i64::from(auth.registrations_per_network_per_hour)),

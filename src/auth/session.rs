@@ -4,9 +4,12 @@ use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
 use super::throttle;
-use super::tokens::{self, TokenService};
-use crate::api::AppState;
+use crate::credentials::password::PasswordError;
+use crate::credentials::password_rules;
+use crate::credentials::tokens::{self, TokenService};
 use crate::domain::user::{Password, Username};
+use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::sessions::{self, NewRefreshToken, RefreshRules, Rotation};
 use crate::store::{StoreError, users};
 
@@ -28,11 +31,25 @@ pub enum AuthError {
     Busy(String),
 }
 
-impl From<super::password::PasswordError> for AuthError {
-    fn from(e: super::password::PasswordError) -> Self {
+impl From<PasswordError> for AuthError {
+    fn from(e: PasswordError) -> Self {
         match e {
-            super::password::PasswordError::Busy => AuthError::Busy(e.to_string()),
+            PasswordError::Busy => AuthError::Busy(e.to_string()),
             other => AuthError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::InvalidCredentials => ApiError::InvalidCredentials,
+            AuthError::TooManyAttempts { retry_after_secs } => ApiError::TooManyAttempts { retry_after_secs },
+            AuthError::TooManyRegistrations { retry_after_secs } => ApiError::TooManyRegistrations { retry_after_secs },
+            AuthError::InvalidRefreshToken => ApiError::Unauthorized(e.to_string()),
+            AuthError::Store(store) => store.into(),
+            AuthError::Internal(why) => ApiError::Internal(why),
+            AuthError::Busy(why) => ApiError::ServiceUnavailable(why),
         }
     }
 }
@@ -172,7 +189,7 @@ pub async fn change_password(
     let now = crate::domain::time::now();
     let found = state.db.read(move |conn| users::password_hash(conn, user_id)).await.map_err(AuthError::from)?;
     let Some((user, stored)) = found else { return Err(AuthError::InvalidCredentials.into()) };
-    let new = super::password_rules::check(new, user.username.as_str()).map_err(PasswordChangeError::Weak)?;
+    let new = password_rules::check(new, user.username.as_str()).map_err(PasswordChangeError::Weak)?;
     let name = user.username.to_string();
     let admitted = throttle::admit_login(state, Some(&name), address, now).await?;
     let candidate = if Password::parse(current).is_ok() { current.to_owned() } else { String::new() };

@@ -11,78 +11,23 @@
 //!   networks that never failed the account (the owner's).
 //! - **Per address, spraying friction**: many usernames failed from one address make its
 //!   attempts wait before hashing; the wait holds nothing anyone else needs.
-//! - **A per-pair queue** on each instance: one check at a time per (username, address),
-//!   a few waiting; only that pair can fill it.
+//! - **A per-pair queue** on each instance (`state::PairQueue`): one check at a time per
+//!   (username, address), a few waiting; only that pair can fill it.
 //!
 //! Counters live in the database (`login_failures`, `login_pace`), so they hold across
 //! instances.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
 use super::pace::{self, PaceRules};
 use super::session::AuthError;
-use crate::api::AppState;
 use crate::config::AuthSettings;
+use crate::state::{AppState, QueueSlot};
 use crate::store::pace::Slot;
 use crate::store::throttle;
-
-/// Login checks per (username, address) pair on this instance: one at a time, at most
-/// `members` waiting or checked; beyond, 429 at once. Keyed by the pair, so no other
-/// username's attempts (a stranger's flood behind the same NAT address) take a place in it.
-#[derive(Default)]
-pub struct PairQueue {
-    entries: Mutex<HashMap<String, QueueEntry>>,
-}
-
-struct QueueEntry {
-    permits: Arc<Semaphore>,
-    members: usize,
-}
-
-/// One place in a pair's queue, given back when dropped.
-pub struct QueueSlot {
-    queue: Arc<PairQueue>,
-    key: String,
-    _permit: Option<OwnedSemaphorePermit>,
-}
-
-impl PairQueue {
-    pub async fn enter(self: &Arc<Self>, key: &str, members: usize) -> Option<QueueSlot> {
-        let permits = {
-            let mut map = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let entry = map
-                .entry(key.to_owned())
-                .or_insert_with(|| QueueEntry { permits: Arc::new(Semaphore::new(1)), members: 0 });
-            if entry.members >= members {
-                return None;
-            }
-            entry.members += 1;
-            entry.permits.clone()
-        };
-        // The slot exists before the wait, so a cancelled wait still leaves the queue.
-        let mut slot = QueueSlot { queue: self.clone(), key: key.to_owned(), _permit: None };
-        slot._permit = Some(permits.acquire_owned().await.expect("the semaphore is never closed"));
-        Some(slot)
-    }
-}
-
-impl Drop for QueueSlot {
-    fn drop(&mut self) {
-        let mut map = self.queue.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(entry) = map.get_mut(&self.key) {
-            entry.members -= 1;
-            if entry.members == 0 {
-                map.remove(&self.key);
-            }
-        }
-    }
-}
 
 fn pair_key(username: &str, address: &str) -> String {
     format!("pair:{address}|{username}")
@@ -184,7 +129,7 @@ pub async fn admit_login(
     let keys = Arc::new(AttemptKeys {
         pair: username.map(|u| pair_key(u, address)),
         username: username.map(str::to_owned),
-        network: crate::api::client::network_key(address),
+        network: crate::client::network_key(address),
         spray: spray_prefix(address),
     });
     let (judged, settings) = (keys.clone(), state.settings.clone());

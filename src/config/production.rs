@@ -19,8 +19,7 @@ pub(super) fn check(settings: &Settings) -> Result<(), ConfigError> {
         );
     }
     if !settings.auth.jwt_secret.is_empty() {
-        crate::auth::secret::random_enough(&settings.auth.jwt_secret)
-            .map_err(|why| ConfigError(format!("auth.jwt_secret: {why}")))?;
+        random_enough(&settings.auth.jwt_secret).map_err(|why| ConfigError(format!("auth.jwt_secret: {why}")))?;
     }
     if settings.webhooks.allow_private_targets {
         return bad(
@@ -28,7 +27,7 @@ pub(super) fn check(settings: &Settings) -> Result<(), ConfigError> {
             "must be false in the production profile (it lets an admin aim deliveries at internal services)",
         );
     }
-    let proxies = crate::api::client::parse_proxies(&settings.server.trusted_proxies).map_err(ConfigError)?;
+    let proxies = crate::client::parse_proxies(&settings.server.trusted_proxies).map_err(ConfigError)?;
     if let Some(wide) = proxies.iter().find(|net| match net {
         IpNet::V4(v4) => v4.prefix_len() < WIDEST_PROXY_PREFIX_V4,
         IpNet::V6(v6) => v6.prefix_len() < WIDEST_PROXY_PREFIX_V6,
@@ -46,6 +45,27 @@ pub(super) fn check(settings: &Settings) -> Result<(), ConfigError> {
     ];
     if let Some((key, _)) = caps.iter().find(|(_, off)| *off) {
         return bad(key, "must be above 0 in the production profile (0 switches the cap off)");
+    }
+    Ok(())
+}
+
+/// A configured secret for production: base64 (standard or URL-safe) of at least 32 bytes
+/// that look random (at least 16 distinct byte values: 32 random bytes have about 30; a
+/// repeated character or a phrase in base64 has far fewer).
+fn random_enough(secret: &str) -> Result<(), String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let text = secret.trim();
+    let bytes = [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|engine| engine.decode(text).ok())
+        .ok_or("must be base64 of at least 32 random bytes (e.g. `openssl rand -base64 32`)")?;
+    if bytes.len() < 32 {
+        return Err(format!("decodes to {} bytes; at least 32 random bytes are required", bytes.len()));
+    }
+    let distinct = bytes.iter().collect::<std::collections::HashSet<_>>().len();
+    if distinct < 16 {
+        return Err("does not look random (too few distinct bytes); use `openssl rand -base64 32`".to_owned());
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use diesel::connection::{InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
 use diesel::r2d2::R2D2Connection;
 
-use crate::config::DatabaseSettings;
+use crate::config::{DatabaseSettings, DatabaseUrl};
 
 #[derive(diesel::MultiConnection)]
 pub enum DbConn {
@@ -62,20 +62,14 @@ impl std::fmt::Debug for DbTarget {
 
 impl DbTarget {
     pub fn parse(url: &str, settings: &DatabaseSettings) -> Result<Self, String> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(DbTarget::Postgres { url: url.to_owned(), statement_timeout_ms: settings.statement_timeout_ms });
-        }
-        if let Some(path) = url.strip_prefix("sqlite://") {
-            if path.is_empty() || path.contains(":memory:") {
-                // Each pooled connection would get its own empty in-memory database.
-                return Err("sqlite:// needs a file path".to_owned());
+        Ok(match DatabaseUrl::parse(url)? {
+            DatabaseUrl::Postgres(url) => {
+                DbTarget::Postgres { url: url.to_owned(), statement_timeout_ms: settings.statement_timeout_ms }
             }
-            return Ok(DbTarget::Sqlite {
-                path: PathBuf::from(path),
-                busy_timeout_ms: settings.sqlite_busy_timeout_ms,
-            });
-        }
-        Err(format!("unsupported database URL scheme in `{}`", url.split("://").next().unwrap_or(url)))
+            DatabaseUrl::Sqlite(path) => {
+                DbTarget::Sqlite { path: PathBuf::from(path), busy_timeout_ms: settings.sqlite_busy_timeout_ms }
+            }
+        })
     }
 
     pub fn backend(&self) -> Backend {

@@ -38,27 +38,6 @@ pub fn resolve(auth: &AuthSettings, data_dir: &Path) -> Result<Vec<u8>, String> 
     Ok(secret.into_bytes())
 }
 
-/// A configured secret for production: base64 (standard or URL-safe) of at least 32 bytes
-/// that look random (at least 16 distinct byte values: 32 random bytes have about 30; a
-/// repeated character or a phrase in base64 has far fewer).
-pub fn random_enough(secret: &str) -> Result<(), String> {
-    use base64::Engine;
-    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-    let text = secret.trim();
-    let bytes = [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
-        .iter()
-        .find_map(|engine| engine.decode(text).ok())
-        .ok_or("must be base64 of at least 32 random bytes (e.g. `openssl rand -base64 32`)")?;
-    if bytes.len() < 32 {
-        return Err(format!("decodes to {} bytes; at least 32 random bytes are required", bytes.len()));
-    }
-    let distinct = bytes.iter().collect::<std::collections::HashSet<_>>().len();
-    if distinct < 16 {
-        return Err("does not look random (too few distinct bytes); use `openssl rand -base64 32`".to_owned());
-    }
-    Ok(())
-}
-
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
