@@ -2,7 +2,8 @@
 //!
 //! Layout: `api` (HTTP), `domain` (rules, no I/O), `store` (diesel, transactions),
 //! `credentials` (passwords, tokens), `auth` (who is calling), `state` (what handlers share),
-//! with configuration, start-up, CLI and telemetry beside them.
+//! with configuration, start-up, CLI and telemetry beside them. Imports between these modules
+//! only go down their layers: docs/ARCHITECTURE.md, checked by `tests/architecture.rs`.
 
 pub mod api;
 pub mod auth;
