@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::dto::PurchaseView;
 use super::json::JsonBody;
-use super::money::store_error;
+use super::refusal::store_error;
 use crate::auth::extract::MoneyCaller;
 use crate::domain::{schedule, time};
 use crate::error::{ApiError, ErrorCode};

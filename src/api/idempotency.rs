@@ -143,7 +143,7 @@ where
             Ok(Outcome::Fresh(response))
         })
         .await
-        .map_err(|e| super::money::store_error(e, &state.money))?;
+        .map_err(|e| super::refusal::store_error(e, &state.money))?;
     let (stored, replayed) = match outcome {
         Outcome::Fresh(stored) => (stored, false),
         Outcome::Replay(stored) => (stored, true),

@@ -19,11 +19,12 @@ pub mod observe;
 pub mod openapi;
 mod ops;
 pub(crate) mod page;
+pub(crate) mod refusal;
 pub mod routing;
 mod sessions;
 
 /// How a refusal is worded for the caller (the model test holds answers against it).
-pub use money::store_error;
+pub use refusal::store_error;
 
 use actix_web::{HttpResponse, web};
 use utoipa_swagger_ui::{Config, SwaggerUi};

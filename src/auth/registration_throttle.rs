@@ -6,7 +6,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
-use super::session::AuthError;
+use super::error::AuthError;
 use crate::state::AppState;
 use crate::store::throttle;
 

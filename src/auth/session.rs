@@ -3,56 +3,14 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
+use super::error::AuthError;
 use super::throttle;
-use crate::credentials::password::PasswordError;
 use crate::credentials::password_rules;
 use crate::credentials::tokens::{self, TokenService};
 use crate::domain::user::{Password, Username};
-use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::sessions::{self, NewRefreshToken, RefreshRules, Rotation};
-use crate::store::{StoreError, users};
-
-#[derive(Debug, thiserror::Error)]
-pub enum AuthError {
-    #[error("invalid username or password")]
-    InvalidCredentials,
-    #[error("too many failed logins; retry in {retry_after_secs} s")]
-    TooManyAttempts { retry_after_secs: u64 },
-    #[error("too many registrations from this network; retry in {retry_after_secs} s")]
-    TooManyRegistrations { retry_after_secs: u64 },
-    #[error("the refresh token is invalid, expired or revoked")]
-    InvalidRefreshToken,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("{0}")]
-    Internal(String),
-    #[error("{0}")]
-    Busy(String),
-}
-
-impl From<PasswordError> for AuthError {
-    fn from(e: PasswordError) -> Self {
-        match e {
-            PasswordError::Busy => AuthError::Busy(e.to_string()),
-            other => AuthError::Internal(other.to_string()),
-        }
-    }
-}
-
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> Self {
-        match e {
-            AuthError::InvalidCredentials => ApiError::InvalidCredentials,
-            AuthError::TooManyAttempts { retry_after_secs } => ApiError::TooManyAttempts { retry_after_secs },
-            AuthError::TooManyRegistrations { retry_after_secs } => ApiError::TooManyRegistrations { retry_after_secs },
-            AuthError::InvalidRefreshToken => ApiError::Unauthorized(e.to_string()),
-            AuthError::Store(store) => store.into(),
-            AuthError::Internal(why) => ApiError::Internal(why),
-            AuthError::Busy(why) => ApiError::ServiceUnavailable(why),
-        }
-    }
-}
+use crate::store::users;
 
 /// A fresh access token and refresh token.
 pub struct IssuedTokens {

@@ -22,8 +22,8 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
+use super::error::AuthError;
 use super::pace::{self, PaceRules};
-use super::session::AuthError;
 use crate::config::AuthSettings;
 use crate::state::{AppState, QueueSlot};
 use crate::store::pace::Slot;

@@ -15,6 +15,7 @@ use super::credit::{lock_account, parse_uuid, purchase, save_installment, schedu
 use super::ledger::{self, FEE_INCOME, LATE_FEE_INCOME, MERCHANT_PAYABLES, UserAccount, account_id};
 use super::schema::{installments as ins, money_accounts as ma, purchases as pu, refunds as rf};
 use super::{DbConn, StoreError, admin};
+use crate::config::CreditSettings;
 use crate::domain::account::Refusal;
 use crate::domain::credit::{BILL_PLAN_MERCHANT, Installment, Purchase, PurchaseState};
 use crate::domain::movement::MovementKind;
@@ -27,6 +28,13 @@ pub struct RefundTerms {
     /// A full refund within this many days of capture returns every fee too.
     pub free_return_days: u32,
     pub fee_rate: Decimal,
+}
+
+impl RefundTerms {
+    /// The terms `credit.free_return_days` and `credit.fee_rate_per_period` set.
+    pub fn of(credit: &CreditSettings) -> Self {
+        RefundTerms { free_return_days: credit.free_return_days, fee_rate: credit.fee_rate_per_period }
+    }
 }
 
 /// One refund as operations enter it.

@@ -9,13 +9,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::users::{ReasonRequest, not_self, reason_of};
+use super::reason::{ReasonRequest, not_self, reason_of};
 use crate::api::AppState;
 use crate::api::dto::timestamp;
 use crate::api::idempotency::{self, IdempotencyKey};
 use crate::api::json::JsonBody;
-use crate::api::money::store_error;
 use crate::api::page::{Page, PageQuery, page_schema};
+use crate::api::refusal::store_error;
 use crate::auth::extract::AdminUser;
 use crate::domain::four_eyes::{RequestKind, RequestState};
 use crate::domain::time;
@@ -23,6 +23,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::store;
 use crate::store::admin::LineChange;
 use crate::store::credit_requests::{Concerning, CreditRequest, Requested};
+use crate::store::refunds::RefundTerms;
 use crate::store::score::Ctx;
 
 page_schema!(CreditRequestPage, CreditRequestView);
@@ -234,7 +235,7 @@ async fn decide(
     let reason = reason_of(&body.reason)?;
     let actor = admin.0.id;
     let model = state.settings.score.clone();
-    let terms = super::refunds::refund_terms(state);
+    let terms = RefundTerms::of(&state.settings.credit);
     let decision_reason = reason.clone();
     let outcome = state
         .db

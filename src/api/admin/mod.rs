@@ -5,6 +5,7 @@ pub(super) mod audit;
 pub(super) mod credit;
 pub(super) mod credit_requests;
 pub(super) mod ledger;
+pub(super) mod reason;
 pub(super) mod refunds;
 pub(super) mod users;
 pub(super) mod webhooks;

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::credit_requests::CreditRequestPending;
-use super::users::reason_of;
+use super::reason::reason_of;
 use crate::api::AppState;
 use crate::api::dto::PurchaseView;
 use crate::api::idempotency::{self, IdempotencyKey};
@@ -60,7 +60,7 @@ pub async fn refund(
     let amount = body.value.amount.parse(&state.money)?;
     let reason = reason_of(&body.value.reason)?;
     let (actor, purchase_id) = (admin.0.id, id.into_inner());
-    let terms = refund_terms(&state);
+    let terms = RefundTerms::of(&state.settings.credit);
     let model = state.settings.score.clone();
     let four_eyes_above_minor = state.refund_four_eyes_limit_minor;
     let view_state = state.clone();
@@ -91,12 +91,4 @@ pub async fn refund(
         },
     )
     .await
-}
-
-/// The refund settings of this configuration.
-pub(super) fn refund_terms(state: &AppState) -> RefundTerms {
-    RefundTerms {
-        free_return_days: state.settings.credit.free_return_days,
-        fee_rate: state.settings.credit.fee_rate_per_period,
-    }
 }

@@ -5,16 +5,17 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::credit_requests::{CreditRequestPending, request_change};
+use super::reason::{ReasonRequest, not_self, reason_of};
 use crate::api::AppState;
 use crate::api::dto::{AccountView, ScoreView, UserView};
 use crate::api::idempotency::{self, IdempotencyKey};
 use crate::api::json::JsonBody;
-use crate::api::money::store_error;
 use crate::api::money_input::MoneyText;
 use crate::api::page::{Page, PageQuery, page_schema};
+use crate::api::refusal::store_error;
 use crate::auth::extract::AdminUser;
 use crate::domain::user::{User, UserStatus};
-use crate::domain::{four_eyes, score, text, time};
+use crate::domain::{four_eyes, score, time};
 use crate::error::ApiError;
 use crate::store::admin::LineChange;
 use crate::store::credit_requests::Asked;
@@ -139,20 +140,6 @@ pub async fn detail(
     }))
 }
 
-/// Why an admin acted, as the audit log keeps it.
-pub const REASON_MAX_CHARS: usize = 500;
-
-pub(super) fn reason_of(text: &str) -> Result<String, ApiError> {
-    text::visible("reason", text, REASON_MAX_CHARS).map_err(ApiError::Validation)
-}
-
-pub(super) fn not_self(admin: &AdminUser, target: Uuid, what: &str) -> Result<(), ApiError> {
-    if admin.0.id == target {
-        return Err(ApiError::Forbidden(format!("admins cannot {what} themselves")));
-    }
-    Ok(())
-}
-
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreditLineRequest {
@@ -231,12 +218,6 @@ pub async fn credit_line(
         },
     )
     .await
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReasonRequest {
-    pub(super) reason: String,
 }
 
 async fn set_status(

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::amount_pattern;
 use crate::api::admin::credit::MERCHANT_NAME_MAX_CHARS;
-use crate::api::admin::users::REASON_MAX_CHARS;
+use crate::api::admin::reason::REASON_MAX_CHARS;
 use crate::api::credit::DESCRIPTION_MAX_CHARS;
 use crate::api::idempotency;
 use crate::api::page::CURSOR_PATTERN;
