@@ -121,7 +121,7 @@ pub async fn refresh(state: &AppState, presented: &str, address: &str) -> Result
 /// Ends every session of the user at once (log out everywhere).
 pub async fn logout_all(state: &AppState, user_id: Uuid, address: &str) -> Result<(), AuthError> {
     let now = crate::domain::time::now();
-    state.db.write(move |conn| users::end_sessions(conn, user_id, now)).await?;
+    state.db.write(move |conn| sessions::end_sessions(conn, user_id, now)).await?;
     crate::security::event("logout_all", Some(&user_id.to_string()), address, "every session ended by the user");
     Ok(())
 }
@@ -162,7 +162,7 @@ pub async fn change_password(
         .db
         .write(move |conn| {
             users::set_password_hash(conn, user_id, &hash)?;
-            users::end_sessions(conn, user_id, now)
+            sessions::end_sessions(conn, user_id, now)
         })
         .await
         .map_err(AuthError::from)?;

@@ -106,7 +106,7 @@ pub fn set_status(
     let role: String = users::table.filter(users::id.eq(target.to_string())).select(users::role).first(conn)?;
     let sessions_ended = status == UserStatus::Frozen && role == crate::domain::user::Role::Admin.as_str();
     if sessions_ended {
-        super::users::end_sessions(conn, target, now)?;
+        super::sessions::end_sessions(conn, target, now)?;
     }
     let mut details =
         json!({"before": {"status": before}, "after": {"status": status.as_str()}, "sessions_ended": sessions_ended});
@@ -195,7 +195,7 @@ pub fn change_line(
     diesel::update(ma::table.filter(ma::user_id.eq(target.to_string())))
         .set((ma::line.eq(line.as_str()), ma::general_limit_minor.eq(general_limit)))
         .execute(conn)?;
-    let after = super::money::account(conn, target)?;
+    let after = super::account_row::account(conn, target)?;
     let unchanged = before.line == after.line && before.limit_minor() == after.limit_minor();
     if !unchanged {
         limits::record(conn, target, line, before.limit_minor(), after.limit_minor(), limit_reason, ctx.now)?;

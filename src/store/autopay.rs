@@ -68,7 +68,7 @@ pub fn pay_due(
     let mut payments = 0;
     for source in setting.sources.in_order() {
         let kind = if *source == Source::Wallet { MovementKind::Repayment } else { MovementKind::VaultRepayment };
-        let account = super::money::account(conn, user_id)?;
+        let account = super::account_row::account(conn, user_id)?;
         let balance = if *source == Source::Wallet { account.wallet_minor } else { account.vault_minor };
         let allocation = credit::allocate_up_to(&due, balance);
         if allocation.parts.is_empty() {

@@ -145,7 +145,7 @@ pub fn bill_user(
 
     counts.on_time_credited += credit_on_time(conn, user_id, as_of, ctx.score)?;
 
-    let account = super::money::account(conn, user_id)?;
+    let account = super::account_row::account(conn, user_id)?;
     if account.line == CreditLine::Secured && account.vault_minor > 0 {
         let mut overdue: Vec<Installment> =
             items.iter().filter(|i| credit::past_grace(i, as_of, rules)).cloned().collect();

@@ -6,10 +6,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use super::account_row::{self, FullRow, full_columns, state_from_row};
 use super::ledger::{self, LENDER_CAPITAL, MERCHANT_PAYABLES, UserAccount, account_id};
 use super::limits::{self, LimitReason};
 use super::money::sqlite;
-use super::money::{FullRow, full_columns, state_from_row};
 use super::schema::{installments as ins, merchants, money_accounts as ma, purchases as pu};
 use super::score::Ctx;
 use super::{DbConn, StoreError};
@@ -336,7 +336,7 @@ pub(super) fn pay_debt(
             .optional()?,
     };
     let Some(row) = row else {
-        let state = super::money::account(conn, user_id)?;
+        let state = account_row::account(conn, user_id)?;
         let balance_minor = if source == Source::Wallet { state.wallet_minor } else { state.vault_minor };
         return Err(StoreError::Refused(Refusal::InsufficientFunds { from: source, balance_minor }));
     };

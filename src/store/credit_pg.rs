@@ -7,10 +7,11 @@ use diesel::sql_types::{Text, Untyped};
 use uuid::Uuid;
 
 use super::credit::{InstallmentRow, PurchaseRow, installment_from_row, purchase_from_row};
+use super::error::raised;
 use super::gate::{self, Gate};
 use super::idempotency::{self, Answered, Lookup, Stored};
 use super::money::Call;
-use super::money::pg::{account_from_detail, raised};
+use super::money::pg::account_from_detail;
 use super::prepared::prepared;
 use super::{DbConn, StoreError};
 use crate::domain::account::Refusal;

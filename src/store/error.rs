@@ -100,6 +100,13 @@ impl StoreError {
     }
 }
 
+/// The code and DETAIL of a refusal raised by a PostgreSQL function of the store (`src/store/sql/`) (`vaultline:<code>`).
+pub(crate) fn raised(error: &DieselError) -> Option<(&str, &str)> {
+    let DieselError::DatabaseError(_, info) = error else { return None };
+    let code = info.message().strip_prefix("vaultline:")?;
+    Some((code, info.details().unwrap_or_default()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -109,7 +109,7 @@ fn check_sqlite(conn: &mut DbConn, user_id: Uuid, gate: &Gate) -> Result<(), Sto
 
 /// A database error, or the gate's refusal if `vl_gate` raised one.
 pub fn refused_by(gate: &Gate, error: DieselError) -> StoreError {
-    match super::money::pg::raised(&error).and_then(|(code, _)| gate.refusal(code)) {
+    match super::error::raised(&error).and_then(|(code, _)| gate.refusal(code)) {
         Some(refusal) => refusal,
         None => error.into(),
     }

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::money::StateRow;
+use super::account_row::{self, FullRow, StateRow};
 use super::prepared::prepared_for;
 use super::schema::{ledger_accounts as la, money_accounts as ma, movements as mv};
 use super::score;
@@ -130,7 +130,7 @@ pub fn record_after(
     entry_id: Uuid,
     view: View,
     status: UserStatus,
-    row: &super::money::FullRow,
+    row: &FullRow,
 ) -> Result<Movement, StoreError> {
     let inputs = score::inputs(row, status, view.now)?;
     save(conn, user_id, entry_id, view, status, inputs)
@@ -220,7 +220,7 @@ impl MovementRow {
         let corrupt = |what: &str| StoreError::Corrupt(format!("movements.{what} of entry {id}"));
         let status = UserStatus::from_db(&self.status).ok_or_else(|| corrupt("status"))?;
         let (on_time, overdue, overdue_days, settlements, vault_floor, overdue_now) = self.history;
-        let account = super::money::state_from_row(self.state)?;
+        let account = account_row::state_from_row(self.state)?;
         Ok(Movement {
             id: Uuid::parse_str(&id).map_err(|_| corrupt("entry_id"))?,
             kind: MovementKind::from_db(&self.kind).ok_or_else(|| corrupt("kind"))?,

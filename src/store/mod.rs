@@ -1,6 +1,7 @@
 //! Persistence: diesel schema, row types, queries and the transaction helper.
 //! Everything here is blocking; `Db` moves it onto the blocking thread pool.
 
+pub mod account_row;
 pub mod admin;
 pub mod autopay;
 pub mod bill_plans;

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Timestamp;
 use uuid::Uuid;
 
-use super::money::{FullRow, full_columns, state_from_row};
+use super::account_row::{FullRow, full_columns, state_from_row};
 use super::schema::{money_accounts as ma, users};
 use super::{DbConn, StoreError};
 use crate::domain::account::AccountState;

@@ -1,4 +1,5 @@
-//! Refresh-token families: issue, rotate (spent once), detect reuse, revoke.
+//! Refresh-token families: issue, rotate (spent once), detect reuse, revoke; and ending every
+//! session of a user at once (log out everywhere, a password change, a frozen admin).
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use diesel::prelude::*;
@@ -177,4 +178,17 @@ pub fn revoke_all(conn: &mut DbConn, user_id: Uuid, now: DateTime<Utc>) -> Resul
     Ok(diesel::update(rt::table.filter(rt::user_id.eq(user_id.to_string())).filter(rt::revoked_at.is_null()))
         .set(rt::revoked_at.eq(now.naive_utc()))
         .execute(conn)?)
+}
+
+/// Ends every session of the user at once: raises the token version (every access token
+/// issued before is refused from now on) and revokes every refresh family. Answers the new
+/// version.
+pub fn end_sessions(conn: &mut DbConn, id: Uuid, now: DateTime<Utc>) -> Result<i64, StoreError> {
+    use super::schema::users as u;
+    let version: i64 = diesel::update(u::table.filter(u::id.eq(id.to_string())))
+        .set(u::token_version.eq(u::token_version + 1))
+        .returning(u::token_version)
+        .get_result(conn)?;
+    revoke_all(conn, id, now)?;
+    Ok(version)
 }

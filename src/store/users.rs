@@ -110,18 +110,6 @@ pub fn with_token_version(conn: &mut DbConn, id: Uuid) -> Result<Option<(User, i
     row.map(|(user, version)| Ok((user.into_domain()?, version))).transpose()
 }
 
-/// Ends every session of the user at once: raises the token version (every access token
-/// issued before is refused from now on) and revokes every refresh family. Answers the new
-/// version.
-pub fn end_sessions(conn: &mut DbConn, id: Uuid, now: DateTime<Utc>) -> Result<i64, StoreError> {
-    let version: i64 = diesel::update(users::table.filter(users::id.eq(id.to_string())))
-        .set(users::token_version.eq(users::token_version + 1))
-        .returning(users::token_version)
-        .get_result(conn)?;
-    super::sessions::revoke_all(conn, id, now)?;
-    Ok(version)
-}
-
 /// The password hash of the user (for a password change).
 pub fn password_hash(conn: &mut DbConn, id: Uuid) -> Result<Option<(User, String)>, StoreError> {
     let row: Option<(UserRow, String)> = users::table

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::{Answer, Call, MoneyOp};
 use crate::domain::account::{AccountState, CreditLine, Refusal};
 use crate::domain::limits::{Velocity, VelocityLimits};
+use crate::store::error::raised;
 use crate::store::gate;
 use crate::store::idempotency::{self, Lookup, Stored};
 use crate::store::ledger::MovementRow;
@@ -206,13 +207,6 @@ fn send_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)]) -> Result<Vec<BatchR
 
 fn unlock_cap(limits: &VelocityLimits) -> Option<i32> {
     limits.unlocks_per_day.map(|n| i32::try_from(n).unwrap_or(i32::MAX))
-}
-
-/// The code and DETAIL of a refusal raised by a money function (`vaultline:<code>`).
-pub(crate) fn raised(error: &DieselError) -> Option<(&str, &str)> {
-    let DieselError::DatabaseError(_, info) = error else { return None };
-    let code = info.message().strip_prefix("vaultline:")?;
-    Some((code, info.details().unwrap_or_default()))
 }
 
 /// Answers a refusal the function raised (`vaultline:<code>` with its DETAIL).

@@ -9,11 +9,12 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 use uuid::Uuid;
 
-use super::{Answer, Call, FullRow, MoneyOp, StateRow, state_from_row};
+use super::{Answer, Call, MoneyOp};
 use crate::domain::account::{CreditLine, Refusal};
 use crate::domain::model::{self, Effects, Standing};
 use crate::domain::movement::{Movement, MovementKind};
 use crate::domain::user::{UserStatus, Username};
+use crate::store::account_row::{FullRow, StateRow, state_from_row};
 use crate::store::gate;
 use crate::store::idempotency::{self, Lookup, Stored};
 use crate::store::ledger::{self, EXTERNAL_FUNDING, UserAccount, account_id};
