@@ -245,7 +245,7 @@ fn choose(w: &mut World, rng: &mut Rng) -> Chosen {
             let name = w.customers[c].name.clone();
             let body = json!({"installments": *rng.pick(&[3, 6, 12])});
             let expect = Expect::ReadBack { actors: vec![c], kind: ReadBack::BillPlan };
-            ("bill_plan", expect, "/v1/credit/bill/installments".into(), body)
+            return (format!("bill_plan:{name}"), expect, "/v1/credit/bill/installments".into(), body, key);
         }
         89 => {
             w.billed_months += 1;
