@@ -11,8 +11,8 @@ use super::error::raised;
 use super::gate::{self, Gate};
 use super::idempotency::{self, Answered, Lookup, Stored};
 use super::money::Call;
-use super::money::pg::account_from_detail;
 use super::prepared::prepared;
+use super::raised::Raised;
 use super::{DbConn, StoreError};
 use crate::domain::account::Refusal;
 use crate::domain::credit::{Installment, Purchase, Refund};
@@ -63,14 +63,13 @@ pub fn authorize(
     let Some((code, detail)) = count_then_raised(conn, call.user_id, &call.gate, &error)? else {
         return Err(error.into());
     };
-    let refusal = match code {
-        "key_reused" => return Ok(Answered::Mismatch),
-        "stored_answer" => return stored_answer(conn, call),
-        "not_found" => Refusal::NotFound("merchant"),
-        "account_frozen" => Refusal::AccountFrozen,
-        "account_delinquent" => Refusal::AccountDelinquent,
-        "rule" => Refusal::CreditLimitExceeded { available_minor: account_from_detail(detail)?.available_minor() },
-        _ => return Err(StoreError::Corrupt(format!("{code}: {detail}"))),
+    let refusal = match Raised::parse(code, detail)? {
+        Raised::KeyReused => return Ok(Answered::Mismatch),
+        Raised::StoredAnswer => return stored_answer(conn, call),
+        Raised::NotFound => Refusal::NotFound("merchant"),
+        // The hold's rule: the model words it from the row (`available_minor`).
+        Raised::Rule(account) => Refusal::CreditLimitExceeded { available_minor: account.available_minor() },
+        other => other.into_refusal()?,
     };
     Err(StoreError::Refused(refusal))
 }
@@ -95,17 +94,12 @@ fn stored_answer<T>(conn: &mut DbConn, call: &Call) -> Result<Answered<T>, Store
 
 /// Refusals of the purchase lifecycle (`vl_leave_authorized`, the frozen check).
 fn lifecycle_refusal(error: diesel::result::Error) -> StoreError {
-    let Some((code, detail)) = raised(&error) else { return error.into() };
-    StoreError::Refused(match code {
-        "not_found" => Refusal::NotFound("purchase"),
-        "account_frozen" => Refusal::AccountFrozen,
-        "invalid_state" => match detail {
-            "captured" => Refusal::InvalidState("captured"),
-            "voided" => Refusal::InvalidState("voided"),
-            _ => Refusal::InvalidState("authorized"),
-        },
-        _ => return StoreError::Corrupt(format!("{code}: {detail}")),
-    })
+    match Raised::of(&error) {
+        None => error.into(),
+        Some(Err(e)) => e,
+        Some(Ok(Raised::NotFound)) => StoreError::Refused(Refusal::NotFound("purchase")),
+        Some(Ok(other)) => other.into_refusal().map_or_else(|e| e, StoreError::Refused),
+    }
 }
 
 /// The buyer confirms receipt (see `vl_capture`); answers the purchase with its schedule.

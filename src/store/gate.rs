@@ -14,6 +14,7 @@ use diesel::sql_types::{BigInt, Nullable, Text, Timestamp, Untyped};
 use uuid::Uuid;
 
 use super::prepared::Prepared;
+use super::raised::Raised;
 use super::{DbConn, StoreError, rate};
 
 /// What the request must pass. `Gate::default()` passes everything (already checked, or
@@ -42,9 +43,9 @@ impl Gate {
 
     /// The refusal a gate code raised by `vl_gate` stands for; `None` for any other code.
     pub fn refusal(&self, code: &str) -> Option<StoreError> {
-        match code {
-            "session_ended" => Some(StoreError::SessionEnded),
-            "rate_limited" => {
+        match Raised::parse(code, "") {
+            Ok(Raised::SessionEnded) => Some(StoreError::SessionEnded),
+            Ok(Raised::RateLimited) => {
                 Some(StoreError::OverBudget { retry_after_secs: self.budget.map_or(1, |b| b.retry_after_secs) })
             }
             _ => None,

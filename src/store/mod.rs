@@ -24,6 +24,7 @@ pub mod money;
 pub mod pace;
 mod prepared;
 pub mod purchases;
+mod raised;
 pub mod rate;
 pub mod refunds;
 pub mod replaceable;

@@ -10,13 +10,13 @@ use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp, Untype
 use uuid::Uuid;
 
 use super::{Answer, Call, MoneyOp};
-use crate::domain::account::{AccountState, CreditLine, Refusal};
-use crate::domain::limits::{Velocity, VelocityLimits};
+use crate::domain::limits::VelocityLimits;
 use crate::store::error::raised;
 use crate::store::gate;
 use crate::store::idempotency::{self, Lookup, Stored};
 use crate::store::ledger::MovementRow;
 use crate::store::prepared::prepared;
+use crate::store::raised::Raised;
 use crate::store::{DbConn, StoreError};
 
 pub fn run(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Answer, StoreError> {
@@ -209,60 +209,22 @@ fn unlock_cap(limits: &VelocityLimits) -> Option<i32> {
     limits.unlocks_per_day.map(|n| i32::try_from(n).unwrap_or(i32::MAX))
 }
 
-/// Answers a refusal the function raised (`vaultline:<code>` with its DETAIL).
+/// Answers a refusal the function raised (`vaultline:<code>` with its DETAIL, typed by
+/// `Raised`).
 fn refused(conn: &mut DbConn, call: &Call, op: &MoneyOp, code: &str, detail: &str) -> Result<Answer, StoreError> {
-    let refusal = match code {
-        "account_frozen" => Refusal::AccountFrozen,
-        "recipient_not_found" => Refusal::RecipientNotFound,
-        "self_transfer" => Refusal::SelfTransfer,
-        "rule" => op.refusal(&account_from_detail(detail)?)?,
-        "nothing_to_repay" => Refusal::NothingToRepay,
-        "overpayment" => Refusal::Overpayment {
-            owed_minor: detail.parse().map_err(|_| StoreError::Corrupt(format!("overpayment detail `{detail}`")))?,
-        },
-        "velocity_limit_exceeded" => velocity_from_detail(detail)?,
-        "key_reused" => return Ok(Answer::Mismatch),
+    let refusal = match Raised::parse(code, detail)? {
+        Raised::Rule(account) => op.refusal(&account)?,
+        Raised::KeyReused => return Ok(Answer::Mismatch),
         // Saved by a route that stores whole bodies: a second round trip reads it.
-        "stored_answer" => {
+        Raised::StoredAnswer => {
             return match idempotency::lookup(conn, call.user_id, &call.key, &call.request_hash)? {
                 Lookup::Replay(Stored::Body(response)) => Ok(Answer::Stored(response)),
                 _ => Err(StoreError::Contended("idempotency key changed while read")),
             };
         }
-        _ => return Err(StoreError::Corrupt(format!("{code}: {detail}"))),
+        other => other.into_refusal()?,
     };
     Err(StoreError::Refused(refusal))
-}
-
-/// `outflow|unlocks,<used>,<cap>`, as `vl_check_outflow` and `vl_move` (the unlock cap) send it.
-fn velocity_from_detail(detail: &str) -> Result<Refusal, StoreError> {
-    let corrupt = || StoreError::Corrupt(format!("velocity detail `{detail}`"));
-    let mut fields = detail.split(',');
-    let velocity = fields.next().and_then(Velocity::from_db).ok_or_else(corrupt)?;
-    let mut number = || fields.next().and_then(|n| n.parse::<i64>().ok()).ok_or_else(corrupt);
-    Ok(Refusal::VelocityLimitExceeded { velocity, used: number()?, limit: number()? })
-}
-
-/// `wallet,vault,line,general_limit,held,principal,fees,late_fees`, as `vl_refuse_rule` sends it.
-pub(crate) fn account_from_detail(detail: &str) -> Result<AccountState, StoreError> {
-    let corrupt = || StoreError::Corrupt(format!("refusal detail `{detail}`"));
-    let fields: Vec<&str> = detail.split(',').collect();
-    let [wallet, vault, line, general_limit, held, principal, fees, late_fees] = fields[..] else {
-        return Err(corrupt());
-    };
-    let n = |text: &str| text.parse::<i64>().map_err(|_| corrupt());
-    AccountState {
-        wallet_minor: n(wallet)?,
-        vault_minor: n(vault)?,
-        line: CreditLine::from_db(line).ok_or_else(corrupt)?,
-        general_limit_minor: n(general_limit)?,
-        held_minor: n(held)?,
-        principal_minor: n(principal)?,
-        fees_minor: n(fees)?,
-        late_fees_minor: n(late_fees)?,
-    }
-    .checked()
-    .map_err(StoreError::Corrupt)
 }
 
 /// A row of type `vl_answer`: the caller's movement and when their account was opened.
