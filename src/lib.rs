@@ -15,6 +15,7 @@ pub mod delivery;
 pub mod domain;
 pub mod error;
 pub mod jobs;
+pub mod ledger;
 pub mod memory;
 pub mod security;
 pub mod startup;

@@ -166,6 +166,7 @@ pub fn build_state(settings: Settings, migrate: bool) -> Result<AppState, Startu
             tracing::info!(?applied, "applied migrations");
         }
     }
+    let ledger = crate::ledger::Ledger::start(&db, &settings.database);
     let passwords = PasswordService::new(settings.auth.password_hash_concurrency);
     passwords.warm_up();
     let tokens = TokenService::new(&settings.auth, &jwt_secret).map_err(StartupError::Config)?;
@@ -179,6 +180,7 @@ pub fn build_state(settings: Settings, migrate: bool) -> Result<AppState, Startu
     let login_queue = Arc::default();
     Ok(AppState {
         db,
+        ledger,
         money,
         limits,
         four_eyes_limit_minor,

@@ -18,6 +18,8 @@ use crate::store::Db;
 /// What every handler may reach, built once at start-up.
 pub struct AppState {
     pub db: Db,
+    /// The money operations: the one place that picks the backend and group commit.
+    pub ledger: crate::ledger::Ledger,
     pub money: MoneyPolicy,
     /// How a general line's limit parses (capped by `credit.general_limit_max`).
     pub limits: MoneyPolicy,

@@ -18,6 +18,7 @@ const LAYERS: &[(&[&str], &str)] = &[
     (&["domain", "client", "memory", "security"], "rules with no I/O; the client's address; leaf helpers"),
     (&["config"], "the layered settings, checked as they load"),
     (&["store", "telemetry"], "the database (diesel, transactions); logging"),
+    (&["ledger"], "the money operations: the model of their rules, each backend's statements, group commit"),
     (&["credentials", "error"], "password hashing and tokens; the API's one error type"),
     (&["state"], "AppState: what the running service holds, built once at start-up"),
     (&["auth", "jobs"], "who is calling (sessions, throttles, extractors); the service's own work"),

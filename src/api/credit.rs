@@ -21,9 +21,10 @@ use crate::domain::{schedule, text, time};
 
 pub const DESCRIPTION_MAX_CHARS: usize = 200;
 use crate::error::{ApiError, ErrorCode};
-use crate::store::money::{Call, MoneyOp};
+use crate::ledger::credit_sqlite::NewPurchase;
+use crate::ledger::{Call, MoneyOp, credit_pg, credit_sqlite};
 use crate::store::score::Ctx;
-use crate::store::{self, Backend, credit::NewPurchase};
+use crate::store::{self, Backend};
 
 page_schema!(MerchantPage, MerchantView);
 page_schema!(PurchasePage, PurchaseView);
@@ -157,7 +158,7 @@ pub async fn create_purchase(
         StatusCode::CREATED,
         move |conn, now| {
             let new = NewPurchase { merchant_id, amount, installments: count, description: description.as_deref() };
-            store::credit::authorize(conn, user_id, &new, now)
+            credit_sqlite::authorize(conn, user_id, &new, now)
         },
         move |p: &Purchase| purchase_json(p, &view_state),
     )
@@ -171,7 +172,7 @@ async fn authorize_in_one_call(state: &AppState, call: Call, hold: Purchase) -> 
     let user_id = call.user_id;
     let answer = state
         .db
-        .user_statement(user_id, move |conn| store::credit_pg::authorize(conn, &call, &hold, &body))
+        .user_statement(user_id, move |conn| credit_pg::authorize(conn, &call, &hold, &body))
         .await
         .map_err(|e| store_error(e, &state.money))?;
     idempotency::respond_answered(answer, StatusCode::CREATED, String::clone)
@@ -210,7 +211,7 @@ pub async fn confirm_receipt(
         let answer = state
             .db
             .user_statement(user_id, move |conn| {
-                store::credit_pg::capture(conn, &call, id, credit.repayment_day, credit.fee_rate_per_period)
+                credit_pg::capture(conn, &call, id, credit.repayment_day, credit.fee_rate_per_period)
             })
             .await
             .map_err(|e| store_error(e, &state.money))?;
@@ -227,7 +228,7 @@ pub async fn confirm_receipt(
         StatusCode::OK,
         move |conn, now| {
             let ctx = Ctx { now, score: &model };
-            store::credit::capture(conn, user_id, id, credit.repayment_day, credit.fee_rate_per_period, &ctx)
+            credit_sqlite::capture(conn, user_id, id, credit.repayment_day, credit.fee_rate_per_period, &ctx)
         },
         move |(p, _): &(Purchase, Movement)| purchase_json(p, &view_state),
     )
@@ -250,14 +251,11 @@ pub async fn cancel(
     let purchase = match state.db.backend() {
         Backend::Postgres => {
             let (user_id, gate) = caller.deferred();
-            state
-                .db
-                .user_statement(user_id, move |conn| store::credit_pg::void(conn, user_id, id, time::now(), &gate))
-                .await
+            state.db.user_statement(user_id, move |conn| credit_pg::void(conn, user_id, id, time::now(), &gate)).await
         }
         Backend::Sqlite => {
             let user_id = caller.checked(&state).await?;
-            state.db.write(move |conn| store::credit::void(conn, user_id, id, time::now())).await
+            state.db.write(move |conn| credit_sqlite::void(conn, user_id, id, time::now())).await
         }
     }
     .map_err(|e| store_error(e, &state.money))?;

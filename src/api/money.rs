@@ -19,7 +19,7 @@ use crate::domain::movement::Note;
 use crate::domain::time;
 use crate::domain::user::Username;
 use crate::error::ApiError;
-use crate::store::money::{Call, MoneyOp};
+use crate::ledger::{Call, MoneyOp};
 use crate::store::{self, StoreError};
 
 page_schema!(MovementPage, MovementView);
@@ -67,7 +67,7 @@ pub(super) async fn movement_once(
         limits: state.velocity,
         gate,
     };
-    let answer = store::money::apply(&state.db, call, op).await.map_err(|e| store_error(e, &state.money))?;
+    let answer = state.ledger.apply(call, op).await.map_err(|e| store_error(e, &state.money))?;
     let (model, money) = (&state.settings.score, &state.money);
     idempotency::respond_answered(answer, StatusCode::CREATED, |movement| {
         super::dto::json_of(&MovementView::new(user_id, movement, model, money)).to_string()

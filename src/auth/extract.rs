@@ -80,7 +80,7 @@ pub struct MoneyCaller {
 }
 
 impl MoneyCaller {
-    /// The caller and the gate the store call must run (`store::money::Call::gate`).
+    /// The caller and the gate the store call must run (`ledger::Call::gate`).
     pub fn deferred(self) -> (Uuid, Gate) {
         (self.subject.user_id, self.gate)
     }

@@ -6,7 +6,6 @@ pub mod autopay;
 pub mod credit;
 pub mod four_eyes;
 pub mod limits;
-pub mod model;
 pub mod money;
 pub mod movement;
 pub mod refund;

@@ -9,15 +9,11 @@ use uuid::Uuid;
 use super::account_row::{self, FullRow, full_columns, state_from_row};
 use super::ledger::{self, LENDER_CAPITAL, MERCHANT_PAYABLES, UserAccount, account_id};
 use super::limits::{self, LimitReason};
-use super::money::sqlite;
 use super::schema::{installments as ins, merchants, money_accounts as ma, purchases as pu};
 use super::score::Ctx;
 use super::{DbConn, StoreError};
 use crate::domain::account::{AccountState, CreditLine, Refusal, Source};
 use crate::domain::credit::{self, Installment, InstallmentState, Purchase, PurchaseState};
-use crate::domain::limits::VelocityLimits;
-use crate::domain::model;
-use crate::domain::money::Amount;
 use crate::domain::movement::{Movement, MovementKind};
 use crate::domain::schedule;
 use crate::domain::user::UserStatus;
@@ -63,27 +59,10 @@ pub fn merchants(conn: &mut DbConn, before: Option<&str>, limit: u32) -> Result<
 
 // ---------------------------------------------------------------- reading purchases (purchases.rs)
 
-pub(super) use super::purchases::{
-    InstallmentRow, PurchaseRow, installment_from_row, purchase_from_row, schedule_of, unpaid_installments,
-};
 pub use super::purchases::{bill, purchase, purchases};
+pub(crate) use super::purchases::{schedule_of, unpaid_installments};
 
 // ---------------------------------------------------------------- the purchase lifecycle
-
-/// The caller's purchase as the model needs it; `None` if it is not theirs.
-fn purchase_found(conn: &mut DbConn, user_id: Uuid, id: Uuid) -> Result<Option<model::PurchaseFound>, StoreError> {
-    let row: Option<(String, i64)> = pu::table
-        .filter(pu::id.eq(id.to_string()))
-        .filter(pu::user_id.eq(user_id.to_string()))
-        .select((pu::state, pu::amount_minor))
-        .first(conn)
-        .optional()?;
-    row.map(|(state, amount_minor)| {
-        let state = PurchaseState::from_db(&state).ok_or_else(|| corrupt(format!("purchases.state `{state}`")))?;
-        Ok(model::PurchaseFound { state, amount_minor })
-    })
-    .transpose()
-}
 
 /// Takes the user's account row lock (and reads it): later statements in the transaction
 /// see every change committed before, and nothing else for this user runs until commit.
@@ -95,56 +74,9 @@ pub(super) fn lock_account(conn: &mut DbConn, user_id: Uuid) -> Result<(AccountS
     Ok((state_from_row(row.0)?, row.1.and_utc()))
 }
 
-pub struct NewPurchase<'a> {
-    pub merchant_id: Uuid,
-    pub amount: Amount,
-    pub installments: u32,
-    pub description: Option<&'a str>,
-}
-
-/// Authorises a hold (SQLite's path): the model accepts it only if afterwards
-/// `exposure <= limit`, the user is active and nothing is overdue.
-pub fn authorize(
-    conn: &mut DbConn,
-    user_id: Uuid,
-    new: &NewPurchase<'_>,
-    now: DateTime<Utc>,
-) -> Result<Purchase, StoreError> {
-    assert!(schedule::is_allowed_count(new.installments), "validated at the edge");
-    let merchant: Option<String> = merchants::table
-        .filter(merchants::id.eq(new.merchant_id.to_string()))
-        .select(merchants::id)
-        .first(conn)
-        .optional()?;
-    if merchant.is_none() {
-        return Err(StoreError::Refused(Refusal::NotFound("merchant")));
-    }
-    let (uid, x) = (user_id.to_string(), new.amount.minor());
-    let standing = sqlite::standing_row(conn, user_id)?;
-    let effects =
-        model::step(&standing, model::Op::Hold(x), &VelocityLimits::default()).map_err(StoreError::Refused)?;
-    sqlite::write_effects(conn, &uid, &effects)?;
-    let id = Uuid::now_v7();
-    diesel::insert_into(pu::table)
-        .values((
-            pu::id.eq(id.to_string()),
-            pu::user_id.eq(&uid),
-            pu::merchant_id.eq(new.merchant_id.to_string()),
-            pu::amount_minor.eq(x),
-            pu::installments.eq(i32::try_from(new.installments).expect("at most 24")),
-            pu::description.eq(new.description),
-            pu::state.eq(PurchaseState::Authorized.as_str()),
-            pu::created_at.eq(now.naive_utc()),
-        ))
-        .execute(conn)?;
-    let legs = [(LENDER_CAPITAL.to_owned(), -x), (account_id(user_id, UserAccount::Hold), x)];
-    ledger::post_entry(conn, "purchase_hold", Some(user_id), now, &legs)?;
-    purchase(conn, user_id, id)?.ok_or_else(|| corrupt(format!("purchase {id} vanished")))
-}
-
 /// Moves an authorised purchase to `to`; `None` if it is not the caller's, and
 /// `InvalidState` if it is no longer authorised.
-fn leave_authorized(
+pub(crate) fn leave_authorized(
     conn: &mut DbConn,
     user_id: Uuid,
     id: Uuid,
@@ -172,25 +104,8 @@ fn leave_authorized(
     }
 }
 
-/// The buyer confirms receipt: the hold becomes principal owed, the lender pays the
-/// merchant in full, and the schedule starts.
-pub fn capture(
-    conn: &mut DbConn,
-    user_id: Uuid,
-    id: Uuid,
-    repayment_day: u32,
-    fee_rate: rust_decimal::Decimal,
-    ctx: &Ctx<'_>,
-) -> Result<(Purchase, Movement), StoreError> {
-    let standing = sqlite::standing_row(conn, user_id)?;
-    let found = purchase_found(conn, user_id, id)?;
-    model::step(&standing, model::Op::Capture(found), &VelocityLimits::default()).map_err(StoreError::Refused)?;
-    let terms = CaptureTerms { repayment_day, fee_rate, on: ctx.now.date_naive(), by_billing: false };
-    capture_on(conn, user_id, id, &terms, ctx)
-}
-
 /// How a hold is captured: the schedule's terms, the day it starts from, and by whom.
-pub(super) struct CaptureTerms {
+pub(crate) struct CaptureTerms {
     pub repayment_day: u32,
     pub fee_rate: rust_decimal::Decimal,
     pub on: NaiveDate,
@@ -198,7 +113,7 @@ pub(super) struct CaptureTerms {
     pub by_billing: bool,
 }
 
-pub(super) fn capture_on(
+pub(crate) fn capture_on(
     conn: &mut DbConn,
     user_id: Uuid,
     id: Uuid,
@@ -259,11 +174,9 @@ pub(super) fn insert_schedule(
     Ok(())
 }
 
-/// Voids an authorised hold (the buyer cancels, or it expired).
+/// Voids an authorised hold (the buyer cancelled, a refund, or it expired): the writes, on
+/// both backends' diesel; `ledger` decides a buyer's cancel first.
 pub fn void(conn: &mut DbConn, user_id: Uuid, id: Uuid, now: DateTime<Utc>) -> Result<Purchase, StoreError> {
-    let standing = sqlite::standing_row(conn, user_id)?;
-    let found = purchase_found(conn, user_id, id)?;
-    model::step(&standing, model::Op::Void(found), &VelocityLimits::default()).map_err(StoreError::Refused)?;
     let (x, _) = leave_authorized(conn, user_id, id, PurchaseState::Voided, now)?;
     let released = diesel::update(ma::table.filter(ma::user_id.eq(user_id.to_string())).filter(ma::held_minor.ge(x)))
         .set(ma::held_minor.eq(ma::held_minor - x))
@@ -297,7 +210,7 @@ pub(super) fn save_installment(conn: &mut DbConn, item: &Installment) -> Result<
 }
 
 /// Applies a payment of `amount` out of `source` to what the user owes; one entry, one movement.
-pub(super) fn pay_debt(
+pub(crate) fn pay_debt(
     conn: &mut DbConn,
     user_id: Uuid,
     items: &mut [Installment],
@@ -364,23 +277,6 @@ pub(super) fn pay_debt(
     let view = ledger::View { kind, amount_minor: y, counterparty: None, note: None, now };
     let status = super::users::status(conn, user_id)?;
     ledger::record_after(conn, user_id, entry, view, status, &row)
-}
-
-/// Pays from the wallet: late fees, then billed fees, then principal, oldest due first.
-/// The model decides (a frozen user may repay: debt is debt); the parts' allocation must
-/// come to what the model took from each kind of debt (SQLite's path).
-pub fn repay(conn: &mut DbConn, user_id: Uuid, amount: Amount, now: DateTime<Utc>) -> Result<Movement, StoreError> {
-    let standing = sqlite::standing_row(conn, user_id)?;
-    let x = amount.minor();
-    let effects =
-        model::step(&standing, model::Op::Repayment(x), &VelocityLimits::default()).map_err(StoreError::Refused)?;
-    let mut items = unpaid_installments(conn, user_id)?;
-    let allocation = credit::allocate(&items, x).map_err(|r| corrupt(format!("the parts refuse {x}: {r:?}")))?;
-    let taken = (-effects.late_fees_minor, -effects.fees_minor, -effects.principal_minor);
-    if taken != (allocation.late_fees_minor, allocation.fees_minor, allocation.principal_minor) {
-        return Err(corrupt(format!("user {user_id}: the account row and the parts disagree on {x}: {taken:?}")));
-    }
-    pay_debt(conn, user_id, &mut items, &allocation, Source::Wallet, MovementKind::Repayment, now)
 }
 
 // ---------------------------------------------------------------- billing

@@ -6,9 +6,9 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 use uuid::Uuid;
 
-use super::credit_pg::{InstallmentJson, purchase_from_snapshot};
 use super::limits::{self, LimitChange};
 use super::schema::events as ev;
+use super::snapshot::{InstallmentJson, purchase_from_snapshot};
 use super::users::UserRow;
 use super::{Backend, DbConn, StoreError, ledger};
 use crate::domain::credit::{Installment, Purchase};

@@ -9,28 +9,26 @@ pub mod billing;
 mod checkpoint;
 mod conn;
 pub mod credit;
-pub mod credit_pg;
 pub mod credit_requests;
-mod error;
+pub(crate) mod error;
 pub mod events;
 pub mod gate;
-mod group;
 pub mod idempotency;
 pub mod ledger;
 pub mod ledger_check;
 pub mod limits;
 pub mod migrate;
-pub mod money;
 pub mod pace;
-mod prepared;
+pub(crate) mod prepared;
 pub mod purchases;
-mod raised;
+pub(crate) mod raised;
 pub mod rate;
 pub mod refunds;
 pub mod replaceable;
 pub mod schema;
 pub mod score;
 pub mod sessions;
+pub mod snapshot;
 pub mod throttle;
 mod turns;
 mod tx;
@@ -66,7 +64,7 @@ pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 pub use error::StoreError;
-pub use tx::transaction;
+pub use tx::{retrying, transaction};
 
 use crate::config::DatabaseSettings;
 
@@ -80,8 +78,6 @@ pub struct Db {
     /// instead of polling the file lock through SQLite's sleeping busy handler, which
     /// wrecks tail latency under load. Other processes still meet `busy_timeout`.
     sqlite_writer: std::sync::Arc<std::sync::Mutex<()>>,
-    /// Group commit for the caller's money operations, when configured.
-    group_commit: Option<std::sync::Arc<group::GroupCommit>>,
     statements: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// PostgreSQL: a user's money calls from this instance take turns (see `turns`).
     turns: std::sync::Arc<turns::UserTurns>,
@@ -103,16 +99,6 @@ impl Db {
         let sqlite_writer = std::sync::Arc::new(std::sync::Mutex::new(()));
         let checkpointer = checkpoint::Checkpointer::start(&target, sqlite_writer.clone()).map(std::sync::Arc::new);
         let pool = conn::build_pool(target, settings, statements.clone());
-        let group_commit = settings.group_commit.enabled().then(|| {
-            let group = group::GroupSettings {
-                lanes: settings.group_commit_lanes,
-                max_batch: settings.group_commit_max_batch,
-                max_queue: settings.group_commit_max_queue,
-                window: std::time::Duration::from_micros(settings.group_commit_window_us),
-                max_retries: settings.tx_max_retries,
-            };
-            std::sync::Arc::new(group::GroupCommit::start(pool.clone(), backend, sqlite_writer.clone(), group))
-        });
         let turns = std::sync::Arc::new(turns::UserTurns::default());
         let turn_patience = std::time::Duration::from_millis(settings.connection_timeout_ms);
         Ok(Self {
@@ -120,7 +106,6 @@ impl Db {
             pool,
             max_retries: settings.tx_max_retries,
             sqlite_writer,
-            group_commit,
             statements,
             turns,
             turn_patience,
@@ -134,9 +119,10 @@ impl Db {
         self.statements.clone()
     }
 
-    /// Group commit for money operations, when it is on.
-    pub fn group_commit(&self) -> Option<&group::GroupCommit> {
-        self.group_commit.as_deref()
+    /// The pool and SQLite's writer turn, for group commit's lanes (`ledger`), which take
+    /// connections of their own.
+    pub fn lanes_handles(&self) -> (Pool, std::sync::Arc<std::sync::Mutex<()>>) {
+        (self.pool.clone(), self.sqlite_writer.clone())
     }
 
     pub fn backend(&self) -> Backend {

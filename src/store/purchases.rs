@@ -14,9 +14,9 @@ fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
 
-pub(super) type InstallmentRow = (String, i32, i32, NaiveDate, i64, i64, bool, i64, i64, i64, i64, String, bool, i32);
+pub(crate) type InstallmentRow = (String, i32, i32, NaiveDate, i64, i64, bool, i64, i64, i64, i64, String, bool, i32);
 
-pub(super) fn installment_from_row(row: InstallmentRow) -> Result<Installment, StoreError> {
+pub(crate) fn installment_from_row(row: InstallmentRow) -> Result<Installment, StoreError> {
     let (
         purchase_id,
         seq,
@@ -73,7 +73,7 @@ macro_rules! installment_columns {
 }
 
 /// The user's installments not yet paid, oldest due first.
-pub(super) fn unpaid_installments(conn: &mut DbConn, user_id: Uuid) -> Result<Vec<Installment>, StoreError> {
+pub(crate) fn unpaid_installments(conn: &mut DbConn, user_id: Uuid) -> Result<Vec<Installment>, StoreError> {
     let rows: Vec<InstallmentRow> = ins::table
         .inner_join(pu::table)
         .filter(ins::user_id.eq(user_id.to_string()))
@@ -86,7 +86,7 @@ pub(super) fn unpaid_installments(conn: &mut DbConn, user_id: Uuid) -> Result<Ve
     rows.into_iter().map(installment_from_row).collect()
 }
 
-pub(super) fn schedule_of(conn: &mut DbConn, purchase_ids: &[String]) -> Result<Vec<Installment>, StoreError> {
+pub(crate) fn schedule_of(conn: &mut DbConn, purchase_ids: &[String]) -> Result<Vec<Installment>, StoreError> {
     let rows: Vec<InstallmentRow> = ins::table
         .inner_join(pu::table)
         .filter(ins::purchase_id.eq_any(purchase_ids))
@@ -96,9 +96,9 @@ pub(super) fn schedule_of(conn: &mut DbConn, purchase_ids: &[String]) -> Result<
     rows.into_iter().map(installment_from_row).collect()
 }
 
-pub(super) type PurchaseRow = (String, String, String, i64, i32, Option<String>, String, NaiveDateTime, i64);
+pub(crate) type PurchaseRow = (String, String, String, i64, i32, Option<String>, String, NaiveDateTime, i64);
 
-pub(super) fn purchase_from_row(row: PurchaseRow, all: &[Installment]) -> Result<Purchase, StoreError> {
+pub(crate) fn purchase_from_row(row: PurchaseRow, all: &[Installment]) -> Result<Purchase, StoreError> {
     let (id, user_id, merchant_id, amount, count, description, state, created_at, refunded_minor) = row;
     let id = parse_uuid(&id, "purchases.id")?;
     Ok(Purchase {

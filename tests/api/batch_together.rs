@@ -10,8 +10,8 @@ use serde_json::Value;
 use uuid::Uuid;
 use vaultline::domain::money::{Currency, MoneyPolicy};
 use vaultline::domain::user::Username;
+use vaultline::ledger::{self as money, Answer, Answered, Call, MoneyOp};
 use vaultline::store::gate::{Budget, Gate};
-use vaultline::store::money::{self, Answer, Answered, Call, MoneyOp};
 use vaultline::store::{DbTarget, StoreError};
 
 use crate::helpers::{Backend, TestApp};

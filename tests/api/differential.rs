@@ -1,7 +1,7 @@
 //! Differential test: one seeded random script of money and credit operations (refusals,
 //! replays and key misuse included) runs on SQLite and on PostgreSQL, step by step, and
 //! every answer must be the same apart from ids and times. Each rule is written once per
-//! backend (`store/money/pg.rs` + its SQL functions, `store/money/sqlite.rs`); this is
+//! backend (`ledger/pg.rs` + its SQL functions, `ledger/sqlite.rs` deciding with the model); this is
 //! what keeps the two honest. `DIFF_SEED` / `DIFF_STEPS` replay or lengthen a run.
 
 use std::collections::HashMap;

@@ -12,9 +12,9 @@ use diesel::connection::InstrumentationEvent;
 use vaultline::domain::credit::{Purchase, PurchaseState};
 use vaultline::domain::money::{Currency, MoneyPolicy};
 use vaultline::domain::user::Username;
-use vaultline::store::credit_pg;
+use vaultline::ledger::credit_pg;
+use vaultline::ledger::{self as money, Answer, Answered, Call, MoneyOp};
 use vaultline::store::gate::{Budget, Gate};
-use vaultline::store::money::{self, Answer, Answered, Call, MoneyOp};
 use vaultline::store::{DbTarget, StoreError};
 
 use crate::helpers::{Backend, TestApp, minor};

@@ -1,6 +1,6 @@
 //! Model-based test: a seeded random script of every money and credit operation (limits on,
 //! freezes, both line kinds, holds, refunds, bill plans, billing months ahead, replays) runs
-//! against the real service through HTTP. Before each request `domain::model::step` says
+//! against the real service through HTTP. Before each request `ledger::model::step` says
 //! what it must answer and do; the answer (status, code and the refusal's wording, amounts
 //! included) and then the balances the service shows must match it, step by step.
 //!
@@ -18,9 +18,9 @@ use chrono::Datelike;
 use serde_json::{Value, json};
 use vaultline::domain::account::{AccountState, Refusal};
 use vaultline::domain::credit::PurchaseState;
-use vaultline::domain::model::{Effects, Op, PurchaseFound, step};
 use vaultline::domain::user::UserStatus;
 use vaultline::error::ApiError;
+use vaultline::ledger::model::{Effects, Op, PurchaseFound, step};
 use vaultline::store::StoreError;
 
 use crate::helpers::Backend;

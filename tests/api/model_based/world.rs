@@ -6,9 +6,9 @@ use serde_json::{Value, json};
 use vaultline::domain::account::{AccountState, CreditLine};
 use vaultline::domain::credit::PurchaseState;
 use vaultline::domain::limits::VelocityLimits;
-use vaultline::domain::model::{PurchaseFound, Standing};
 use vaultline::domain::money::MoneyPolicy;
 use vaultline::domain::user::UserStatus;
+use vaultline::ledger::model::{PurchaseFound, Standing};
 
 use crate::helpers::{Backend, TestApp, minor};
 

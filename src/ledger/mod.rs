@@ -1,26 +1,34 @@
-//! The caller's own money operations (deposit, withdrawal, vault lock and unlock,
-//! transfer, repayment), each applied at most once per idempotency key.
+//! The money operations a customer asks for (deposit, withdrawal, vault lock and unlock,
+//! transfer, repayment, purchase hold, capture and cancel), each applied at most once per
+//! idempotency key, above `store`'s plumbing.
 //!
-//! Every rule is written once per backend, side by side: `pg.rs` calls one function of
-//! `src/store/sql` (one round trip, one autocommit transaction), `sqlite.rs` runs
-//! the statements one by one inside a write transaction (in-process calls are cheap).
-//! The differential test runs the same operations on both and compares the answers.
+//! Each rule is written once, in `model` (pure); SQLite's statements (`sqlite.rs`,
+//! `credit_sqlite.rs`) decide with it; PostgreSQL calls one function of `src/store/sql`
+//! (`pg.rs`, `credit_pg.rs`: one round trip, one autocommit transaction) that repeats the
+//! rule, and the model test holds both backends to the model. `Ledger::apply` is the one
+//! place that picks the backend and group commit.
 
+pub mod credit_pg;
+pub mod credit_sqlite;
+mod group;
+pub mod model;
 pub(crate) mod pg;
 pub(crate) mod sqlite;
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::gate::Gate;
-pub use super::idempotency::Answered;
-use super::{Backend, Db, DbConn, StoreError};
+use crate::config::DatabaseSettings;
 use crate::domain::account::{AccountState, Refusal};
 use crate::domain::limits::VelocityLimits;
-use crate::domain::model;
 use crate::domain::money::Amount;
 use crate::domain::movement::{Movement, Note};
 use crate::domain::user::{UserStatus, Username};
+use crate::store::gate::Gate;
+pub use crate::store::idempotency::Answered;
+use crate::store::{Backend, Db, DbConn, StoreError};
 
 /// What the caller asks for.
 #[derive(Clone, Debug)]
@@ -68,7 +76,7 @@ impl MoneyOp {
         matches!(self, MoneyOp::Deposit(_) | MoneyOp::VaultLock(_) | MoneyOp::Repayment(_))
     }
 
-    /// The operation as the model (`domain::model`) names it.
+    /// The operation as the model (`ledger::model`) names it.
     pub fn rule(&self) -> model::Op {
         let x = self.amount().minor();
         match self {
@@ -118,41 +126,64 @@ pub struct Call {
 /// How a money request was answered: with its movement.
 pub type Answer = Answered<Movement>;
 
-/// Applies `op` at most once per (caller, key): one round trip on PostgreSQL, one write
-/// transaction on SQLite; with group commit on, in a batch shared with concurrent requests.
-pub async fn apply(db: &Db, call: Call, op: MoneyOp) -> Result<Answer, StoreError> {
-    let call = match db.group_commit() {
-        None => call,
-        // Both backends' batches run each operation's gate in the batch's transaction.
-        Some(group) => match group.submit(call.clone(), op.clone()).await {
-            // The batch did not run it (a row held elsewhere, a failed batch): alone, it waits
-            // its user's turn instead of a lane, and every other user with it.
-            Err(StoreError::RunAlone { gate_counted }) => {
-                let gate = if gate_counted { Gate { budget: None, ..call.gate } } else { call.gate };
-                Call { gate, ..call }
-            }
-            answered => return answered,
-        },
-    };
-    match db.backend() {
-        Backend::Postgres => db.user_statement(call.user_id, move |conn| pg::run(conn, &call, &op)).await,
-        Backend::Sqlite => db.write(move |conn| sqlite::run(conn, &call, &op)).await?,
+/// The money operations' handle: the database, and group commit's lanes when configured.
+#[derive(Clone)]
+pub struct Ledger {
+    db: Db,
+    group: Option<Arc<group::GroupCommit>>,
+}
+
+impl Ledger {
+    /// Starts group commit's lanes if the settings ask for them.
+    pub fn start(db: &Db, settings: &DatabaseSettings) -> Self {
+        let group = settings.group_commit.enabled().then(|| {
+            let lanes = group::GroupSettings {
+                lanes: settings.group_commit_lanes,
+                max_batch: settings.group_commit_max_batch,
+                max_queue: settings.group_commit_max_queue,
+                window: std::time::Duration::from_micros(settings.group_commit_window_us),
+                max_retries: settings.tx_max_retries,
+            };
+            let (pool, writer) = db.lanes_handles();
+            Arc::new(group::GroupCommit::start(pool, db.backend(), writer, lanes))
+        });
+        Ledger { db: db.clone(), group }
+    }
+
+    /// Applies `op` at most once per (caller, key): one round trip on PostgreSQL, one write
+    /// transaction on SQLite; with group commit on, in a batch shared with concurrent requests.
+    pub async fn apply(&self, call: Call, op: MoneyOp) -> Result<Answer, StoreError> {
+        let db = &self.db;
+        let call = match &self.group {
+            None => call,
+            // Both backends' batches run each operation's gate in the batch's transaction.
+            Some(group) => match group.submit(call.clone(), op.clone()).await {
+                // The batch did not run it (a row held elsewhere, a failed batch): alone, it
+                // waits its user's turn instead of a lane, and every other user with it.
+                Err(StoreError::RunAlone { gate_counted }) => {
+                    let gate = if gate_counted { Gate { budget: None, ..call.gate } } else { call.gate };
+                    Call { gate, ..call }
+                }
+                answered => return answered,
+            },
+        };
+        match db.backend() {
+            Backend::Postgres => db.user_statement(call.user_id, move |conn| pg::run(conn, &call, &op)).await,
+            Backend::Sqlite => db.write(move |conn| sqlite::run(conn, &call, &op)).await?,
+        }
     }
 }
 
 /// The same, on a connection the caller holds (tests count its round trips).
 pub fn apply_on(conn: &mut DbConn, max_retries: u32, call: &Call, op: &MoneyOp) -> Result<Answer, StoreError> {
     match conn.backend() {
-        Backend::Postgres => super::tx::retrying(conn, max_retries, |c| pg::run(c, call, op)),
-        Backend::Sqlite => super::transaction(conn, max_retries, |c| sqlite::run(c, call, op))?,
+        Backend::Postgres => crate::store::retrying(conn, max_retries, |c| pg::run(c, call, op)),
+        Backend::Sqlite => crate::store::transaction(conn, max_retries, |c| sqlite::run(c, call, op))?,
     }
 }
 
 /// A lane's batch: each answer, and each transfer's recipient id where the batch learnt it.
-pub(super) fn pg_batch(
-    conn: &mut DbConn,
-    batch: &[(Call, MoneyOp)],
-) -> (Vec<Result<Answer, StoreError>>, Vec<Option<Uuid>>) {
+fn pg_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)]) -> (Vec<Result<Answer, StoreError>>, Vec<Option<Uuid>>) {
     let outcome = pg::run_batch(conn, batch);
     metrics::counter!("money_group_commit_together_total")
         .increment(u64::try_from(outcome.together).unwrap_or(u64::MAX));
@@ -167,10 +198,6 @@ pub fn pg_batch_on(conn: &mut DbConn, batch: &[(Call, MoneyOp)]) -> (Vec<Result<
     (outcome.answers, outcome.together)
 }
 
-pub(super) fn sqlite_batch(
-    conn: &mut DbConn,
-    batch: &[(Call, MoneyOp)],
-    max_retries: u32,
-) -> Vec<Result<Answer, StoreError>> {
+fn sqlite_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)], max_retries: u32) -> Vec<Result<Answer, StoreError>> {
     sqlite::run_batch(conn, batch, max_retries)
 }

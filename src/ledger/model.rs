@@ -7,10 +7,10 @@
 //! through HTTP with random operations and holds every answer and balance against `step`.
 //! The order of the checks is part of the rule: it decides which refusal a request gets.
 
-use super::account::{AccountState, CreditLine, Refusal, Source};
-use super::credit::PurchaseState;
-use super::limits::{Velocity, VelocityLimits};
-use super::user::UserStatus;
+use crate::domain::account::{AccountState, CreditLine, Refusal, Source};
+use crate::domain::credit::PurchaseState;
+use crate::domain::limits::{Velocity, VelocityLimits};
+use crate::domain::user::UserStatus;
 
 /// What a rule may read about the caller, as stored under the account's lock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

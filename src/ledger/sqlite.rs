@@ -1,6 +1,6 @@
 //! The money operations on SQLite: statement by statement inside one write transaction
 //! (`BEGIN IMMEDIATE`, so writers take turns). The account row is read, the model
-//! (`domain::model::step`) decides, and one UPDATE writes its effects; the entry, the
+//! (`ledger::model::step`) decides, and one UPDATE writes its effects; the entry, the
 //! movements and the key follow. The PostgreSQL functions in `src/store/sql/money.sql`
 //! repeat the rule for one round trip; the model test holds both to the model.
 
@@ -9,9 +9,9 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 use uuid::Uuid;
 
+use super::model::{self, Effects, Standing};
 use super::{Answer, Call, MoneyOp};
 use crate::domain::account::{CreditLine, Refusal};
-use crate::domain::model::{self, Effects, Standing};
 use crate::domain::movement::{Movement, MovementKind};
 use crate::domain::user::{UserStatus, Username};
 use crate::store::account_row::{FullRow, StateRow, state_from_row};
@@ -49,7 +49,7 @@ fn run_op(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Answer, StoreE
         MoneyOp::Transfer { to, note, .. } => {
             transfer(conn, call, to, op, note.as_ref().map(|n| n.as_str().to_owned()))?
         }
-        MoneyOp::Repayment(amount) => crate::store::credit::repay(conn, call.user_id, *amount, call.now)?,
+        MoneyOp::Repayment(amount) => super::credit_sqlite::repay(conn, call.user_id, *amount, call.now)?,
         _ => single(conn, call, op)?,
     };
     idempotency::save_entry(conn, call.user_id, &call.key, &call.request_hash, movement.id, call.now)?;

@@ -21,8 +21,8 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::money::{Answer, Call, MoneyOp};
-use super::{Backend, Pool, StoreError};
+use super::{Answer, Call, MoneyOp};
+use crate::store::{Backend, Pool, StoreError};
 
 struct Pending {
     call: Call,
@@ -232,10 +232,10 @@ fn run_batch(
         Err(e) => return (ops.iter().map(|_| Err(StoreError::Unavailable(e.to_string()))).collect(), Vec::new()),
     };
     match backend {
-        Backend::Postgres => super::money::pg_batch(&mut conn, ops),
+        Backend::Postgres => super::pg_batch(&mut conn, ops),
         Backend::Sqlite => {
             let _turn = writer.lock().unwrap_or_else(PoisonError::into_inner);
-            (super::money::sqlite_batch(&mut conn, ops, max_retries), Vec::new())
+            (super::sqlite_batch(&mut conn, ops, max_retries), Vec::new())
         }
     }
 }
