@@ -6,6 +6,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::domain::account::Refusal;
 use crate::domain::money::AmountError;
 use crate::store::StoreError;
 
@@ -221,9 +222,40 @@ impl ApiError {
     }
 }
 
+/// The stable code of each refusal, written once. `api::refusal::store_error` words the
+/// detail with amounts in the currency's format; a refusal that reaches `?` without it still
+/// answers its own code and status (with the refusal's plain wording), never a 500.
+pub fn refusal_code(refusal: &Refusal) -> ErrorCode {
+    match refusal {
+        Refusal::AccountFrozen => ErrorCode::AccountFrozen,
+        Refusal::InsufficientFunds { .. } => ErrorCode::InsufficientFunds,
+        Refusal::VaultPledged { .. } => ErrorCode::VaultPledged,
+        Refusal::RecipientNotFound => ErrorCode::RecipientNotFound,
+        Refusal::SelfTransfer => ErrorCode::SelfTransfer,
+        Refusal::CreditLimitExceeded { .. } => ErrorCode::CreditLimitExceeded,
+        Refusal::AccountDelinquent => ErrorCode::AccountDelinquent,
+        Refusal::NotFound(_) => ErrorCode::NotFound,
+        Refusal::NothingToRepay => ErrorCode::NothingToRepay,
+        Refusal::Overpayment { .. } => ErrorCode::Overpayment,
+        Refusal::NotEligible { .. } => ErrorCode::NotEligible,
+        Refusal::VelocityLimitExceeded { .. } => ErrorCode::VelocityLimitExceeded,
+        Refusal::Forbidden(_) => ErrorCode::Forbidden,
+        Refusal::RefundTooLarge { .. } => ErrorCode::InvalidAmount,
+        Refusal::TooSmallToSplit => ErrorCode::InvalidInstallments,
+        Refusal::InvalidState(_)
+        | Refusal::AlreadyDecided(_)
+        | Refusal::StatusUnchanged(_)
+        | Refusal::NotRefundable
+        | Refusal::AlreadyConverted => ErrorCode::InvalidState,
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
+            StoreError::Refused(refusal) => {
+                ApiError::Refused { code: refusal_code(&refusal), detail: refusal.to_string() }
+            }
             StoreError::Unavailable(why) => ApiError::ServiceUnavailable(why),
             StoreError::SessionEnded => ApiError::Unauthorized("this session has ended; log in again".into()),
             StoreError::OverBudget { retry_after_secs } => ApiError::RateLimited { retry_after_secs },
@@ -345,5 +377,39 @@ mod tests {
     fn internal_errors_do_not_leak() {
         let e = ApiError::Internal("relation \"users\" does not exist".into());
         assert!(!e.public_detail().contains("users"));
+    }
+
+    #[test]
+    fn a_refusal_that_reaches_question_mark_answers_its_code_never_a_500() {
+        use crate::domain::account::Source;
+        use crate::domain::limits::Velocity;
+        let refusals = [
+            Refusal::AccountFrozen,
+            Refusal::InsufficientFunds { from: Source::Wallet, balance_minor: 5 },
+            Refusal::VaultPledged { unlockable_minor: 5 },
+            Refusal::RecipientNotFound,
+            Refusal::SelfTransfer,
+            Refusal::CreditLimitExceeded { available_minor: 5 },
+            Refusal::AccountDelinquent,
+            Refusal::NotFound("purchase"),
+            Refusal::InvalidState("voided"),
+            Refusal::NothingToRepay,
+            Refusal::Overpayment { owed_minor: 5 },
+            Refusal::NotEligible { score: 1, threshold: 2, overdue: false, frozen: false },
+            Refusal::VelocityLimitExceeded { velocity: Velocity::Outflow24h, used: 1, limit: 2 },
+            Refusal::Forbidden("not yours"),
+            Refusal::AlreadyDecided("approved"),
+            Refusal::StatusUnchanged("frozen"),
+            Refusal::RefundTooLarge { refundable_minor: 5, hold: false },
+            Refusal::NotRefundable,
+            Refusal::TooSmallToSplit,
+            Refusal::AlreadyConverted,
+        ];
+        for refusal in refusals {
+            let answered: ApiError = StoreError::Refused(refusal.clone()).into();
+            let status = answered.status_code();
+            assert!(status.is_client_error(), "{refusal:?} answers {status}");
+            assert_eq!(answered.code(), refusal_code(&refusal), "{refusal:?}");
+        }
     }
 }

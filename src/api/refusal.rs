@@ -4,44 +4,36 @@
 use crate::domain::account::Refusal;
 use crate::domain::limits::Velocity;
 use crate::domain::money::MoneyPolicy;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, refusal_code};
 use crate::store::StoreError;
 
 /// Words a refusal for the caller, with amounts in the currency's format.
 pub fn store_error(e: StoreError, money: &MoneyPolicy) -> ApiError {
     let StoreError::Refused(refusal) = e else { return e.into() };
-    let (code, detail) = match refusal {
-        Refusal::AccountFrozen => {
-            (ErrorCode::AccountFrozen, "the account is frozen: it can be read, but no money can move".to_owned())
+    let code = refusal_code(&refusal);
+    let detail = match refusal {
+        Refusal::AccountFrozen => "the account is frozen: it can be read, but no money can move".to_owned(),
+        Refusal::InsufficientFunds { from, balance_minor } => {
+            format!("not enough money in the {} (balance {})", from.as_str(), money.format(balance_minor))
         }
-        Refusal::InsufficientFunds { from, balance_minor } => (
-            ErrorCode::InsufficientFunds,
-            format!("not enough money in the {} (balance {})", from.as_str(), money.format(balance_minor)),
-        ),
-        Refusal::VaultPledged { unlockable_minor } => (
-            ErrorCode::VaultPledged,
-            format!("the vault pledges what you owe; at most {} can be unlocked now", money.format(unlockable_minor)),
-        ),
-        Refusal::RecipientNotFound => (ErrorCode::RecipientNotFound, "no user has that username".to_owned()),
-        Refusal::SelfTransfer => (ErrorCode::SelfTransfer, "you cannot transfer money to yourself".to_owned()),
-        Refusal::CreditLimitExceeded { available_minor } => (
-            ErrorCode::CreditLimitExceeded,
-            format!("the purchase exceeds your available credit of {}", money.format(available_minor)),
-        ),
-        Refusal::AccountDelinquent => (
-            ErrorCode::AccountDelinquent,
-            "an installment is overdue: repay it before buying on credit again".to_owned(),
-        ),
-        Refusal::NotFound(what) => (ErrorCode::NotFound, format!("no such {what}")),
+        Refusal::VaultPledged { unlockable_minor } => {
+            format!("the vault pledges what you owe; at most {} can be unlocked now", money.format(unlockable_minor))
+        }
+        Refusal::RecipientNotFound => "no user has that username".to_owned(),
+        Refusal::SelfTransfer => "you cannot transfer money to yourself".to_owned(),
+        Refusal::CreditLimitExceeded { available_minor } => {
+            format!("the purchase exceeds your available credit of {}", money.format(available_minor))
+        }
+        Refusal::AccountDelinquent => "an installment is overdue: repay it before buying on credit again".to_owned(),
+        Refusal::NotFound(what) => format!("no such {what}"),
         Refusal::InvalidState(state) => {
-            (ErrorCode::InvalidState, format!("the purchase is {state}; only an authorized purchase can change"))
+            format!("the purchase is {state}; only an authorized purchase can change")
         }
-        Refusal::NothingToRepay => (ErrorCode::NothingToRepay, "nothing is owed right now".to_owned()),
+        Refusal::NothingToRepay => "nothing is owed right now".to_owned(),
         Refusal::Overpayment { owed_minor } => {
-            (ErrorCode::Overpayment, format!("that is more than you owe ({})", money.format(owed_minor)))
+            format!("that is more than you owe ({})", money.format(owed_minor))
         }
-        Refusal::NotEligible { score, threshold, overdue, frozen } => (
-            ErrorCode::NotEligible,
+        Refusal::NotEligible { score, threshold, overdue, frozen } => {
             if frozen {
                 "the account is frozen: its credit cannot be upgraded or raised, even with \"override\"".to_owned()
             } else if overdue {
@@ -51,46 +43,31 @@ pub fn store_error(e: StoreError, money: &MoneyPolicy) -> ApiError {
                 format!(
                     "score {score} is below the upgrade threshold {threshold}; send \"override\": true to upgrade anyway"
                 )
-            },
+            }
+        }
+        Refusal::VelocityLimitExceeded { velocity: Velocity::Outflow24h, used, limit } => format!(
+            "withdrawals and transfers out are limited to {} in any 24 hours; {} is left",
+            money.format(limit),
+            money.format((limit - used).max(0))
         ),
-        Refusal::VelocityLimitExceeded { velocity: Velocity::Outflow24h, used, limit } => (
-            ErrorCode::VelocityLimitExceeded,
-            format!(
-                "withdrawals and transfers out are limited to {} in any 24 hours; {} is left",
-                money.format(limit),
-                money.format((limit - used).max(0))
-            ),
-        ),
-        Refusal::VelocityLimitExceeded { velocity: Velocity::UnlocksToday, limit, .. } => (
-            ErrorCode::VelocityLimitExceeded,
-            format!("the vault can be unlocked at most {limit} times a day (UTC); try again tomorrow"),
-        ),
-        Refusal::Forbidden(why) => (ErrorCode::Forbidden, why.to_owned()),
+        Refusal::VelocityLimitExceeded { velocity: Velocity::UnlocksToday, limit, .. } => {
+            format!("the vault can be unlocked at most {limit} times a day (UTC); try again tomorrow")
+        }
+        Refusal::Forbidden(why) => why.to_owned(),
         Refusal::AlreadyDecided(state) => {
-            (ErrorCode::InvalidState, format!("the credit request is already {state}; it is decided once"))
+            format!("the credit request is already {state}; it is decided once")
         }
-        Refusal::StatusUnchanged(status) => (ErrorCode::InvalidState, format!("the user is already {status}")),
-        Refusal::RefundTooLarge { hold: true, refundable_minor } => (
-            ErrorCode::InvalidAmount,
-            format!(
-                "the purchase is only authorized: it is refunded whole ({}), which voids it",
-                money.format(refundable_minor)
-            ),
+        Refusal::StatusUnchanged(status) => format!("the user is already {status}"),
+        Refusal::RefundTooLarge { hold: true, refundable_minor } => format!(
+            "the purchase is only authorized: it is refunded whole ({}), which voids it",
+            money.format(refundable_minor)
         ),
-        Refusal::RefundTooLarge { hold: false, refundable_minor } => (
-            ErrorCode::InvalidAmount,
-            format!("at most {} of this purchase is left to refund", money.format(refundable_minor)),
-        ),
-        Refusal::NotRefundable => {
-            (ErrorCode::InvalidState, "this is a bill-installment plan, not a merchant purchase".to_owned())
+        Refusal::RefundTooLarge { hold: false, refundable_minor } => {
+            format!("at most {} of this purchase is left to refund", money.format(refundable_minor))
         }
-        Refusal::TooSmallToSplit => {
-            (ErrorCode::InvalidInstallments, "the amount is too small to split into that many parts".to_owned())
-        }
-        Refusal::AlreadyConverted => (
-            ErrorCode::InvalidState,
-            "this bill was converted to installments already; a bill converts once".to_owned(),
-        ),
+        Refusal::NotRefundable => "this is a bill-installment plan, not a merchant purchase".to_owned(),
+        Refusal::TooSmallToSplit => "the amount is too small to split into that many parts".to_owned(),
+        Refusal::AlreadyConverted => "this bill was converted to installments already; a bill converts once".to_owned(),
     };
     ApiError::Refused { code, detail }
 }

@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::{Answer, Call, MoneyOp};
+use super::request::{Answer, Call, MoneyOp};
 use crate::store::{Backend, Pool, StoreError};
 
 struct Pending {

@@ -2,129 +2,38 @@
 //! transfer, repayment, purchase hold, capture and cancel), each applied at most once per
 //! idempotency key, above `store`'s plumbing.
 //!
-//! Each rule is written once, in `model` (pure); SQLite's statements (`sqlite.rs`,
-//! `credit_sqlite.rs`) decide with it; PostgreSQL calls one function of `src/store/sql`
-//! (`pg.rs`, `credit_pg.rs`: one round trip, one autocommit transaction) that repeats the
-//! rule, and the model test holds both backends to the model. `Ledger::apply` is the one
-//! place that picks the backend and group commit.
+//! One folder per operation (`ops/<operation>/`): its rule (`rule.rs`, pure, gathered by
+//! `model::step`), its PostgreSQL function (`pg.sql`, the same rule for one round trip) and
+//! its call (`pg.rs`), and SQLite's statements (`sqlite.rs`, deciding with the rule). The
+//! model test holds both backends to the model. `Ledger::apply` is the one place that picks
+//! the backend and group commit for the wallet, transfer and repayment; here beside it,
+//! shared by the operations: the account as SQLite reads and writes it (`account.rs`), the
+//! answer PostgreSQL's functions give (`answer.rs`), each backend's run (`pg.rs`,
+//! `sqlite.rs`), group commit's lanes and batches (`group.rs`, `batch.rs`).
 
-pub mod credit_pg;
-pub mod credit_sqlite;
+mod account;
+mod answer;
+mod batch;
 mod group;
 pub mod model;
+pub mod ops;
 pub(crate) mod pg;
+pub mod request;
 pub(crate) mod sqlite;
+pub mod standing;
+
+pub use ops::purchase::pg as credit_pg;
+pub use ops::purchase::sqlite as credit_sqlite;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::config::DatabaseSettings;
-use crate::domain::account::{AccountState, Refusal};
-use crate::domain::limits::VelocityLimits;
-use crate::domain::money::Amount;
-use crate::domain::movement::{Movement, Note};
-use crate::domain::user::{UserStatus, Username};
 use crate::store::gate::Gate;
 pub use crate::store::idempotency::Answered;
 use crate::store::{Backend, Db, DbConn, StoreError};
-
-/// What the caller asks for.
-#[derive(Clone, Debug)]
-pub enum MoneyOp {
-    Deposit(Amount),
-    Withdrawal(Amount),
-    VaultLock(Amount),
-    VaultUnlock(Amount),
-    Transfer {
-        to: Username,
-        amount: Amount,
-        note: Option<Note>,
-    },
-    /// Pays back from the wallet what is owed on credit.
-    Repayment(Amount),
-}
-
-impl MoneyOp {
-    /// The operation's name in the journal (and in the PostgreSQL function).
-    fn name(&self) -> &'static str {
-        match self {
-            MoneyOp::Deposit(_) => "deposit",
-            MoneyOp::Withdrawal(_) => "withdrawal",
-            MoneyOp::VaultLock(_) => "vault_lock",
-            MoneyOp::VaultUnlock(_) => "vault_unlock",
-            MoneyOp::Transfer { .. } => "transfer",
-            MoneyOp::Repayment(_) => "repayment",
-        }
-    }
-
-    fn amount(&self) -> Amount {
-        match self {
-            MoneyOp::Deposit(a)
-            | MoneyOp::Withdrawal(a)
-            | MoneyOp::VaultLock(a)
-            | MoneyOp::VaultUnlock(a)
-            | MoneyOp::Repayment(a) => *a,
-            MoneyOp::Transfer { amount, .. } => *amount,
-        }
-    }
-
-    /// Whether a frozen user may still ask for it: money in (a deposit), kept (a vault lock)
-    /// or owed back (a repayment), never money out on their own initiative.
-    pub fn allowed_when_frozen(&self) -> bool {
-        matches!(self, MoneyOp::Deposit(_) | MoneyOp::VaultLock(_) | MoneyOp::Repayment(_))
-    }
-
-    /// The operation as the model (`ledger::model`) names it.
-    pub fn rule(&self) -> model::Op {
-        let x = self.amount().minor();
-        match self {
-            MoneyOp::Deposit(_) => model::Op::Deposit(x),
-            MoneyOp::Withdrawal(_) => model::Op::Withdrawal(x),
-            MoneyOp::VaultLock(_) => model::Op::VaultLock(x),
-            MoneyOp::VaultUnlock(_) => model::Op::VaultUnlock(x),
-            MoneyOp::Transfer { .. } => model::Op::TransferOut(x),
-            MoneyOp::Repayment(_) => model::Op::Repayment(x),
-        }
-    }
-
-    /// Words the money rule that refused the operation on PostgreSQL (`vl_refuse_rule`
-    /// sends the account row): the model's refusal for that row, so both backends word it
-    /// alike. The model accepting what the function refused is a drift of the two: an error.
-    fn refusal(&self, state: &AccountState) -> Result<Refusal, StoreError> {
-        let standing = model::Standing {
-            account: *state,
-            status: UserStatus::Active,
-            overdue_count: 0,
-            outflow_used_minor: 0,
-            unlocks_today: 0,
-        };
-        match model::step(&standing, self.rule(), &VelocityLimits::default()) {
-            Err(refusal) => Ok(refusal),
-            Ok(_) => Err(StoreError::Corrupt(format!(
-                "PostgreSQL refused {} which the model accepts: {state:?}",
-                self.name()
-            ))),
-        }
-    }
-}
-
-/// One idempotent request: who asks, under which key, for what (the request's hash), when.
-#[derive(Clone, Debug)]
-pub struct Call {
-    pub user_id: Uuid,
-    pub key: String,
-    pub request_hash: String,
-    pub now: DateTime<Utc>,
-    /// The velocity caps, checked with the movement under the account's lock.
-    pub limits: VelocityLimits,
-    /// The session and budget checks, run by the same call (see `store::gate`).
-    pub gate: Gate,
-}
-
-/// How a money request was answered: with its movement.
-pub type Answer = Answered<Movement>;
+pub use request::{Answer, Call, MoneyOp};
 
 /// The money operations' handle: the database, and group commit's lanes when configured.
 #[derive(Clone)]
@@ -184,7 +93,7 @@ pub fn apply_on(conn: &mut DbConn, max_retries: u32, call: &Call, op: &MoneyOp) 
 
 /// A lane's batch: each answer, and each transfer's recipient id where the batch learnt it.
 fn pg_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)]) -> (Vec<Result<Answer, StoreError>>, Vec<Option<Uuid>>) {
-    let outcome = pg::run_batch(conn, batch);
+    let outcome = batch::run_batch(conn, batch);
     metrics::counter!("money_group_commit_together_total")
         .increment(u64::try_from(outcome.together).unwrap_or(u64::MAX));
     (outcome.answers, outcome.recipients)
@@ -194,7 +103,7 @@ fn pg_batch(conn: &mut DbConn, batch: &[(Call, MoneyOp)]) -> (Vec<Result<Answer,
 /// answer (a request the batch handed back answers `StoreError::RunAlone`), and how many were
 /// written together. For tests and tools; the service's lanes go through `apply`.
 pub fn pg_batch_on(conn: &mut DbConn, batch: &[(Call, MoneyOp)]) -> (Vec<Result<Answer, StoreError>>, usize) {
-    let outcome = pg::run_batch(conn, batch);
+    let outcome = batch::run_batch(conn, batch);
     (outcome.answers, outcome.together)
 }
 

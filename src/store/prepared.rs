@@ -6,7 +6,7 @@
 //! table written. A statement here is fixed text known at compile time, so diesel's
 //! statement cache may key it by its text and keep it prepared for the connection's life.
 //! Used on both money paths: SQLite's statements (`ledger::sqlite`, `gate`, `rate`) and
-//! PostgreSQL's one function call per operation (`ledger::pg`, `ledger::credit_pg`), whose parse and
+//! PostgreSQL's one function call per operation (`ledger::ops::*::pg`), whose parse and
 //! plan are then done once per connection (+12% transfers at the SQL floor, pgbench
 //! `-M prepared` against `-M extended`, docs/PERFORMANCE.md).
 

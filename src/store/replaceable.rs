@@ -1,4 +1,5 @@
-//! The live PostgreSQL functions and triggers, kept as source in `src/store/sql/*.sql`
+//! The live PostgreSQL functions and triggers, kept as source (`src/store/sql/*.sql` for
+//! the shared ones, `src/ledger/ops/<operation>/pg.sql` beside each money operation)
 //! (Lemmy's replaceable schema, Flyway's repeatable migrations): each is defined once there,
 //! as `CREATE OR REPLACE`, and applied after the versioned migrations, under the same
 //! advisory lock, in one transaction, whenever the files' text changed. Nothing is dropped,
@@ -13,12 +14,15 @@ use sha2::{Digest, Sha256};
 
 /// The files, in the order they are applied (helpers before their callers; function bodies
 /// are not checked at creation, so the order only matters for readers).
-pub const FILES: [(&str, &str); 5] = [
-    ("ledger.sql", include_str!("sql/ledger.sql")),
-    ("money.sql", include_str!("sql/money.sql")),
-    ("batch.sql", include_str!("sql/batch.sql")),
-    ("credit.sql", include_str!("sql/credit.sql")),
-    ("events.sql", include_str!("sql/events.sql")),
+pub const FILES: [(&str, &str); 8] = [
+    ("store/sql/ledger.sql", include_str!("sql/ledger.sql")),
+    ("store/sql/gate.sql", include_str!("sql/gate.sql")),
+    ("ledger/ops/wallet/pg.sql", include_str!("../ledger/ops/wallet/pg.sql")),
+    ("ledger/ops/transfer/pg.sql", include_str!("../ledger/ops/transfer/pg.sql")),
+    ("ledger/ops/repayment/pg.sql", include_str!("../ledger/ops/repayment/pg.sql")),
+    ("ledger/ops/purchase/pg.sql", include_str!("../ledger/ops/purchase/pg.sql")),
+    ("store/sql/batch.sql", include_str!("sql/batch.sql")),
+    ("store/sql/events.sql", include_str!("sql/events.sql")),
 ];
 
 /// The row of `replaceable_schema` that names the live text.

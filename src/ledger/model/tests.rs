@@ -1,5 +1,8 @@
 use super::*;
-use crate::domain::account::CreditLine;
+use crate::domain::account::{AccountState, CreditLine, Source};
+use crate::domain::credit::PurchaseState;
+use crate::domain::limits::Velocity;
+use crate::domain::user::UserStatus;
 
 fn standing(wallet: i64, vault: i64, held: i64, principal: i64) -> Standing {
     Standing {

@@ -1,20 +1,19 @@
-//! The purchase lifecycle and repayment on a customer's request path, on SQLite: the model
-//! (`ledger::model::step`) decides, then the statements write. Their PostgreSQL twins are
-//! one function call each (`credit_pg.rs`, `src/store/sql/credit.sql`).
+//! A purchase's hold, capture and cancel on SQLite: the model decides (`rule.rs`), then
+//! the statements write. Their PostgreSQL twins are one function call each (`pg.rs`,
+//! `pg.sql`).
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::model;
-use super::sqlite;
-use crate::domain::account::{Refusal, Source};
-use crate::domain::credit::{self, Purchase, PurchaseState};
+use crate::domain::account::Refusal;
+use crate::domain::credit::{Purchase, PurchaseState};
 use crate::domain::limits::VelocityLimits;
 use crate::domain::money::Amount;
-use crate::domain::movement::{Movement, MovementKind};
+use crate::domain::movement::Movement;
 use crate::domain::schedule;
-use crate::store::credit::{CaptureTerms, capture_on, pay_debt, purchase, unpaid_installments};
+use crate::ledger::{account, model};
+use crate::store::credit::{CaptureTerms, capture_on, purchase};
 use crate::store::ledger::{self, LENDER_CAPITAL, UserAccount, account_id};
 use crate::store::schema::{merchants, purchases as pu};
 use crate::store::score::Ctx;
@@ -64,10 +63,10 @@ pub fn authorize(
         return Err(StoreError::Refused(Refusal::NotFound("merchant")));
     }
     let (uid, x) = (user_id.to_string(), new.amount.minor());
-    let standing = sqlite::standing_row(conn, user_id)?;
+    let standing = account::standing_row(conn, user_id)?;
     let effects =
         model::step(&standing, model::Op::Hold(x), &VelocityLimits::default()).map_err(StoreError::Refused)?;
-    sqlite::write_effects(conn, &uid, &effects)?;
+    account::write_effects(conn, &uid, &effects)?;
     let id = Uuid::now_v7();
     diesel::insert_into(pu::table)
         .values((
@@ -96,7 +95,7 @@ pub fn capture(
     fee_rate: rust_decimal::Decimal,
     ctx: &Ctx<'_>,
 ) -> Result<(Purchase, Movement), StoreError> {
-    let standing = sqlite::standing_row(conn, user_id)?;
+    let standing = account::standing_row(conn, user_id)?;
     let found = purchase_found(conn, user_id, id)?;
     model::step(&standing, model::Op::Capture(found), &VelocityLimits::default()).map_err(StoreError::Refused)?;
     let terms = CaptureTerms { repayment_day, fee_rate, on: ctx.now.date_naive(), by_billing: false };
@@ -105,25 +104,8 @@ pub fn capture(
 
 /// The buyer cancels an authorised hold: the model decides, `store::credit::void` writes.
 pub fn void(conn: &mut DbConn, user_id: Uuid, id: Uuid, now: DateTime<Utc>) -> Result<Purchase, StoreError> {
-    let standing = sqlite::standing_row(conn, user_id)?;
+    let standing = account::standing_row(conn, user_id)?;
     let found = purchase_found(conn, user_id, id)?;
     model::step(&standing, model::Op::Void(found), &VelocityLimits::default()).map_err(StoreError::Refused)?;
     crate::store::credit::void(conn, user_id, id, now)
-}
-
-/// Pays from the wallet: late fees, then billed fees, then principal, oldest due first.
-/// The model decides (a frozen user may repay: debt is debt); the parts' allocation must
-/// come to what the model took from each kind of debt (SQLite's path).
-pub fn repay(conn: &mut DbConn, user_id: Uuid, amount: Amount, now: DateTime<Utc>) -> Result<Movement, StoreError> {
-    let standing = sqlite::standing_row(conn, user_id)?;
-    let x = amount.minor();
-    let effects =
-        model::step(&standing, model::Op::Repayment(x), &VelocityLimits::default()).map_err(StoreError::Refused)?;
-    let mut items = unpaid_installments(conn, user_id)?;
-    let allocation = credit::allocate(&items, x).map_err(|r| corrupt(format!("the parts refuse {x}: {r:?}")))?;
-    let taken = (-effects.late_fees_minor, -effects.fees_minor, -effects.principal_minor);
-    if taken != (allocation.late_fees_minor, allocation.fees_minor, allocation.principal_minor) {
-        return Err(corrupt(format!("user {user_id}: the account row and the parts disagree on {x}: {taken:?}")));
-    }
-    pay_debt(conn, user_id, &mut items, &allocation, Source::Wallet, MovementKind::Repayment, now)
 }

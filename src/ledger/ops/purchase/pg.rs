@@ -1,14 +1,14 @@
-//! Credit operations on a user's request path, on PostgreSQL: one call of a function from
-//! `src/store/sql/credit.sql`, so one round trip and one autocommit transaction. Their
-//! SQLite twins are in `store::credit`.
+//! A purchase's hold, capture and cancel on PostgreSQL: one call of a function of `pg.sql`
+//! beside this file, so one round trip and one autocommit transaction. Their SQLite twins
+//! are in `sqlite.rs`, deciding with `rule.rs`.
 
 use diesel::prelude::*;
 use diesel::sql_types::{Text, Untyped};
 use uuid::Uuid;
 
-use super::Call;
 use crate::domain::account::Refusal;
 use crate::domain::credit::Purchase;
+use crate::ledger::request::Call;
 use crate::store::error::raised;
 use crate::store::gate::{self, Gate};
 use crate::store::idempotency::{self, Answered, Lookup, Stored};
