@@ -17,6 +17,7 @@ pub mod error;
 pub mod jobs;
 pub mod memory;
 pub mod security;
+pub mod seed;
 pub mod startup;
 pub mod state;
 pub mod store;
