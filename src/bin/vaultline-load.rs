@@ -1,6 +1,8 @@
 //! Load generator: prepares users through the public API, then runs one scenario with C
 //! concurrent clients for T seconds and prints throughput, latency and status counts.
 //! A benchmark, not a test: it measures and prints, it never asserts timings.
+//! `vaultline-load seed --customers N --seed S --database-url URL` instead fills an empty
+//! database with N customers and their history (`vaultline::seed`), printing a rate line.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -17,6 +17,8 @@ mod lives;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
@@ -513,32 +515,61 @@ fn clone_all(
     let batch = (200_000 / per_clone.max(1)).max(1);
 
     let triggers = prepare_writes(&mut conn)?;
-    let mut written = 0u64;
-    let mut last_report = Instant::now();
+    // PostgreSQL: the indexes no constraint needs are built once at the end, and two
+    // connections write (the server, not this process, is the bottleneck: one backend, one core).
+    let indexes = if pg { drop_plain_indexes(&mut conn, &tables)? } else { Vec::new() };
+    let workers: u64 = if pg { 2 } else { 1 };
+    let written = AtomicU64::new(0);
+    let done_clones = AtomicU64::new(0);
     let cloning = Instant::now();
-    let result = (|| -> Result<(), String> {
-        let mut first = 1;
-        while first <= clones {
-            let last = (first + batch - 1).min(clones);
-            write_batch(&mut conn, &compiled, first..=last, &seed3, names)?;
-            written += per_clone * (last - first + 1);
-            first = last + 1;
-            if opts.progress && (last_report.elapsed() >= Duration::from_secs(2) || first > clones) {
-                last_report = Instant::now();
-                let secs = cloning.elapsed().as_secs_f64().max(1e-9);
-                let made = (last + 1) * templates;
-                eprintln!(
-                    "seed: {made}/{} customers, {written} rows, {:.0} customers/s, {:.0} rows/s",
-                    (clones + 1) * templates,
-                    (last * templates) as f64 / secs,
-                    written as f64 / secs
-                );
-            }
+    let report = |last: &Mutex<(Instant, u64)>, force: bool| {
+        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+        let (rows, copies) = (written.load(Ordering::Relaxed), done_clones.load(Ordering::Relaxed));
+        if opts.progress && copies != last.1 && (force || last.0.elapsed() >= Duration::from_secs(2)) {
+            *last = (Instant::now(), copies);
+            let secs = cloning.elapsed().as_secs_f64().max(1e-9);
+            eprintln!(
+                "seed: {}/{} customers, {rows} rows, {:.0} customers/s, {:.0} rows/s",
+                (copies + 1) * templates,
+                (clones + 1) * templates,
+                (copies * templates) as f64 / secs,
+                rows as f64 / secs
+            );
+        }
+    };
+    let last_report = Mutex::new((Instant::now(), 0));
+    let batches: Vec<(u64, u64)> =
+        (0..clones.div_ceil(batch)).map(|b| (1 + b * batch, ((b + 1) * batch).min(clones))).collect();
+    let work = |w: u64, conn: &mut DbConn| -> Result<(), String> {
+        for &(first, last) in batches.iter().skip(w as usize).step_by(workers as usize) {
+            write_batch(conn, &compiled, first..=last, &seed3, names)?;
+            written.fetch_add(per_clone * (last - first + 1), Ordering::Relaxed);
+            done_clones.fetch_add(last - first + 1, Ordering::Relaxed);
+            report(&last_report, false);
         }
         Ok(())
-    })();
+    };
+    let result = std::thread::scope(|scope| {
+        let others: Vec<_> = (1..workers)
+            .map(|w| {
+                let target = &target;
+                let work = &work;
+                scope.spawn(move || {
+                    let mut conn = target.connect().map_err(|e| e.to_string())?;
+                    prepare_writes(&mut conn)?;
+                    work(w, &mut conn)
+                })
+            })
+            .collect();
+        let mine = work(0, &mut conn);
+        others.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a writer panicked".into()))).fold(mine, Result::and)
+    });
+    report(&last_report, true);
+    let written = written.into_inner();
+    let rebuilt = rebuild_indexes(&mut conn, &indexes, opts.progress);
     let restored = finish_writes(&mut conn, triggers);
     result?;
+    rebuilt?;
     restored?;
 
     let mut all: Vec<&str> = tables.iter().map(|(t, _)| *t).collect();
@@ -582,6 +613,44 @@ fn prepare_writes(conn: &mut DbConn) -> Result<Vec<String>, String> {
             Ok(found.into_iter().map(|t| t.sql).collect())
         }
     }
+}
+
+/// Drops the indexes of the cloned tables that back no constraint; answers their definitions.
+fn drop_plain_indexes(conn: &mut DbConn, tables: &[(&str, &[&str])]) -> Result<Vec<String>, String> {
+    #[derive(QueryableByName)]
+    struct Index {
+        #[diesel(sql_type = Text)]
+        name: String,
+        #[diesel(sql_type = Text)]
+        def: String,
+    }
+    let names: Vec<String> = tables.iter().map(|(t, _)| format!("'{t}'")).collect();
+    let found: Vec<Index> = diesel::sql_query(format!(
+        "SELECT indexname AS name, indexdef AS def FROM pg_indexes i \
+         WHERE schemaname = current_schema() AND tablename IN ({}) \
+         AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)",
+        names.join(", ")
+    ))
+    .load(conn)
+    .map_err(|e| e.to_string())?;
+    for index in &found {
+        diesel::sql_query(format!("DROP INDEX \"{}\"", index.name)).execute(conn).map_err(|e| e.to_string())?;
+    }
+    Ok(found.into_iter().map(|i| i.def).collect())
+}
+
+fn rebuild_indexes(conn: &mut DbConn, defs: &[String], progress: bool) -> Result<(), String> {
+    let started = Instant::now();
+    if !defs.is_empty() {
+        diesel::sql_query("SET maintenance_work_mem = '256MB'").execute(conn).map_err(|e| e.to_string())?;
+    }
+    for def in defs {
+        diesel::sql_query(def).execute(conn).map_err(|e| format!("{def}: {e}"))?;
+    }
+    if progress && !defs.is_empty() {
+        eprintln!("seed: {} indexes built again in {:.1?}", defs.len(), started.elapsed());
+    }
+    Ok(())
 }
 
 fn finish_writes(conn: &mut DbConn, triggers: Vec<String>) -> Result<(), String> {
