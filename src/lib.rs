@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod ledger;
 pub mod memory;
 pub mod security;
+pub mod seed;
 pub mod startup;
 pub mod state;
 pub mod store;

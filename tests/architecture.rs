@@ -25,6 +25,7 @@ const LAYERS: &[(&[&str], &str)] = &[
     (&["api"], "HTTP: handlers, DTOs, the OpenAPI document"),
     (&["delivery"], "the webhook worker (it sends the API's view of an event)"),
     (&["startup"], "builds the application: state, server, workers"),
+    (&["seed"], "the data generator: template lives through the API, then cloned"),
     (&["cli"], "the command line"),
 ];
 

@@ -28,6 +28,7 @@ mod operations;
 mod races;
 mod receiver;
 mod round_trips;
+mod seed;
 mod sessions_edge;
 mod throttle;
 mod throttle_abuse;
