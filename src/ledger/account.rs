@@ -17,10 +17,14 @@ use crate::store::{DbConn, StoreError};
 /// writers in turn, so nothing changes between this read and the write that follows. The
 /// velocity counts are read only where the operation has a cap to check.
 pub(crate) fn standing(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Standing, StoreError> {
-    let mut standing = standing_row(conn, call.user_id)?;
-    if let (MoneyOp::Withdrawal(_) | MoneyOp::Transfer { .. }, Some(_)) = (op, call.limits.outflow_24h_minor) {
-        standing.outflow_used_minor = crate::store::rate::outflow_used(conn, call.user_id, call.now)?;
-    }
+    let mut standing = match (op, call.limits.outflow_24h_minor) {
+        // Money out under a cap: the outflow counted so far comes in the same statement.
+        (MoneyOp::Withdrawal(_) | MoneyOp::Transfer { .. }, Some(_)) => {
+            let from = crate::store::rate::outflow_counted_from(call.now);
+            read(conn, call.user_id, Some(from))?
+        }
+        _ => read(conn, call.user_id, None)?,
+    };
     if let (MoneyOp::VaultUnlock(_), Some(cap)) = (op, call.limits.unlocks_per_day) {
         standing.unlocks_today = unlocks_today(conn, &call.user_id.to_string(), call.now, cap)?;
     }
@@ -30,18 +34,29 @@ pub(crate) fn standing(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<S
 /// The account row, the overdue count and the status in one statement (velocity counts
 /// left at zero: for operations without a cap).
 pub(crate) fn standing_row(conn: &mut DbConn, user_id: Uuid) -> Result<Standing, StoreError> {
+    read(conn, user_id, None)
+}
+
+/// One statement, either fixed text kept prepared: the account, the overdue count, the
+/// status and, with `outflow_from`, the outflow the cap counts since that hour.
+fn read(conn: &mut DbConn, user_id: Uuid, outflow_from: Option<chrono::NaiveDateTime>) -> Result<Standing, StoreError> {
+    const SQL: &str = "SELECT m.wallet_minor, m.vault_minor, m.line, m.general_limit_minor, m.held_minor, \
+                       m.principal_minor, m.fees_minor, m.late_fees_minor, m.overdue_count, u.status, 0 \
+                       FROM money_accounts m JOIN users u ON u.id = m.user_id WHERE m.user_id = ?";
+    const WITH_OUTFLOW: &str = "SELECT m.wallet_minor, m.vault_minor, m.line, m.general_limit_minor, m.held_minor, \
+                       m.principal_minor, m.fees_minor, m.late_fees_minor, m.overdue_count, u.status, \
+                       (SELECT coalesce(sum(o.amount_minor), 0) FROM outflow_hours o \
+                        WHERE o.user_id = m.user_id AND o.hour >= ?) \
+                       FROM money_accounts m JOIN users u ON u.id = m.user_id WHERE m.user_id = ?";
+    type Sql = ((BigInt, BigInt, Text, BigInt, BigInt, BigInt, BigInt, BigInt), BigInt, Text, BigInt);
     let uid = user_id.to_string();
-    let sql = "SELECT m.wallet_minor, m.vault_minor, m.line, m.general_limit_minor, m.held_minor, m.principal_minor, \
-               m.fees_minor, m.late_fees_minor, m.overdue_count, u.status \
-               FROM money_accounts m JOIN users u ON u.id = m.user_id WHERE m.user_id = ?";
-    type Row = (StateRow, i64, String);
-    let (row, overdue_count, status): Row =
-        prepared::<((BigInt, BigInt, Text, BigInt, BigInt, BigInt, BigInt, BigInt), BigInt, Text)>(sql)
-            .text(&uid)
-            .get_result(conn)?;
+    let (row, overdue_count, status, outflow_used_minor): (StateRow, i64, String, i64) = match outflow_from {
+        None => prepared::<Sql>(SQL).text(&uid).get_result(conn)?,
+        Some(from) => prepared::<Sql>(WITH_OUTFLOW).timestamp(from).text(&uid).get_result(conn)?,
+    };
     let status = UserStatus::from_db(&status).ok_or_else(|| StoreError::Corrupt(format!("users.status {status}")))?;
     let account = state_from_row(row)?;
-    Ok(Standing { account, status, overdue_count, outflow_used_minor: 0, unlocks_today: 0 })
+    Ok(Standing { account, status, overdue_count, outflow_used_minor, unlocks_today: 0 })
 }
 
 /// Today's vault unlocks (UTC), counted to at most one past the cap (index

@@ -46,8 +46,14 @@ fn hour_of(now: DateTime<Utc>) -> NaiveDateTime {
     now.naive_utc().date().and_hms_opt(now.naive_utc().time().hour(), 0, 0).expect("an hour of a day")
 }
 
-/// Outflow counted in the hours from 24 hours before the start of `now`'s hour: an outflow
-/// counts for 24 to 25 hours, so no rolling 24 hours ever holds more than the cap.
+/// The first hour the outflow cap counts at `now`: 24 hours before the start of `now`'s
+/// hour, so an outflow counts for 24 to 25 hours and no rolling 24 hours holds more than
+/// the cap.
+pub fn outflow_counted_from(now: DateTime<Utc>) -> NaiveDateTime {
+    hour_of(now) - TimeDelta::hours(24)
+}
+
+/// Outflow counted in the hours from `outflow_counted_from(now)`.
 pub fn outflow_used(conn: &mut DbConn, user_id: Uuid, now: DateTime<Utc>) -> Result<i64, StoreError> {
     // Fixed text, kept prepared on SQLite (see `ledger::insert_movement`); text on PostgreSQL.
     // The sum cast back to BIGINT: PostgreSQL sums bigints as numeric.
@@ -57,7 +63,7 @@ pub fn outflow_used(conn: &mut DbConn, user_id: Uuid, now: DateTime<Utc>) -> Res
         "SELECT CAST(coalesce(sum(amount_minor), 0) AS BIGINT) FROM outflow_hours WHERE user_id = ? AND hour >= ?",
     )
     .text(&uid)
-    .timestamp(hour_of(now) - TimeDelta::hours(24))
+    .timestamp(outflow_counted_from(now))
     .get_result(conn)?;
     Ok(used)
 }
