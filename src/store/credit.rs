@@ -76,7 +76,7 @@ pub(super) fn lock_account(conn: &mut DbConn, user_id: Uuid) -> Result<(AccountS
 
 /// Moves an authorised purchase to `to`; `None` if it is not the caller's, and
 /// `InvalidState` if it is no longer authorised.
-pub(crate) fn leave_authorized(
+fn leave_authorized(
     conn: &mut DbConn,
     user_id: Uuid,
     id: Uuid,

@@ -469,7 +469,8 @@ async fn read_back(w: &mut World, actors: &[usize], kind: ReadBack, status: u16,
             ReadBack::Refund => {
                 assert!(seen.wallet_minor >= before.wallet_minor, "a refund pays in: {context}");
                 assert!(seen.exposure_minor() <= before.exposure_minor(), "a refund lowers debt: {context}");
-                assert!(seen.wallet_minor - before.wallet_minor + before.exposure_minor() - seen.exposure_minor() > 0);
+                let gained = seen.wallet_minor - before.wallet_minor + before.exposure_minor() - seen.exposure_minor();
+                assert!(gained > 0, "an accepted refund pays in or cuts debt: {context}");
             }
             ReadBack::BillPlan => assert_eq!(shown(&seen), was, "a bill plan moves no money: {context}"),
             ReadBack::Billing => assert_eq!(seen.wallet_minor, before.wallet_minor, "billing: {context}"),
