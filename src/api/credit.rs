@@ -1,5 +1,7 @@
 //! Buying on credit: merchants, purchases, the bill and repayments.
 
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
@@ -16,15 +18,13 @@ use super::page::{Page, PageQuery, page_schema};
 use super::refusal::store_error;
 use crate::auth::extract::{AuthUser, MoneyCaller};
 use crate::domain::credit::{Installment, InstallmentState, Purchase, PurchaseState};
-use crate::domain::movement::Movement;
 use crate::domain::{schedule, text, time};
 
 pub const DESCRIPTION_MAX_CHARS: usize = 200;
 use crate::error::{ApiError, ErrorCode};
-use crate::ledger::credit_sqlite::NewPurchase;
-use crate::ledger::{Call, MoneyOp, credit_pg, credit_sqlite};
-use crate::store::score::Ctx;
-use crate::store::{self, Backend};
+use crate::ledger::{Call, CaptureTerms, MoneyOp, Render};
+use crate::store;
+use crate::store::gate::Gate;
 
 page_schema!(MerchantPage, MerchantView);
 page_schema!(PurchasePage, PurchaseView);
@@ -122,60 +122,34 @@ pub async fn create_purchase(
         }
         None => None,
     };
-    let fingerprint = idempotency::fingerprint(&req, &body.raw);
-    if state.db.backend() == Backend::Postgres {
-        let (user_id, gate) = caller.deferred();
-        let call = Call {
-            user_id,
-            key: key.into_inner(),
-            request_hash: fingerprint,
-            now: time::now(),
-            limits: state.velocity,
-            gate,
-        };
-        let hold = Purchase {
-            id: Uuid::now_v7(),
-            user_id,
-            merchant_id,
-            amount_minor: amount.minor(),
-            installments: count,
-            description,
-            state: PurchaseState::Authorized,
-            created_at: call.now,
-            schedule: Vec::new(),
-            refunded_minor: 0,
-            refunds: Vec::new(),
-        };
-        return authorize_in_one_call(&state, call, hold).await;
-    }
-    let user_id = caller.checked(&state).await?;
-    let view_state = state.clone();
-    idempotency::once(
-        &state,
+    let (user_id, gate) = caller.deferred();
+    let call = call_of(&state, user_id, gate, key, idempotency::fingerprint(&req, &body.raw));
+    let hold = Purchase {
+        id: Uuid::now_v7(),
         user_id,
-        key,
-        fingerprint,
-        StatusCode::CREATED,
-        move |conn, now| {
-            let new = NewPurchase { merchant_id, amount, installments: count, description: description.as_deref() };
-            credit_sqlite::authorize(conn, user_id, &new, now)
-        },
-        move |p: &Purchase| purchase_json(p, &view_state),
-    )
-    .await
+        merchant_id,
+        amount_minor: amount.minor(),
+        installments: count,
+        description,
+        state: PurchaseState::Authorized,
+        created_at: call.now,
+        schedule: Vec::new(),
+        refunded_minor: 0,
+        refunds: Vec::new(),
+    };
+    let answer = state.ledger.hold(call, hold, renderer(&state)).await.map_err(|e| store_error(e, &state.money))?;
+    idempotency::respond_answered(answer, StatusCode::CREATED, String::clone)
 }
 
-/// PostgreSQL: the hold's answer is known before it is written (every field is chosen
-/// here), so it is rendered first and saved with the key by the same one call.
-async fn authorize_in_one_call(state: &AppState, call: Call, hold: Purchase) -> Result<HttpResponse, ApiError> {
-    let body = purchase_json(&hold, state).to_string();
-    let user_id = call.user_id;
-    let answer = state
-        .db
-        .user_statement(user_id, move |conn| credit_pg::authorize(conn, &call, &hold, &body))
-        .await
-        .map_err(|e| store_error(e, &state.money))?;
-    idempotency::respond_answered(answer, StatusCode::CREATED, String::clone)
+/// One keyed request of the caller's, asked now.
+fn call_of(state: &AppState, user_id: Uuid, gate: Gate, key: IdempotencyKey, request_hash: String) -> Call {
+    Call { user_id, key: key.into_inner(), request_hash, now: time::now(), limits: state.velocity, gate }
+}
+
+/// A purchase printed as the API answers it, for the ledger to save with the key.
+fn renderer(state: &web::Data<AppState>) -> Render {
+    let state = state.clone();
+    Arc::new(move |p: &Purchase| purchase_json(p, &state).to_string())
 }
 
 /// The buyer has the goods: the hold is captured, the merchant paid in full, the schedule starts.
@@ -195,44 +169,20 @@ pub async fn confirm_receipt(
     req: HttpRequest,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let credit = state.settings.credit.clone();
-    if state.db.backend() == Backend::Postgres {
-        let (user_id, gate) = caller.deferred();
-        let fingerprint = idempotency::fingerprint(&req, b"");
-        let call = Call {
-            user_id,
-            key: key.into_inner(),
-            request_hash: fingerprint,
-            now: time::now(),
-            limits: state.velocity,
-            gate,
-        };
-        let answer = state
-            .db
-            .user_statement(user_id, move |conn| {
-                credit_pg::capture(conn, &call, id, credit.repayment_day, credit.fee_rate_per_period)
-            })
-            .await
-            .map_err(|e| store_error(e, &state.money))?;
-        return idempotency::respond_answered(answer, StatusCode::OK, |p| purchase_json(p, &state).to_string());
-    }
-    let user_id = caller.checked(&state).await?;
-    let model = state.settings.score.clone();
-    let view_state = state.clone();
-    idempotency::once(
-        &state,
-        user_id,
-        key,
-        idempotency::fingerprint(&req, b""),
-        StatusCode::OK,
-        move |conn, now| {
-            let ctx = Ctx { now, score: &model };
-            credit_sqlite::capture(conn, user_id, id, credit.repayment_day, credit.fee_rate_per_period, &ctx)
-        },
-        move |(p, _): &(Purchase, Movement)| purchase_json(p, &view_state),
-    )
-    .await
+    let (user_id, gate) = caller.deferred();
+    let call = call_of(&state, user_id, gate, key, idempotency::fingerprint(&req, b""));
+    let credit = &state.settings.credit;
+    let terms = CaptureTerms {
+        repayment_day: credit.repayment_day,
+        fee_rate: credit.fee_rate_per_period,
+        score: state.settings.score.clone(),
+    };
+    let answer = state
+        .ledger
+        .capture(call, id.into_inner(), terms, renderer(&state))
+        .await
+        .map_err(|e| store_error(e, &state.money))?;
+    idempotency::respond_answered(answer, StatusCode::OK, String::clone)
 }
 
 /// Cancel an authorised purchase: the hold is voided.
@@ -247,18 +197,9 @@ pub async fn cancel(
     caller: MoneyCaller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let purchase = match state.db.backend() {
-        Backend::Postgres => {
-            let (user_id, gate) = caller.deferred();
-            state.db.user_statement(user_id, move |conn| credit_pg::void(conn, user_id, id, time::now(), &gate)).await
-        }
-        Backend::Sqlite => {
-            let user_id = caller.checked(&state).await?;
-            state.db.write(move |conn| credit_sqlite::void(conn, user_id, id, time::now())).await
-        }
-    }
-    .map_err(|e| store_error(e, &state.money))?;
+    let (user_id, gate) = caller.deferred();
+    let purchase =
+        state.ledger.cancel(user_id, gate, id.into_inner()).await.map_err(|e| store_error(e, &state.money))?;
     Ok(HttpResponse::Ok().json(PurchaseView::new(&purchase, &state.money)))
 }
 

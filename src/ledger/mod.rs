@@ -18,12 +18,13 @@ mod group;
 pub mod model;
 pub mod ops;
 pub(crate) mod pg;
+mod purchases;
 pub mod request;
 pub(crate) mod sqlite;
 pub mod standing;
 
 pub use ops::purchase::pg as credit_pg;
-pub use ops::purchase::sqlite as credit_sqlite;
+pub use purchases::{CaptureTerms, Render};
 
 use std::sync::Arc;
 

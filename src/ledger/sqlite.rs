@@ -7,23 +7,58 @@ use diesel::prelude::*;
 
 use super::ops::{repayment, transfer, wallet};
 use super::request::{Answer, Call, MoneyOp};
-use crate::store::gate;
-use crate::store::idempotency::{self, Lookup, Stored};
+use uuid::Uuid;
+
+use crate::store::gate::{self, Gate};
+use crate::store::idempotency::{self, Answered, Lookup, Stored, StoredResponse};
 use crate::store::{DbConn, StoreError, ledger};
 
 /// The gate, then the operation. The outer error means nothing may be kept; the inner one
 /// is a refusal of the operation, which rolled back alone (a savepoint) while the request
 /// stays counted in the budget, so the caller commits.
 pub fn run(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Result<Answer, StoreError>, StoreError> {
-    gate::check(conn, call.user_id, &call.gate)?;
-    if call.gate.budget.is_none() {
+    gated(conn, call.user_id, &call.gate, |c| run_op(c, call, op))
+}
+
+/// The gate, then `op`: in a savepoint when the gate counted the request, so a refusal
+/// undoes the operation alone and the count stays (the caller commits).
+pub(crate) fn gated<T>(
+    conn: &mut DbConn,
+    user_id: Uuid,
+    gate: &Gate,
+    op: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
+) -> Result<Result<T, StoreError>, StoreError> {
+    gate::check(conn, user_id, gate)?;
+    if gate.budget.is_none() {
         // Nothing to keep on a refusal: no savepoint needed.
-        return run_op(conn, call, op).map(Ok);
+        return op(conn).map(Ok);
     }
-    match conn.transaction(|c| run_op(c, call, op)) {
+    match conn.transaction(op) {
         Err(refused @ StoreError::Refused(_)) => Ok(Err(refused)),
         other => other.map(Ok),
     }
+}
+
+/// `effect` at most once per key, behind the gate: its value printed by `render` and saved
+/// with the key as a whole answer (`status`, body); a replay answers that saved answer.
+pub(crate) fn once_body<T>(
+    conn: &mut DbConn,
+    call: &Call,
+    status: u16,
+    render: impl Fn(&T) -> String,
+    effect: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
+) -> Result<Result<Answered<String>, StoreError>, StoreError> {
+    gated(conn, call.user_id, &call.gate, |c| {
+        match idempotency::lookup(c, call.user_id, &call.key, &call.request_hash)? {
+            Lookup::Replay(Stored::Body(stored)) => return Ok(Answered::Stored(stored)),
+            Lookup::Replay(Stored::Entry(_) | Stored::Purchase(_)) | Lookup::Mismatch => return Ok(Answered::Mismatch),
+            Lookup::Absent => {}
+        }
+        let body = render(&effect(c)?);
+        let response = StoredResponse { status, body: body.clone() };
+        idempotency::save(c, call.user_id, &call.key, &call.request_hash, &response, call.now)?;
+        Ok(Answered::Fresh(body))
+    })
 }
 
 fn run_op(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Answer, StoreError> {

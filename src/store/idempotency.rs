@@ -35,6 +35,18 @@ pub enum Answered<T> {
     Stored(StoredResponse),
 }
 
+impl<T> Answered<T> {
+    /// The same answer with its value turned into another (e.g. printed).
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Answered<U> {
+        match self {
+            Answered::Fresh(value) => Answered::Fresh(f(value)),
+            Answered::Replay(value) => Answered::Replay(f(value)),
+            Answered::Mismatch => Answered::Mismatch,
+            Answered::Stored(stored) => Answered::Stored(stored),
+        }
+    }
+}
+
 pub enum Lookup {
     Absent,
     /// Same key, same request: answer what was answered before.

@@ -9,7 +9,6 @@ use uuid::Uuid;
 use crate::domain::account::Refusal;
 use crate::domain::credit::{Purchase, PurchaseState};
 use crate::domain::limits::VelocityLimits;
-use crate::domain::money::Amount;
 use crate::domain::movement::Movement;
 use crate::domain::schedule;
 use crate::ledger::{account, model};
@@ -38,44 +37,32 @@ fn purchase_found(conn: &mut DbConn, user_id: Uuid, id: Uuid) -> Result<Option<m
     .transpose()
 }
 
-pub struct NewPurchase<'a> {
-    pub merchant_id: Uuid,
-    pub amount: Amount,
-    pub installments: u32,
-    pub description: Option<&'a str>,
-}
-
-/// Authorises a hold (SQLite's path): the model accepts it only if afterwards
-/// `exposure <= limit`, the user is active and nothing is overdue.
-pub fn authorize(
-    conn: &mut DbConn,
-    user_id: Uuid,
-    new: &NewPurchase<'_>,
-    now: DateTime<Utc>,
-) -> Result<Purchase, StoreError> {
-    assert!(schedule::is_allowed_count(new.installments), "validated at the edge");
+/// Authorises the hold `hold` describes (SQLite's path): the model accepts it only if
+/// afterwards `exposure <= limit`, the user is active and nothing is overdue.
+pub fn authorize(conn: &mut DbConn, hold: &Purchase, now: DateTime<Utc>) -> Result<Purchase, StoreError> {
+    assert!(schedule::is_allowed_count(hold.installments), "validated at the edge");
     let merchant: Option<String> = merchants::table
-        .filter(merchants::id.eq(new.merchant_id.to_string()))
+        .filter(merchants::id.eq(hold.merchant_id.to_string()))
         .select(merchants::id)
         .first(conn)
         .optional()?;
     if merchant.is_none() {
         return Err(StoreError::Refused(Refusal::NotFound("merchant")));
     }
-    let (uid, x) = (user_id.to_string(), new.amount.minor());
+    let (user_id, id, x) = (hold.user_id, hold.id, hold.amount_minor);
+    let uid = user_id.to_string();
     let standing = account::standing_row(conn, user_id)?;
     let effects =
         model::step(&standing, model::Op::Hold(x), &VelocityLimits::default()).map_err(StoreError::Refused)?;
     account::write_effects(conn, &uid, &effects)?;
-    let id = Uuid::now_v7();
     diesel::insert_into(pu::table)
         .values((
             pu::id.eq(id.to_string()),
             pu::user_id.eq(&uid),
-            pu::merchant_id.eq(new.merchant_id.to_string()),
+            pu::merchant_id.eq(hold.merchant_id.to_string()),
             pu::amount_minor.eq(x),
-            pu::installments.eq(i32::try_from(new.installments).expect("at most 24")),
-            pu::description.eq(new.description),
+            pu::installments.eq(i32::try_from(hold.installments).expect("at most 24")),
+            pu::description.eq(hold.description.as_deref()),
             pu::state.eq(PurchaseState::Authorized.as_str()),
             pu::created_at.eq(now.naive_utc()),
         ))
