@@ -98,6 +98,33 @@ pub struct Installment {
 }
 
 impl Installment {
+    /// Part `seq` of `count` as scheduled: nothing billed, paid or late yet.
+    pub fn scheduled(
+        purchase_id: Uuid,
+        seq: u32,
+        count: u32,
+        due_date: NaiveDate,
+        principal_minor: i64,
+        fee_minor: i64,
+    ) -> Self {
+        Installment {
+            purchase_id,
+            seq,
+            count,
+            due_date,
+            principal_minor,
+            fee_minor,
+            fee_billed: false,
+            late_fee_minor: 0,
+            principal_paid_minor: 0,
+            fee_paid_minor: 0,
+            late_fee_paid_minor: 0,
+            state: InstallmentState::Pending,
+            was_overdue: false,
+            days_overdue: 0,
+        }
+    }
+
     pub fn principal_owed(&self) -> i64 {
         self.principal_minor - self.principal_paid_minor
     }
@@ -359,22 +386,7 @@ mod tests {
     }
 
     fn part(due: &str, principal: i64) -> Installment {
-        Installment {
-            purchase_id: Uuid::nil(),
-            seq: 1,
-            count: 3,
-            due_date: NaiveDate::from_str(due).unwrap(),
-            principal_minor: principal,
-            fee_minor: principal / 200,
-            fee_billed: false,
-            late_fee_minor: 0,
-            principal_paid_minor: 0,
-            fee_paid_minor: 0,
-            late_fee_paid_minor: 0,
-            state: InstallmentState::Pending,
-            was_overdue: false,
-            days_overdue: 0,
-        }
+        Installment::scheduled(Uuid::nil(), 1, 3, NaiveDate::from_str(due).unwrap(), principal, principal / 200)
     }
 
     fn d(s: &str) -> NaiveDate {

@@ -187,21 +187,16 @@ mod tests {
         schedule::split(amount_minor, count)
             .into_iter()
             .enumerate()
-            .map(|(i, principal_minor)| Installment {
-                purchase_id,
-                seq: u32::try_from(i + 1).unwrap(),
-                count,
-                due_date: due,
-                principal_minor,
-                fee_minor: schedule::part_fee(principal_minor, count, rate()),
-                fee_billed: false,
-                late_fee_minor: 0,
-                principal_paid_minor: 0,
-                fee_paid_minor: 0,
-                late_fee_paid_minor: 0,
-                state: InstallmentState::Pending,
-                was_overdue: false,
-                days_overdue: 0,
+            .map(|(i, principal_minor)| {
+                let fee_minor = schedule::part_fee(principal_minor, count, rate());
+                Installment::scheduled(
+                    purchase_id,
+                    u32::try_from(i + 1).unwrap(),
+                    count,
+                    due,
+                    principal_minor,
+                    fee_minor,
+                )
             })
             .collect()
     }

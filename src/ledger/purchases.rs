@@ -92,7 +92,9 @@ impl Ledger {
             }
             Backend::Sqlite => {
                 self.db
-                    .write(move |conn| super::sqlite::gated(conn, user_id, &gate, |c| sqlite::void(c, user_id, purchase_id, now)))
+                    .write(move |conn| {
+                        super::sqlite::gated(conn, user_id, &gate, |c| sqlite::void(c, user_id, purchase_id, now))
+                    })
                     .await?
             }
         }
