@@ -1,7 +1,8 @@
 //! A user's money and credit numbers, and what the contract derives from them.
 
-/// Upper bound of any stored balance (also a database CHECK): sums of a handful of them
-/// stay far below `i64::MAX`.
+/// Upper bound of any stored balance, the one definition: the migrations' CHECKs and the live
+/// SQL's `vl_balance_ceiling()` carry the same number (tests/api/live_sql.rs holds them to
+/// it). Sums of a handful of them stay far below `i64::MAX`.
 pub const BALANCE_CEILING_MINOR: i64 = 100_000_000_000_000_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, utoipa::ToSchema)]

@@ -104,3 +104,58 @@ fn no_migration_defines_or_calls_a_function() {
     assert_eq!(checked[0], "2026-12-07-000022_baseline", "the baseline comes first: {checked:?}");
     assert!(checked.len() >= 2, "the baseline and its successors: {checked:?}");
 }
+
+/// Every 16-digit-or-longer number in `text` (the balance bounds; nothing else is that long).
+fn balance_bounds(text: &str) -> Vec<i64> {
+    let long = regex::Regex::new(r"-?\b\d{16,}\b").unwrap();
+    long.find_iter(text).map(|m| m.as_str().trim_start_matches('-').parse().unwrap()).collect()
+}
+
+/// The balance ceiling is one number: the Rust constant. The migrations' CHECKs (which may
+/// call no function) and the live SQL's `vl_balance_ceiling()` carry it; nothing else in
+/// the live SQL spells it out.
+#[test]
+fn the_balance_ceiling_is_one_number() {
+    use vaultline::domain::account::BALANCE_CEILING_MINOR;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut seen = 0;
+    for backend in ["sqlite", "postgres"] {
+        for entry in std::fs::read_dir(root.join(backend)).unwrap() {
+            let up = std::fs::read_to_string(entry.unwrap().path().join("up.sql")).unwrap();
+            for bound in balance_bounds(&up) {
+                assert_eq!(bound, BALANCE_CEILING_MINOR, "a {backend} migration bounds a balance otherwise");
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen >= 16, "the money_accounts and postings bounds of both backends: {seen}");
+    let spelled: Vec<&str> =
+        FILES.iter().filter(|(_, text)| !balance_bounds(text).is_empty()).map(|(n, _)| *n).collect();
+    assert_eq!(spelled, ["store/sql/ledger.sql"], "only vl_balance_ceiling() spells the ceiling out");
+    assert_eq!(balance_bounds(FILES[0].1), [BALANCE_CEILING_MINOR]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "VAULTLINE_TEST_POSTGRES_URL was not set at build time")]
+async fn the_live_database_bounds_balances_with_the_one_number() {
+    #[derive(QueryableByName)]
+    struct Bound {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        ceiling: i64,
+        #[diesel(sql_type = Text)]
+        checks: String,
+    }
+    let app = TestApp::spawn(Backend::postgres()).await;
+    let mut conn = PgConnection::establish(&app.settings.database.url).expect("connect");
+    let found: Bound = diesel::sql_query(
+        "SELECT vl_balance_ceiling() AS ceiling, string_agg(pg_get_constraintdef(oid), ' ') AS checks \
+         FROM pg_constraint WHERE contype = 'c'",
+    )
+    .get_result(&mut conn)
+    .expect("catalog");
+    let ceiling = vaultline::domain::account::BALANCE_CEILING_MINOR;
+    assert_eq!(found.ceiling, ceiling);
+    let bounds = balance_bounds(&found.checks);
+    assert!(bounds.len() >= 9, "{}", found.checks);
+    assert!(bounds.iter().all(|b| *b == ceiling), "{}", found.checks);
+}

@@ -26,7 +26,7 @@ DECLARE
     -- Every account row the batch may write: its users' and its recipients'.
     v_ids text[] := ARRAY(SELECT unnest(p_users) UNION SELECT id FROM users WHERE username = ANY (p_tos));
 BEGIN
-    PERFORM set_config('lock_timeout', '100ms', true);
+    PERFORM set_config('lock_timeout', vl_batch_lock_timeout(), true);
     FOR g IN
         SELECT s.u, s.v, s.w, s.b, array_agg(s.i ORDER BY s.i) AS idxs
           FROM (SELECT p_users[k] AS u, p_token_versions[k] AS v, p_windows[k] AS w, p_budgets[k] AS b, k AS i
@@ -184,7 +184,7 @@ BEGIN
             v_window := date_trunc('hour', p_nows[i]) - interval '24 hours';
             -- The sender's earlier transfers in this statement count against the cap, all of
             -- them in its window (a batch spanning a day would run one by one instead).
-            IF v_from >= p_amounts[i] AND v_to <= 100000000000000000 - p_amounts[i]
+            IF v_from >= p_amounts[i] AND v_to <= vl_balance_ceiling() - p_amounts[i]
                AND (p_outflow_cap IS NULL
                     OR (f IS NULL AND p_amounts[i] + v_used[i] <= p_outflow_cap)
                     OR (f IS NOT NULL AND coalesce(v_window <= v_first_hours[f], true)
@@ -224,7 +224,7 @@ BEGIN
         -- request is claiming) is waited for 10 ms, not the batch's 100: past that, all run one
         -- by one, and only the operation needing it waits again. Back to 100 ms on success (an
         -- error takes the setting back with the subtransaction).
-        PERFORM set_config('lock_timeout', '10ms', true);
+        PERFORM set_config('lock_timeout', vl_claimed_lock_timeout(), true);
         WITH ops AS MATERIALIZED (
             SELECT f.k, p_users[f.k] AS uid, p_keys[f.k] AS ikey, p_hashes[f.k] AS hash, p_entries[f.k] AS entry,
                    p_amounts[f.k] AS amt, p_tos[f.k] AS to_name, v_to_ids[f.k] AS to_id,
@@ -283,7 +283,7 @@ BEGIN
             RAISE EXCEPTION 'vl_batch_transfers wrote % movements and % accounts for % transfers',
                 v_rows, v_written, cardinality(v_fast);
         END IF;
-        PERFORM set_config('lock_timeout', '100ms', true);
+        PERFORM set_config('lock_timeout', vl_batch_lock_timeout(), true);
     EXCEPTION WHEN OTHERS THEN
         -- Nothing of it is kept: each runs one by one, where its own error is answered.
         RETURN;

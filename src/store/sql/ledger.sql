@@ -23,6 +23,26 @@ BEGIN
         a.held_minor, a.principal_minor, a.fees_minor, a.late_fees_minor));
 END $$;
 
+-- ---------------------------------------------------------------- constants, named once
+-- The most any balance or posting may hold (domain::account::BALANCE_CEILING_MINOR; the
+-- money_accounts and postings CHECKs of the migrations carry the same number, and
+-- tests/api/live_sql.rs holds all of them to the Rust constant). Inlined by the planner.
+CREATE OR REPLACE FUNCTION vl_balance_ceiling() RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT 100000000000000000::bigint
+$$;
+
+-- How long a group-commit batch waits for an account row held elsewhere before it hands
+-- its requests back to run one by one.
+CREATE OR REPLACE FUNCTION vl_batch_lock_timeout() RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT '100ms'::text
+$$;
+
+-- How long the batch's fast path waits for a row another request is claiming (shorter: it
+-- falls back to the one-by-one path, where only the operation needing the row waits again).
+CREATE OR REPLACE FUNCTION vl_claimed_lock_timeout() RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT '10ms'::text
+$$;
+
 -- `minor × rate` rounded half-even to the minor unit (as rust_decimal's MidpointNearestEven).
 CREATE OR REPLACE FUNCTION vl_round_half_even(p_value numeric) RETURNS bigint LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE
