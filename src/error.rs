@@ -246,6 +246,7 @@ pub fn refusal_code(refusal: &Refusal) -> ErrorCode {
         | Refusal::AlreadyDecided(_)
         | Refusal::StatusUnchanged(_)
         | Refusal::NotRefundable
+        | Refusal::PayoffQuoteChanged { .. }
         | Refusal::AlreadyConverted => ErrorCode::InvalidState,
     }
 }
@@ -404,6 +405,7 @@ mod tests {
             Refusal::NotRefundable,
             Refusal::TooSmallToSplit,
             Refusal::AlreadyConverted,
+            Refusal::PayoffQuoteChanged { payoff_minor: 5 },
         ];
         for refusal in refusals {
             let answered: ApiError = StoreError::Refused(refusal.clone()).into();

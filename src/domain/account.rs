@@ -134,6 +134,9 @@ pub enum Refusal {
     InvalidState(&'static str),
     #[error("nothing is owed")]
     NothingToRepay,
+    /// A payoff whose amount is no longer what paying the purchase off costs (the new quote).
+    #[error("the payoff amount changed")]
+    PayoffQuoteChanged { payoff_minor: i64 },
     #[error("more than is owed")]
     Overpayment { owed_minor: i64 },
     #[error("the score is below the upgrade threshold")]

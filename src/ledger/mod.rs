@@ -66,6 +66,7 @@ impl Ledger {
         let db = &self.db;
         let call = match &self.group {
             None => call,
+            Some(_) if !op.batched() => call,
             // Both backends' batches run each operation's gate in the batch's transaction.
             Some(group) => match group.submit(call.clone(), op.clone()).await {
                 // The batch did not run it (a row held elsewhere, a failed batch): alone, it

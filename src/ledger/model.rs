@@ -8,8 +8,8 @@
 //! round trip, and the model test (`tests/api/model_based`) drives both backends through
 //! HTTP with random operations and holds every answer and balance against `step`.
 
-use super::ops::{purchase, repayment, transfer, wallet};
-pub use super::standing::{Effects, PurchaseFound, Standing};
+use super::ops::{payoff, purchase, repayment, transfer, wallet};
+pub use super::standing::{Effects, PayoffFound, PurchaseFound, Standing};
 use crate::domain::account::Refusal;
 use crate::domain::limits::VelocityLimits;
 
@@ -25,6 +25,8 @@ pub enum Op {
     TransferOut(i64),
     /// Pays late fees, then billed fees, then principal (oldest due first within each).
     Repayment(i64),
+    /// Pays one purchase off: exactly what it owes (`amount`), from the wallet.
+    Payoff { found: Option<PayoffFound>, amount: i64 },
     /// A purchase hold at a merchant that exists.
     Hold(i64),
     Capture(Option<PurchaseFound>),
@@ -40,6 +42,7 @@ pub fn step(s: &Standing, op: Op, limits: &VelocityLimits) -> Result<Effects, Re
         Op::VaultUnlock(x) => wallet::rule::vault_unlock(s, x, limits),
         Op::TransferOut(x) => transfer::rule::transfer_out(s, x, limits),
         Op::Repayment(x) => repayment::rule::repay(s, x),
+        Op::Payoff { found, amount } => payoff::rule::payoff(s, found, amount),
         Op::Hold(x) => purchase::rule::hold(s, x),
         Op::Capture(found) => purchase::rule::capture(s, found),
         Op::Void(found) => purchase::rule::void(found),

@@ -25,6 +25,14 @@ pub mod repayment {
     pub(crate) mod sqlite;
 }
 
+/// Paying one purchase off from the wallet: a repayment limited to that purchase, of
+/// exactly what it owes (`vl_payoff`).
+pub mod payoff {
+    pub(crate) mod pg;
+    pub mod rule;
+    pub(crate) mod sqlite;
+}
+
 /// A purchase on credit: the hold, its capture on receipt, its cancel (`vl_authorize`,
 /// `vl_capture`, `vl_void`).
 pub mod purchase {

@@ -8,8 +8,9 @@ use diesel::result::Error as DieselError;
 use uuid::Uuid;
 
 use super::answer::AnswerRow;
-use super::ops::{repayment, transfer, wallet};
+use super::ops::{payoff, repayment, transfer, wallet};
 use super::request::{Answer, Call, MoneyOp};
+use crate::domain::account::Refusal;
 use crate::store::error::raised;
 use crate::store::gate;
 use crate::store::idempotency::{self, Lookup, Stored};
@@ -25,6 +26,7 @@ pub fn run(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Answer, Store
     let answered: Result<AnswerRow, DieselError> = match op {
         MoneyOp::Transfer { to, note, .. } => transfer::pg::call(conn, call, &entry, to, note.as_ref(), x),
         MoneyOp::Repayment(_) => repayment::pg::call(conn, call, &entry, x),
+        MoneyOp::Payoff { purchase, .. } => payoff::pg::call(conn, call, &entry, *purchase, x),
         _ => wallet::pg::call(conn, call, op, &entry, x),
     };
     match answered {
@@ -52,6 +54,8 @@ pub(crate) fn refused(
     let refusal = match Raised::parse(code, detail)? {
         Raised::Rule(account) => op.refusal(&account)?,
         Raised::KeyReused => return Ok(Answer::Mismatch),
+        // Only a payoff names something of the caller's that may be missing: its purchase.
+        Raised::NotFound if matches!(op, MoneyOp::Payoff { .. }) => Refusal::NotFound("purchase"),
         // Saved by a route that stores whole bodies: a second round trip reads it.
         Raised::StoredAnswer => {
             return match idempotency::lookup(conn, call.user_id, &call.key, &call.request_hash)? {

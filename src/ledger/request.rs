@@ -28,6 +28,8 @@ pub enum MoneyOp {
     },
     /// Pays back from the wallet what is owed on credit.
     Repayment(Amount),
+    /// Pays one of the caller's purchases off from the wallet: exactly its quote.
+    Payoff { purchase: Uuid, amount: Amount },
 }
 
 impl MoneyOp {
@@ -40,6 +42,7 @@ impl MoneyOp {
             MoneyOp::VaultUnlock(_) => "vault_unlock",
             MoneyOp::Transfer { .. } => "transfer",
             MoneyOp::Repayment(_) => "repayment",
+            MoneyOp::Payoff { .. } => "payoff",
         }
     }
 
@@ -50,14 +53,19 @@ impl MoneyOp {
             | MoneyOp::VaultLock(a)
             | MoneyOp::VaultUnlock(a)
             | MoneyOp::Repayment(a) => *a,
-            MoneyOp::Transfer { amount, .. } => *amount,
+            MoneyOp::Transfer { amount, .. } | MoneyOp::Payoff { amount, .. } => *amount,
         }
+    }
+
+    /// Whether group commit may carry it: a payoff runs alone (it reads one purchase's parts).
+    pub(crate) fn batched(&self) -> bool {
+        !matches!(self, MoneyOp::Payoff { .. })
     }
 
     /// Whether a frozen user may still ask for it: money in (a deposit), kept (a vault lock)
     /// or owed back (a repayment), never money out on their own initiative.
     pub fn allowed_when_frozen(&self) -> bool {
-        matches!(self, MoneyOp::Deposit(_) | MoneyOp::VaultLock(_) | MoneyOp::Repayment(_))
+        matches!(self, MoneyOp::Deposit(_) | MoneyOp::VaultLock(_) | MoneyOp::Repayment(_) | MoneyOp::Payoff { .. })
     }
 
     /// The operation as the model (`ledger::model`) names it.
@@ -70,6 +78,11 @@ impl MoneyOp {
             MoneyOp::VaultUnlock(_) => model::Op::VaultUnlock(x),
             MoneyOp::Transfer { .. } => model::Op::TransferOut(x),
             MoneyOp::Repayment(_) => model::Op::Repayment(x),
+            // PostgreSQL refuses with the account row (`rule`) only once it found the purchase
+            // owing exactly the amount asked: the money rule left is the wallet's.
+            MoneyOp::Payoff { .. } => {
+                model::Op::Payoff { found: Some(model::PayoffFound { principal_minor: x, ..Default::default() }), amount: x }
+            }
         }
     }
 

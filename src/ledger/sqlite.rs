@@ -5,7 +5,7 @@
 
 use diesel::prelude::*;
 
-use super::ops::{repayment, transfer, wallet};
+use super::ops::{payoff, repayment, transfer, wallet};
 use super::request::{Answer, Call, MoneyOp};
 use uuid::Uuid;
 
@@ -73,6 +73,7 @@ fn run_op(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Answer, StoreE
             transfer::sqlite::apply(conn, call, to, op, note.as_ref().map(|n| n.as_str().to_owned()))?
         }
         MoneyOp::Repayment(amount) => repayment::sqlite::apply(conn, call.user_id, *amount, call.now)?,
+        MoneyOp::Payoff { purchase, amount } => payoff::sqlite::apply(conn, call, *purchase, *amount)?,
         _ => wallet::sqlite::apply(conn, call, op)?,
     };
     idempotency::save_entry(conn, call.user_id, &call.key, &call.request_hash, movement.id, call.now)?;

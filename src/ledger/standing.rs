@@ -2,7 +2,7 @@
 //! accepted operation has on their account. No I/O.
 
 use crate::domain::account::AccountState;
-use crate::domain::credit::PurchaseState;
+use crate::domain::credit::{Installment, PurchaseState};
 use crate::domain::user::UserStatus;
 
 /// What a rule may read about the caller, as stored under the account's lock.
@@ -23,6 +23,33 @@ pub struct Standing {
 pub struct PurchaseFound {
     pub state: PurchaseState,
     pub amount_minor: i64,
+}
+
+/// What one of the buyer's purchases owes now, as a payoff finds it: its unpaid principal,
+/// billed unpaid fees and unpaid late fees (a fee not billed yet is not owed: paying the
+/// principal off forgives it). `None` in `Op`: not theirs, or none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PayoffFound {
+    pub principal_minor: i64,
+    pub fees_minor: i64,
+    pub late_fees_minor: i64,
+}
+
+impl PayoffFound {
+    /// What the purchase's unpaid parts owe, by kind.
+    pub fn of(parts: &[Installment]) -> Self {
+        let sum = |owed: fn(&Installment) -> i64| parts.iter().map(owed).sum();
+        PayoffFound {
+            principal_minor: sum(Installment::principal_owed),
+            fees_minor: sum(Installment::fee_owed),
+            late_fees_minor: sum(Installment::late_fee_owed),
+        }
+    }
+
+    /// What paying the purchase off costs: the quote.
+    pub fn owed_minor(&self) -> i64 {
+        self.principal_minor + self.fees_minor + self.late_fees_minor
+    }
 }
 
 /// What an accepted operation changes, as signed deltas of the account row, and what the

@@ -86,6 +86,25 @@ pub(crate) fn unpaid_installments(conn: &mut DbConn, user_id: Uuid) -> Result<Ve
     rows.into_iter().map(installment_from_row).collect()
 }
 
+/// One of the buyer's purchases' unpaid parts, oldest due first; `None` when the purchase is
+/// not theirs (or there is none). What a payoff quotes and pays.
+pub fn purchase_debt(conn: &mut DbConn, user_id: Uuid, purchase_id: Uuid) -> Result<Option<Vec<Installment>>, StoreError> {
+    let (uid, pid) = (user_id.to_string(), purchase_id.to_string());
+    let theirs: i64 = pu::table.filter(pu::id.eq(&pid)).filter(pu::user_id.eq(&uid)).count().get_result(conn)?;
+    if theirs == 0 {
+        return Ok(None);
+    }
+    let rows: Vec<InstallmentRow> = ins::table
+        .inner_join(pu::table)
+        .filter(ins::user_id.eq(&uid))
+        .filter(ins::purchase_id.eq(&pid))
+        .filter(ins::state.ne(InstallmentState::Paid.as_str()))
+        .order((ins::due_date.asc(), ins::seq.asc()))
+        .select(installment_columns!())
+        .load(conn)?;
+    rows.into_iter().map(installment_from_row).collect::<Result<_, _>>().map(Some)
+}
+
 pub(crate) fn schedule_of(conn: &mut DbConn, purchase_ids: &[String]) -> Result<Vec<Installment>, StoreError> {
     let rows: Vec<InstallmentRow> = ins::table
         .inner_join(pu::table)

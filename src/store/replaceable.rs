@@ -14,12 +14,13 @@ use sha2::{Digest, Sha256};
 
 /// The files, in the order they are applied (helpers before their callers; function bodies
 /// are not checked at creation, so the order only matters for readers).
-pub const FILES: [(&str, &str); 8] = [
+pub const FILES: [(&str, &str); 9] = [
     ("store/sql/ledger.sql", include_str!("sql/ledger.sql")),
     ("store/sql/gate.sql", include_str!("sql/gate.sql")),
     ("ledger/ops/wallet/pg.sql", include_str!("../ledger/ops/wallet/pg.sql")),
     ("ledger/ops/transfer/pg.sql", include_str!("../ledger/ops/transfer/pg.sql")),
     ("ledger/ops/repayment/pg.sql", include_str!("../ledger/ops/repayment/pg.sql")),
+    ("ledger/ops/payoff/pg.sql", include_str!("../ledger/ops/payoff/pg.sql")),
     ("ledger/ops/purchase/pg.sql", include_str!("../ledger/ops/purchase/pg.sql")),
     ("store/sql/batch.sql", include_str!("sql/batch.sql")),
     ("store/sql/events.sql", include_str!("sql/events.sql")),

@@ -107,3 +107,26 @@ fn capture_and_void_need_an_authorised_purchase_of_the_buyer() {
     assert_eq!(step(&s, Op::Capture(None), &CAPS), Err(Refusal::NotFound("purchase")));
     assert_eq!(step(&s, Op::Void(held), &CAPS).unwrap().held_minor, -300);
 }
+
+#[test]
+fn a_payoff_pays_exactly_one_purchase_and_names_the_new_quote_otherwise() {
+    let mut s = standing(5_000, 0, 0, 3_000);
+    s.account.fees_minor = 40;
+    s.account.late_fees_minor = 25;
+    s.status = UserStatus::Frozen;
+    let owed = PayoffFound { principal_minor: 1_000, fees_minor: 20, late_fees_minor: 25 };
+    let pay = |s: &Standing, found, amount| step(s, Op::Payoff { found, amount }, &CAPS);
+    assert_eq!(pay(&s, None, 1_045), Err(Refusal::NotFound("purchase")));
+    assert_eq!(pay(&s, Some(PayoffFound::default()), 1_045), Err(Refusal::NothingToRepay));
+    assert_eq!(pay(&s, Some(owed), 1_044), Err(Refusal::PayoffQuoteChanged { payoff_minor: 1_045 }));
+    assert_eq!(pay(&s, Some(owed), 1_046), Err(Refusal::PayoffQuoteChanged { payoff_minor: 1_045 }));
+    // A frozen customer may pay off; the other purchases' debt stays.
+    let after = pay(&s, Some(owed), 1_045).unwrap().applied_to(s.account).unwrap();
+    assert_eq!(
+        (after.wallet_minor, after.principal_minor, after.fees_minor, after.late_fees_minor),
+        (3_955, 2_000, 20, 0)
+    );
+    s.account.wallet_minor = 1_044;
+    let short = Refusal::InsufficientFunds { from: Source::Wallet, balance_minor: 1_044 };
+    assert_eq!(pay(&s, Some(owed), 1_045), Err(short));
+}

@@ -4,7 +4,7 @@ use super::*;
 use crate::store::replaceable::FILES;
 
 /// Every code the live SQL raises.
-const CODES: [&str; 16] = [
+const CODES: [&str; 17] = [
     "session_ended",
     "rate_limited",
     "key_reused",
@@ -16,6 +16,7 @@ const CODES: [&str; 16] = [
     "self_transfer",
     "nothing_to_repay",
     "overpayment",
+    "payoff_quote",
     "velocity_limit_exceeded",
     "invalid_state",
     "not_found",
@@ -42,7 +43,7 @@ fn codes_in_the_live_sql() -> BTreeSet<String> {
 
 fn sample_detail(code: &str) -> &'static str {
     match code {
-        "overpayment" => "1250",
+        "overpayment" | "payoff_quote" => "1250",
         "velocity_limit_exceeded" => "outflow,100,500",
         "invalid_state" => "captured",
         "rule" => "100,200,secured,0,50,0,0,0",

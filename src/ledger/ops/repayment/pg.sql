@@ -12,9 +12,7 @@ DECLARE
     v_replay text := (vl_claim(p_user, p_key, p_hash, 201, 'movement', p_entry, NULL, p_now)).entry_id;
     a money_accounts;
     v_owed bigint;
-    v_late bigint; v_fees bigint; v_principal bigint; v_overdue_paid bigint;
     v_status text;
-    r vl_answer;
 BEGIN
     IF v_replay IS NOT NULL THEN
         RETURN QUERY SELECT * FROM vl_answer('replay', p_user, v_replay);
@@ -26,10 +24,7 @@ BEGIN
     SELECT * INTO a FROM money_accounts WHERE user_id = p_user FOR UPDATE;
     -- A frozen user may repay: debt is debt, and paying it moves no money out of reach.
     v_status := (SELECT status FROM users WHERE id = p_user);
-    SELECT coalesce(sum(late_fee_minor - late_fee_paid_minor
-                        + CASE WHEN fee_billed THEN fee_minor - fee_paid_minor ELSE 0 END
-                        + principal_minor - principal_paid_minor), 0)
-      INTO v_owed FROM installments WHERE user_id = p_user AND state <> 'paid';
+    v_owed := vl_owed(p_user, NULL);
     IF v_owed = 0 THEN
         PERFORM vl_refuse('nothing_to_repay');
     END IF;
@@ -39,13 +34,38 @@ BEGIN
     IF a.wallet_minor < p_amount THEN
         PERFORM vl_refuse_rule(p_user);
     END IF;
+    RETURN NEXT vl_pay_parts(p_user, NULL, p_entry, p_amount, p_now, v_status);
+END $$;
+
+-- What the user's unpaid parts owe (of one purchase, or all with NULL): late fees, billed
+-- fees and principal; a fee not billed yet is not owed.
+CREATE OR REPLACE FUNCTION vl_owed(p_user text, p_purchase text)
+RETURNS bigint LANGUAGE sql STABLE AS $$
+    SELECT coalesce(sum(late_fee_minor - late_fee_paid_minor
+                        + CASE WHEN fee_billed THEN fee_minor - fee_paid_minor ELSE 0 END
+                        + principal_minor - principal_paid_minor), 0)::bigint
+      FROM installments
+     WHERE user_id = p_user AND state <> 'paid' AND (p_purchase IS NULL OR purchase_id = p_purchase)
+$$;
+
+-- Pays `p_amount` (checked by the caller: owed, and in the wallet) over the user's unpaid
+-- parts (of one purchase, or all with NULL): late fees, then billed fees, then principal,
+-- oldest due first; one entry from the wallet. Shared by `vl_repay` and `vl_payoff`.
+CREATE OR REPLACE FUNCTION vl_pay_parts(p_user text, p_purchase text, p_entry text, p_amount bigint,
+                                        p_now timestamp, p_status text)
+RETURNS vl_answer LANGUAGE plpgsql AS $$
+DECLARE
+    a money_accounts;
+    v_late bigint; v_fees bigint; v_principal bigint; v_overdue_paid bigint;
+BEGIN
     WITH items AS (
         SELECT purchase_id, seq, state, was_overdue,
                late_fee_minor - late_fee_paid_minor AS l,
                CASE WHEN fee_billed THEN fee_minor - fee_paid_minor ELSE 0 END AS f,
                principal_minor - principal_paid_minor AS p,
                row_number() OVER (ORDER BY due_date, purchase_id COLLATE "C", seq) AS rn
-        FROM installments WHERE user_id = p_user AND state <> 'paid'),
+        FROM installments
+        WHERE user_id = p_user AND state <> 'paid' AND (p_purchase IS NULL OR purchase_id = p_purchase)),
     running AS (
         SELECT *, sum(l) OVER w - l AS l_before, sum(f) OVER w - f AS f_before, sum(p) OVER w - p AS p_before,
                sum(l) OVER () AS l_total, sum(f) OVER () AS f_total
@@ -83,6 +103,5 @@ BEGIN
      WHERE user_id = p_user RETURNING * INTO a;
     PERFORM vl_post(p_entry, 'repayment', p_user, p_now, ARRAY[p_user || ':wallet', p_user || ':credit'],
                     ARRAY[-p_amount, p_amount]);
-    r := vl_record_answer(p_entry, 'repayment', p_amount, NULL, NULL, p_now, v_status, a);
-    RETURN NEXT r;
+    RETURN vl_record_answer(p_entry, 'repayment', p_amount, NULL, NULL, p_now, p_status, a);
 END $$;

@@ -20,7 +20,9 @@ pub(crate) fn apply(conn: &mut DbConn, call: &Call, op: &MoneyOp) -> Result<Move
         MoneyOp::Withdrawal(_) => (MovementKind::Withdrawal, [(wallet, -x), (EXTERNAL_FUNDING.to_owned(), x)]),
         MoneyOp::VaultLock(_) => (MovementKind::VaultLock, [(wallet, -x), (vault, x)]),
         MoneyOp::VaultUnlock(_) => (MovementKind::VaultUnlock, [(vault, -x), (wallet, x)]),
-        MoneyOp::Transfer { .. } | MoneyOp::Repayment(_) => unreachable!("these have their own paths"),
+        MoneyOp::Transfer { .. } | MoneyOp::Repayment(_) | MoneyOp::Payoff { .. } => {
+            unreachable!("these have their own paths")
+        }
     };
     let (_, row) = decided(conn, call, op)?;
     let state = state_from_row(row.0.clone())?;
