@@ -19,6 +19,7 @@ pub mod observe;
 pub mod openapi;
 mod ops;
 pub(crate) mod page;
+mod payoff;
 pub(crate) mod refusal;
 pub mod routing;
 mod sessions;
@@ -78,6 +79,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, openapi_json: &web::Bytes, surface: 
         .service(credit::cancel)
         .service(credit::bill)
         .service(credit::repay)
+        .service(payoff::payoff_quote)
+        .service(payoff::pay_off)
         .service(events::my_events)
         .configure(admin::routes)
         .service(ops::healthz)

@@ -25,6 +25,7 @@ mod live_sql;
 mod model_based;
 mod money;
 mod operations;
+mod payoff;
 mod races;
 mod receiver;
 mod round_trips;
