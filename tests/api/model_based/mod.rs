@@ -39,6 +39,8 @@ enum Expect {
     Replay { actor: usize, status: u16 },
     /// A freeze or unfreeze that changes the status; no money moves.
     Status { actor: usize, to: UserStatus },
+    /// A payoff: the purchase's debt is read from the store just before it is sent (`world::payoff`).
+    Payoff { actor: usize, id: String, pick: u64 },
     /// Not decided by `step`: bounded, then read back from the service.
     ReadBack { actors: Vec<usize>, kind: ReadBack },
 }
@@ -64,7 +66,13 @@ async fn a_random_script_answers_as_the_model_says(backend: Backend) {
             w.day = today;
             w.customers.iter_mut().for_each(|c| c.standing.unlocks_today = 0);
         }
-        let (route, expect, path, body, key) = choose(&mut w, &mut rng);
+        let (route, mut expect, path, mut body, key) = choose(&mut w, &mut rng);
+        if let Expect::Payoff { actor, id, pick } = &expect {
+            let (op, amount) = w.payoff(*actor, id, *pick).await;
+            let answer = step(&w.customers[*actor].standing, op, &w.limits);
+            body = json!({"amount": money(amount)});
+            expect = Expect::Model { actor: *actor, answer, recipient: None, op };
+        }
         let res = match (&key, &expect) {
             (_, Expect::ReadBack { kind: ReadBack::Refund, .. }) => {
                 let key = key.clone().unwrap_or_default();
@@ -117,6 +125,7 @@ async fn a_random_script_answers_as_the_model_says(backend: Backend) {
         "vault_lock",
         "vault_unlock",
         "repayment",
+        "payoff",
         "hold",
         "confirm-receipt",
         "cancel",
@@ -166,7 +175,8 @@ fn token_of(w: &World, expect: &Expect) -> String {
         Expect::Model { actor, .. }
         | Expect::Refused { actor, .. }
         | Expect::Replay { actor, .. }
-        | Expect::Status { actor, .. } => *actor,
+        | Expect::Status { actor, .. }
+        | Expect::Payoff { actor, .. } => *actor,
         Expect::ReadBack { actors, .. } => actors[0],
     };
     w.customers[actor].token.clone()
@@ -215,7 +225,23 @@ fn choose(w: &mut World, rng: &mut Rng) -> Chosen {
             ("vault_unlock", model(Op::VaultUnlock(x)), "/v1/vault/unlock".into(), json!({"amount": money(x)}))
         }
         39..=50 => return transfer(w, rng, c),
-        51..=59 => {
+        57..=59 => {
+            // Mostly one of the customer's purchases (its quote, or one unit off), now and
+            // then another customer's.
+            let captured: Vec<String> = (w.customers[c].purchases.iter())
+                .filter(|(_, p)| p.state == PurchaseState::Captured)
+                .map(|(id, _)| id.clone())
+                .collect();
+            let (id, found) = match rng.below(10) {
+                0..=6 if !captured.is_empty() => (rng.pick(&captured).clone(), None),
+                _ => target(w, rng, c),
+            };
+            let _ = found; // Read from the store when sent: a payoff needs the parts' debt.
+            let expect = Expect::Payoff { actor: c, id: id.clone(), pick: rng.below(6) };
+            let path = format!("/v1/credit/purchases/{id}/payoff");
+            return (format!("payoff:{name}"), expect, path, Value::Null, key);
+        }
+        51..=56 => {
             let owed = s.account.principal_minor + s.account.fees_minor + s.account.late_fees_minor;
             let x = match rng.below(5) {
                 0..=1 => owed.max(1),
@@ -392,7 +418,7 @@ async fn check(w: &mut World, expect: Expect, status: u16, replayed: bool, answe
                 }
                 _ => {}
             }
-            if let (Op::Repayment(_), true) = (op, c.standing.overdue_count > 0) {
+            if let (Op::Repayment(_) | Op::Payoff { .. }, true) = (op, c.standing.overdue_count > 0) {
                 // Which overdue parts a payment clears depends on the parts (domain::credit's
                 // allocation), which this account-level model does not carry: read it back.
                 let bill: Value = w.app.get_as("/v1/credit/bill", &c.token).await.json().await.unwrap();
@@ -423,6 +449,7 @@ async fn check(w: &mut World, expect: Expect, status: u16, replayed: bool, answe
             w.customers[actor].standing.status = to;
             compare(w, actor, context).await;
         }
+        Expect::Payoff { .. } => unreachable!("made a model expectation before it is sent"),
         Expect::ReadBack { actors, kind } => read_back(w, &actors, kind, status, context).await,
     }
 }

@@ -8,7 +8,10 @@ use vaultline::domain::credit::PurchaseState;
 use vaultline::domain::limits::VelocityLimits;
 use vaultline::domain::money::MoneyPolicy;
 use vaultline::domain::user::UserStatus;
-use vaultline::ledger::model::{PurchaseFound, Standing};
+use uuid::Uuid;
+use vaultline::ledger::model::{Op, PayoffFound, PurchaseFound, Standing};
+use vaultline::store::DbTarget;
+use vaultline::store::purchases::purchase_debt;
 
 use crate::helpers::{Backend, TestApp, minor};
 
@@ -139,6 +142,28 @@ impl World {
         let seen = self.app.account(&self.customers[c].token).await;
         let status = UserStatus::from_db(seen["status"].as_str().unwrap()).unwrap();
         (account_of(&seen), status)
+    }
+
+    /// A payoff of purchase `id` by customer `c`: what it owes, read from the store (the parts
+    /// by kind of debt, which the account-level model does not carry), and the amount to send
+    /// (`pick`: mostly the quote, sometimes one minor unit more or less).
+    pub async fn payoff(&self, c: usize, id: &str, pick: u64) -> (Op, i64) {
+        let settings = self.app.settings.database.clone();
+        let (user, purchase) = (Uuid::parse_str(&self.customers[c].id).unwrap(), Uuid::parse_str(id).unwrap());
+        let parts = tokio::task::spawn_blocking(move || {
+            let mut conn = DbTarget::parse(&settings.url, &settings).unwrap().connect().unwrap();
+            purchase_debt(&mut conn, user, purchase).unwrap()
+        })
+        .await
+        .unwrap();
+        let found = parts.as_deref().map(PayoffFound::of);
+        let quote = found.map_or(100, |f| f.owed_minor());
+        let amount = match pick {
+            0..=3 => quote.max(1),
+            4 => quote + 1,
+            _ => (quote - 1).max(1),
+        };
+        (Op::Payoff { found, amount }, amount)
     }
 
     /// Takes what the model cannot say by itself (after billing, refunds, bill plans) from
