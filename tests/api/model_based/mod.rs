@@ -232,11 +232,11 @@ fn choose(w: &mut World, rng: &mut Rng) -> Chosen {
                 .filter(|(_, p)| p.state == PurchaseState::Captured)
                 .map(|(id, _)| id.clone())
                 .collect();
-            let (id, found) = match rng.below(10) {
-                0..=6 if !captured.is_empty() => (rng.pick(&captured).clone(), None),
-                _ => target(w, rng, c),
+            // What it owes is read from the store when sent (`World::payoff`).
+            let id = match rng.below(10) {
+                0..=6 if !captured.is_empty() => rng.pick(&captured).clone(),
+                _ => target(w, rng, c).0,
             };
-            let _ = found; // Read from the store when sent: a payoff needs the parts' debt.
             let expect = Expect::Payoff { actor: c, id: id.clone(), pick: rng.below(6) };
             let path = format!("/v1/credit/purchases/{id}/payoff");
             return (format!("payoff:{name}"), expect, path, Value::Null, key);
