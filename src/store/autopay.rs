@@ -43,8 +43,10 @@ pub fn set(conn: &mut DbConn, user_id: Uuid, setting: &Autopay, now: DateTime<Ut
     Ok(setting.clone())
 }
 
-/// Pays what is due by `as_of` (parts `due` whose due date has come) from the user's
-/// sources in order, as far as each balance goes; what cannot be paid stays due. Runs in
+/// On a due date (a part `due` whose date has come), pays everything then due or past due
+/// from the user's sources in order, as far as each balance goes, in the repayment order:
+/// late fees, then billed fees, then principal, oldest due first (`credit::allocate_up_to`
+/// over the parts, which come oldest first). What cannot be paid stays owed. Runs in
 /// billing's transaction after the account lock. Answers how many payments it made.
 pub fn pay_due(
     conn: &mut DbConn,
@@ -58,13 +60,14 @@ pub fn pay_due(
         return Ok(0);
     }
     // Due parts, and converted ones still owing their billed fee, whose date has come.
-    let is_due = |i: &Installment| {
+    let falls_due = |i: &Installment| {
         matches!(i.state, InstallmentState::Due | InstallmentState::Converted) && i.due_date <= as_of && i.owed() > 0
     };
-    let mut due: Vec<Installment> = items.iter().filter(|i| is_due(i)).cloned().collect();
-    if due.is_empty() {
+    if !items.iter().any(falls_due) {
         return Ok(0);
     }
+    let past_due = |i: &Installment| i.state == InstallmentState::Overdue && i.owed() > 0;
+    let mut due: Vec<Installment> = items.iter().filter(|i| falls_due(i) || past_due(i)).cloned().collect();
     let mut payments = 0;
     for source in setting.sources.in_order() {
         let kind = if *source == Source::Wallet { MovementKind::Repayment } else { MovementKind::VaultRepayment };

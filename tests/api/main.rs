@@ -4,6 +4,7 @@ mod helpers;
 
 mod admin;
 mod auth;
+mod autopay_past_due;
 mod baseline;
 mod batch_chains;
 mod batch_together;
