@@ -30,10 +30,9 @@ pub fn store_error(e: StoreError, money: &MoneyPolicy) -> ApiError {
             format!("the purchase is {state}; only an authorized purchase can change")
         }
         Refusal::NothingToRepay => "nothing is owed right now".to_owned(),
-        Refusal::PayoffQuoteChanged { payoff_minor } => format!(
-            "paying this purchase off now costs {}; send that amount (a new quote)",
-            money.format(payoff_minor)
-        ),
+        Refusal::PayoffQuoteChanged { payoff_minor } => {
+            format!("paying this purchase off now costs {}; send that amount (a new quote)", money.format(payoff_minor))
+        }
         Refusal::Overpayment { owed_minor } => {
             format!("that is more than you owe ({})", money.format(owed_minor))
         }

@@ -26,7 +26,10 @@ pub enum Op {
     /// Pays late fees, then billed fees, then principal (oldest due first within each).
     Repayment(i64),
     /// Pays one purchase off: exactly what it owes (`amount`), from the wallet.
-    Payoff { found: Option<PayoffFound>, amount: i64 },
+    Payoff {
+        found: Option<PayoffFound>,
+        amount: i64,
+    },
     /// A purchase hold at a merchant that exists.
     Hold(i64),
     Capture(Option<PurchaseFound>),

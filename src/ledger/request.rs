@@ -29,7 +29,10 @@ pub enum MoneyOp {
     /// Pays back from the wallet what is owed on credit.
     Repayment(Amount),
     /// Pays one of the caller's purchases off from the wallet: exactly its quote.
-    Payoff { purchase: Uuid, amount: Amount },
+    Payoff {
+        purchase: Uuid,
+        amount: Amount,
+    },
 }
 
 impl MoneyOp {
@@ -80,9 +83,10 @@ impl MoneyOp {
             MoneyOp::Repayment(_) => model::Op::Repayment(x),
             // PostgreSQL refuses with the account row (`rule`) only once it found the purchase
             // owing exactly the amount asked: the money rule left is the wallet's.
-            MoneyOp::Payoff { .. } => {
-                model::Op::Payoff { found: Some(model::PayoffFound { principal_minor: x, ..Default::default() }), amount: x }
-            }
+            MoneyOp::Payoff { .. } => model::Op::Payoff {
+                found: Some(model::PayoffFound { principal_minor: x, ..Default::default() }),
+                amount: x,
+            },
         }
     }
 

@@ -88,7 +88,11 @@ pub(crate) fn unpaid_installments(conn: &mut DbConn, user_id: Uuid) -> Result<Ve
 
 /// One of the buyer's purchases' unpaid parts, oldest due first; `None` when the purchase is
 /// not theirs (or there is none). What a payoff quotes and pays.
-pub fn purchase_debt(conn: &mut DbConn, user_id: Uuid, purchase_id: Uuid) -> Result<Option<Vec<Installment>>, StoreError> {
+pub fn purchase_debt(
+    conn: &mut DbConn,
+    user_id: Uuid,
+    purchase_id: Uuid,
+) -> Result<Option<Vec<Installment>>, StoreError> {
     let (uid, pid) = (user_id.to_string(), purchase_id.to_string());
     let theirs: i64 = pu::table.filter(pu::id.eq(&pid)).filter(pu::user_id.eq(&uid)).count().get_result(conn)?;
     if theirs == 0 {

@@ -52,9 +52,9 @@ impl Raised {
             "overpayment" => {
                 Raised::Refused(Refusal::Overpayment { owed_minor: detail.parse().map_err(|_| corrupt())? })
             }
-            "payoff_quote" => Raised::Refused(Refusal::PayoffQuoteChanged {
-                payoff_minor: detail.parse().map_err(|_| corrupt())?,
-            }),
+            "payoff_quote" => {
+                Raised::Refused(Refusal::PayoffQuoteChanged { payoff_minor: detail.parse().map_err(|_| corrupt())? })
+            }
             "velocity_limit_exceeded" => Raised::Refused(velocity(detail).ok_or_else(corrupt)?),
             "invalid_state" => Raised::Refused(Refusal::InvalidState(match detail {
                 "authorized" => "authorized",

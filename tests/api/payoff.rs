@@ -76,7 +76,10 @@ async fn paying_off_one_purchase_of_three_leaves_the_other_two_untouched(backend
     assert_eq!(credit(&s).await, ("899.00".into(), "420.00".into(), "0.50".into(), "1500.00".into()));
     // The vault pledges that much less: 1500.00 - 420.50.
     let account = s.app.account(&s.ann).await;
-    assert_eq!((account["vault"]["pledged"].as_str(), account["vault"]["unlockable"].as_str()), (Some("420.50"), Some("1079.50")));
+    assert_eq!(
+        (account["vault"]["pledged"].as_str(), account["vault"]["unlockable"].as_str()),
+        (Some("420.50"), Some("1079.50"))
+    );
     assert_eq!(quote(&s, &s.ann, &second).await["amount"], "0.00");
 
     // A retried click pays once; a new key finds nothing to pay.

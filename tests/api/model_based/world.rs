@@ -3,12 +3,12 @@
 
 use chrono::Utc;
 use serde_json::{Value, json};
+use uuid::Uuid;
 use vaultline::domain::account::{AccountState, CreditLine};
 use vaultline::domain::credit::PurchaseState;
 use vaultline::domain::limits::VelocityLimits;
 use vaultline::domain::money::MoneyPolicy;
 use vaultline::domain::user::UserStatus;
-use uuid::Uuid;
 use vaultline::ledger::model::{Op, PayoffFound, PurchaseFound, Standing};
 use vaultline::store::DbTarget;
 use vaultline::store::purchases::purchase_debt;

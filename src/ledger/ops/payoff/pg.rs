@@ -11,7 +11,13 @@ use crate::ledger::request::Call;
 use crate::store::DbConn;
 use crate::store::prepared::prepared;
 
-pub(crate) fn call(conn: &mut DbConn, call: &Call, entry: &str, purchase: Uuid, x: i64) -> Result<AnswerRow, DieselError> {
+pub(crate) fn call(
+    conn: &mut DbConn,
+    call: &Call,
+    entry: &str,
+    purchase: Uuid,
+    x: i64,
+) -> Result<AnswerRow, DieselError> {
     let (user, now) = (call.user_id.to_string(), call.now.naive_utc());
     let sql = "SELECT * FROM vl_payoff(vl_gate(?, ?, ?, ?), ?, ?, ?, ?, ?, ?)";
     call.gate

@@ -22,8 +22,8 @@ pub(crate) fn apply(conn: &mut DbConn, call: &Call, purchase: Uuid, amount: Amou
     let mut parts = purchase_debt(conn, call.user_id, purchase)?;
     let found = parts.as_deref().map(PayoffFound::of);
     let x = amount.minor();
-    let effects = model::step(&standing, model::Op::Payoff { found, amount: x }, &call.limits)
-        .map_err(StoreError::Refused)?;
+    let effects =
+        model::step(&standing, model::Op::Payoff { found, amount: x }, &call.limits).map_err(StoreError::Refused)?;
     let parts = parts.as_mut().expect("the model refuses a purchase not found");
     let allocation = credit::allocate(parts, x)
         .map_err(|r| StoreError::Corrupt(format!("the parts refuse a payoff of {x}: {r:?}")))?;
