@@ -1,12 +1,12 @@
 //! The money operations a customer asks for (deposit, withdrawal, vault lock and unlock,
-//! transfer, repayment, purchase hold, capture and cancel), each applied at most once per
+//! transfer, repayment, payoff of one purchase, purchase hold, capture and cancel), each applied at most once per
 //! idempotency key, above `store`'s plumbing.
 //!
 //! One folder per operation (`ops/<operation>/`): its rule (`rule.rs`, pure, gathered by
 //! `model::step`), its PostgreSQL function (`pg.sql`, the same rule for one round trip) and
 //! its call (`pg.rs`), and SQLite's statements (`sqlite.rs`, deciding with the rule). The
 //! model test holds both backends to the model. `Ledger::apply` is the one place that picks
-//! the backend and group commit for the wallet, transfer and repayment; here beside it,
+//! the backend and group commit for the wallet, transfer and repayment (a payoff runs alone); here beside it,
 //! shared by the operations: the account as SQLite reads and writes it (`account.rs`), the
 //! answer PostgreSQL's functions give (`answer.rs`), each backend's run (`pg.rs`,
 //! `sqlite.rs`), group commit's lanes and batches (`group.rs`, `batch.rs`).
