@@ -1,15 +1,17 @@
 //! The money operations a customer asks for (deposit, withdrawal, vault lock and unlock,
-//! transfer, repayment, payoff of one purchase, purchase hold, capture and cancel), each applied at most once per
-//! idempotency key, above `store`'s plumbing.
+//! transfer, repayment, payoff of one purchase, purchase hold, capture and cancel), each
+//! applied at most once per idempotency key, above `store`'s plumbing.
 //!
 //! One folder per operation (`ops/<operation>/`): its rule (`rule.rs`, pure, gathered by
 //! `model::step`), its PostgreSQL function (`pg.sql`, the same rule for one round trip) and
 //! its call (`pg.rs`), and SQLite's statements (`sqlite.rs`, deciding with the rule). The
-//! model test holds both backends to the model. `Ledger::apply` is the one place that picks
-//! the backend and group commit for the wallet, transfer and repayment (a payoff runs alone); here beside it,
-//! shared by the operations: the account as SQLite reads and writes it (`account.rs`), the
-//! answer PostgreSQL's functions give (`answer.rs`), each backend's run (`pg.rs`,
-//! `sqlite.rs`), group commit's lanes and batches (`group.rs`, `batch.rs`).
+//! model test holds both backends to the model. Only this module picks the backend:
+//! `Ledger::apply` for the wallet, transfer, repayment and payoff (group commit for all but
+//! the payoff, which runs alone), `Ledger::hold`, `capture` and `cancel` for a purchase
+//! (`purchases.rs`). Beside them, shared by the operations: the account as SQLite reads and
+//! writes it (`account.rs`), the answer PostgreSQL's functions give (`answer.rs`), each
+//! backend's run (`pg.rs`, `sqlite.rs`), group commit's lanes and batches (`group.rs`,
+//! `batch.rs`).
 
 mod account;
 mod answer;
