@@ -101,10 +101,11 @@ pub fn set_status(
         .set(users::status.eq(status.as_str()))
         .execute(conn)?;
     let action = if status == UserStatus::Frozen { "user.freeze" } else { "user.unfreeze" };
-    // A frozen admin has no admin powers, and its sessions end at once. A frozen user keeps
-    // theirs: they may still read and repay.
+    // A frozen staff member has no staff powers, and their sessions end at once. A frozen
+    // user keeps theirs: they may still read and repay.
     let role: String = users::table.filter(users::id.eq(target.to_string())).select(users::role).first(conn)?;
-    let sessions_ended = status == UserStatus::Frozen && role == crate::domain::user::Role::Admin.as_str();
+    let is_staff = Role::from_db(&role).is_some_and(Role::is_staff);
+    let sessions_ended = status == UserStatus::Frozen && is_staff;
     if sessions_ended {
         super::sessions::end_sessions(conn, target, now)?;
     }
@@ -127,7 +128,7 @@ pub enum LineChange {
 }
 
 /// Refuses a credit-line change the rules forbid for `target` as it stands now, and returns
-/// that standing: no such user; an admin (admins hold no credit lines); more credit for a
+/// that standing: no such user; a staff member (staff hold no credit lines); more credit for a
 /// user who may not have it (`four_eyes::more_credit_allowed`). Credit goes up with an
 /// upgrade or a raised general limit. `override` waives the score (and so needs a second
 /// admin), never a frozen account or an overdue installment. Lowering
@@ -141,8 +142,8 @@ pub fn check_line_change(
     let role: Option<String> =
         users::table.filter(users::id.eq(target.to_string())).select(users::role).first(conn).optional()?;
     let role = role.ok_or(StoreError::Refused(Refusal::NotFound("user")))?;
-    if Role::from_db(&role).ok_or_else(|| StoreError::Corrupt(format!("users.role of {target}")))? == Role::Admin {
-        return Err(StoreError::Refused(Refusal::Forbidden("admin accounts cannot receive credit-line changes")));
+    if Role::from_db(&role).ok_or_else(|| StoreError::Corrupt(format!("users.role of {target}")))?.is_staff() {
+        return Err(StoreError::Refused(Refusal::Forbidden("staff accounts cannot receive credit-line changes")));
     }
     let standing = score::standing(conn, target, ctx.now)?;
     if let LineChange::General { limit_minor, override_eligibility } = change {

@@ -8,6 +8,7 @@ use crate::api::credit::MerchantView;
 use crate::api::json::JsonBody;
 use crate::auth::extract::AdminUser;
 use crate::domain::credit::check_billing_date;
+use crate::domain::staff::Action;
 use crate::domain::{text, time};
 
 pub const MERCHANT_NAME_MAX_CHARS: usize = 100;
@@ -94,6 +95,9 @@ pub async fn run_billing(
     admin: AdminUser,
     body: JsonBody<BillingRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    if !body.value.dry_run {
+        admin.may(Action::BillingRun)?;
+    }
     let as_of =
         parse_date(&body.value.as_of).ok_or_else(|| ApiError::Validation("as_of must be a date, YYYY-MM-DD".into()))?;
     let allow_future = state.settings.credit.allow_future_billing;

@@ -18,7 +18,7 @@ use crate::api::page::{Page, PageQuery, page_schema};
 use crate::api::refusal::store_error;
 use crate::auth::extract::AdminUser;
 use crate::domain::four_eyes::{RequestKind, RequestState};
-use crate::domain::time;
+use crate::domain::{staff, time};
 use crate::error::{ApiError, ErrorCode};
 use crate::store;
 use crate::store::admin::LineChange;
@@ -234,6 +234,22 @@ async fn decide(
 ) -> Result<HttpResponse, ApiError> {
     let reason = reason_of(&body.reason)?;
     let actor = admin.0.id;
+    let action = match decision {
+        Decision::Approve => "credit_request.approve",
+        Decision::Reject => "credit_request.reject",
+    };
+    // A request's kind never changes, so reading it first decides the role check for good.
+    let kind = state.db.read(move |conn| store::credit_requests::by_id(conn, id)).await?.map(|r| r.change.kind());
+    if let Some(kind) = kind
+        && !staff::may_decide(admin.0.role, kind)
+    {
+        let refusal = Err(ApiError::Forbidden(format!(
+            "the {} role cannot decide a {} request",
+            admin.0.role.as_str(),
+            kind.as_str()
+        )));
+        return audit_if_refused(state, actor, action, Concerning::Request(id), &reason, refusal).await;
+    }
     let model = state.settings.score.clone();
     let terms = RefundTerms::of(&state.settings.credit);
     let decision_reason = reason.clone();
@@ -252,10 +268,6 @@ async fn decide(
         .await
         .map_err(|e| store_error(e, &state.money))
         .map(|request| HttpResponse::Ok().json(CreditRequestView::new(&request, state)));
-    let action = match decision {
-        Decision::Approve => "credit_request.approve",
-        Decision::Reject => "credit_request.reject",
-    };
     audit_if_refused(state, actor, action, Concerning::Request(id), &reason, outcome).await
 }
 
