@@ -4,6 +4,9 @@
 use super::four_eyes::RequestKind;
 use super::user::Role;
 
+/// The longest reason a staff member may give for an action (the audit log keeps it).
+pub const REASON_MAX_CHARS: usize = 500;
+
 /// Everything a staff member can ask of the service, one variant per kind of decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Action {

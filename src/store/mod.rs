@@ -8,6 +8,7 @@ pub mod bill_plans;
 pub mod billing;
 mod checkpoint;
 mod conn;
+pub mod console;
 pub mod credit;
 pub mod credit_requests;
 pub(crate) mod error;

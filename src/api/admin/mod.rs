@@ -4,7 +4,7 @@
 
 pub(super) mod audit;
 pub(super) mod credit;
-pub(super) mod credit_requests;
+pub(crate) mod credit_requests;
 pub(super) mod ledger;
 pub(super) mod reason;
 pub(super) mod refunds;
