@@ -272,7 +272,7 @@ fn status_form(signed: &Signed, user: &User) -> Markup {
 
 fn audit_card(entries: &[AuditEntry]) -> Markup {
     html! {
-        section class="card" {
+        section class="card" id="audit" {
             h2 { "Audit entries about this customer" }
             @if entries.is_empty() { p class="empty" { "No staff action on this customer yet." } } @else {
                 table class="data compact" {

@@ -33,8 +33,8 @@ pub struct Why {
 
 fn why_text(why: &str) -> Option<&'static str> {
     Some(match why {
-        "idle" => "Your session ended after 15 minutes without activity. Please sign in again.",
-        "expired" => "Your session reached its 8-hour limit. Please sign in again.",
+        "idle" => "Your session ended after a while without activity. Please sign in again.",
+        "expired" => "Your session reached its time limit. Please sign in again.",
         "signed_out" => "Please sign in.",
         "no_access" => "This account has no console access.",
         "bye" => "You are signed out.",

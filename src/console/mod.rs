@@ -48,7 +48,7 @@ async fn asset(body: &'static str, content_type: &'static str) -> HttpResponse {
 }
 
 /// Every console answer: a strict CSP whose script nonce is fresh per response, no framing,
-/// no caching, no referrer. A POST whose `Origin` is another site is refused before any
+/// no caching, no referrer outside the console. A POST whose `Origin` is another site is refused before any
 /// handler runs (with SameSite=Strict cookies, a second wall against cross-site forms).
 async fn console_headers(
     req: ServiceRequest,
@@ -71,7 +71,9 @@ async fn console_headers(
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(HeaderName::from_static("referrer-policy"), HeaderValue::from_static("no-referrer"));
+    // `same-origin`, not `no-referrer`: under the latter browsers send `Origin: null` with
+    // every form, and the origin check above could not tell the console's own forms apart.
+    headers.insert(HeaderName::from_static("referrer-policy"), HeaderValue::from_static("same-origin"));
     Ok(res)
 }
 
