@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use super::error::ConsoleError;
 use super::layout::{csrf, money, notice, page, time};
-use super::login::check_code;
 use super::session::{Signed, Staff};
+use super::two_factor::check_code;
 use crate::api::admin::credit_requests::{Decision, decide_request};
 use crate::domain::four_eyes::RequestState;
 use crate::domain::staff::{REASON_MAX_CHARS, may_decide};

@@ -224,7 +224,7 @@ fn account(standing: &Standing, state: &AppState) -> Markup {
 fn score_card(standing: &Standing, state: &AppState) -> Markup {
     let score = score::evaluate(&standing.inputs, &state.settings.score);
     html! {
-        section class="card" {
+        section class="card wide" {
             h2 { "Score " span class="score" { (score.value) } }
             p class="muted" {
                 "Upgrade threshold " (score.threshold) ": "
@@ -234,7 +234,7 @@ fn score_card(standing: &Standing, state: &AppState) -> Markup {
                 thead { tr { th scope="col" { "Factor" } th scope="col" class="num" { "Impact" } th scope="col" { "Detail" } } }
                 tbody {
                     @for factor in &score.factors {
-                        tr { td { (factor.name) } td class="num" { (format!("{:+}", factor.impact)) } td { (factor.detail) } }
+                        tr { td { (factor.name.replace('_', " ")) } td class="num" { (format!("{:+}", factor.impact)) } td { (factor.detail) } }
                     }
                 }
             }

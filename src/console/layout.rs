@@ -18,9 +18,13 @@ pub fn nonce(req: &HttpRequest) -> String {
 }
 
 /// The top navigation: path, label, and the action a role needs to see it.
-const NAV: [(&str, &str, Action); 3] = [
+const NAV: [(&str, &str, Action); 7] = [
     ("/console", "Customers", Action::Read),
     ("/console/approvals", "Approvals", Action::Read),
+    ("/console/billing", "Billing", Action::Read),
+    ("/console/ledger", "Ledger", Action::Read),
+    ("/console/audit", "Audit log", Action::Read),
+    ("/console/staff", "Staff", Action::Read),
     ("/console/account", "My account", Action::Read),
 ];
 

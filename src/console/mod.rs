@@ -4,11 +4,15 @@
 //! writes the same audit entries.
 
 mod approvals;
+mod audit;
+mod books;
 mod customers;
 mod error;
 mod layout;
 mod login;
 mod session;
+mod staff;
+mod two_factor;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -35,8 +39,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/assets/console.css", web::get().to(|| asset(CSS, "text/css; charset=utf-8")))
             .route("/assets/console.js", web::get().to(|| asset(JS, "text/javascript; charset=utf-8")))
             .configure(login::routes)
+            .configure(two_factor::routes)
             .configure(customers::routes)
             .configure(approvals::routes)
+            .configure(staff::routes)
+            .configure(audit::routes)
+            .configure(books::routes)
             .default_service(web::to(|| async {
                 ConsoleError::NotFound("no such console page".into()).error_response()
             })),

@@ -3,6 +3,7 @@
 
 pub mod account_row;
 pub mod admin;
+pub mod audit;
 pub mod autopay;
 pub mod bill_plans;
 pub mod billing;

@@ -70,3 +70,21 @@ pub fn set_role(
     super::admin::audit(conn, actor, action, Some(&target.to_string()), Some(reason), &details, now)?;
     super::users::by_id(conn, target)
 }
+
+/// Removes a staff member's TOTP and recovery codes (they enrol again at their next
+/// sign-in) and ends their console sessions, with its audit entry. `None`: no such staff
+/// member.
+pub fn reset_totp(
+    conn: &mut DbConn,
+    actor: Uuid,
+    target: Uuid,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<User>, StoreError> {
+    let Some(user) = super::users::by_id(conn, target)?.filter(|u| u.role.is_staff()) else { return Ok(None) };
+    let had = super::console::totp(conn, target)?.is_some_and(|t| t.confirmed);
+    super::console::reset_totp(conn, target)?;
+    let details = json!({"before": {"totp": if had { "enrolled" } else { "none" }}, "after": {"totp": "none"}});
+    super::admin::audit(conn, actor, "staff.totp_reset", Some(&target.to_string()), Some(reason), &details, now)?;
+    Ok(Some(user))
+}

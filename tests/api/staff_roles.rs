@@ -104,6 +104,7 @@ fn routes(customer: &str, colleague: &str) -> Vec<Route> {
             Some(json!({"role": "support", "reason": "same"})),
             ADMIN,
         ),
+        route(M::POST, format!("/v1/admin/staff/{colleague}/totp/reset"), Some(reason.clone()), ADMIN),
         route(M::POST, format!("/v1/admin/staff/{colleague}/deactivate"), Some(reason), ADMIN),
     ]
 }

@@ -6,5 +6,6 @@
 #[allow(dead_code)]
 mod helpers;
 
+mod books;
 mod browser;
 mod flows;

@@ -3,7 +3,7 @@
 //! `domain::staff::allows`), whatever the route or method, before any handler runs.
 
 pub(super) mod audit;
-pub(super) mod credit;
+pub(crate) mod credit;
 pub(crate) mod credit_requests;
 pub(super) mod ledger;
 pub(super) mod reason;
@@ -50,6 +50,7 @@ pub const ROUTE_ACTIONS: &[(&str, &str, Action)] = &[
     ("POST", "/v1/admin/staff", Action::ManageStaff),
     ("POST", "/v1/admin/staff/{id}/role", Action::ManageStaff),
     ("POST", "/v1/admin/staff/{id}/deactivate", Action::ManageStaff),
+    ("POST", "/v1/admin/staff/{id}/totp/reset", Action::ManageStaff),
 ];
 
 /// The action a request to the admin scope needs, from the route it matches (not the raw
@@ -152,6 +153,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(staff::create)
             .service(staff::change_role)
             .service(staff::deactivate)
+            .service(staff::reset_totp)
             .default_service(web::to(super::routing::no_route)),
     );
 }

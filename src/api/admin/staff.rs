@@ -164,3 +164,30 @@ pub async fn deactivate(
 ) -> Result<HttpResponse, ApiError> {
     set_role(&state, &admin, id.into_inner(), Role::User, &body.value.reason).await
 }
+
+/// Reset a staff member's two-factor sign-in: their TOTP and recovery codes are removed and
+/// their console sessions end; they enrol again at the next sign-in.
+#[utoipa::path(operation_id = "resetStaffTotp", tag = "admin", path = "/v1/admin/staff/{id}/totp/reset", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = ReasonRequest,
+    responses(
+        (status = 200, description = "The staff member", body = UserView),
+        (status = 403, description = "`forbidden`: only admins manage staff, and nobody resets their own", body = crate::error::Problem, content_type = PROBLEM),
+        (status = 404, description = "`not_found`: no such staff member", body = crate::error::Problem, content_type = PROBLEM),
+    ))]
+#[post("/staff/{id}/totp/reset")]
+pub async fn reset_totp(
+    state: web::Data<AppState>,
+    admin: AdminUser,
+    id: web::Path<Uuid>,
+    body: JsonBody<ReasonRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (target, reason) = (id.into_inner(), reason_of(&body.value.reason)?);
+    not_self(&admin, target, "reset the two-factor sign-in of")?;
+    let actor = admin.0.id;
+    let user = state
+        .db
+        .write(move |conn| store::staff::reset_totp(conn, actor, target, &reason, time::now()))
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such staff member".into()))?;
+    Ok(HttpResponse::Ok().json(UserView::from(&user)))
+}
