@@ -74,12 +74,7 @@ impl ResponseError for ConsoleError {
         let page = html! {
             (maud::DOCTYPE)
             html lang="en" {
-                head {
-                    meta charset="utf-8";
-                    meta name="viewport" content="width=device-width, initial-scale=1";
-                    title { (title) " · Vaultline console" }
-                    link rel="stylesheet" href="/console/assets/console.css";
-                }
+                (super::layout::head(title))
                 body {
                     main class="narrow" {
                         h1 { (status.as_u16()) " " (title) }

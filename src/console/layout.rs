@@ -34,12 +34,7 @@ pub fn page(req: &HttpRequest, signed: Option<&Signed>, title: &str, active: &st
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Vaultline console" }
-                link rel="stylesheet" href="/console/assets/console.css";
-            }
+            (head(title))
             body {
                 a class="skip" href="#main" { "Skip to content" }
                 header class="top" {
@@ -73,6 +68,18 @@ pub fn page(req: &HttpRequest, signed: Option<&Signed>, title: &str, active: &st
         }
     };
     html_response(markup)
+}
+
+/// Every page's `<head>`: the stylesheet is the console's own, nothing from elsewhere.
+pub fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · Vaultline console" }
+            link rel="stylesheet" href="/console/assets/console.css";
+        }
+    }
 }
 
 pub fn html_response(markup: Markup) -> HttpResponse {

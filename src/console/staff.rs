@@ -9,11 +9,13 @@ use uuid::Uuid;
 use super::error::ConsoleError;
 use super::layout::{csrf, notice, page, time};
 use super::session::{Signed, Staff};
+use crate::api::admin::staff::{NewStaffRequest, create_staff};
 use crate::domain::staff::{Action, REASON_MAX_CHARS};
 use crate::domain::text;
-use crate::domain::user::{DisplayName, Role, User, Username};
+use crate::domain::user::{Role, User};
+use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{self, StoreError};
+use crate::store;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/staff", web::get().to(list))
@@ -123,11 +125,8 @@ fn create_form(signed: &Signed) -> Markup {
 #[derive(Deserialize)]
 pub struct NewStaff {
     csrf: Option<String>,
-    username: String,
-    display_name: Option<String>,
-    password: String,
-    role: String,
-    reason: String,
+    #[serde(flatten)]
+    new: NewStaffRequest,
 }
 
 fn staff_role(text: &str) -> Result<Role, ConsoleError> {
@@ -142,33 +141,12 @@ async fn create(
 ) -> Result<HttpResponse, ConsoleError> {
     let signed = staff.0;
     signed.check_csrf(form.csrf.as_deref())?;
-    signed.require(Action::ManageStaff)?;
-    let form = form.into_inner();
-    let bad = ConsoleError::BadRequest;
-    let username = Username::parse(&form.username).map_err(bad)?;
-    let password = crate::credentials::password_rules::check(&form.password, username.as_str()).map_err(bad)?;
-    let display_name = form.display_name.filter(|d| !d.is_empty());
-    let display_name = display_name.as_deref().map(DisplayName::parse).transpose().map_err(bad)?;
-    let role = staff_role(&form.role)?;
-    let reason = text::visible("reason", &form.reason, REASON_MAX_CHARS).map_err(bad)?;
-    let hash = state.passwords.hash(password).await.map_err(|e| ConsoleError::Internal(e.to_string()))?;
-    let actor = signed.user.id;
-    state
-        .db
-        .write(move |conn| {
-            let new = store::users::NewUser {
-                username: &username,
-                display_name: display_name.as_ref(),
-                password_hash: &hash,
-                role,
-            };
-            store::staff::create(conn, actor, &new, &reason, crate::domain::time::now())
-        })
-        .await
-        .map_err(|e| match e {
-            StoreError::UniqueViolation(_) => ConsoleError::BadRequest("that username is taken".into()),
-            other => other.into(),
-        })?;
+    let mut new = form.into_inner().new;
+    new.display_name = new.display_name.filter(|d| !d.is_empty());
+    create_staff(&state, &signed.user, &new).await.map_err(|e| match e {
+        ApiError::UsernameTaken => ConsoleError::BadRequest("that username is taken".into()),
+        other => other.into(),
+    })?;
     Ok(HttpResponse::SeeOther().insert_header(("location", "/console/staff?done=created")).finish())
 }
 

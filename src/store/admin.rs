@@ -1,6 +1,6 @@
 //! Admin actions, each written to the audit log in its own transaction.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -56,26 +56,8 @@ pub fn audit_log(
     before: Option<&str>,
     limit: u32,
 ) -> Result<Vec<AuditEntry>, StoreError> {
-    let mut query = al::table
-        .order(al::id.desc())
-        .limit(i64::from(limit))
-        .select((al::id, al::actor_id, al::action, al::target_id, al::reason, al::details, al::created_at))
-        .into_boxed();
-    if let Some(target) = target_id {
-        query = query.filter(al::target_id.eq(target.to_owned()));
-    }
-    if let Some(before) = before {
-        query = query.filter(al::id.lt(before.to_owned()));
-    }
-    type Row = (String, String, String, Option<String>, Option<String>, String, NaiveDateTime);
-    let rows: Vec<Row> = query.load(conn)?;
-    rows.into_iter()
-        .map(|(id, actor_id, action, target_id, reason, details, at)| {
-            let details =
-                serde_json::from_str(&details).map_err(|_| StoreError::Corrupt(format!("audit details {id}")))?;
-            Ok(AuditEntry { id, actor_id, action, target_id, reason, details, created_at: at.and_utc() })
-        })
-        .collect()
+    let filter = super::audit::AuditFilter { target_id: target_id.map(str::to_owned), ..Default::default() };
+    super::audit::search(conn, &filter, before, limit)
 }
 
 /// Freezes or unfreezes a user (naming the four-eyes request it applies, if any); `None`

@@ -8,7 +8,7 @@ pub(crate) mod credit_requests;
 pub(super) mod ledger;
 pub(super) mod reason;
 pub(super) mod refunds;
-pub(super) mod staff;
+pub(crate) mod staff;
 pub(super) mod users;
 pub(super) mod webhooks;
 

@@ -14,8 +14,9 @@ use crate::api::json::JsonBody;
 use crate::api::page::{Page, PageQuery, page_schema};
 use crate::auth::error::AuthError;
 use crate::auth::extract::AdminUser;
+use crate::domain::staff::{self, Action};
 use crate::domain::time;
-use crate::domain::user::{DisplayName, Role, Username};
+use crate::domain::user::{DisplayName, Role, User, Username};
 use crate::error::ApiError;
 use crate::store::{self, StoreError};
 
@@ -27,14 +28,14 @@ const PROBLEM: &str = "application/problem+json";
 #[serde(deny_unknown_fields)]
 pub struct NewStaffRequest {
     /// 3..=32 of `[a-z0-9_]`.
-    username: String,
+    pub(crate) username: String,
     /// The password rules of registration apply.
-    password: String,
-    display_name: Option<String>,
+    pub(crate) password: String,
+    pub(crate) display_name: Option<String>,
     /// `support`, `operations`, `credit` or `admin`.
     #[schema(example = "support")]
-    role: String,
-    reason: String,
+    pub(crate) role: String,
+    pub(crate) reason: String,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -80,17 +81,25 @@ pub async fn create(
     admin: AdminUser,
     body: JsonBody<NewStaffRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
-    let username = Username::parse(&body.username).map_err(ApiError::Validation)?;
+    let user = create_staff(&state, &admin.0, &body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(UserView::from(&user)))
+}
+
+/// Creates a staff member as `actor` asked, for the API and the console alike: the
+/// registration rules for the name and password, a staff role, a reason; audited.
+pub(crate) async fn create_staff(state: &AppState, actor: &User, new: &NewStaffRequest) -> Result<User, ApiError> {
+    if !staff::allows(actor.role, Action::ManageStaff) {
+        return Err(ApiError::Forbidden("only admins manage staff".into()));
+    }
+    let username = Username::parse(&new.username).map_err(ApiError::Validation)?;
     let password =
-        crate::credentials::password_rules::check(&body.password, username.as_str()).map_err(ApiError::Validation)?;
-    let display_name =
-        body.display_name.as_deref().map(DisplayName::parse).transpose().map_err(ApiError::Validation)?;
-    let role = staff_role(&body.role)?;
-    let reason = reason_of(&body.reason)?;
+        crate::credentials::password_rules::check(&new.password, username.as_str()).map_err(ApiError::Validation)?;
+    let display_name = new.display_name.as_deref().map(DisplayName::parse).transpose().map_err(ApiError::Validation)?;
+    let role = staff_role(&new.role)?;
+    let reason = reason_of(&new.reason)?;
     let hash = state.passwords.hash(password).await.map_err(|e| ApiError::from(AuthError::from(e)))?;
-    let actor = admin.0.id;
-    let user = state
+    let actor = actor.id;
+    state
         .db
         .write(move |conn| {
             let new = store::users::NewUser {
@@ -105,8 +114,7 @@ pub async fn create(
         .map_err(|e| match e {
             StoreError::UniqueViolation(_) => ApiError::UsernameTaken,
             other => other.into(),
-        })?;
-    Ok(HttpResponse::Created().json(UserView::from(&user)))
+        })
 }
 
 async fn set_role(
