@@ -8,6 +8,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::error::ConsoleError;
+use super::history::{self, History};
 use super::layout::{csrf, money, notice, page, time};
 use super::session::{Signed, Staff};
 use crate::domain::four_eyes::RequestState;
@@ -124,6 +125,7 @@ fn status_badge(status: UserStatus) -> Markup {
 #[derive(Deserialize)]
 pub struct Done {
     done: Option<String>,
+    movements_before: Option<Uuid>,
 }
 
 struct Customer360 {
@@ -131,6 +133,7 @@ struct Customer360 {
     standing: Standing,
     pending: Vec<CreditRequest>,
     audit: Vec<AuditEntry>,
+    history: History,
 }
 
 async fn customer(
@@ -141,6 +144,7 @@ async fn customer(
     done: web::Query<Done>,
 ) -> Result<HttpResponse, ConsoleError> {
     let (id, now) = (id.into_inner(), crate::domain::time::now());
+    let before = done.movements_before.map(|m| m.to_string());
     let found = state
         .db
         .read(move |conn| {
@@ -149,7 +153,8 @@ async fn customer(
             let pending = store::credit_requests::list(conn, Some(RequestState::Pending), None, 100)?;
             let pending = pending.into_iter().filter(|r| r.user_id == id).collect();
             let audit = store::admin::audit_log(conn, Some(&id.to_string()), None, 20)?;
-            Ok(Some(Customer360 { user, standing, pending, audit }))
+            let history = history::load(conn, id, before.as_deref())?;
+            Ok(Some(Customer360 { user, standing, pending, audit, history }))
         })
         .await?;
     let view = found.ok_or_else(|| ConsoleError::NotFound("no such customer".into()))?;
@@ -182,6 +187,7 @@ async fn customer(
                 (score_card(&view.standing, &state))
             }
             (status_form(&staff.0, &view.user))
+            (history::render(&view.history, &state.money, view.user.id))
             (audit_card(&view.audit))
         },
     ))

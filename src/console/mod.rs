@@ -8,6 +8,7 @@ mod audit;
 mod books;
 mod customers;
 mod error;
+mod history;
 mod layout;
 mod login;
 mod session;

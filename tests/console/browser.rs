@@ -124,7 +124,12 @@ impl Browser {
         if !matches!(backend, crate::helpers::Backend::Sqlite) {
             return;
         }
+        // The whole page, not just the window: the window grows to the page for the shot.
+        let height = self.run("return document.documentElement.scrollHeight", vec![]).await;
+        let height = height.as_u64().unwrap_or(900).clamp(900, 4000) as u32;
+        self.client.set_window_size(1280, height).await.unwrap();
         let png = self.client.screenshot().await.expect("screenshot");
+        self.client.set_window_size(1280, 900).await.unwrap();
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/console").join(format!("{name}.png"));
         std::fs::write(&path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }

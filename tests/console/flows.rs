@@ -16,6 +16,20 @@ on_both_backends!(
 );
 
 const XSS_NAME: &str = "<img src=x onerror=alert(1)><script>alert(2)</script>Ann";
+const XSS_TEXT: &str = "<script>alert(3)</script><img src=y onerror=alert(4)> headphones";
+
+/// A captured purchase from a merchant whose name and description carry markup.
+async fn buy(app: &TestApp, admin: &str, token: &str) {
+    app.post_money("/v1/vault/lock", token, &json!({"amount": "500.00"})).await;
+    let res = app.post_as_admin("/v1/admin/merchants", admin, &json!({"name": "<b onmouseover=alert(5)>Shop</b>"})).await;
+    let merchant = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let body = json!({"merchant_id": merchant, "amount": "120.00", "installments": 3, "description": XSS_TEXT});
+    let res = app.post_money("/v1/credit/purchases", token, &body).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let res = app.post_money(&format!("/v1/credit/purchases/{id}/confirm-receipt"), token, &json!({})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
 
 /// A customer with this display name and some money; returns (id, access token).
 async fn customer(app: &TestApp, username: &str, display_name: &str) -> (String, String) {
@@ -55,6 +69,7 @@ async fn staff_enrol_totp_find_a_customer_and_freeze_them(backend: Backend) {
     let app = TestApp::spawn_with(backend.clone(), &[("console.require_totp", "true")]).await;
     let admin = app.admin_token("chief").await;
     let (id, token) = customer(&app, "ann_lee", XSS_NAME).await;
+    buy(&app, &admin, &token).await;
     let browser = Browser::start(&app.address).await;
 
     browser.go("/console").await;
@@ -76,13 +91,19 @@ async fn staff_enrol_totp_find_a_customer_and_freeze_them(backend: Backend) {
     browser.assert_no_dialog().await;
     let injected = browser.run("return document.querySelectorAll('main img, main script').length", vec![]).await;
     assert_eq!(injected, json!(0), "no element came from the display name");
-    assert!(browser.text("table.data tbody").await.contains("CNY 0.00"), "money with its currency");
+    assert!(browser.text("table.data tbody").await.contains("CNY 500.00"), "money with its currency");
     browser.shot(&backend, "search").await;
 
     browser.click(&link).await;
     browser.expect_path(&format!("/console/customers/{id}"), "the customer 360").await;
-    assert!(browser.text("dl.money").await.contains("CNY 1,250.00"), "thousands separators");
+    assert!(browser.text("dl.money").await.contains("CNY 750.00"), "the wallet after the vault lock");
+    assert!(browser.text("#purchases").await.contains(XSS_TEXT), "the description, as text");
+    assert!(browser.text("#purchases").await.contains("CNY 120.00"));
+    assert!(browser.text("#movements").await.contains("CNY 1,250.00"), "the deposit, with thousands separators");
+    assert!(browser.text("#limit-history").await.contains("vault lock"));
     browser.assert_no_dialog().await;
+    let injected = browser.run("return document.querySelectorAll('main img, main script, main b').length", vec![]).await;
+    assert_eq!(injected, json!(0), "no element came from user text");
     browser.shot(&backend, "customer").await;
     browser.fill("#reason", "Card reported stolen <b>today</b>").await;
     browser.click("input[name=confirm]").await;
