@@ -18,9 +18,10 @@ pub fn nonce(req: &HttpRequest) -> String {
 }
 
 /// The top navigation: path, label, and the action a role needs to see it.
-const NAV: [(&str, &str, Action); 7] = [
+const NAV: [(&str, &str, Action); 8] = [
     ("/console", "Customers", Action::Read),
     ("/console/approvals", "Approvals", Action::Read),
+    ("/console/risk", "Risk", Action::Read),
     ("/console/billing", "Billing", Action::Read),
     ("/console/ledger", "Ledger", Action::Read),
     ("/console/audit", "Audit log", Action::Read),

@@ -11,6 +11,7 @@ mod error;
 mod history;
 mod layout;
 mod login;
+mod risk;
 mod session;
 mod staff;
 mod two_factor;
@@ -46,6 +47,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(staff::routes)
             .configure(audit::routes)
             .configure(books::routes)
+            .configure(risk::routes)
             .default_service(web::to(|| async {
                 ConsoleError::NotFound("no such console page".into()).error_response()
             })),

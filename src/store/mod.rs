@@ -27,6 +27,7 @@ pub(crate) mod raised;
 pub mod rate;
 pub mod refunds;
 pub mod replaceable;
+pub mod risk;
 pub mod schema;
 pub mod score;
 pub mod sessions;

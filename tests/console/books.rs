@@ -38,6 +38,9 @@ async fn billing_ledger_audit_export_and_staff_pages(backend: Backend) {
     let admin = app.admin_token("chief").await;
     let user = app.register("dee_ko").await;
     let id = user["id"].as_str().unwrap().to_owned();
+    let token = app.login("dee_ko").await["access_token"].as_str().unwrap().to_owned();
+    app.deposit(&token, "2400.00").await;
+    app.post_money("/v1/vault/lock", &token, &json!({"amount": "900.00"})).await;
     let reason = "Chargeback, \"urgent\" =SUM(A1)";
     let res = app.post_as_admin(&format!("/v1/admin/users/{id}/freeze"), &admin, &json!({"reason": reason})).await;
     assert_eq!(res.status(), 200);
@@ -59,6 +62,17 @@ async fn billing_ledger_audit_export_and_staff_pages(backend: Backend) {
     assert!(browser.text(".notice.ok").await.contains("Every invariant holds"));
     assert!(browser.text("#trial-balance tfoot").await.contains("CNY 0.00"));
     browser.shot(&backend, "ledger").await;
+
+    // Risk: the book by line kind and charts drawn on the server.
+    browser.go("/console/risk").await;
+    let book = browser.text("#book").await;
+    assert!(book.contains("secured") && book.contains("CNY 900.00"), "{book}");
+    assert_eq!(browser.count("svg.chart").await, 4);
+    let volume =
+        browser.run("return document.querySelectorAll('svg.chart')[3].getAttribute('aria-label')", vec![]).await;
+    assert!(volume.as_str().unwrap().contains("CNY 2,400.00"), "the deposit in today's volume: {volume}");
+    assert!(browser.text("#aging").await.contains("90+"));
+    browser.shot(&backend, "risk").await;
 
     // Audit log: filtered, then exported as CSV, parsed and checked.
     browser.go("/console/audit").await;

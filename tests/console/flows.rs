@@ -21,7 +21,8 @@ const XSS_TEXT: &str = "<script>alert(3)</script><img src=y onerror=alert(4)> he
 /// A captured purchase from a merchant whose name and description carry markup.
 async fn buy(app: &TestApp, admin: &str, token: &str) {
     app.post_money("/v1/vault/lock", token, &json!({"amount": "500.00"})).await;
-    let res = app.post_as_admin("/v1/admin/merchants", admin, &json!({"name": "<b onmouseover=alert(5)>Shop</b>"})).await;
+    let res =
+        app.post_as_admin("/v1/admin/merchants", admin, &json!({"name": "<b onmouseover=alert(5)>Shop</b>"})).await;
     let merchant = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
     let body = json!({"merchant_id": merchant, "amount": "120.00", "installments": 3, "description": XSS_TEXT});
     let res = app.post_money("/v1/credit/purchases", token, &body).await;
@@ -102,7 +103,8 @@ async fn staff_enrol_totp_find_a_customer_and_freeze_them(backend: Backend) {
     assert!(browser.text("#movements").await.contains("CNY 1,250.00"), "the deposit, with thousands separators");
     assert!(browser.text("#limit-history").await.contains("vault lock"));
     browser.assert_no_dialog().await;
-    let injected = browser.run("return document.querySelectorAll('main img, main script, main b').length", vec![]).await;
+    let injected =
+        browser.run("return document.querySelectorAll('main img, main script, main b').length", vec![]).await;
     assert_eq!(injected, json!(0), "no element came from user text");
     browser.shot(&backend, "customer").await;
     browser.fill("#reason", "Card reported stolen <b>today</b>").await;
