@@ -6,6 +6,7 @@
 #[allow(dead_code)]
 mod helpers;
 
+mod accessibility;
 mod books;
 mod browser;
 mod flows;
