@@ -25,8 +25,8 @@ const NAV: [(&str, &str, Action); 8] = [
     ("/console/billing", "Billing", Action::Read),
     ("/console/ledger", "Ledger", Action::Read),
     ("/console/audit", "Audit log", Action::Read),
+    ("/console/webhooks", "Webhooks", Action::Read),
     ("/console/staff", "Staff", Action::Read),
-    ("/console/account", "My account", Action::Read),
 ];
 
 /// A whole page. `active` is the navigation entry to mark as current.
@@ -53,7 +53,7 @@ pub fn page(req: &HttpRequest, signed: Option<&Signed>, title: &str, active: &st
                             }
                         }
                         div class="who" {
-                            span { (signed.user.display_name) }
+                            a class="me" href="/console/account" aria-current=[("/console/account" == active).then_some("page")] title="My account: two-factor, sign out everywhere" { (signed.user.display_name) }
                             span class={ "badge role-" (signed.user.role.as_str()) } { (signed.user.role.as_str()) }
                             form method="post" action="/console/logout" class="inline" {
                                 (csrf(signed))

@@ -15,6 +15,7 @@ mod risk;
 mod session;
 mod staff;
 mod two_factor;
+mod webhooks;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -48,6 +49,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(audit::routes)
             .configure(books::routes)
             .configure(risk::routes)
+            .configure(webhooks::routes)
             .default_service(web::to(|| async {
                 ConsoleError::NotFound("no such console page".into()).error_response()
             })),

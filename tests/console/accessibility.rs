@@ -45,6 +45,7 @@ async fn no_serious_violation_on_any_page(backend: Backend) {
         "/console/ledger".to_owned(),
         "/console/audit".to_owned(),
         "/console/staff".to_owned(),
+        "/console/webhooks".to_owned(),
         "/console/account".to_owned(),
     ];
     for path in &pages {

@@ -103,6 +103,22 @@ async fn billing_ledger_audit_export_and_staff_pages(backend: Backend) {
     let details: Value = serde_json::from_str(&records[1][6]).unwrap();
     assert_eq!(details["after"]["status"], "frozen");
 
+    // Webhooks: register (the secret is shown once), see it listed, delete it.
+    browser.go("/console/webhooks").await;
+    assert!(browser.text("main").await.contains("No endpoint is registered"));
+    browser.fill("#url", "https://93.184.216.34/hooks/vaultline").await;
+    browser.click("input[value='user.frozen']").await;
+    browser.click("form.card button.primary").await;
+    let secret = browser.text("#webhook-secret").await;
+    assert!(secret.starts_with("whsec_") && secret.len() > 40, "{secret}");
+    assert!(browser.text("#webhooks").await.contains("user.frozen"));
+    browser.shot(&backend, "webhooks").await;
+    browser.go("/console/webhooks").await;
+    assert!(!browser.text("main").await.contains(&secret), "the secret is never shown again");
+    browser.click("#webhooks button.danger").await;
+    browser.expect_path("/console/webhooks", "deleted").await;
+    assert!(browser.text("main").await.contains("No endpoint is registered"));
+
     // Staff: an admin adds a staff member with a role.
     browser.go("/console/staff").await;
     browser.fill("#new-username", "new_agent").await;

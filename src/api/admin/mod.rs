@@ -10,7 +10,7 @@ pub(super) mod reason;
 pub(super) mod refunds;
 pub(crate) mod staff;
 pub(super) mod users;
-pub(super) mod webhooks;
+pub(crate) mod webhooks;
 
 use actix_web::ResponseError;
 use actix_web::body::{EitherBody, MessageBody};
