@@ -117,12 +117,12 @@ fn bar_chart(title: &str, points: &[(String, i64)], p: &MoneyPolicy) -> Markup {
             text x="0" y="12" class="chart-label" {
                 @if largest > 0 { "max " (money(largest, p)) } @else { "nothing in this period" }
             }
-            @for (i, (label, value)) in points.iter().enumerate() {
-                @let i = i64::try_from(i).unwrap_or(0);
+            @for (index, (label, value)) in points.iter().enumerate() {
+                @let x = i64::try_from(index).unwrap_or(0) * slot;
                 @let height = (H - TOP - BOTTOM) * value / max;
-                rect x=(i * slot + (slot - bar) / 2) y=(H - BOTTOM - height) width=(bar) height=(height) class="bar" {}
-                @if (i as usize) % every == 0 {
-                    text x=(i * slot) y=(H - 6) class="chart-label" { (label) }
+                rect x=(x + (slot - bar) / 2) y=(H - BOTTOM - height) width=(bar) height=(height) class="bar" {}
+                @if index.is_multiple_of(every) {
+                    text x=(x) y=(H - 6) class="chart-label" { (label) }
                 }
             }
         }
