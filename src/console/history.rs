@@ -30,8 +30,15 @@ pub fn load(conn: &mut DbConn, user_id: Uuid, movements_before: Option<&str>) ->
 }
 
 pub fn render(history: &History, policy: &MoneyPolicy, user_id: Uuid) -> Markup {
+    html! {
+        (purchases(history, policy))
+        (movements(history, policy, user_id))
+        (limits(history, policy))
+    }
+}
+
+fn purchases(history: &History, policy: &MoneyPolicy) -> Markup {
     let m = |minor| money(minor, policy);
-    let next = history.more_movements.then(|| history.movements.last().map(|mv| mv.id)).flatten();
     html! {
         section class="card" id="purchases" {
             h2 { "Purchases" }
@@ -60,6 +67,13 @@ pub fn render(history: &History, policy: &MoneyPolicy, user_id: Uuid) -> Markup 
                 }
             }
         }
+    }
+}
+
+fn movements(history: &History, policy: &MoneyPolicy, user_id: Uuid) -> Markup {
+    let m = |minor| money(minor, policy);
+    let next = history.more_movements.then(|| history.movements.last().map(|mv| mv.id)).flatten();
+    html! {
         section class="card" id="movements" {
             h2 { "Movements" }
             @if history.movements.is_empty() { p class="empty" { "No movement yet." } } @else {
@@ -81,6 +95,12 @@ pub fn render(history: &History, policy: &MoneyPolicy, user_id: Uuid) -> Markup 
                 }
             }
         }
+    }
+}
+
+fn limits(history: &History, policy: &MoneyPolicy) -> Markup {
+    let m = |minor| money(minor, policy);
+    html! {
         section class="card" id="limit-history" {
             h2 { "Limit history" }
             @if history.limits.is_empty() { p class="empty" { "The limit has not changed yet." } } @else {

@@ -103,7 +103,17 @@ async fn billing_ledger_audit_export_and_staff_pages(backend: Backend) {
     let details: Value = serde_json::from_str(&records[1][6]).unwrap();
     assert_eq!(details["after"]["status"], "frozen");
 
-    // Webhooks: register (the secret is shown once), see it listed, delete it.
+    webhooks_page(&browser, &backend).await;
+    staff_page(&browser, &backend).await;
+    browser.finish().await;
+    let listed: Value = app.get_as("/v1/admin/staff", &admin).await.json().await.unwrap();
+    assert_eq!(listed["items"][0]["username"], "new_agent");
+    assert_eq!(listed["items"][0]["role"], "support");
+    app.assert_ledger_clean(&admin).await;
+}
+
+/// Webhooks: register (the secret is shown once), see it listed, delete it.
+async fn webhooks_page(browser: &Browser, backend: &Backend) {
     browser.go("/console/webhooks").await;
     assert!(browser.text("main").await.contains("No endpoint is registered"));
     browser.fill("#url", "https://93.184.216.34/hooks/vaultline").await;
@@ -112,14 +122,16 @@ async fn billing_ledger_audit_export_and_staff_pages(backend: Backend) {
     let secret = browser.text("#webhook-secret").await;
     assert!(secret.starts_with("whsec_") && secret.len() > 40, "{secret}");
     assert!(browser.text("#webhooks").await.contains("user.frozen"));
-    browser.shot(&backend, "webhooks").await;
+    browser.shot(backend, "webhooks").await;
     browser.go("/console/webhooks").await;
     assert!(!browser.text("main").await.contains(&secret), "the secret is never shown again");
     browser.click("#webhooks button.danger").await;
     browser.expect_path("/console/webhooks", "deleted").await;
     assert!(browser.text("main").await.contains("No endpoint is registered"));
+}
 
-    // Staff: an admin adds a staff member with a role.
+/// Staff: an admin adds a staff member with a role.
+async fn staff_page(browser: &Browser, backend: &Backend) {
     browser.go("/console/staff").await;
     browser.fill("#new-username", "new_agent").await;
     browser.fill("#new-password", PASSWORD).await;
@@ -127,10 +139,5 @@ async fn billing_ledger_audit_export_and_staff_pages(backend: Backend) {
     browser.click("form.grid button.primary").await;
     browser.expect_path("/console/staff?done=created", "created").await;
     assert!(browser.text("table.data").await.contains("new_agent"));
-    browser.shot(&backend, "staff").await;
-    browser.finish().await;
-    let listed: Value = app.get_as("/v1/admin/staff", &admin).await.json().await.unwrap();
-    assert_eq!(listed["items"][0]["username"], "new_agent");
-    assert_eq!(listed["items"][0]["role"], "support");
-    app.assert_ledger_clean(&admin).await;
+    browser.shot(backend, "staff").await;
 }
