@@ -7,6 +7,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::credit_line;
 use super::error::ConsoleError;
 use super::history::{self, History};
 use super::layout::{csrf, money, notice, page, time};
@@ -161,7 +162,8 @@ async fn customer(
     let message = match done.done.as_deref() {
         Some("frozen") => Some(("ok", "The customer is frozen: no money can leave the account.")),
         Some("active") => Some(("ok", "The customer is active again.")),
-        Some("pending") => Some(("warn", "Recorded as a request: a second staff member must approve it.")),
+        Some("pending") => Some(("warn", "Pending second approval: recorded as a request for another staff member.")),
+        Some("line") => Some(("ok", "The credit line is changed.")),
         _ => None,
     };
     let title = view.user.display_name.clone();
@@ -187,6 +189,7 @@ async fn customer(
                 (score_card(&view.standing, &state))
             }
             (status_form(&staff.0, &view.user))
+            (credit_line::form(&staff.0, &view.user))
             (history::render(&view.history, &state.money, view.user.id))
             (audit_card(&view.audit))
         },

@@ -6,6 +6,7 @@
 mod approvals;
 mod audit;
 mod books;
+mod credit_line;
 mod customers;
 mod error;
 mod history;
@@ -44,6 +45,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(login::routes)
             .configure(two_factor::routes)
             .configure(customers::routes)
+            .configure(credit_line::routes)
             .configure(approvals::routes)
             .configure(staff::routes)
             .configure(audit::routes)

@@ -158,6 +158,20 @@ async fn forged_posts_and_roles_without_the_action_are_refused(backend: Backend)
     forge(&browser, &freeze, fields.clone(), false).await;
     assert_eq!(browser.text("h1").await, "403 Forbidden");
     assert_eq!(status_of(&app, &token).await, "active");
+    // Wrong input is refused with a clear page and changes nothing.
+    browser.go(&format!("/console/customers/{id}")).await;
+    let line = format!("/console/customers/{id}/credit-line");
+    let bad =
+        json!({"key": "console-bad-limit", "line": "general", "limit": "12.345", "reason": "r", "confirm": "yes"});
+    forge(&browser, &line, bad, true).await;
+    assert_eq!(browser.text("h1").await, "422 Unprocessable Entity");
+    assert!(browser.text(".notice.error").await.contains("limit"));
+    let unconfirmed = json!({"key": "console-unconfirmed", "line": "secured", "reason": "r"});
+    browser.go(&format!("/console/customers/{id}")).await;
+    forge(&browser, &line, unconfirmed, true).await;
+    assert!(browser.text(".notice.error").await.contains("confirmation"));
+    let account: Value = app.get_as("/v1/me/account", &token).await.json().await.unwrap();
+    assert_eq!(account["credit"]["line"], "secured");
     browser.click("a[href='/console']").await;
     browser.click("form.inline button").await;
     browser.expect_path("/console/login?why=bye", "signed out").await;
@@ -195,17 +209,27 @@ async fn an_idle_session_is_sent_to_sign_in(backend: Backend) {
 async fn the_maker_cannot_approve_and_a_second_admin_does_from_the_inbox(backend: Backend) {
     let app = TestApp::spawn_with(backend.clone(), &[("console.require_totp", "true")]).await;
     let admin = app.admin_token("chief").await;
-    let officer = staff(&app, &admin, "officer", "credit").await;
+    staff(&app, &admin, "officer", "credit").await;
     let (id, token) = customer(&app, "cho_li", "Cho Li").await;
-    let body = json!({"line": "general", "limit": "8000.00", "reason": "long-standing saver", "override": true});
-    let res = app.post_money(&format!("/v1/admin/users/{id}/credit-line"), &officer, &body).await;
-    assert_eq!(res.status(), StatusCode::ACCEPTED);
-    let request = res.json::<Value>().await.unwrap()["request_id"].as_str().unwrap().to_owned();
     let browser = Browser::start(&app.address).await;
 
-    // The maker sees the request marked as theirs, no box to tick, and a forged approval fails.
+    // The credit officer proposes an upgrade with a score override from the customer 360.
     browser.sign_in("officer").await;
     enrol(&browser).await;
+    browser.go(&format!("/console/customers/{id}")).await;
+    browser.fill("#limit", "8000.00").await;
+    browser.click("#credit-line input[name=override]").await;
+    browser.fill("#line-reason", "long-standing saver").await;
+    browser.click("#credit-line input[name=confirm]").await;
+    browser.click("#credit-line button.primary").await;
+    browser.expect_path(&format!("/console/customers/{id}?done=pending"), "four eyes").await;
+    assert!(browser.text(".notice.warn").await.contains("Pending second approval"));
+    assert!(browser.text("main").await.contains("Pending credit line request"), "the banner on the record");
+    let pending: Value = app.get_as("/v1/admin/credit-requests?state=pending", &admin).await.json().await.unwrap();
+    let request = pending["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(pending["items"][0]["limit"], "8000.00");
+
+    // The maker sees the request marked as theirs, no box to tick, and a forged approval fails.
     browser.go("/console/approvals").await;
     assert_eq!(browser.count("input.pick").await, 0);
     assert!(browser.text("tbody").await.contains("yours"));

@@ -9,7 +9,7 @@ pub(super) mod ledger;
 pub(super) mod reason;
 pub(super) mod refunds;
 pub(crate) mod staff;
-pub(super) mod users;
+pub(crate) mod users;
 pub(crate) mod webhooks;
 
 use actix_web::ResponseError;
