@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::error::ConsoleError;
 use super::layout::{csrf, money, notice, page, time};
+use super::raw_form::RawForm;
 use super::session::{Signed, Staff};
 use super::two_factor::check_code;
 use crate::api::admin::credit_requests::{Decision, decide_request};
@@ -205,33 +206,6 @@ async fn step_up(state: &AppState, req: &HttpRequest, signed: &Signed, code: &st
     Ok(())
 }
 
-/// The form's fields: `id` repeats, so it is read from the raw pairs.
-struct DecideForm {
-    csrf: Option<String>,
-    ids: Vec<String>,
-    reason: String,
-    code: String,
-    decision: Option<String>,
-}
-
-impl DecideForm {
-    fn parse(body: &[u8]) -> Self {
-        let mut form =
-            DecideForm { csrf: None, ids: Vec::new(), reason: String::new(), code: String::new(), decision: None };
-        for (key, value) in url::form_urlencoded::parse(body) {
-            match key.as_ref() {
-                "csrf" => form.csrf = Some(value.into_owned()),
-                "id" => form.ids.push(value.into_owned()),
-                "reason" => form.reason = value.into_owned(),
-                "code" => form.code = value.into_owned(),
-                "decision" => form.decision = Some(value.into_owned()),
-                _ => {}
-            }
-        }
-        form
-    }
-}
-
 async fn decide(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -239,19 +213,22 @@ async fn decide(
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
     let signed = staff.0;
-    let form = DecideForm::parse(&body);
-    signed.check_csrf(form.csrf.as_deref())?;
-    let decision = match form.decision.as_deref() {
+    // `id` repeats (one per selected request).
+    let form = RawForm::parse(&body);
+    signed.check_csrf(form.one("csrf"))?;
+    let decision = match form.one("decision") {
         Some("approve") => Decision::Approve,
         Some("reject") => Decision::Reject,
         _ => return Err(ConsoleError::BadRequest("choose approve or reject".into())),
     };
-    let reason = text::visible("reason", &form.reason, REASON_MAX_CHARS).map_err(ConsoleError::BadRequest)?;
-    let ids: Vec<Uuid> = form.ids.iter().filter_map(|id| Uuid::parse_str(id).ok()).collect();
-    if ids.is_empty() || ids.len() != form.ids.len() || ids.len() > 100 {
+    let reason = text::visible("reason", form.one("reason").unwrap_or_default(), REASON_MAX_CHARS)
+        .map_err(ConsoleError::BadRequest)?;
+    let asked = form.all("id");
+    let ids: Vec<Uuid> = asked.iter().filter_map(|id| Uuid::parse_str(id).ok()).collect();
+    if ids.is_empty() || ids.len() != asked.len() || ids.len() > 100 {
         return Err(ConsoleError::BadRequest("select between 1 and 100 requests".into()));
     }
-    step_up(&state, &req, &signed, &form.code).await?;
+    step_up(&state, &req, &signed, form.one("code").unwrap_or_default()).await?;
     let mut failures = Vec::new();
     for id in &ids {
         if let Err(e) = decide_request(&state, &signed.user, *id, reason.clone(), decision).await {

@@ -12,6 +12,7 @@ mod error;
 mod history;
 mod layout;
 mod login;
+mod raw_form;
 mod risk;
 mod session;
 mod staff;

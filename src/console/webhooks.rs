@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::error::ConsoleError;
 use super::layout::{csrf, notice, page, time};
+use super::raw_form::RawForm;
 use super::session::{Signed, Staff};
 use crate::api::admin::webhooks::{redeliver_as, register_as, remove_as};
 use crate::domain::staff::Action;
@@ -87,14 +88,6 @@ async fn list(req: HttpRequest, state: web::Data<AppState>, staff: Staff) -> Res
     list_page(&req, &state, &staff.0, None).await
 }
 
-/// The form's fields; `events` repeats, so they are read from the raw pairs.
-fn fields(body: &[u8]) -> (Option<String>, Vec<(String, String)>) {
-    let pairs: Vec<(String, String)> =
-        url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-    let csrf = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.clone());
-    (csrf, pairs)
-}
-
 async fn register(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -102,11 +95,11 @@ async fn register(
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
     let signed = staff.0;
-    let (token, pairs) = fields(&body);
-    signed.check_csrf(token.as_deref())?;
-    let url = pairs.iter().find(|(k, _)| k == "url").map(|(_, v)| v.clone()).unwrap_or_default();
-    let events: Vec<String> = pairs.iter().filter(|(k, _)| k == "events").map(|(_, v)| v.clone()).collect();
-    let (hook, secret) = register_as(&state, &signed.user, &url, &events).await?;
+    // `events` repeats (one per ticked type).
+    let form = RawForm::parse(&body);
+    signed.check_csrf(form.one("csrf"))?;
+    let url = form.one("url").unwrap_or_default();
+    let (hook, secret) = register_as(&state, &signed.user, url, &form.all("events")).await?;
     list_page(&req, &state, &signed, Some((&hook.url, &secret))).await
 }
 
@@ -116,7 +109,7 @@ async fn remove(
     id: web::Path<Uuid>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
-    staff.0.check_csrf(fields(&body).0.as_deref())?;
+    staff.0.check_csrf(RawForm::parse(&body).one("csrf"))?;
     remove_as(&state, &staff.0.user, id.into_inner()).await?;
     Ok(HttpResponse::SeeOther().insert_header(("location", "/console/webhooks")).finish())
 }
@@ -175,9 +168,9 @@ async fn redeliver(
     id: web::Path<Uuid>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (token, pairs) = fields(&body);
-    staff.0.check_csrf(token.as_deref())?;
-    let event = pairs.iter().find(|(k, _)| k == "event_id").and_then(|(_, v)| Uuid::parse_str(v).ok());
+    let form = RawForm::parse(&body);
+    staff.0.check_csrf(form.one("csrf"))?;
+    let event = form.one("event_id").and_then(|v| Uuid::parse_str(v).ok());
     let event = event.ok_or_else(|| ConsoleError::BadRequest("which event?".into()))?;
     let id = id.into_inner();
     redeliver_as(&state, &staff.0.user, id, event).await?;
