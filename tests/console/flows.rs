@@ -12,6 +12,7 @@ on_both_backends!(
     staff_enrol_totp_find_a_customer_and_freeze_them,
     forged_posts_and_roles_without_the_action_are_refused,
     an_idle_session_is_sent_to_sign_in,
+    sign_out_everywhere_and_the_absolute_limit_end_sessions,
     the_maker_cannot_approve_and_a_second_admin_does_from_the_inbox,
 );
 
@@ -257,4 +258,34 @@ async fn the_maker_cannot_approve_and_a_second_admin_does_from_the_inbox(backend
     assert_eq!(account["credit"]["line"], "general");
     assert_eq!(account["credit"]["limit"], "8000.00");
     app.assert_ledger_clean(&admin).await;
+}
+
+async fn sign_out_everywhere_and_the_absolute_limit_end_sessions(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("console.absolute_timeout_secs", "4")]).await;
+    let token = app.admin_token("chief").await;
+    let browser = Browser::start(&app.address).await;
+
+    // Sign out everywhere: the console session and the API tokens issued before it end.
+    browser.sign_in("chief").await;
+    browser.expect_path("/console", "signed in").await;
+    browser.go("/console/account").await;
+    browser.click("form[action='/console/logout-all'] button").await;
+    browser.expect_path("/console/login?why=everywhere", "signed out everywhere").await;
+    assert_problem(app.get_as("/v1/admin/users", &token).await, 401, "unauthorized").await;
+    browser.go("/console").await;
+    browser.expect_path("/console/login?why=signed_out", "no session left").await;
+
+    // However busy, a session ends at its absolute limit.
+    browser.sign_in("chief").await;
+    browser.expect_path("/console", "signed in again").await;
+    for _ in 0..8 {
+        tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
+        browser.go("/console/approvals").await;
+        if browser.path().await != "/console/approvals" {
+            break;
+        }
+    }
+    browser.expect_path("/console/login?why=expired", "past the absolute limit").await;
+    assert!(browser.text(".notice").await.contains("time limit"));
+    browser.finish().await;
 }
