@@ -9,4 +9,12 @@ fn main() {
     if std::env::var("VAULTLINE_TEST_POSTGRES_URL").is_ok_and(|url| !url.is_empty()) {
         println!("cargo::rustc-cfg=postgres_tests");
     }
+    // The console's accessibility check runs when axe-core is installed
+    // (`npm ci --prefix tests/console`) and is reported as ignored when it is not.
+    println!("cargo::rustc-check-cfg=cfg(axe_tests)");
+    let axe = "tests/console/node_modules/axe-core/axe.min.js";
+    println!("cargo:rerun-if-changed={axe}");
+    if std::path::Path::new(axe).exists() {
+        println!("cargo::rustc-cfg=axe_tests");
+    }
 }

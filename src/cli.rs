@@ -78,10 +78,14 @@ pub enum LedgerCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
-    /// Create an admin. The password comes from VAULTLINE_ADMIN_PASSWORD or one line of stdin.
+    /// Create a staff member (the first one, usually). The password comes from
+    /// VAULTLINE_ADMIN_PASSWORD or one line of stdin.
     Create {
         #[arg(long)]
         username: String,
+        /// support, operations, credit or admin.
+        #[arg(long, default_value = "admin", value_parser = ["support", "operations", "credit", "admin"])]
+        role: String,
     },
 }
 
@@ -137,7 +141,9 @@ fn execute(cli: Cli) -> Result<(), Failure> {
     match cli.command.unwrap_or(Command::Serve { bind: None, no_migrate: false }) {
         Command::Serve { no_migrate, .. } => serve(settings, !no_migrate),
         Command::Migrate => migrate(&settings),
-        Command::Admin { command: AdminCommand::Create { username } } => create_admin(&settings, &username),
+        Command::Admin { command: AdminCommand::Create { username, role } } => {
+            create_admin(&settings, &username, &role)
+        }
         Command::Ledger { command: LedgerCommand::Check } => ledger_check(&settings),
         Command::Billing { command: BillingCommand::Run { as_of, dry_run } } => billing_run(&settings, as_of, dry_run),
     }
@@ -181,21 +187,21 @@ fn read_admin_password() -> Result<String, Failure> {
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
-fn create_admin(settings: &Settings, username: &str) -> Result<(), Failure> {
+fn create_admin(settings: &Settings, username: &str, role: &str) -> Result<(), Failure> {
     let username = Username::parse(username).map_err(Failure::config)?;
+    let role = Role::staff(role).ok_or_else(|| Failure::config("role must be support, operations, credit or admin"))?;
     let password = Password::parse(&read_admin_password()?).map_err(Failure::config)?;
     let db = open_db(settings)?;
     db.migrate().map_err(|e| Failure::runtime(format!("migration failed: {e}")))?;
     let hash = crate::credentials::password::hash_blocking(&password).map_err(Failure::runtime)?;
     let mut conn = db.conn().map_err(Failure::runtime)?;
-    let new =
-        store::users::NewUser { username: &username, display_name: None, password_hash: &hash, role: Role::Admin };
+    let new = store::users::NewUser { username: &username, display_name: None, password_hash: &hash, role };
     let created = store::transaction(&mut conn, settings.database.tx_max_retries, |c| {
         store::users::insert(c, &new, chrono::Utc::now())
     });
     match created {
         Ok(user) => {
-            println!("created admin {} ({})", user.username, user.id);
+            println!("created {} {} ({})", user.role.as_str(), user.username, user.id);
             Ok(())
         }
         Err(StoreError::UniqueViolation(_)) => Err(Failure::runtime(format!("username {username} is already taken"))),

@@ -35,6 +35,22 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     pub limits: LimitSettings,
     pub score: crate::domain::score::ScoreModel,
+    pub console: ConsoleSettings,
+}
+
+/// The operations console at `/console` (see `config/default.toml`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSettings {
+    pub enabled: bool,
+    /// The service is reached over TLS: session cookies are `Secure` and `__Host-` named.
+    pub secure_cookies: bool,
+    pub idle_timeout_secs: i64,
+    pub absolute_timeout_secs: i64,
+    /// Every staff member must enrol TOTP before using the console.
+    pub require_totp: bool,
+    /// How long a fresh TOTP code covers refunds and approvals.
+    pub step_up_secs: i64,
 }
 
 /// Velocity limits (issue 13): each 0 means "no limit".
@@ -395,6 +411,16 @@ impl Settings {
         }
         self.velocity_limits()?;
         self.webhook_limits()?;
+        let console = &self.console;
+        for (key, secs) in [
+            ("console.idle_timeout_secs", console.idle_timeout_secs),
+            ("console.absolute_timeout_secs", console.absolute_timeout_secs),
+            ("console.step_up_secs", console.step_up_secs),
+        ] {
+            if !(1..=7 * 86_400).contains(&secs) {
+                return bad(key, "must be 1..=604800 seconds");
+            }
+        }
         if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
             return bad("server.bind", "must be an address and port such as 127.0.0.1:8080");
         }

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cli;
 pub(crate) mod client;
 pub mod config;
+pub mod console;
 pub mod credentials;
 pub mod delivery;
 pub mod domain;

@@ -63,6 +63,7 @@ impl Application {
         drop(document);
         let (metrics_port, metrics) = Self::start_metrics(&settings, state.clone())?.unzip();
         let app_state = state.clone();
+        let console_enabled = settings.console.enabled;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
@@ -75,6 +76,11 @@ impl Application {
                 .wrap(from_fn(api::headers::security_headers))
                 .wrap(from_fn(api::observe::observe))
                 .configure(|cfg| api::routes(cfg, &openapi_json, surface))
+                .configure(|cfg| {
+                    if console_enabled {
+                        crate::console::routes(cfg);
+                    }
+                })
                 .default_service(web::to(api::routing::no_route))
         })
         .shutdown_timeout(srv.shutdown_timeout_secs)

@@ -23,7 +23,7 @@ const LAYERS: &[(&[&str], &str)] = &[
     (&["state"], "AppState: what the running service holds, built once at start-up"),
     (&["auth", "jobs"], "who is calling (sessions, throttles, extractors); the service's own work"),
     (&["api"], "HTTP: handlers, DTOs, the OpenAPI document"),
-    (&["delivery"], "the webhook worker (it sends the API's view of an event)"),
+    (&["delivery", "console"], "the webhook worker (it sends the API's view of an event); the staff console"),
     (&["startup"], "builds the application: state, server, workers"),
     (&["seed"], "the data generator: template lives through the API, then cloned"),
     (&["cli"], "the command line"),

@@ -32,6 +32,12 @@ impl IdempotencyKey {
     pub fn into_inner(self) -> String {
         self.0
     }
+
+    /// A key from somewhere other than the header (a console form's hidden field), under
+    /// the header's rules.
+    pub fn from_text(text: &str) -> Option<Self> {
+        valid_key(text.as_bytes()).then(|| IdempotencyKey(text.to_owned()))
+    }
 }
 
 /// Exactly what `KEY_PATTERN` says.

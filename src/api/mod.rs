@@ -1,6 +1,6 @@
 //! HTTP: handlers stay thin; they parse, call the store, and shape the answer.
 
-mod admin;
+pub(crate) mod admin;
 mod auth;
 mod autopay;
 mod bill_plans;

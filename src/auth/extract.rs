@@ -1,5 +1,6 @@
-//! Who is calling: `AuthUser` for any valid access token, `AdminUser` for an admin whose
-//! role the database confirms (so a demotion takes effect at once).
+//! Who is calling: `AuthUser` for any valid access token, `AdminUser` for an active staff
+//! member whose role the database confirms (so a demotion takes effect at once). Which
+//! staff role may do what is `domain::staff::allows`, asked by the admin scope's guard.
 
 use std::pin::Pin;
 
@@ -9,7 +10,8 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use uuid::Uuid;
 
 use crate::credentials::tokens::TokenSubject;
-use crate::domain::user::{Role, User, UserStatus};
+use crate::domain::staff::{self, Action};
+use crate::domain::user::{User, UserStatus};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::gate::{self, Budget, Gate};
@@ -119,19 +121,34 @@ impl FromRequest for MoneyCaller {
     }
 }
 
+/// An active staff member (any staff role; the name predates the roles).
 #[derive(Clone, Debug)]
 pub struct AdminUser(pub User);
 
-/// Checks the token, then the role and status as stored now: a demoted or frozen admin has
-/// no admin powers from that moment.
+impl AdminUser {
+    /// Refuses an action the staff member's role does not allow, as 403 `forbidden`.
+    pub fn may(&self, action: Action) -> Result<(), ApiError> {
+        if staff::allows(self.0.role, action) {
+            return Ok(());
+        }
+        Err(ApiError::Forbidden(format!(
+            "the {} role cannot {}",
+            self.0.role.as_str(),
+            action.as_str().replace('_', " ")
+        )))
+    }
+}
+
+/// Checks the token, then the role and status as stored now: a demoted or frozen staff
+/// member has no staff powers from that moment.
 pub async fn authenticate_admin(req: &HttpRequest) -> Result<AdminUser, ApiError> {
     let caller = authenticate(req).await?;
     let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| ApiError::Internal("no app state".into()))?;
     let address = state.client_address(req);
     let user = caller.user.username.to_string();
-    if caller.user.role != Role::Admin {
-        crate::security::event("admin_route_refused", Some(&user), &address, "not an admin");
-        return Err(ApiError::Forbidden("this route is for administrators".into()));
+    if !caller.user.role.is_staff() {
+        crate::security::event("admin_route_refused", Some(&user), &address, "not staff");
+        return Err(ApiError::Forbidden("this route is for staff".into()));
     }
     if caller.user.status != UserStatus::Active {
         // A refused admin action keeps its audit entry too.

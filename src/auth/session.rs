@@ -34,6 +34,35 @@ fn issue(
 
 pub async fn login(state: &AppState, username: &str, password: &str, address: &str) -> Result<IssuedTokens, AuthError> {
     let now = crate::domain::time::now();
+    let user = check_password(state, username, password, address).await?;
+
+    let refresh = tokens::new_refresh_token();
+    let token_hash = tokens::refresh_token_hash(&refresh);
+    let expires_at = state.tokens.refresh_expiry(now);
+    let user_id = user.id;
+    let version = state
+        .db
+        .write(move |conn| {
+            let family_id = Uuid::now_v7();
+            let new =
+                NewRefreshToken { user_id, family_id, token_hash: &token_hash, expires_at, family_started_at: now };
+            sessions::insert(conn, &new, now)?;
+            Ok(users::with_token_version(conn, user_id)?.map_or(0, |(_, v)| v))
+        })
+        .await?;
+    issue(&state.tokens, user.id, user.role, version, refresh, now)
+}
+
+/// The user whose password this is, under the login throttle (the API's login and the
+/// console's sign-in share it: one budget of guesses per account and address). A wrong
+/// password and an unknown user answer alike.
+pub async fn check_password(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    address: &str,
+) -> Result<crate::domain::user::User, AuthError> {
+    let now = crate::domain::time::now();
     // A name that cannot exist is answered like a wrong password (and still costs a hash).
     let valid_name = Username::parse(username).ok();
     let name = valid_name.as_ref().map(ToString::to_string);
@@ -61,22 +90,7 @@ pub async fn login(state: &AppState, username: &str, password: &str, address: &s
         return Err(AuthError::InvalidCredentials);
     };
     throttle::succeeded(state, admitted).await?;
-
-    let refresh = tokens::new_refresh_token();
-    let token_hash = tokens::refresh_token_hash(&refresh);
-    let expires_at = state.tokens.refresh_expiry(now);
-    let user_id = user.id;
-    let version = state
-        .db
-        .write(move |conn| {
-            let family_id = Uuid::now_v7();
-            let new =
-                NewRefreshToken { user_id, family_id, token_hash: &token_hash, expires_at, family_started_at: now };
-            sessions::insert(conn, &new, now)?;
-            Ok(users::with_token_version(conn, user_id)?.map_or(0, |(_, v)| v))
-        })
-        .await?;
-    issue(&state.tokens, user.id, user.role, version, refresh, now)
+    Ok(user)
 }
 
 fn refresh_rules(auth: &crate::config::AuthSettings) -> RefreshRules {

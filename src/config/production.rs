@@ -37,6 +37,9 @@ pub(super) fn check(settings: &Settings) -> Result<(), ConfigError> {
              /{WIDEST_PROXY_PREFIX_V6} (IPv6) in the production profile (clients there could choose their address)"
         )));
     }
+    if !settings.console.require_totp {
+        return bad("console.require_totp", "must be true in the production profile (staff sign in with two factors)");
+    }
     let limits = &settings.limits;
     let caps = [
         ("limits.money_requests_per_window", limits.money_requests_per_window == 0),

@@ -5,3 +5,4 @@ pub mod password;
 pub mod password_rules;
 pub mod secret;
 pub mod tokens;
+pub mod totp;

@@ -11,6 +11,7 @@ pub mod movement;
 pub mod refund;
 pub mod schedule;
 pub mod score;
+pub mod staff;
 pub mod text;
 pub mod time;
 pub mod user;

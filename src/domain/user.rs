@@ -81,14 +81,28 @@ impl DisplayName {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, utoipa::ToSchema)]
 #[schema(rename_all = "snake_case")]
 pub enum Role {
+    /// A customer.
     User,
+    /// Staff who read everything and act on nothing.
+    Support,
+    /// Staff who freeze, refund, run webhooks and billing dry runs.
+    Operations,
+    /// Staff who propose and decide credit-line changes.
+    Credit,
+    /// Staff who may do everything, staff management and billing runs included.
     Admin,
 }
 
 impl Role {
+    pub const ALL: [Role; 5] = [Role::User, Role::Support, Role::Operations, Role::Credit, Role::Admin];
+    pub const STAFF: [Role; 4] = [Role::Support, Role::Operations, Role::Credit, Role::Admin];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::User => "user",
+            Role::Support => "support",
+            Role::Operations => "operations",
+            Role::Credit => "credit",
             Role::Admin => "admin",
         }
     }
@@ -100,11 +114,12 @@ impl Role {
     }
 
     pub fn from_db(text: &str) -> Option<Self> {
-        match text {
-            "user" => Some(Role::User),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+
+    /// A staff role by name (`support`, `operations`, `credit`, `admin`); never `user`.
+    pub fn staff(text: &str) -> Option<Self> {
+        Self::STAFF.into_iter().find(|r| r.as_str() == text)
     }
 }
 
@@ -165,6 +180,15 @@ mod tests {
         assert!(Password::parse(&"x".repeat(129)).is_err());
         assert!(Password::parse("0123456789\n").is_err());
         assert_eq!(format!("{:?}", Password::parse("0123456789").unwrap()), "Password(***)");
+    }
+
+    #[test]
+    fn roles_round_trip_and_staff_excludes_customers() {
+        for role in Role::ALL {
+            assert_eq!(Role::from_db(role.as_str()), Some(role));
+            assert_eq!(Role::staff(role.as_str()).is_some(), role.is_staff());
+        }
+        assert_eq!(Role::from_db("root"), None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Admin actions, each written to the audit log in its own transaction.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -56,26 +56,8 @@ pub fn audit_log(
     before: Option<&str>,
     limit: u32,
 ) -> Result<Vec<AuditEntry>, StoreError> {
-    let mut query = al::table
-        .order(al::id.desc())
-        .limit(i64::from(limit))
-        .select((al::id, al::actor_id, al::action, al::target_id, al::reason, al::details, al::created_at))
-        .into_boxed();
-    if let Some(target) = target_id {
-        query = query.filter(al::target_id.eq(target.to_owned()));
-    }
-    if let Some(before) = before {
-        query = query.filter(al::id.lt(before.to_owned()));
-    }
-    type Row = (String, String, String, Option<String>, Option<String>, String, NaiveDateTime);
-    let rows: Vec<Row> = query.load(conn)?;
-    rows.into_iter()
-        .map(|(id, actor_id, action, target_id, reason, details, at)| {
-            let details =
-                serde_json::from_str(&details).map_err(|_| StoreError::Corrupt(format!("audit details {id}")))?;
-            Ok(AuditEntry { id, actor_id, action, target_id, reason, details, created_at: at.and_utc() })
-        })
-        .collect()
+    let filter = super::audit::AuditFilter { target_id: target_id.map(str::to_owned), ..Default::default() };
+    super::audit::search(conn, &filter, before, limit)
 }
 
 /// Freezes or unfreezes a user (naming the four-eyes request it applies, if any); `None`
@@ -101,10 +83,11 @@ pub fn set_status(
         .set(users::status.eq(status.as_str()))
         .execute(conn)?;
     let action = if status == UserStatus::Frozen { "user.freeze" } else { "user.unfreeze" };
-    // A frozen admin has no admin powers, and its sessions end at once. A frozen user keeps
-    // theirs: they may still read and repay.
+    // A frozen staff member has no staff powers, and their sessions end at once. A frozen
+    // user keeps theirs: they may still read and repay.
     let role: String = users::table.filter(users::id.eq(target.to_string())).select(users::role).first(conn)?;
-    let sessions_ended = status == UserStatus::Frozen && role == crate::domain::user::Role::Admin.as_str();
+    let is_staff = Role::from_db(&role).is_some_and(Role::is_staff);
+    let sessions_ended = status == UserStatus::Frozen && is_staff;
     if sessions_ended {
         super::sessions::end_sessions(conn, target, now)?;
     }
@@ -127,7 +110,7 @@ pub enum LineChange {
 }
 
 /// Refuses a credit-line change the rules forbid for `target` as it stands now, and returns
-/// that standing: no such user; an admin (admins hold no credit lines); more credit for a
+/// that standing: no such user; a staff member (staff hold no credit lines); more credit for a
 /// user who may not have it (`four_eyes::more_credit_allowed`). Credit goes up with an
 /// upgrade or a raised general limit. `override` waives the score (and so needs a second
 /// admin), never a frozen account or an overdue installment. Lowering
@@ -141,8 +124,8 @@ pub fn check_line_change(
     let role: Option<String> =
         users::table.filter(users::id.eq(target.to_string())).select(users::role).first(conn).optional()?;
     let role = role.ok_or(StoreError::Refused(Refusal::NotFound("user")))?;
-    if Role::from_db(&role).ok_or_else(|| StoreError::Corrupt(format!("users.role of {target}")))? == Role::Admin {
-        return Err(StoreError::Refused(Refusal::Forbidden("admin accounts cannot receive credit-line changes")));
+    if Role::from_db(&role).ok_or_else(|| StoreError::Corrupt(format!("users.role of {target}")))?.is_staff() {
+        return Err(StoreError::Refused(Refusal::Forbidden("staff accounts cannot receive credit-line changes")));
     }
     let standing = score::standing(conn, target, ctx.now)?;
     if let LineChange::General { limit_minor, override_eligibility } = change {

@@ -306,3 +306,34 @@ fn events(conn: &mut DbConn, violations: &mut Vec<Violation>) -> Result<(), Stor
     }
     Ok(())
 }
+
+#[derive(QueryableByName)]
+struct BalanceRow {
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = BigInt)]
+    accounts: i64,
+    #[diesel(sql_type = BigInt)]
+    total: i64,
+}
+
+/// One line of the trial balance: every ledger account of a kind (the system's own accounts
+/// are one each; customers' are summed per kind) and the sum of their postings.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BalanceLine {
+    pub kind: String,
+    pub accounts: i64,
+    pub total_minor: i64,
+}
+
+/// The trial balance from the journal: the lines sum to zero when the books balance.
+pub fn trial_balance(conn: &mut DbConn) -> Result<Vec<BalanceLine>, StoreError> {
+    let rows: Vec<BalanceRow> = diesel::sql_query(
+        "SELECT a.kind AS kind, CAST(COUNT(DISTINCT a.id) AS BIGINT) AS accounts, \
+         CAST(COALESCE(SUM(p.amount_minor), 0) AS BIGINT) AS total \
+         FROM ledger_accounts a LEFT JOIN postings p ON p.account_id = a.id \
+         GROUP BY a.kind ORDER BY a.kind",
+    )
+    .load(conn)?;
+    Ok(rows.into_iter().map(|r| BalanceLine { kind: r.kind, accounts: r.accounts, total_minor: r.total }).collect())
+}

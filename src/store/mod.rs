@@ -3,11 +3,13 @@
 
 pub mod account_row;
 pub mod admin;
+pub mod audit;
 pub mod autopay;
 pub mod bill_plans;
 pub mod billing;
 mod checkpoint;
 mod conn;
+pub mod console;
 pub mod credit;
 pub mod credit_requests;
 pub(crate) mod error;
@@ -25,10 +27,12 @@ pub(crate) mod raised;
 pub mod rate;
 pub mod refunds;
 pub mod replaceable;
+pub mod risk;
 pub mod schema;
 pub mod score;
 pub mod sessions;
 pub mod snapshot;
+pub mod staff;
 pub mod throttle;
 mod turns;
 mod tx;

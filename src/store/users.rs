@@ -126,3 +126,38 @@ pub fn set_password_hash(conn: &mut DbConn, id: Uuid, hash: &str) -> Result<(), 
         .execute(conn)?;
     Ok(())
 }
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+/// Customers (role `user`) for the console's search: by id when `needle` is one, else by
+/// username prefix or display name (case-insensitive), newest first, after the cursor.
+pub fn find_customers(
+    conn: &mut DbConn,
+    needle: &str,
+    after_id: Option<&str>,
+    limit: u32,
+) -> Result<Vec<User>, StoreError> {
+    let escaped: String =
+        needle.chars().flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
+    let mut query = users::table
+        .filter(users::role.eq(Role::User.as_str()))
+        .order(users::id.desc())
+        .limit(i64::from(limit))
+        .select(UserRow::as_select())
+        .into_boxed();
+    if let Ok(id) = Uuid::parse_str(needle.trim()) {
+        query = query.filter(users::id.eq(id.to_string()));
+    } else if !needle.is_empty() {
+        let lowered = escaped.to_lowercase();
+        query = query.filter(
+            users::username
+                .like(format!("{lowered}%"))
+                .escape('\\')
+                .or(lower(users::display_name).like(format!("%{lowered}%")).escape('\\')),
+        );
+    }
+    if let Some(after) = after_id {
+        query = query.filter(users::id.lt(after.to_owned()));
+    }
+    query.load(conn)?.into_iter().map(UserRow::into_domain).collect()
+}

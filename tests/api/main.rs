@@ -32,6 +32,7 @@ mod receiver;
 mod round_trips;
 mod seed;
 mod sessions_edge;
+mod staff_roles;
 mod throttle;
 mod throttle_abuse;
 mod turns;

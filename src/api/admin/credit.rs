@@ -8,6 +8,8 @@ use crate::api::credit::MerchantView;
 use crate::api::json::JsonBody;
 use crate::auth::extract::AdminUser;
 use crate::domain::credit::check_billing_date;
+use crate::domain::staff::{self, Action};
+use crate::domain::user::User;
 use crate::domain::{text, time};
 
 pub const MERCHANT_NAME_MAX_CHARS: usize = 100;
@@ -94,18 +96,36 @@ pub async fn run_billing(
     admin: AdminUser,
     body: JsonBody<BillingRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let as_of =
-        parse_date(&body.value.as_of).ok_or_else(|| ApiError::Validation("as_of must be a date, YYYY-MM-DD".into()))?;
+    let report = billing_as(&state, &admin.0, &body.value.as_of, body.value.dry_run).await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// A billing run (or dry run) as this staff member, for the API and the console alike: the
+/// role (a run is for admins, a dry run also for operations), the date, the run, its audit.
+pub(crate) async fn billing_as(
+    state: &AppState,
+    staff: &User,
+    as_of: &str,
+    dry_run: bool,
+) -> Result<crate::store::billing::BillingReport, ApiError> {
+    let needs = if dry_run { Action::BillingDryRun } else { Action::BillingRun };
+    if !staff::allows(staff.role, needs) {
+        return Err(ApiError::Forbidden(format!(
+            "the {} role cannot {}",
+            staff.role.as_str(),
+            needs.as_str().replace('_', " ")
+        )));
+    }
+    let as_of = parse_date(as_of).ok_or_else(|| ApiError::Validation("as_of must be a date, YYYY-MM-DD".into()))?;
     let allow_future = state.settings.credit.allow_future_billing;
     check_billing_date(as_of, time::now().date_naive(), allow_future).map_err(ApiError::Validation)?;
-    let dry_run = body.value.dry_run;
-    let report = crate::jobs::billing_once(&state, as_of, dry_run).await?;
+    let report = crate::jobs::billing_once(state, as_of, dry_run).await?;
     // Billing spans one transaction per user, so its audit entry follows the run.
     let details = serde_json::json!({"as_of": as_of.to_string(), "dry_run": dry_run, "counts": &report.counts});
-    let actor = admin.0.id;
+    let actor = staff.id;
     state
         .db
         .write(move |conn| store::admin::audit(conn, actor, "billing.run", None, None, &details, time::now()))
         .await?;
-    Ok(HttpResponse::Ok().json(report))
+    Ok(report)
 }

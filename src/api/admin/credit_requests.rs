@@ -18,7 +18,8 @@ use crate::api::page::{Page, PageQuery, page_schema};
 use crate::api::refusal::store_error;
 use crate::auth::extract::AdminUser;
 use crate::domain::four_eyes::{RequestKind, RequestState};
-use crate::domain::time;
+use crate::domain::user::User;
+use crate::domain::{staff, time};
 use crate::error::{ApiError, ErrorCode};
 use crate::store;
 use crate::store::admin::LineChange;
@@ -131,14 +132,14 @@ impl CreditRequestView {
 
 /// Writes an audit entry for a refusal the admin could have known better about (not
 /// allowed, already decided, not eligible); other errors and successes pass through.
-async fn audit_if_refused(
+async fn audit_if_refused<T>(
     state: &AppState,
     actor: Uuid,
     action: &'static str,
     concerning: Concerning,
     reason: &str,
-    outcome: Result<HttpResponse, ApiError>,
-) -> Result<HttpResponse, ApiError> {
+    outcome: Result<T, ApiError>,
+) -> Result<T, ApiError> {
     let Err(error) = &outcome else { return outcome };
     let code = error.code();
     if !matches!(code, ErrorCode::Forbidden | ErrorCode::InvalidState | ErrorCode::NotEligible) {
@@ -219,21 +220,36 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |r| r.id.clone())))
 }
 
-#[derive(Clone, Copy)]
-enum Decision {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Decision {
     Approve,
     Reject,
 }
 
-async fn decide(
+/// Decides a request as `decider`, for the API and the console alike: the role must allow
+/// deciding its kind (`staff::may_decide`), the store refuses the maker and the person it is
+/// about, and every such refusal keeps its audit entry.
+pub(crate) async fn decide_request(
     state: &AppState,
-    admin: AdminUser,
+    decider: &User,
     id: Uuid,
-    body: &ReasonRequest,
+    reason: String,
     decision: Decision,
-) -> Result<HttpResponse, ApiError> {
-    let reason = reason_of(&body.reason)?;
-    let actor = admin.0.id;
+) -> Result<CreditRequest, ApiError> {
+    let actor = decider.id;
+    let action = match decision {
+        Decision::Approve => "credit_request.approve",
+        Decision::Reject => "credit_request.reject",
+    };
+    // A request's kind never changes, so reading it first decides the role check for good.
+    let kind = state.db.read(move |conn| store::credit_requests::by_id(conn, id)).await?.map(|r| r.change.kind());
+    if let Some(kind) = kind
+        && !staff::may_decide(decider.role, kind)
+    {
+        let role = decider.role.as_str();
+        let refusal = Err(ApiError::Forbidden(format!("the {role} role cannot decide a {} request", kind.as_str())));
+        return audit_if_refused(state, actor, action, Concerning::Request(id), &reason, refusal).await;
+    }
     let model = state.settings.score.clone();
     let terms = RefundTerms::of(&state.settings.credit);
     let decision_reason = reason.clone();
@@ -250,13 +266,20 @@ async fn decide(
             }
         })
         .await
-        .map_err(|e| store_error(e, &state.money))
-        .map(|request| HttpResponse::Ok().json(CreditRequestView::new(&request, state)));
-    let action = match decision {
-        Decision::Approve => "credit_request.approve",
-        Decision::Reject => "credit_request.reject",
-    };
+        .map_err(|e| store_error(e, &state.money));
     audit_if_refused(state, actor, action, Concerning::Request(id), &reason, outcome).await
+}
+
+async fn decide(
+    state: &AppState,
+    admin: AdminUser,
+    id: Uuid,
+    body: &ReasonRequest,
+    decision: Decision,
+) -> Result<HttpResponse, ApiError> {
+    let reason = reason_of(&body.reason)?;
+    let request = decide_request(state, &admin.0, id, reason, decision).await?;
+    Ok(HttpResponse::Ok().json(CreditRequestView::new(&request, state)))
 }
 
 /// Approve a four-eyes request: its action applies now, exactly as the direct action would

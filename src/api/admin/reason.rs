@@ -9,8 +9,7 @@ use crate::auth::extract::AdminUser;
 use crate::domain::text;
 use crate::error::ApiError;
 
-/// Why an admin acted, as the audit log keeps it.
-pub const REASON_MAX_CHARS: usize = 500;
+pub use crate::domain::staff::REASON_MAX_CHARS;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -14,6 +14,7 @@ use crate::api::money_input::MoneyText;
 use crate::api::page::{Page, PageQuery, page_schema};
 use crate::api::refusal::store_error;
 use crate::auth::extract::AdminUser;
+use crate::domain::staff::Action;
 use crate::domain::user::{User, UserStatus};
 use crate::domain::{four_eyes, score, time};
 use crate::error::ApiError;
@@ -191,18 +192,33 @@ pub async fn credit_line(
         _ => return Err(ApiError::Validation("line must be `general` or `secured`".into())),
     };
     let fingerprint = idempotency::fingerprint(&req, &body.raw);
+    change_line_as(&state, &admin, key, fingerprint, target, change, reason).await
+}
+
+/// A credit-line change as `admin` asked, for the API and the console alike: 200 with the
+/// account, or 202 with the request when it needs a second pair of eyes; once per key.
+pub(crate) async fn change_line_as(
+    state: &web::Data<AppState>,
+    admin: &AdminUser,
+    key: IdempotencyKey,
+    fingerprint: String,
+    target: Uuid,
+    change: LineChange,
+    reason: String,
+) -> Result<HttpResponse, ApiError> {
+    admin.may(Action::ChangeCreditLine)?;
     // A downgrade to a secured line applies at once, `override` or not.
     if let LineChange::General { limit_minor, override_eligibility } = change
         && four_eyes::needs_second_admin(limit_minor, override_eligibility, state.four_eyes_limit_minor)
     {
-        return request_change(&state, &admin, key, fingerprint, target, change, reason).await;
+        return request_change(state, admin, key, fingerprint, target, change, reason).await;
     }
-    not_self(&admin, target, "change the credit line of")?;
+    not_self(admin, target, "change the credit line of")?;
     let actor = admin.0.id;
     let model = state.settings.score.clone();
     let view_state = state.clone();
     idempotency::once(
-        &state,
+        state,
         actor,
         key,
         fingerprint,

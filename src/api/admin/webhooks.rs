@@ -17,6 +17,8 @@ use crate::api::dto::timestamp;
 use crate::api::json::JsonBody;
 use crate::api::page::{Page, PageQuery, page_schema};
 use crate::auth::extract::AdminUser;
+use crate::domain::staff::{self, Action};
+use crate::domain::user::User;
 use crate::domain::{time, webhook};
 use crate::error::ApiError;
 use crate::store::{self, webhooks::Webhook};
@@ -115,13 +117,31 @@ pub async fn create(
     admin: AdminUser,
     body: JsonBody<WebhookRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let (hook, secret) = register_as(&state, &admin.0, &body.value.url, &body.value.events).await?;
+    Ok(HttpResponse::Created().json(CreatedWebhook { webhook: WebhookView::from(&hook), secret }))
+}
+
+fn may_manage(staff: &User) -> Result<(), ApiError> {
+    if staff::allows(staff.role, Action::ManageWebhooks) {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden(format!("the {} role cannot manage webhooks", staff.role.as_str())))
+}
+
+/// Registers an endpoint as `staff` asked, for the API and the console alike; answers it
+/// with its signing secret (shown to the caller once, never again).
+pub(crate) async fn register_as(
+    state: &AppState,
+    staff: &User,
+    url: &str,
+    events: &[String],
+) -> Result<(Webhook, String), ApiError> {
+    may_manage(staff)?;
     let settings = &state.settings.webhooks;
-    let target =
-        webhook::parse_target(&body.value.url, settings.allow_private_targets).map_err(ApiError::Validation)?;
-    let types =
-        webhook::event_types(&body.value.events).map_err(|why| ApiError::Validation(format!("events: {why}")))?;
+    let target = webhook::parse_target(url, settings.allow_private_targets).map_err(ApiError::Validation)?;
+    let types = webhook::event_types(events).map_err(|why| ApiError::Validation(format!("events: {why}")))?;
     check_resolves(&target, settings.allow_private_targets).await?;
-    let (url, secret, actor, max) = (target.url.to_string(), new_secret(), admin.0.id, settings.max_endpoints);
+    let (url, secret, actor, max) = (target.url.to_string(), new_secret(), staff.id, settings.max_endpoints);
     let stored_secret = secret.clone();
     let hook = state
         .db
@@ -133,7 +153,7 @@ pub async fn create(
             Ok(hook)
         })
         .await?;
-    Ok(HttpResponse::Created().json(CreatedWebhook { webhook: WebhookView::from(&hook), secret }))
+    Ok((hook, secret))
 }
 
 page_schema!(WebhookPage, WebhookView);
@@ -167,7 +187,14 @@ pub async fn remove(
     admin: AdminUser,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, actor) = (id.into_inner(), admin.0.id);
+    remove_as(&state, &admin.0, id.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Removes an endpoint with its pending deliveries, audited; for the API and the console.
+pub(crate) async fn remove_as(state: &AppState, staff: &User, id: Uuid) -> Result<(), ApiError> {
+    may_manage(staff)?;
+    let actor = staff.id;
     let removed = state
         .db
         .write(move |conn| {
@@ -182,7 +209,7 @@ pub async fn remove(
     if !removed {
         return Err(ApiError::NotFound("no such webhook".into()));
     }
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -261,7 +288,15 @@ pub async fn redeliver(
     admin: AdminUser,
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
-    let ((id, event_id), actor) = (path.into_inner(), admin.0.id);
+    let (id, event_id) = path.into_inner();
+    redeliver_as(&state, &admin.0, id, event_id).await?;
+    Ok(HttpResponse::Accepted().json(Redelivery { state: "pending" }))
+}
+
+/// Queues an event for an endpoint again, audited; for the API and the console.
+pub(crate) async fn redeliver_as(state: &AppState, staff: &User, id: Uuid, event_id: Uuid) -> Result<(), ApiError> {
+    may_manage(staff)?;
+    let actor = staff.id;
     let queued = state
         .db
         .write(move |conn| {
@@ -279,5 +314,5 @@ pub async fn redeliver(
     if !queued {
         return Err(ApiError::NotFound("no such webhook or event".into()));
     }
-    Ok(HttpResponse::Accepted().json(Redelivery { state: "pending" }))
+    Ok(())
 }

@@ -5,6 +5,9 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::domain::staff::{self, Action};
+use crate::domain::user::Role;
+
 const PROBLEM: &str = "application/problem+json";
 
 /// The operations that count against the money request budget (`MoneyCaller`'s gate).
@@ -25,11 +28,30 @@ const MONEY_REQUESTS: [&str; 10] = [
 pub fn complete(doc: &mut Value) {
     doc["servers"] = json!([{"url": "/", "description": "This service"}]);
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
-    for item in paths.values_mut() {
+    for (path, item) in paths.iter_mut() {
         let Some(operations) = item.as_object_mut() else { continue };
-        for operation in operations.values_mut() {
+        for (method, operation) in operations.iter_mut() {
             complete_operation(operation);
+            if path.starts_with("/v1/admin/") {
+                state_staff_roles(operation, method, path);
+            }
         }
+    }
+}
+
+/// Writes which staff roles an admin operation needs (`x-staff-roles`, and in its 403), from
+/// the route table and the role table the guard itself asks.
+fn state_staff_roles(op: &mut Value, method: &str, path: &str) {
+    let method = method.to_ascii_uppercase();
+    let action = crate::api::admin::ROUTE_ACTIONS
+        .iter()
+        .find(|(m, p, _)| *m == method && *p == path)
+        .map_or(Action::ManageStaff, |(_, _, action)| *action);
+    let roles: Vec<&str> = Role::STAFF.into_iter().filter(|r| staff::allows(*r, action)).map(Role::as_str).collect();
+    op["x-staff-roles"] = json!(roles);
+    if let Some(forbidden) = op["responses"]["403"]["description"].as_str() {
+        let text = format!("{forbidden}; this operation needs the role {}", roles.join(", "));
+        op["responses"]["403"]["description"] = json!(text);
     }
 }
 
@@ -50,7 +72,7 @@ fn complete_operation(op: &mut Value) {
         add(responses, "401", &["unauthorized"], "no valid access token");
     }
     if admin {
-        add(responses, "403", &["forbidden"], "the caller is not an admin");
+        add(responses, "403", &["forbidden"], "the caller is not a staff member whose role allows it");
     }
     if has_body {
         add(responses, "400", &["validation_error"], "the body is not JSON");

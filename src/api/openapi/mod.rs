@@ -19,7 +19,7 @@ pub use amount_pattern::amount_pattern;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Vaultline", description = "Deposit-secured credit wallet: wallet, vault-backed credit line, installments."),
-    paths(auth::register, auth::login, auth::refresh, auth::logout, sessions::logout_all, sessions::change_password, me::me, me_credit::my_score, me_credit::limit_history, me_credit::limits, autopay::get_autopay, autopay::set_autopay, money::account, money::deposit, money::withdraw, money::transfer, money::lock, money::unlock, money::transactions, credit::merchants, credit::create_purchase, credit::purchases, credit::purchase_by_id, credit::confirm_receipt, credit::cancel, credit::bill, credit::repay, payoff::payoff_quote, payoff::pay_off, bill_plans::convert_bill, admin::users::list, admin::users::detail, admin::users::credit_line, admin::users::freeze, admin::users::unfreeze, admin::credit_requests::list, admin::credit_requests::approve, admin::credit_requests::reject, admin::audit::list, admin::ledger::check, admin::credit::create_merchant, admin::credit::run_billing, admin::refunds::refund, crate::api::events::my_events, crate::api::events::all_events, admin::webhooks::create, admin::webhooks::list, admin::webhooks::remove, admin::webhooks::attempts, admin::webhooks::redeliver, ops::healthz, ops::readyz, ops::metrics),
+    paths(auth::register, auth::login, auth::refresh, auth::logout, sessions::logout_all, sessions::change_password, me::me, me_credit::my_score, me_credit::limit_history, me_credit::limits, autopay::get_autopay, autopay::set_autopay, money::account, money::deposit, money::withdraw, money::transfer, money::lock, money::unlock, money::transactions, credit::merchants, credit::create_purchase, credit::purchases, credit::purchase_by_id, credit::confirm_receipt, credit::cancel, credit::bill, credit::repay, payoff::payoff_quote, payoff::pay_off, bill_plans::convert_bill, admin::users::list, admin::users::detail, admin::users::credit_line, admin::users::freeze, admin::users::unfreeze, admin::credit_requests::list, admin::credit_requests::approve, admin::credit_requests::reject, admin::audit::list, admin::ledger::check, admin::credit::create_merchant, admin::credit::run_billing, admin::refunds::refund, crate::api::events::my_events, crate::api::events::all_events, admin::webhooks::create, admin::webhooks::list, admin::webhooks::remove, admin::webhooks::attempts, admin::webhooks::redeliver, ops::healthz, ops::readyz, ops::metrics, admin::staff::list, admin::staff::create, admin::staff::change_role, admin::staff::deactivate, admin::staff::reset_totp),
     components(schemas(Problem, ErrorCode)),
     modifiers(&BearerAuth),
     tags(
@@ -27,7 +27,7 @@ pub use amount_pattern::amount_pattern;
         (name = "me", description = "The caller's own records"),
         (name = "money", description = "Wallet, vault, transfers and history"),
         (name = "credit", description = "Purchases on credit, installments, bills and repayments"),
-        (name = "admin", description = "Admin console (role admin)"),
+        (name = "admin", description = "Staff operations; each route names the staff roles it needs (support, operations, credit, admin)"),
         (name = "operations", description = "Liveness, readiness, metrics"),
     )
 )]
