@@ -119,7 +119,9 @@ impl Browser {
         self.click("button[type=submit]").await;
     }
 
-    /// Writes `docs/console/<name>.png` (from the SQLite run only: one current set).
+    /// Writes `<name>.png` (from the SQLite run only: one current set) to
+    /// `target/console-screenshots/`, or to `docs/console/` (the set README shows) when
+    /// `VAULTLINE_SCREENSHOTS=docs`: a plain `cargo test` leaves the tree as it found it.
     pub async fn shot(&self, backend: &crate::helpers::Backend, name: &str) {
         if !matches!(backend, crate::helpers::Backend::Sqlite) {
             return;
@@ -130,7 +132,13 @@ impl Browser {
         self.client.set_window_size(1280, height).await.unwrap();
         let png = self.client.screenshot().await.expect("screenshot");
         self.client.set_window_size(1280, 900).await.unwrap();
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/console").join(format!("{name}.png"));
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dir = match std::env::var("VAULTLINE_SCREENSHOTS").as_deref() {
+            Ok("docs") => root.join("docs/console"),
+            _ => root.join("target/console-screenshots"),
+        };
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let path = dir.join(format!("{name}.png"));
         std::fs::write(&path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
 
