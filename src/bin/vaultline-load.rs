@@ -219,7 +219,8 @@ async fn main() -> Result<(), String> {
     let needs_admin = matches!(args.scenario, Scenario::Mixed | Scenario::AdminSearch | Scenario::CustomerView);
     let admin = if needs_admin { Some(api.login(&args.admin_user, &args.admin_password).await?) } else { None };
     let merchant = if args.scenario == Scenario::Mixed {
-        let (_, body) = api.post("/v1/admin/merchants", admin.as_deref(), &json!({"name": "Bench Store"}), false).await?;
+        let (_, body) =
+            api.post("/v1/admin/merchants", admin.as_deref(), &json!({"name": "Bench Store"}), false).await?;
         body["id"].as_str().map(str::to_owned)
     } else {
         None

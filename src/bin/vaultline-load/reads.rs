@@ -29,7 +29,9 @@ pub async fn targets(
         let path = match scenario {
             Scenario::Account => "/v1/me/account".to_owned(),
             Scenario::History => "/v1/transactions?limit=20".to_owned(),
-            Scenario::HistoryDeep => format!("/v1/transactions?limit=20&cursor={}", cursor_at(api, token, depth).await?),
+            Scenario::HistoryDeep => {
+                format!("/v1/transactions?limit=20&cursor={}", cursor_at(api, token, depth).await?)
+            }
             Scenario::Events => "/v1/events?limit=20".to_owned(),
             Scenario::AdminSearch => format!("/v1/admin/users?limit=20&q={query}"),
             Scenario::CustomerView => format!("/v1/admin/users/{}", user_id(api, token).await?),
