@@ -77,8 +77,8 @@ async fn user_id(api: &Api, token: &str) -> Result<String, String> {
 pub async fn deepen(api: &Api, users: &Users, depth: usize) -> Result<(), String> {
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for token in users.tokens.iter().cloned() {
-        let api = api.clone();
+    for token in &users.tokens {
+        let (api, token) = (api.clone(), token.clone());
         tasks.push(tokio::spawn(async move {
             for _ in 0..depth {
                 let (status, body): (u16, Value) =
