@@ -3,8 +3,16 @@
 //! A benchmark, not a test: it measures and prints, it never asserts timings.
 //! `vaultline-load seed --customers N --seed S --database-url URL` instead fills an empty
 //! database with N customers and their history (`vaultline::seed`), printing a rate line.
+//! The read scenarios (`account`, `history`, `history-deep`, `events`, `admin-search`,
+//! `customer-view`) repeat one page for the prepared users (`reads`).
 
-use std::collections::BTreeMap;
+#[path = "vaultline-load/reads.rs"]
+mod reads;
+#[path = "vaultline-load/seed.rs"]
+mod seed;
+#[path = "vaultline-load/stats.rs"]
+mod stats;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -12,6 +20,8 @@ use std::time::{Duration, Instant};
 use clap::{Parser, ValueEnum};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
+
+use stats::Stats;
 
 const PASSWORD: &str = "load test password";
 
@@ -26,6 +36,34 @@ enum Scenario {
     Mixed,
     /// Logins at full speed alongside transfers; reports the transfers' latency.
     LoginFlood,
+    /// Gives each prepared user `--depth` more movements (deposits), then stops.
+    Deepen,
+    /// `GET /v1/me/account`, the reference read.
+    Account,
+    /// `GET /v1/transactions?limit=20`, the first page.
+    History,
+    /// The history page starting `--depth` movements down (run `deepen` first).
+    HistoryDeep,
+    /// `GET /v1/events?limit=20`, the event feed's first page.
+    Events,
+    /// `GET /v1/admin/users?q=<--query>&limit=20`, the console's search, as the admin.
+    AdminSearch,
+    /// `GET /v1/admin/users/{id}` of each prepared user, as the admin.
+    CustomerView,
+}
+
+impl Scenario {
+    fn is_read(self) -> bool {
+        matches!(
+            self,
+            Scenario::Account
+                | Scenario::History
+                | Scenario::HistoryDeep
+                | Scenario::Events
+                | Scenario::AdminSearch
+                | Scenario::CustomerView
+        )
+    }
 }
 
 #[derive(Debug, Parser)]
@@ -60,60 +98,12 @@ struct Args {
     /// Prefix for prepared usernames (so runs against one database do not collide).
     #[arg(long, default_value = "load")]
     prefix: String,
-}
-
-#[derive(Default)]
-struct Stats {
-    latencies_us: Vec<u64>,
-    statuses: BTreeMap<u16, u64>,
-    errors: u64,
-}
-
-impl Stats {
-    fn record(&mut self, started: Instant, status: Option<u16>) {
-        self.latencies_us.push(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
-        match status {
-            Some(s) => *self.statuses.entry(s).or_default() += 1,
-            None => self.errors += 1,
-        }
-    }
-
-    fn merge(&mut self, other: Stats) {
-        self.latencies_us.extend(other.latencies_us);
-        for (k, v) in other.statuses {
-            *self.statuses.entry(k).or_default() += v;
-        }
-        self.errors += other.errors;
-    }
-
-    fn percentile_ms(sorted: &[u64], p: f64) -> f64 {
-        if sorted.is_empty() {
-            return 0.0;
-        }
-        let rank = ((p / 100.0) * (sorted.len() as f64)).ceil() as usize;
-        sorted[rank.clamp(1, sorted.len()) - 1] as f64 / 1000.0
-    }
-
-    fn report(&mut self, label: &str, elapsed: Duration) {
-        self.latencies_us.sort_unstable();
-        let n = self.latencies_us.len();
-        let rps = n as f64 / elapsed.as_secs_f64();
-        let (p50, p90, p99) = (
-            Self::percentile_ms(&self.latencies_us, 50.0),
-            Self::percentile_ms(&self.latencies_us, 90.0),
-            Self::percentile_ms(&self.latencies_us, 99.0),
-        );
-        let max = self.latencies_us.last().copied().unwrap_or(0) as f64 / 1000.0;
-        let statuses: Vec<String> = self.statuses.iter().map(|(k, v)| format!("{k}:{v}")).collect();
-        println!("{label}: {n} requests in {:.1}s", elapsed.as_secs_f64());
-        println!("  requests/s {rps:.0}   p50 {p50:.2} ms   p90 {p90:.2} ms   p99 {p99:.2} ms   max {max:.2} ms");
-        println!("  statuses {}   transport errors {}", statuses.join(" "), self.errors);
-        println!(
-            "RESULT label={label} requests={n} rps={rps:.1} p50_ms={p50:.3} p90_ms={p90:.3} p99_ms={p99:.3} max_ms={max:.3} errors={} non2xx={}",
-            self.errors,
-            self.statuses.iter().filter(|(k, _)| !(200..300).contains(*k)).map(|(_, v)| v).sum::<u64>()
-        );
-    }
+    /// `deepen`: movements to add per user; `history-deep`: how deep the page starts.
+    #[arg(long, default_value_t = 1000)]
+    depth: usize,
+    /// `admin-search`: the text searched for (defaults to `--prefix`).
+    #[arg(long)]
+    query: Option<String>,
 }
 
 #[derive(Clone)]
@@ -205,54 +195,11 @@ async fn prepare_users(api: &Api, args: &Args, count: usize, lock: Option<&str>)
     Ok(Users { names, tokens })
 }
 
-/// `vaultline-load seed`: fills an empty database (see `vaultline::seed`).
-#[derive(Debug, Parser)]
-#[command(name = "vaultline-load seed", about = "Fill an empty database with N customers and their history")]
-struct SeedArgs {
-    /// Customers to make (at least; whole copies of the template customers).
-    #[arg(long, default_value_t = 10_000)]
-    customers: u64,
-    /// Seed of the generated ids, keys and amounts.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// `sqlite://path` or `postgres://user@host:port/db` (created and migrated if empty).
-    #[arg(long, env = "VAULTLINE__DATABASE__URL")]
-    database_url: String,
-}
-
-async fn seed(args: SeedArgs) -> Result<(), String> {
-    let opts = vaultline::seed::Options {
-        database_url: args.database_url,
-        customers: args.customers,
-        seed: args.seed,
-        progress: true,
-    };
-    let summary = vaultline::seed::run(opts).await?;
-    let rows: i64 = summary.rows.iter().map(|(_, n)| n).sum();
-    for (table, n) in &summary.rows {
-        eprintln!("  {table:<18} {n:>12}");
-    }
-    let secs = summary.elapsed.as_secs_f64();
-    let cloning = (summary.elapsed - summary.templates_took).as_secs_f64().max(1e-9);
-    println!(
-        "SEED customers={} templates={} rows={rows} written={} elapsed={secs:.1}s templates={:.1}s \
-         customers_per_s={:.0} rows_per_s={:.0} password={:?}",
-        summary.customers,
-        summary.templates,
-        summary.rows_written,
-        summary.templates_took.as_secs_f64(),
-        summary.customers as f64 / secs,
-        summary.rows_written as f64 / cloning,
-        vaultline::seed::PASSWORD,
-    );
-    Ok(())
-}
-
 // One thread: the generator shares two cores with the service and the database.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), String> {
     if std::env::args().nth(1).as_deref() == Some("seed") {
-        return seed(SeedArgs::parse_from(std::env::args().skip(1))).await;
+        return seed::seed(seed::SeedArgs::parse_from(std::env::args().skip(1))).await;
     }
     let args = Args::parse();
     let client = reqwest::Client::builder()
@@ -266,14 +213,25 @@ async fn main() -> Result<(), String> {
         Scenario::Mixed => prepare_users(&api, &args, args.users, Some("50000.00")).await?,
         _ => prepare_users(&api, &args, args.users.max(2), None).await?,
     };
-    let users = Arc::new(users);
+    if args.scenario == Scenario::Deepen {
+        return reads::deepen(&api, &users, args.depth).await;
+    }
+    let needs_admin = matches!(args.scenario, Scenario::Mixed | Scenario::AdminSearch | Scenario::CustomerView);
+    let admin = if needs_admin { Some(api.login(&args.admin_user, &args.admin_password).await?) } else { None };
     let merchant = if args.scenario == Scenario::Mixed {
-        let admin = api.login(&args.admin_user, &args.admin_password).await?;
-        let (_, body) = api.post("/v1/admin/merchants", Some(&admin), &json!({"name": "Bench Store"}), false).await?;
+        let (_, body) =
+            api.post("/v1/admin/merchants", admin.as_deref(), &json!({"name": "Bench Store"}), false).await?;
         body["id"].as_str().map(str::to_owned)
     } else {
         None
     };
+    let read_targets = if args.scenario.is_read() {
+        let query = args.query.as_deref().unwrap_or(&args.prefix);
+        reads::targets(&api, &users, args.scenario, admin.as_deref(), args.depth, query).await?
+    } else {
+        Vec::new()
+    };
+    let (users, read_targets) = (Arc::new(users), Arc::new(read_targets));
 
     let deadline = Instant::now() + Duration::from_secs(args.duration);
     let wallet_delta = Arc::new(AtomicI64::new(0));
@@ -283,7 +241,7 @@ async fn main() -> Result<(), String> {
     let started = Instant::now();
     let mut clients = Vec::new();
     for client_no in 0..args.concurrency {
-        let (api, users, merchant) = (api.clone(), users.clone(), merchant.clone());
+        let (api, users, merchant, read_targets) = (api.clone(), users.clone(), merchant.clone(), read_targets.clone());
         let (wallet_delta, vault_delta, stop, flood) =
             (wallet_delta.clone(), vault_delta.clone(), stop.clone(), flood.clone());
         let scenario = args.scenario;
@@ -310,7 +268,16 @@ async fn main() -> Result<(), String> {
                     continue;
                 }
                 let status = match scenario {
-                    Scenario::Transfers | Scenario::LoginFlood => {
+                    Scenario::Account
+                    | Scenario::History
+                    | Scenario::HistoryDeep
+                    | Scenario::Events
+                    | Scenario::AdminSearch
+                    | Scenario::CustomerView => {
+                        let read = &read_targets[pick(&mut seed, read_targets.len())];
+                        api.get(&read.path, &read.token).await.map(|(s, _)| s)
+                    }
+                    Scenario::Transfers | Scenario::LoginFlood | Scenario::Deepen => {
                         let n = users.tokens.len();
                         let from = pick(&mut seed, n);
                         let to = (from + 1 + pick(&mut seed, n - 1)) % n;
