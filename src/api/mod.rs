@@ -22,6 +22,7 @@ pub(crate) mod page;
 pub(crate) mod refusal;
 pub mod routing;
 mod sessions;
+pub mod statements;
 
 /// How a refusal is worded for the caller (the model test holds answers against it).
 pub use refusal::store_error;
@@ -78,6 +79,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, openapi_json: &web::Bytes, surface: 
         .service(credit::cancel)
         .service(credit::bill)
         .service(credit::repay)
+        .service(statements::list)
+        .service(statements::pdf)
+        .service(statements::get)
         .service(events::my_events)
         .configure(admin::routes)
         .service(ops::healthz)

