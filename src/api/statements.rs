@@ -217,7 +217,11 @@ async fn one(state: &AppState, user_id: Uuid, id: Uuid) -> Result<Issued, ApiErr
     (status = 200, description = "A page of statements", body = StatementPage),
 ))]
 #[get("/v1/credit/statements")]
-pub async fn list(state: web::Data<AppState>, caller: AuthUser, page: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
     page_of(&state, caller.id(), &page).await
 }
 
@@ -289,7 +293,10 @@ fn pdf_response(issued: &Issued, money: &MoneyPolicy) -> Result<HttpResponse, Ap
         .map_err(|e| ApiError::Internal(format!("rendering statement {}: {e}", issued.statement.id)))?;
     Ok(HttpResponse::Ok()
         .content_type("application/pdf")
-        .insert_header(("content-disposition", format!("inline; filename=\"statement-{}.pdf\"", issued.statement.period_end)))
+        .insert_header((
+            "content-disposition",
+            format!("inline; filename=\"statement-{}.pdf\"", issued.statement.period_end),
+        ))
         .body(bytes))
 }
 

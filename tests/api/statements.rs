@@ -48,7 +48,12 @@ async fn events_of(s: &Setup, kind: &str) -> Vec<Value> {
 /// (group, kind, amount) of each line.
 fn lines(statement: &Value) -> Vec<(String, String, String)> {
     let text = |v: &Value| v.as_str().unwrap().to_owned();
-    statement["lines"].as_array().unwrap().iter().map(|l| (text(&l["group"]), text(&l["kind"]), text(&l["amount"]))).collect()
+    statement["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (text(&l["group"]), text(&l["kind"]), text(&l["amount"])))
+        .collect()
 }
 
 fn line(group: &str, kind: &str, amount: &str) -> (String, String, String) {
@@ -95,9 +100,110 @@ async fn three_cycles_give_three_statements_that_reconcile(backend: Backend) {
     assert_eq!(run["statements_issued"], 1);
 
     let first = statements(&s, &s.ann).await.remove(0);
-    eprintln!("FIRST {first:#}");
-    assert_eq!((first["period_end"].as_str(), first["due_date"].as_str()), (Some(&*statement_day(1).to_string()), Some(&*due(1).to_string())));
-    let _ = big;
+    let (day1, due1) = (statement_day(1).to_string(), due(1).to_string());
+    assert_eq!((first["period_end"].as_str(), first["due_date"].as_str()), (Some(&*day1), Some(&*due1)));
+    // 1200.00 in three parts of 400.00; the repayment took 100.00 off the first part, so its
+    // fee (0.5%) is 1.50; the single part (no fee) is 250.00 after the refund.
+    assert_eq!(
+        lines(&first),
+        [
+            line("captures", "purchase_capture", "1200.00"),
+            line("captures", "purchase_capture", "300.00"),
+            line("fees", "fee", "1.50"),
+            line("repayments", "repayment", "-100.00"),
+            line("refunds", "refund", "-50.00"),
+        ]
+    );
+    assert_eq!(totals(&first), ["0.00", "1501.50", "150.00", "1351.50", "551.50"]);
+    assert_eq!((first["limit"].as_str(), first["available"].as_str()), (Some("1500.00"), Some("148.50")));
+    let owed: Vec<(&str, &str)> = first["installments_due"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["purchase_id"].as_str().unwrap(), i["owed"].as_str().unwrap()))
+        .collect();
+    assert_eq!(owed, [(&*big, "301.50"), (&*small, "250.00")]);
+
+    // Cycle 2: both parts go two days overdue (late fees), then she pays what is due.
+    bill_as_of(&s.app, &s.admin, due(1) + days(2)).await;
+    let bill: Value = s.app.get_as("/v1/credit/bill", &s.ann).await.json().await.unwrap();
+    // 0.05% a day, two days: of 301.50 is 0.30, of 250.00 is 0.25.
+    let late: Vec<&Value> = bill["overdue"].as_array().unwrap().iter().map(|p| &p["late_fee"]).collect();
+    assert_eq!(late, [&json!("0.30"), &json!("0.25")]);
+    let total_due = bill["total_due"].as_str().unwrap().to_owned();
+    assert_eq!(total_due, "552.05");
+    let res = s.app.post_money("/v1/credit/repayments", &s.ann, &json!({"amount": total_due})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = s
+        .app
+        .client
+        .put(s.app.url("/v1/me/autopay"))
+        .bearer_auth(&s.ann)
+        .json(&json!({"enabled": true, "sources": ["wallet"]}));
+    assert_eq!(res.send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(bill_as_of(&s.app, &s.admin, statement_day(2)).await["statements_issued"], 1);
+    let second = statements(&s, &s.ann).await.remove(0);
+    // The second part's fee (0.5% of 400.00), the late fees, her repayment.
+    assert_eq!(
+        lines(&second),
+        [
+            line("fees", "fee", "2.00"),
+            line("late_fees", "late_fee", "0.55"),
+            line("repayments", "repayment", "-552.05")
+        ]
+    );
+    assert_eq!(totals(&second), ["1351.50", "2.55", "552.05", "802.00", "402.00"]);
+    assert_eq!(
+        second["closing"],
+        json!({"principal": "800.00", "fees": "2.00", "late_fees": "0.00", "total": "802.00"})
+    );
+
+    // Cycle 3: autopay pays the second part on its due date.
+    let run = bill_as_of(&s.app, &s.admin, due(2)).await;
+    assert_eq!(run["autopay_payments"], 1);
+    assert_eq!(bill_as_of(&s.app, &s.admin, statement_day(3)).await["statements_issued"], 1);
+    let all = statements(&s, &s.ann).await;
+    assert_eq!(all.len(), 3);
+    let third = all[0].clone();
+    // The third part's fee, and autopay's payment of the second part from the wallet.
+    assert_eq!(lines(&third), [line("fees", "fee", "2.00"), line("repayments", "repayment", "-402.00")]);
+    assert_eq!(totals(&third), ["802.00", "2.00", "402.00", "402.00", "402.00"]);
+    assert_eq!((third["limit"].as_str(), third["available"].as_str()), (Some("1500.00"), Some("1098.00")));
+    assert_eq!((all[1]["id"].clone(), all[2]["id"].clone()), (second["id"].clone(), first["id"].clone()));
+
+    // Each opens where the one before closed; the last closes at what she owes now.
+    assert_eq!(second["opening"], first["closing"]);
+    assert_eq!(third["opening"], second["closing"]);
+    assert_eq!(second["period_start"], (statement_day(1) + days(1)).to_string());
+    let credit = &s.app.account(&s.ann).await["credit"];
+    let owed_now = minor(&credit["principal"]) + minor(&credit["fees"]) + minor(&credit["late_fees"]);
+    assert_eq!(minor(&third["closing"]["total"]), owed_now);
+    for statement in [&first, &second, &third] {
+        lines_are_her_movements(&s, statement).await;
+    }
+    let issued = events_of(&s, "statement.issued").await;
+    let ids: Vec<&Value> = issued.iter().map(|e| &e["data"]["statement_id"]).collect();
+    assert_eq!(ids, [&first["id"], &second["id"], &third["id"]]);
+    assert_eq!(issued[2]["data"]["amount_due"], third["amount_due"]);
+
+    // Billing again, on every date already run, changes no statement by a byte.
+    let before = [
+        raw(&s, first["id"].as_str().unwrap()).await,
+        raw(&s, second["id"].as_str().unwrap()).await,
+        raw(&s, third["id"].as_str().unwrap()).await,
+    ];
+    for date in [statement_day(1), due(1) + days(2), statement_day(2), due(2), statement_day(3)] {
+        assert_eq!(bill_as_of(&s.app, &s.admin, date).await["statements_issued"], 0);
+    }
+    let after = [
+        raw(&s, first["id"].as_str().unwrap()).await,
+        raw(&s, second["id"].as_str().unwrap()).await,
+        raw(&s, third["id"].as_str().unwrap()).await,
+    ];
+    assert_eq!(before, after);
+    assert_eq!(statements(&s, &s.ann).await.len(), 3);
+    assert_eq!(events_of(&s, "statement.issued").await.len(), 3);
+    s.app.assert_ledger_clean(&s.admin).await;
 }
 
 async fn a_customer_never_sees_another_customers_statement(backend: Backend) {
@@ -131,9 +237,7 @@ async fn the_ledger_check_catches_a_tampered_statement(backend: Backend) {
     bill_as_of(&s.app, &s.admin, statement_day(1)).await;
     s.app.assert_ledger_clean(&s.admin).await;
     let id = statements(&s, &s.ann).await[0]["id"].as_str().unwrap().to_owned();
-    let check = async || -> Value {
-        s.app.get_as("/v1/admin/ledger/check", &s.admin).await.json().await.unwrap()
-    };
+    let check = async || -> Value { s.app.get_as("/v1/admin/ledger/check", &s.admin).await.json().await.unwrap() };
     s.app.execute_sql(&format!("UPDATE statements SET closing_minor = closing_minor - 100 WHERE id = '{id}'"));
     let report = check().await;
     assert_eq!(report["ok"], false);
@@ -142,7 +246,9 @@ async fn the_ledger_check_catches_a_tampered_statement(backend: Backend) {
     s.app.execute_sql(&format!("UPDATE statements SET closing_minor = closing_minor + 100 WHERE id = '{id}'"));
     s.app.assert_ledger_clean(&s.admin).await;
     // The text itself: its hash gives it away.
-    s.app.execute_sql(&format!("UPDATE statements SET body = replace(body, '\"score\":', '\"score\": ') WHERE id = '{id}'"));
+    s.app.execute_sql(&format!(
+        "UPDATE statements SET body = replace(body, '\"score\":', '\"score\": ') WHERE id = '{id}'"
+    ));
     let report = check().await;
     assert_eq!(report["violations"][0]["invariant"], "statement_reconciles");
     assert!(report["violations"][0]["detail"].as_str().unwrap().contains("content hash"), "{report}");

@@ -103,7 +103,8 @@ fn new_lines(conn: &mut DbConn, user_id: &str, cut: NaiveDateTime) -> Result<Vec
 }
 
 /// The statement's groups, in the order it shows them.
-pub const GROUPS: [&str; 7] = ["captures", "fees", "late_fees", "repayments", "refunds", "collateral_settlements", "other"];
+pub const GROUPS: [&str; 7] =
+    ["captures", "fees", "late_fees", "repayments", "refunds", "collateral_settlements", "other"];
 
 fn group_of(kind: &str) -> &'static str {
     match kind {
@@ -173,7 +174,11 @@ fn owed_before(conn: &mut DbConn, user_id: &str, cut: NaiveDateTime, otherwise: 
     .bind::<Timestamp, _>(cut)
     .get_result(conn)
     .optional()?;
-    Ok(row.map_or(otherwise, |r| Owed { principal: r.principal_minor, fees: r.fees_minor, late_fees: r.late_fees_minor }))
+    Ok(row.map_or(otherwise, |r| Owed {
+        principal: r.principal_minor,
+        fees: r.fees_minor,
+        late_fees: r.late_fees_minor,
+    }))
 }
 
 /// The user's last statement: its period's end and what was owed at its close.

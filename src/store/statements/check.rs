@@ -79,7 +79,10 @@ fn problem(row: &Stored) -> Option<String> {
     let charges: i64 = s.lines.iter().map(|l| l.amount.max(0)).sum();
     let credits: i64 = s.lines.iter().map(|l| (-l.amount).max(0)).sum();
     if (charges, credits) != (s.charges, s.credits) {
-        return Some(format!("its lines make charges {charges} and credits {credits}, not {} and {}", s.charges, s.credits));
+        return Some(format!(
+            "its lines make charges {charges} and credits {credits}, not {} and {}",
+            s.charges, s.credits
+        ));
     }
     if row.opening_minor + row.charges_minor - row.credits_minor != row.closing_minor {
         return Some(format!(
@@ -88,10 +91,17 @@ fn problem(row: &Stored) -> Option<String> {
         ));
     }
     if row.charges_minor - row.credits_minor != row.journal_minor {
-        return Some(format!("the journal moved its entries by {}, it says {}", row.journal_minor, row.charges_minor - row.credits_minor));
+        return Some(format!(
+            "the journal moved its entries by {}, it says {}",
+            row.journal_minor,
+            row.charges_minor - row.credits_minor
+        ));
     }
     if row.opening_minor != row.previous_closing_minor {
-        return Some(format!("opens at {} where the previous closed at {}", row.opening_minor, row.previous_closing_minor));
+        return Some(format!(
+            "opens at {} where the previous closed at {}",
+            row.opening_minor, row.previous_closing_minor
+        ));
     }
     None
 }
