@@ -315,6 +315,11 @@ fn with_currency(amount: &str, code: &str) -> String {
     format!("{code} {sign}{grouped}{fraction}")
 }
 
+/// `12.50` -> `-12.50`; zero stays unsigned.
+fn negated(amount: &str) -> String {
+    if amount.chars().all(|c| c == '0' || c == '.') { amount.to_owned() } else { format!("-{amount}") }
+}
+
 impl StatementView {
     /// The statement as the PDF shows it: the same amounts, with currency and separators.
     fn into_document(self) -> crate::statement_pdf::Document {
@@ -344,13 +349,13 @@ impl StatementView {
                         amount: money(&l.amount),
                     })
                     .collect();
-                Some(Section { title: (*title).to_owned(), rows, total: String::new() })
+                Some(Section { title: (*title).to_owned(), rows })
             })
             .collect();
         let summary = vec![
             ("Opening balance".to_owned(), money(&self.opening.total)),
             ("Charges".to_owned(), money(&self.charges)),
-            ("Credits".to_owned(), money(&format!("-{}", self.credits))),
+            ("Credits".to_owned(), money(&negated(&self.credits))),
             ("Closing balance".to_owned(), money(&self.closing.total)),
             ("  principal".to_owned(), money(&self.closing.principal)),
             ("  fees".to_owned(), money(&self.closing.fees)),

@@ -84,6 +84,81 @@ async fn lines_are_her_movements(s: &Setup, statement: &Value) {
     }
 }
 
+/// The text a PDF of the service draws, page by page, one line per text operation: its
+/// content streams read with lopdf, each glyph id mapped back to its character through the
+/// embedded DejaVu Sans (the service writes text as glyph ids of that font). `.ci/run` also
+/// reads a statement with poppler's `pdftotext`, which goes by the PDF's own ToUnicode map.
+fn pdf_text(bytes: &[u8]) -> String {
+    let mut chars = std::collections::HashMap::new();
+    for path in ["src/statement_pdf/fonts/DejaVuSans.ttf", "src/statement_pdf/fonts/DejaVuSans-Bold.ttf"] {
+        let data = std::fs::read(path).unwrap();
+        let face = ttf_parser::Face::parse(&data, 0).unwrap();
+        // Each face maps these characters to the same ids (one font family's cmap).
+        for c in (' '..='~').chain(['·', '–']) {
+            if let Some(id) = face.glyph_index(c) {
+                chars.entry(id.0).or_insert(c);
+            }
+        }
+    }
+    let doc = lopdf::Document::load_mem(bytes).expect("a PDF");
+    let mut text = String::new();
+    for page in doc.get_pages().values() {
+        let content = lopdf::content::Content::decode(&doc.get_page_content(*page).unwrap()).unwrap();
+        for op in content.operations.iter().filter(|op| op.operator == "Tj") {
+            let Some(lopdf::Object::String(raw, _)) = op.operands.first() else { continue };
+            for pair in raw.chunks(2) {
+                let id = u16::from_be_bytes([pair[0], pair[1]]);
+                text.push(*chars.get(&id).unwrap_or(&'?'));
+            }
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// `CNY -1,234.56` -> -123456.
+fn minor_of_printed(text: &str) -> i64 {
+    minor(&json!(text.trim_start_matches("CNY ").replace(',', "")))
+}
+
+/// The PDF's text (extracted in the test, no outside tool) shows the JSON's every amount,
+/// in order, and no other: the summary, each line, then what to pay.
+async fn pdf_agrees(s: &Setup, statement: &Value) {
+    let res = s.app.get_as(&format!("/v1/credit/statements/{}.pdf", statement["id"].as_str().unwrap()), &s.ann).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "application/pdf");
+    let bytes = res.bytes().await.unwrap();
+    let text = pdf_text(&bytes);
+    let printed: Vec<i64> = regex::Regex::new(r"CNY -?[0-9][0-9,]*\.[0-9]{2}")
+        .unwrap()
+        .find_iter(&text)
+        .map(|m| minor_of_printed(m.as_str()))
+        .collect();
+    let field = |path: &[&str]| path.iter().fold(statement, |v, k| &v[*k]);
+    let mut expected: Vec<i64> = [
+        &["opening", "total"][..],
+        &["charges"],
+        &["credits"],
+        &["closing", "total"],
+        &["closing", "principal"],
+        &["closing", "fees"],
+        &["closing", "late_fees"],
+        &["amount_due"],
+        &["limit"],
+        &["available"],
+    ]
+    .iter()
+    .map(|path| minor(field(path)))
+    .collect();
+    expected[2] = -expected[2];
+    expected.extend(statement["lines"].as_array().unwrap().iter().map(|l| minor(&l["amount"])));
+    expected.push(minor(&statement["amount_due"]));
+    assert_eq!(printed, expected, "{text}");
+    for date in [&statement["period_start"], &statement["period_end"], &statement["due_date"]] {
+        assert!(text.contains(date.as_str().unwrap()), "{date} in {text}");
+    }
+}
+
 async fn three_cycles_give_three_statements_that_reconcile(backend: Backend) {
     let s = setup(backend, "5000.00", "1500.00").await;
     // Cycle 1: two purchases, a partial repayment, a refund of the single-part one.
@@ -180,6 +255,7 @@ async fn three_cycles_give_three_statements_that_reconcile(backend: Backend) {
     assert_eq!(minor(&third["closing"]["total"]), owed_now);
     for statement in [&first, &second, &third] {
         lines_are_her_movements(&s, statement).await;
+        pdf_agrees(&s, statement).await;
     }
     let issued = events_of(&s, "statement.issued").await;
     let ids: Vec<&Value> = issued.iter().map(|e| &e["data"]["statement_id"]).collect();
