@@ -116,6 +116,29 @@ fn pdf_text(bytes: &[u8]) -> String {
     text
 }
 
+/// Every amount printed with its currency, in order, in minor units.
+fn printed_amounts(text: &str) -> Vec<i64> {
+    let amount = regex::Regex::new(r"CNY -?[0-9][0-9,]*\.[0-9]{2}").unwrap();
+    amount.find_iter(text).map(|m| minor_of_printed(m.as_str())).collect()
+}
+
+/// The PDF's text as poppler's `pdftotext` reads it (through the PDF's ToUnicode maps, as a
+/// reader's copy and paste would), or `None` where it is not installed; under `CI=true` it
+/// must be (`.ci/run` installs poppler-utils).
+fn pdftotext(bytes: &[u8]) -> Option<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("statement.pdf");
+    std::fs::write(&path, bytes).unwrap();
+    match std::process::Command::new("pdftotext").arg("-layout").arg(&path).arg("-").output() {
+        Ok(out) => {
+            assert!(out.status.success(), "pdftotext: {}", String::from_utf8_lossy(&out.stderr));
+            Some(String::from_utf8(out.stdout).unwrap())
+        }
+        Err(_) if std::env::var("CI").as_deref() == Ok("true") => panic!("CI=true but pdftotext is missing"),
+        Err(_) => None,
+    }
+}
+
 /// `CNY -1,234.56` -> -123456.
 fn minor_of_printed(text: &str) -> i64 {
     minor(&json!(text.trim_start_matches("CNY ").replace(',', "")))
@@ -129,11 +152,10 @@ async fn pdf_agrees(s: &Setup, statement: &Value) {
     assert_eq!(res.headers()["content-type"], "application/pdf");
     let bytes = res.bytes().await.unwrap();
     let text = pdf_text(&bytes);
-    let printed: Vec<i64> = regex::Regex::new(r"CNY -?[0-9][0-9,]*\.[0-9]{2}")
-        .unwrap()
-        .find_iter(&text)
-        .map(|m| minor_of_printed(m.as_str()))
-        .collect();
+    if let Some(poppler) = pdftotext(&bytes) {
+        assert_eq!(printed_amounts(&poppler), printed_amounts(&text), "pdftotext reads the same amounts: {poppler}");
+    }
+    let printed = printed_amounts(&text);
     let field = |path: &[&str]| path.iter().fold(statement, |v, k| &v[*k]);
     let mut expected: Vec<i64> = [
         &["opening", "total"][..],
