@@ -181,6 +181,19 @@ fn owed_before(conn: &mut DbConn, user_id: &str, cut: NaiveDateTime, otherwise: 
     }))
 }
 
+/// Whether the user's credit account moved at or after `cut` (a later cycle's entries).
+fn moved_since(conn: &mut DbConn, user_id: &str, cut: NaiveDateTime) -> Result<bool, StoreError> {
+    let later: Option<UserId> = diesel::sql_query(
+        "SELECT e.user_id FROM postings p JOIN journal_entries e ON e.id = p.entry_id \
+         WHERE p.account_id = $1 || ':credit' AND e.created_at >= $2 LIMIT 1",
+    )
+    .bind::<Text, _>(user_id)
+    .bind::<Timestamp, _>(cut)
+    .get_result(conn)
+    .optional()?;
+    Ok(later.is_some())
+}
+
 /// The user's last statement: its period's end and what was owed at its close.
 fn previous(conn: &mut DbConn, user_id: &str) -> Result<Option<(NaiveDate, Owed)>, StoreError> {
     let body: Option<String> = st::table
@@ -208,9 +221,16 @@ pub fn issue(conn: &mut DbConn, user_id: Uuid, cycle: &Cycle, model: &ScoreModel
     // The period ends with its statement day: what happened after it is the next one's.
     let cut = (cycle.statement_day + TimeDelta::days(1)).and_hms_opt(0, 0, 0).expect("midnight exists");
     let lines = new_lines(conn, &uid, cut)?;
-    let closing = owed_before(conn, &uid, cut, opening)?;
     let (summary, _) = crate::store::score::summary(conn, user_id, &Ctx { now, score: model })?;
     let account = crate::store::score::standing(conn, user_id, now)?.state;
+    // Nothing after the cut yet (the run of the statement day itself): the account row, read
+    // under its lock, is the closing. A run dated after its statement day goes by the last
+    // movement's snapshot before the cut.
+    let closing = if moved_since(conn, &uid, cut)? {
+        owed_before(conn, &uid, cut, opening)?
+    } else {
+        Owed { principal: account.principal_minor, fees: account.fees_minor, late_fees: account.late_fees_minor }
+    };
     if lines.is_empty() && opening.total() == 0 && closing.total() == 0 {
         return Ok(false);
     }
@@ -238,8 +258,10 @@ pub fn issue(conn: &mut DbConn, user_id: Uuid, cycle: &Cycle, model: &ScoreModel
         score: summary.value,
     };
     if statement.opening.total() + statement.charges - statement.credits != statement.closing.total() {
-        // The account row and the journal disagree: issuing would put that in writing.
-        return Err(StoreError::Corrupt(format!("statement of {user_id} does not reconcile")));
+        // Never put in writing what does not add up; a later run tries again, and billing
+        // itself goes on for everyone.
+        tracing::warn!(%user_id, statement_day = %cycle.statement_day, "statement not issued: it does not reconcile");
+        return Ok(false);
     }
     store(conn, &statement, now.naive_utc())?;
     Ok(true)
