@@ -367,7 +367,7 @@ impl StatementView {
             ("Credit score".to_owned(), self.score.to_string()),
         ];
         Document {
-            title: "Vaultline credit statement".to_owned(),
+            title: "Credit statement".to_owned(),
             heading: vec![
                 format!("Statement period {} to {}", self.period_start, self.period_end),
                 format!("Statement {}", self.id),

@@ -151,6 +151,10 @@ async fn pdf_agrees(s: &Setup, statement: &Value) {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-type"], "application/pdf");
     let bytes = res.bytes().await.unwrap();
+    // To look at one: STATEMENT_PDF_DIR=/tmp cargo test --test api -- three_cycles
+    if let Ok(dir) = std::env::var("STATEMENT_PDF_DIR") {
+        std::fs::write(format!("{dir}/statement-{}.pdf", statement["period_end"].as_str().unwrap()), &bytes).unwrap();
+    }
     let text = pdf_text(&bytes);
     if let Some(poppler) = pdftotext(&bytes) {
         assert_eq!(printed_amounts(&poppler), printed_amounts(&text), "pdftotext reads the same amounts: {poppler}");
