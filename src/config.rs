@@ -174,6 +174,8 @@ pub struct CreditSettings {
     pub fee_rate_per_period: rust_decimal::Decimal,
     pub repayment_day: u32,
     pub statement_lead_days: u32,
+    /// Days before its due date an unpaid installment's reminder event is sent.
+    pub reminder_days: u32,
     pub late_fee_rate_per_day: rust_decimal::Decimal,
     pub grace_days: u32,
     /// Most late fees an installment can carry, as a fraction of its principal.
@@ -199,6 +201,7 @@ impl CreditSettings {
             auto_confirm_days: self.auto_confirm_days,
             repayment_day: self.repayment_day,
             late_fee_cap: self.late_fee_cap,
+            reminder_days: self.reminder_days,
         }
     }
 }
@@ -524,6 +527,9 @@ impl Settings {
         }
         if c.statement_lead_days > 27 {
             return bad("credit.statement_lead_days", "must be 0..=27");
+        }
+        if c.reminder_days > 27 {
+            return bad("credit.reminder_days", "must be 0..=27");
         }
         if !(c.late_fee_cap >= rust_decimal::Decimal::ZERO && c.late_fee_cap <= rust_decimal::Decimal::ONE) {
             return bad("credit.late_fee_cap", "must be a fraction in 0..=1, e.g. \"0.5\"");

@@ -22,5 +22,6 @@ pub mod security;
 pub mod seed;
 pub mod startup;
 pub mod state;
+pub mod statement_pdf;
 pub mod store;
 pub mod telemetry;

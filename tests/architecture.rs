@@ -15,7 +15,10 @@ use std::path::{Path, PathBuf};
 
 /// The layers, bottom first, each with what it holds.
 const LAYERS: &[(&[&str], &str)] = &[
-    (&["domain", "client", "memory", "security"], "rules with no I/O; the client's address; leaf helpers"),
+    (
+        &["domain", "client", "memory", "security", "statement_pdf"],
+        "rules with no I/O; the client's address; leaf helpers; PDF layout",
+    ),
     (&["config"], "the layered settings, checked as they load"),
     (&["store", "telemetry"], "the database (diesel, transactions); logging"),
     (&["ledger"], "the money operations: the model of their rules, each backend's statements, group commit"),

@@ -36,6 +36,12 @@ pub enum EventType {
     InstallmentPaid,
     #[serde(rename = "installment.converted")]
     InstallmentConverted,
+    /// An unpaid installment falls due in `credit.reminder_days` days.
+    #[serde(rename = "installment.reminder")]
+    InstallmentReminder,
+    /// A monthly statement was issued.
+    #[serde(rename = "statement.issued")]
+    StatementIssued,
     #[serde(rename = "credit.limit_changed")]
     CreditLimitChanged,
     #[serde(rename = "credit.line_changed")]
@@ -56,6 +62,8 @@ pub enum EventDataView {
     Installment(InstallmentView),
     LimitChange(LimitChangeView),
     User(UserView),
+    Statement(super::statements::IssuedView),
+    Reminder(super::statements::ReminderView),
 }
 
 #[derive(Serialize, ToSchema)]
@@ -87,6 +95,8 @@ impl EventView {
             EventData::Installment(i) => EventDataView::Installment(InstallmentView::new(&i, money)),
             EventData::LimitChange(c) => EventDataView::LimitChange(LimitChangeView::new(c, money)),
             EventData::User(u) => EventDataView::User(UserView::from(&u)),
+            EventData::Statement(n) => EventDataView::Statement(super::statements::IssuedView::new(&n, money)),
+            EventData::Reminder(r) => EventDataView::Reminder(super::statements::ReminderView::new(&r, money)),
         };
         Self {
             id: event.id.to_string(),

@@ -23,6 +23,7 @@ mod payoff;
 pub(crate) mod refusal;
 pub mod routing;
 mod sessions;
+pub mod statements;
 
 /// How a refusal is worded for the caller (the model test holds answers against it).
 pub use refusal::store_error;
@@ -81,6 +82,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, openapi_json: &web::Bytes, surface: 
         .service(credit::repay)
         .service(payoff::payoff_quote)
         .service(payoff::pay_off)
+        .service(statements::list)
+        .service(statements::pdf)
+        .service(statements::get)
         .service(events::my_events)
         .configure(admin::routes)
         .service(ops::healthz)

@@ -281,6 +281,8 @@ pub struct BillingRules {
     pub repayment_day: u32,
     /// Late fees of one installment stop at this fraction of its principal.
     pub late_fee_cap: Decimal,
+    /// Days before its due date an unpaid installment's reminder is sent.
+    pub reminder_days: u32,
 }
 
 impl BillingRules {
@@ -370,6 +372,7 @@ mod tests {
             auto_confirm_days: 10,
             repayment_day: 10,
             late_fee_cap: Decimal::from_str("0.5").unwrap(),
+            reminder_days: 3,
         }
     }
 

@@ -11,7 +11,7 @@ use sha2::Sha256;
 pub use super::address_space::{is_public, refusal};
 
 /// Every event type, as the outbox writes it (`src/store/sql/events.sql` on PostgreSQL, `migrations/sqlite/…_events` on SQLite).
-pub const EVENT_TYPES: [&str; 13] = [
+pub const EVENT_TYPES: [&str; 15] = [
     "movement.created",
     "purchase.authorized",
     "purchase.captured",
@@ -21,6 +21,8 @@ pub const EVENT_TYPES: [&str; 13] = [
     "installment.overdue",
     "installment.paid",
     "installment.converted",
+    "installment.reminder",
+    "statement.issued",
     "credit.limit_changed",
     "credit.line_changed",
     "user.frozen",

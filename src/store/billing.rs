@@ -35,6 +35,10 @@ pub struct BillingCounts {
     pub autopay_payments: u64,
     /// Parts paid by their due date that earned their on-time credit in this run.
     pub on_time_credited: u64,
+    /// Monthly statements issued (`store::statements`).
+    pub statements_issued: u64,
+    /// Due-date reminders sent (event `installment.reminder`).
+    pub reminders_sent: u64,
 }
 
 impl std::ops::AddAssign for BillingCounts {
@@ -47,6 +51,8 @@ impl std::ops::AddAssign for BillingCounts {
         self.purchases_auto_confirmed += other.purchases_auto_confirmed;
         self.autopay_payments += other.autopay_payments;
         self.on_time_credited += other.on_time_credited;
+        self.statements_issued += other.statements_issued;
+        self.reminders_sent += other.reminders_sent;
     }
 }
 
@@ -309,6 +315,7 @@ pub fn run_billing(
         }
         report.counts += counts;
     }
+    report.counts += super::statements::close_cycle(conn, as_of, rules, score, max_retries, dry_run)?;
     if dry_run {
         report.users = Some(listed);
         report.users_not_listed = Some(not_listed);

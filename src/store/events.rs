@@ -22,6 +22,8 @@ pub enum EventData {
     Installment(Installment),
     LimitChange(LimitChange),
     User(User),
+    Statement(super::statements::IssuedNotice),
+    Reminder(super::statements::Reminder),
 }
 
 pub struct Event {
@@ -116,6 +118,12 @@ fn load(conn: &mut DbConn, rows: Vec<Row>) -> Result<Vec<Event>, StoreError> {
             let corrupt = |what: &str| StoreError::Corrupt(format!("event {position}: {what}"));
             let user_id = Uuid::parse_str(&user).map_err(|_| corrupt("user_id"))?;
             let data = match (kind.split('.').next(), snapshot) {
+                (_, Some(json)) if kind == "installment.reminder" => {
+                    EventData::Reminder(serde_json::from_str(&json).map_err(|e| corrupt(&e.to_string()))?)
+                }
+                (Some("statement"), Some(json)) => {
+                    EventData::Statement(serde_json::from_str(&json).map_err(|e| corrupt(&e.to_string()))?)
+                }
                 (Some("movement"), None) => EventData::Movement(ledger::movement(conn, user_id, &object_id)?),
                 (Some("credit"), None) => {
                     let at = changes.iter().position(|c| c.id == object_id).ok_or_else(|| corrupt("limit change"))?;

@@ -14,7 +14,8 @@ const LIST_LIMIT: i64 = 50;
 pub struct Violation {
     /// Which invariant: `entry_balanced`, `ledger_total_zero`, `stored_balance`,
     /// `non_negative`, `credit_state`, `money_conserved`, `events_complete` (the outbox
-    /// agrees with the journal).
+    /// agrees with the journal), `statement_reconciles` (a statement is as issued, adds up
+    /// and agrees with the journal entries it took).
     pub invariant: &'static str,
     pub detail: String,
 }
@@ -227,6 +228,7 @@ pub fn check(conn: &mut DbConn) -> Result<LedgerReport, StoreError> {
     }
 
     events(conn, &mut violations)?;
+    super::statements::check(conn, &mut violations, LIST_LIMIT as usize)?;
 
     let deposits = total(
         conn,

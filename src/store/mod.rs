@@ -33,6 +33,7 @@ pub mod score;
 pub mod sessions;
 pub mod snapshot;
 pub mod staff;
+pub mod statements;
 pub mod throttle;
 mod turns;
 mod tx;

@@ -46,7 +46,8 @@ pub(crate) async fn bill_as_of(app: &TestApp, admin: &str, date: NaiveDate) -> V
 fn counts(due: u64, overdue: u64, late: u64, settled: u64) -> Value {
     json!({"installments_due": due, "installments_overdue": overdue, "late_fees_charged": late,
            "collateral_settlements": settled, "holds_expired": 0, "on_time_credited": 0, "dry_run": false,
-           "purchases_auto_confirmed": 0, "autopay_payments": 0})
+           "purchases_auto_confirmed": 0, "autopay_payments": 0,
+           "statements_issued": 0, "reminders_sent": 0})
 }
 
 pub(crate) async fn buy(app: &TestApp, token: &str, merchant_id: &str, amount: &str, n: u32) -> reqwest::Response {
@@ -121,7 +122,10 @@ async fn the_whole_flow_with_exact_amounts(backend: Backend) {
 
     // Billing: not yet, then the first part is billed ten days ahead.
     assert_eq!(bill_as_of(&app, &admin, d1 - days(11)).await, counts(0, 0, 0, 0));
-    assert_eq!(bill_as_of(&app, &admin, d1 - days(10)).await, counts(1, 0, 0, 0));
+    // The statement day: the first part is billed and the first statement issued.
+    let mut billed = counts(1, 0, 0, 0);
+    billed["statements_issued"] = json!(1);
+    assert_eq!(bill_as_of(&app, &admin, d1 - days(10)).await, billed);
     let bill: Value = app.get_as("/v1/credit/bill", &ann).await.json().await.unwrap();
     assert_eq!(bill["due"].as_array().unwrap().len(), 1);
     assert_eq!(bill["due"][0]["fee"], "2.00");

@@ -129,6 +129,8 @@ async fn every_operation_writes_exactly_its_events_in_order(backend: Backend) {
             "purchase.voided voided",
             "installment.due due",
             "movement.created fee",
+            // The run of the due date closes the cycle whose statement day it passed.
+            "statement.issued -",
             "installment.paid paid",
             "movement.created repayment",
             "installment.paid paid",
@@ -139,7 +141,7 @@ async fn every_operation_writes_exactly_its_events_in_order(backend: Backend) {
         ]
     );
     let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
-    assert_eq!(seqs, (1..=18).collect::<Vec<_>>(), "seq rises by one per user");
+    assert_eq!(seqs, (1..=19).collect::<Vec<_>>(), "seq rises by one per user");
     assert!(events.iter().all(|e| e["user_id"] == ann_id.as_str()));
 
     // Each shows its object as the API does.
@@ -165,10 +167,11 @@ async fn every_operation_writes_exactly_its_events_in_order(backend: Backend) {
     assert_eq!(parts, ["20.00", "20.00", "20.00"]);
     assert_eq!(events[8]["data"]["state"], "voided");
     assert_eq!((events[9]["data"]["seq"].as_u64(), events[9]["data"]["fee"].as_str()), (Some(1), Some("0.10")));
-    assert_eq!((events[11]["data"]["paid"].as_str(), events[11]["data"]["seq"].as_u64()), (Some("20.10"), Some(1)));
+    assert_eq!(events[11]["data"]["amount_due"], "20.10", "the statement asks for the first part and its fee");
+    assert_eq!((events[12]["data"]["paid"].as_str(), events[12]["data"]["seq"].as_u64()), (Some("20.10"), Some(1)));
     // The refund of 20.00 paid off the last part; then the purchase shows the refund.
-    assert_eq!((events[13]["data"]["seq"].as_u64(), events[13]["data"]["principal"].as_str()), (Some(3), Some("0.00")));
-    let refunded = &events[15]["data"];
+    assert_eq!((events[14]["data"]["seq"].as_u64(), events[14]["data"]["principal"].as_str()), (Some(3), Some("0.00")));
+    let refunded = &events[16]["data"];
     assert_eq!(
         (refunded["refunded"].as_str(), refunded["refunds"][0]["amount"].as_str()),
         (Some("20.00"), Some("20.00"))
@@ -179,7 +182,7 @@ async fn every_operation_writes_exactly_its_events_in_order(backend: Backend) {
     let bob_events = all_events(&app, &bob).await;
     assert_eq!(kinds(&bob_events), ["movement.created transfer_in"]);
     assert_eq!((bob_events[0]["data"]["kind"].as_str(), bob_events[0]["seq"].as_i64()), (Some("transfer_in"), Some(1)));
-    let all = admin_feed_when(&app, &admin, 19).await;
+    let all = admin_feed_when(&app, &admin, 20).await;
     let ann_order: Vec<&Value> = all.iter().filter(|e| e["user_id"] == ann_id.as_str()).map(|e| &e["id"]).collect();
     assert_eq!(ann_order, events.iter().map(|e| &e["id"]).collect::<Vec<_>>());
     assert_problem(app.get_as("/v1/admin/events", &ann).await, 403, "forbidden").await;
@@ -318,6 +321,7 @@ async fn the_rest_of_the_credit_life_writes_its_events(backend: Backend) {
             "movement.created purchase_capture",
             "installment.due due",
             "movement.created fee",
+            "statement.issued -",
             // The bill becomes a plan: the part turns converted, the plan is a captured purchase.
             "installment.converted converted",
             "purchase.captured captured",
@@ -331,6 +335,7 @@ async fn the_rest_of_the_credit_life_writes_its_events(backend: Backend) {
             "installment.paid paid",
             "installment.paid paid",
             "movement.created repayment",
+            "statement.issued -",
             "installment.due due",
             "installment.due due",
             "movement.created fee",
@@ -342,13 +347,14 @@ async fn the_rest_of_the_credit_life_writes_its_events(backend: Backend) {
             "installment.paid paid",
             "credit.limit_changed collateral_settlement",
             "movement.created collateral_settlement",
+            "statement.issued -",
             "credit.line_changed upgrade",
             "credit.line_changed downgrade",
         ]
     );
     assert_eq!(events[7]["data"]["schedule"].as_array().unwrap().len(), 3);
-    assert_eq!(events[12]["data"]["merchant_id"], "00000000-0000-0000-0000-00000000b177", "the plan");
-    let upgrade = &events[32]["data"];
+    assert_eq!(events[13]["data"]["merchant_id"], "00000000-0000-0000-0000-00000000b177", "the plan");
+    let upgrade = &events[35]["data"];
     assert_eq!((upgrade["line"].as_str(), upgrade["limit_after"].as_str()), (Some("general"), Some("500.00")));
     assert_eq!(events.last().unwrap()["data"]["line"], "secured");
     app.assert_ledger_clean(&admin).await;

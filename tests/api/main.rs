@@ -33,6 +33,7 @@ mod round_trips;
 mod seed;
 mod sessions_edge;
 mod staff_roles;
+mod statements;
 mod throttle;
 mod throttle_abuse;
 mod turns;

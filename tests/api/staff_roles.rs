@@ -65,6 +65,8 @@ fn routes(customer: &str, colleague: &str) -> Vec<Route> {
         ),
         route(M::POST, format!("/v1/admin/users/{customer}/freeze"), Some(reason.clone()), OPS),
         route(M::POST, format!("/v1/admin/users/{customer}/unfreeze"), Some(reason.clone()), OPS),
+        route(M::GET, format!("/v1/admin/users/{customer}/statements"), None, ALL),
+        route(M::GET, format!("/v1/admin/users/{customer}/statements/{none}"), None, ALL),
         route(M::GET, "/v1/admin/credit-requests".into(), None, ALL),
         route(M::POST, format!("/v1/admin/credit-requests/{none}/approve"), Some(reason.clone()), DECIDERS),
         route(M::POST, format!("/v1/admin/credit-requests/{none}/reject"), Some(reason.clone()), DECIDERS),

@@ -40,7 +40,7 @@ pub(crate) async fn listed(app: &TestApp, admin: &str, id: &str) -> Value {
     page["items"].as_array().unwrap().iter().find(|h| h["id"] == id).cloned().expect("the endpoint is listed")
 }
 
-const ALL_TYPES: [&str; 13] = vaultline::domain::webhook::EVENT_TYPES;
+const ALL_TYPES: [&str; vaultline::domain::webhook::EVENT_TYPES.len()] = vaultline::domain::webhook::EVENT_TYPES;
 
 /// The delivered (200) events of each user, in the order they arrived.
 pub(crate) fn delivered_by_user(received: &[Received]) -> HashMap<String, Vec<i64>> {

@@ -97,7 +97,7 @@ async fn two_endpoints_each_get_all_five_deposits(backend: Backend) {
 /// failing one keeps retrying each user's first event (the rest wait behind it, in order),
 /// nothing is given up, and it is shown `failing`.
 async fn three_endpoints_on_two_instances_each_get_every_event(backend: Backend) {
-    const TYPES: [&str; 13] = vaultline::domain::webhook::EVENT_TYPES;
+    const TYPES: [&str; vaultline::domain::webhook::EVENT_TYPES.len()] = vaultline::domain::webhook::EVENT_TYPES;
     let first = TestApp::spawn_with(backend, &FAST_DELIVERY).await;
     let second = first.another_instance();
     let admin = first.admin_token("fan3_admin").await;

@@ -32,6 +32,8 @@ pub const ROUTE_ACTIONS: &[(&str, &str, Action)] = &[
     ("POST", "/v1/admin/users/{id}/credit-line", Action::ChangeCreditLine),
     ("POST", "/v1/admin/users/{id}/freeze", Action::Freeze),
     ("POST", "/v1/admin/users/{id}/unfreeze", Action::Freeze),
+    ("GET", "/v1/admin/users/{id}/statements", Action::Read),
+    ("GET", "/v1/admin/users/{id}/statements/{statement_id}", Action::Read),
     ("GET", "/v1/admin/credit-requests", Action::Read),
     ("POST", "/v1/admin/credit-requests/{id}/approve", Action::DecideRequest),
     ("POST", "/v1/admin/credit-requests/{id}/reject", Action::DecideRequest),
@@ -132,6 +134,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .wrap(from_fn(require_admin))
             .service(users::list)
             .service(users::detail)
+            .service(crate::api::statements::admin_list)
+            .service(crate::api::statements::admin_get)
             .service(users::credit_line)
             .service(users::freeze)
             .service(users::unfreeze)

@@ -1,0 +1,3 @@
+DROP TABLE installment_reminders;
+DROP TABLE statement_entries;
+DROP TABLE statements;
