@@ -14,7 +14,7 @@ use crate::domain::money::MoneyPolicy;
 use crate::domain::movement::Note;
 use crate::domain::schedule::ALLOWED_COUNTS;
 use crate::domain::text;
-use crate::domain::user::{DisplayName, Password, Username};
+use crate::domain::user::{DisplayName, Password, Role, Username};
 
 /// Characters a password may not contain: control characters (`char::is_control`).
 const NO_CONTROL: &str = r"^[^\u0000-\u001F\u007F-\u009F]*$";
@@ -38,7 +38,13 @@ pub fn apply(doc: &mut Value, money: &MoneyPolicy, limits: &MoneyPolicy) {
         {"$ref": "#/components/schemas/GeneralLineRequest"},
         {"$ref": "#/components/schemas/SecuredLineRequest"},
     ]});
-    set(schemas, "ReasonRequest", "reason", visible(REASON_MAX_CHARS));
+    for name in ["ReasonRequest", "NewStaffRequest", "RoleRequest"] {
+        set(schemas, name, "reason", visible(REASON_MAX_CHARS));
+    }
+    let staff_roles: Vec<&str> = Role::STAFF.iter().map(|r| r.as_str()).collect();
+    for name in ["NewStaffRequest", "RoleRequest"] {
+        set(schemas, name, "role", json!({"type": "string", "enum": staff_roles}));
+    }
     set(schemas, "RefundRequest", "reason", visible(REASON_MAX_CHARS));
     set(
         schemas,
@@ -57,22 +63,23 @@ pub fn apply(doc: &mut Value, money: &MoneyPolicy, limits: &MoneyPolicy) {
     set(schemas, "PurchaseRequest", "installments", json!({"type": "integer", "enum": ALLOWED_COUNTS}));
     let plan_counts: Vec<u32> = ALLOWED_COUNTS.iter().copied().filter(|n| *n >= 3).collect();
     set(schemas, "BillPlanRequest", "installments", json!({"type": "integer", "enum": plan_counts}));
-    set(
-        schemas,
-        "RegisterRequest",
-        "username",
-        json!({"type": "string", "minLength": Username::MIN_LEN, "maxLength": Username::MAX_LEN,
-               "pattern": format!("^[a-z0-9_]{{{},{}}}$", Username::MIN_LEN, Username::MAX_LEN), "example": "ann_lee"}),
-    );
+    let username = json!({"type": "string", "minLength": Username::MIN_LEN, "maxLength": Username::MAX_LEN,
+        "pattern": format!("^[a-z0-9_]{{{},{}}}$", Username::MIN_LEN, Username::MAX_LEN), "example": "ann_lee"});
+    // A staff member is created with the same rules as a customer's registration.
+    for name in ["RegisterRequest", "NewStaffRequest"] {
+        set(schemas, name, "username", username.clone());
+    }
     let new_password = json!({"type": "string", "minLength": Password::MIN_CHARS, "maxLength": Password::MAX_CHARS,
         "pattern": NO_CONTROL, "format": "password",
         "description": "Also refused (422 validation_error), as no schema can say: containing the username, \
                         and the commonly breached passwords bundled with the service (any case)"});
     set(schemas, "RegisterRequest", "password", new_password.clone());
+    set(schemas, "NewStaffRequest", "password", new_password.clone());
     set(schemas, "PasswordChange", "new_password", new_password);
     let mut display_name = visible(DisplayName::MAX_CHARS);
     display_name["type"] = json!(["string", "null"]);
-    set(schemas, "RegisterRequest", "display_name", display_name);
+    set(schemas, "RegisterRequest", "display_name", display_name.clone());
+    set(schemas, "NewStaffRequest", "display_name", display_name);
     set(
         schemas,
         "BillingRequest",
