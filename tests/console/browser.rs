@@ -95,8 +95,24 @@ impl Browser {
         field.send_keys(text).await.unwrap();
     }
 
+    /// Clicks `css`. A button or link loads the next page, which the click itself does not wait
+    /// for: the page is marked first and the next one waited for (up to 10 s), so what follows
+    /// never reads the old page (a busy CI machine showed that race). Inputs just toggle.
     pub async fn click(&self, css: &str) {
-        self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
+        let element = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+        if element.tag_name().await.unwrap().eq_ignore_ascii_case("input") {
+            element.click().await.unwrap();
+            return;
+        }
+        self.run("document.documentElement.dataset.vlLeaving = '1'", vec![]).await;
+        element.click().await.unwrap();
+        let arrived = "return !document.documentElement.dataset.vlLeaving && document.readyState === 'complete'";
+        for _ in 0..100 {
+            if self.client.execute(arrived, vec![]).await.ok().and_then(|v| v.as_bool()) == Some(true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     pub async fn text(&self, css: &str) -> String {
